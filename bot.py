@@ -1,0 +1,134 @@
+"""Market Strategy Testing Bot: many strategies compete on one market, each with its own capital.
+
+Usage: ``python bot.py [--config PATH] [--seed N] [--speed N|max] [--duration S] [--db PATH]``.
+See README.md and ``python bot.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from utils.errors import ConfigError
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    p = argparse.ArgumentParser(
+        prog="bot.py", description="Run the strategy competition (paper trading)."
+    )
+    p.add_argument("--config", help="config file (default: config.yaml, else config.example.yaml)")
+    p.add_argument("--seed", type=int, help="simulator seed (market_data.seed)")
+    p.add_argument("--speed", help="market seconds per wall second, or 'max' (market_data.speed)")
+    p.add_argument("--duration", type=float, help="stop after S seconds of market time")
+    p.add_argument("--db", help="SQLite database file (bot.db_path)")
+    p.add_argument("--quiet", action="store_true", help="no live leaderboard in the terminal")
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the web dashboard")
+    p.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--list-strategies", action="store_true", help="list strategy classes and parameters"
+    )
+    return p.parse_args(argv)
+
+
+def find_config(arg: str | None) -> tuple[Path, bool]:
+    """Return the config path to use and whether it is the bundled example."""
+    if arg:
+        return Path(arg), False
+    here = Path(__file__).resolve().parent
+    for candidate in (Path("config.yaml"), here / "config.yaml"):
+        if candidate.is_file():
+            return candidate, False
+    return here / "config.example.yaml", True
+
+
+def load_raw(path: Path) -> dict[str, Any]:
+    """Read the YAML document (syntax errors become ConfigError)."""
+    from utils.config import load_config
+
+    load_config(path)  # full validation first: reports YAML and schema errors with key paths
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return data
+
+
+def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Apply command-line overrides to the raw config document."""
+    md = dict(data.get("market_data") or {})
+    if args.seed is not None:
+        md["seed"] = args.seed
+    if args.speed is not None:
+        if args.speed == "max":
+            md["speed"] = "max"
+        else:
+            try:
+                md["speed"] = float(args.speed)
+            except ValueError:
+                raise ConfigError("<command line>", "--speed", "expected a number or 'max'") from None
+    if args.duration is not None:
+        md["duration_s"] = args.duration
+    data["market_data"] = md
+    bot = dict(data.get("bot") or {})
+    if args.db:
+        bot["db_path"] = args.db
+        bot.pop("db_url", None)
+    if args.log_format:
+        bot["log_format"] = args.log_format
+    if args.log_level:
+        bot["log_level"] = args.log_level
+    data["bot"] = bot
+    if args.no_dashboard:
+        data["dashboard"] = {**(data.get("dashboard") or {}), "enabled": False}
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = parse_args(argv)
+    if args.list_strategies:
+        from services.strategies.catalog import print_catalog
+
+        print_catalog()
+        return 0
+    path, is_example = find_config(args.config)
+    try:
+        from services.strategies.loader import build_strategies
+        from utils.config import parse_config
+
+        data = apply_overrides(load_raw(path), args)
+        cfg = parse_config(data, str(path))
+        strategies = build_strategies(cfg, str(path))
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        print("The bot did not start. Fix the key above and run it again.", file=sys.stderr)
+        return EXIT_CONFIG
+    from utils.logging_setup import setup_logging
+
+    setup_logging(
+        cfg.bot.log_level,
+        cfg.bot.log_file or None,
+        cfg.bot.log_format,
+        console_level="WARNING" if not args.quiet else cfg.bot.log_level,
+    )
+    if is_example:
+        log.info("No config.yaml found; using %s (copy it to config.yaml to customise).", path)
+    if not strategies:
+        print("Configuration error: no strategy is enabled.", file=sys.stderr)
+        return EXIT_CONFIG
+    from services.app import run_app
+
+    return asyncio.run(run_app(cfg, strategies, quiet=args.quiet, config_path=str(path)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

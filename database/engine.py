@@ -1,0 +1,209 @@
+"""Engine and session setup, schema migration, and dialect-aware upserts.
+
+SQLite connections get WAL journaling (readers never block the writer), a busy timeout (a second
+writer, e.g. the dashboard inserting a control command, waits instead of failing), foreign keys
+and ``synchronous=NORMAL`` (fast commits; a committed batch survives a crash of the process, only
+an OS crash or power cut can lose the last commits). Any other URL (for example PostgreSQL) is
+passed to SQLAlchemy unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, Table, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
+
+logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+"""How long a SQLite connection waits for a lock held by another connection, milliseconds."""
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+"""Alembic script location (independent of the current working directory)."""
+
+
+def db_url_from_path(path: str | os.PathLike[str]) -> str:
+    """Return the SQLAlchemy URL of a SQLite database file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Path of the database file, relative to the current directory or absolute; ``~`` expands.
+
+    Returns
+    -------
+    str
+        ``"sqlite:///"`` followed by the absolute path.
+    """
+    return "sqlite:///" + os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for ``url``, configured for the bot's access pattern.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy database URL: ``sqlite:///path.db`` (see :func:`db_url_from_path`),
+        ``sqlite://`` for a private in-memory database (tests), or e.g.
+        ``postgresql+psycopg://user:pass@host/db``.
+    echo : bool, default False
+        Log every SQL statement (debugging).
+
+    Returns
+    -------
+    Engine
+        For SQLite, every new connection runs ``PRAGMA journal_mode=WAL``,
+        ``busy_timeout=5000`` (ms), ``foreign_keys=ON`` and ``synchronous=NORMAL``. An in-memory
+        database uses one shared connection (``StaticPool``), so all sessions, including the
+        writer thread's, see the same data; it is meant for tests and must not be used by two
+        threads at the same moment. A file database's parent directory is created if missing.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if in_memory:
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return a session factory bound to ``engine``.
+
+    Sessions keep loaded attributes after commit (``expire_on_commit=False``), so objects read in
+    a short ``with factory.begin():`` block stay usable after it ends.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine from :func:`make_engine`.
+
+    Returns
+    -------
+    sessionmaker[Session]
+        Use as ``with factory.begin() as session: ...`` (the caller owns the transaction).
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic config for ``url`` that finds the migrations from any directory.
+
+    Parameters
+    ----------
+    url : str
+        Database URL.
+
+    Returns
+    -------
+    alembic.config.Config
+        For ``alembic.command`` functions (``upgrade``, ``downgrade``, ``current``...).
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolates "%": escape it (URL-encoded passwords contain it).
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, *, engine: Engine | None = None, revision: str = "head") -> None:
+    """Bring the database schema up to date (Alembic ``upgrade head``), from any directory.
+
+    A new database file gets the whole schema; an older one is upgraded; an up-to-date one is
+    left untouched, so the bot calls this at every start.
+
+    Parameters
+    ----------
+    url : str
+        Database URL.
+    engine : Engine, optional
+        Run on this engine's connection instead of opening a new engine. Needed for
+        ``sqlite://`` (in-memory), whose data lives only in that engine's connection.
+    revision : str, default "head"
+        Target revision.
+    """
+    cfg = alembic_config(url)
+    target = engine if engine is not None else make_engine(url)
+    try:
+        with target.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    finally:
+        if engine is None:
+            target.dispose()
+    logger.info("Database schema is at revision %s.", revision, extra={"db_url": _safe(url)})
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def upsert_statement(dialect: Dialect, table: Table, columns: Iterable[str]) -> Insert:
+    """Build ``INSERT ... ON CONFLICT (primary key) DO UPDATE`` for SQLite or PostgreSQL.
+
+    Parameters
+    ----------
+    dialect : Dialect
+        The connection's dialect (``connection.dialect``).
+    table : Table
+        Target table; the conflict target is its primary key.
+    columns : Iterable[str]
+        The columns the rows provide; the non-key ones are updated on conflict.
+
+    Returns
+    -------
+    Insert
+        A statement to execute with one row or a list of rows (executemany).
+
+    Raises
+    ------
+    NotImplementedError
+        For a dialect without ``ON CONFLICT`` (callers fall back to update-then-insert).
+    """
+    pk = [c.name for c in table.primary_key.columns]
+    if dialect.name == "sqlite":
+        stmt: Any = sqlite.insert(table)
+    elif dialect.name == "postgresql":
+        stmt = postgresql.insert(table)
+    else:
+        raise NotImplementedError(f"no native upsert for dialect {dialect.name!r}")
+    updates = {c: stmt.excluded[c] for c in columns if c not in pk}
+    result: Insert
+    if not updates:
+        result = stmt.on_conflict_do_nothing(index_elements=pk)
+    else:
+        result = stmt.on_conflict_do_update(index_elements=pk, set_=updates)
+    return result

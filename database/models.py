@@ -1,0 +1,275 @@
+"""Typed ORM models: the bot's database schema.
+
+Units
+-----
+* Every money, price and size column is a ``BigInteger`` in **micro-units** (1e-6), exactly as in
+  ``services.money``: prices are micro-USDC per share (0.53 -> ``530_000``), sizes and quantities
+  are micro-shares (12.5 shares -> ``12_500_000``), cash, fees and P&L are micro-USDC.
+* Every ``*_ts`` column is a ``Float`` of epoch seconds. ``ts``, ``created_ts``, ``updated_ts``
+  and friends are *event time* (the engine's clock: simulated in a backtest, wall time live);
+  ``control_commands.created_ts`` / ``applied_ts`` are wall time (written by the dashboard).
+* Ratios (``return_pct``, ``drawdown_pct``, ``win_rate``) are plain floats, metrics only.
+
+The schema is portable: nothing here is SQLite-specific, so the same models (and the Alembic
+migrations generated from them) run on PostgreSQL. Any change to this file needs a new migration
+in ``database/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names, so later migrations (SQLite batch mode too) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A surrogate autoincrement key: BIGINT on PostgreSQL, but INTEGER on SQLite, where only an
+# ``INTEGER PRIMARY KEY`` aliases the rowid and autoincrements.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Lengths of identifier columns. Polymarket token ids are ~78 decimal digits.
+ID_LEN = 128
+NAME_LEN = 64
+
+# Column defaults are server-side only (``server_default``), so a partial upsert leaves a column
+# it does not name untouched and a raw INSERT from any client gets the same defaults.
+
+# Allowed values of the enum-like string columns (validated by the application, not by CHECK
+# constraints, so adding a value needs no table rebuild on SQLite).
+STRATEGY_KINDS = ("market_making", "arbitrage", "directional")
+STRATEGY_STAGES = ("backtest", "paper", "live")
+STRATEGY_STATUSES = ("active", "paused", "disabled")
+INSTRUMENT_STATUSES = ("open", "closed", "resolved")
+ORDER_STATUSES = ("pending", "open", "partially_filled", "filled", "cancelled", "rejected")
+OPEN_ORDER_STATUSES = ("pending", "open", "partially_filled")
+EVENT_SEVERITIES = ("info", "warning", "critical")
+COMMAND_STATUSES = ("pending", "applied", "failed")
+SNAPSHOT_GRANULARITIES = ("fine", "hourly")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all models; its ``metadata`` is Alembic's target."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class StrategyRow(Base):
+    """A configured strategy: its lifecycle stage, trading status and starting capital."""
+
+    __tablename__ = "strategies"
+
+    name: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    class_path: Mapped[str] = mapped_column(String(256))
+    params_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    kind: Mapped[str] = mapped_column(String(32))  # STRATEGY_KINDS
+    stage: Mapped[str] = mapped_column(String(16), server_default="paper")
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_since: Mapped[float | None] = mapped_column(Float)
+    starting_capital: Mapped[int] = mapped_column(BigInteger)  # micro-USDC
+    error_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_ts: Mapped[float] = mapped_column(Float)
+    updated_ts: Mapped[float] = mapped_column(Float)
+
+
+class InstrumentRow(Base):
+    """One outcome token and its market's trading rules (mirrors ``services.instruments``)."""
+
+    __tablename__ = "instruments"
+
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    venue: Mapped[str] = mapped_column(String(32))
+    market_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
+    outcome: Mapped[str] = mapped_column(String(ID_LEN))
+    question: Mapped[str] = mapped_column(Text, server_default="")
+    category: Mapped[str] = mapped_column(String(NAME_LEN), server_default="")
+    tick: Mapped[int] = mapped_column(BigInteger)  # micro-USDC
+    min_size: Mapped[int] = mapped_column(BigInteger)  # micro-shares
+    fee_rate: Mapped[str] = mapped_column(String(32), server_default="0")  # Decimal
+    fee_exponent: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    end_ts: Mapped[float | None] = mapped_column(Float)
+    complement_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    payout: Mapped[int | None] = mapped_column(BigInteger)  # micro-USDC per share once resolved
+    listed_ts: Mapped[float] = mapped_column(Float)
+    resolved_ts: Mapped[float | None] = mapped_column(Float)
+
+
+class OrderRow(Base):
+    """An order; ``id`` is assigned by the engine (its own sequence), never by the database."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    strategy: Mapped[str] = mapped_column(ForeignKey("strategies.name"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    side: Mapped[str] = mapped_column(String(4))  # BUY / SELL
+    order_type: Mapped[str] = mapped_column(String(8))  # limit / market
+    tif: Mapped[str] = mapped_column(String(4))  # GTC / FOK / FAK
+    post_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    price: Mapped[int] = mapped_column(BigInteger)  # limit (or worst acceptable) price, micro
+    size: Mapped[int] = mapped_column(BigInteger)  # micro-shares
+    filled: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    avg_price: Mapped[int | None] = mapped_column(BigInteger)  # micro, None before any fill
+    fees: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # ORDER_STATUSES
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    liquidity: Mapped[str | None] = mapped_column(String(8))  # maker / taker / mixed
+    created_ts: Mapped[float] = mapped_column(Float)
+    updated_ts: Mapped[float] = mapped_column(Float)
+
+
+class FillRow(Base):
+    """An execution of (part of) an order; ``id`` is engine-assigned."""
+
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[int] = mapped_column(BigInteger)  # micro-USDC per share
+    size: Mapped[int] = mapped_column(BigInteger)  # micro-shares
+    fee: Mapped[int] = mapped_column(BigInteger)  # micro-USDC
+    liquidity: Mapped[str] = mapped_column(String(8))  # maker / taker
+    ts: Mapped[float] = mapped_column(Float, index=True)
+
+
+class SettlementRow(Base):
+    """A position paid out at market resolution; ``id`` is engine-assigned."""
+
+    __tablename__ = "settlements"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
+    size: Mapped[int] = mapped_column(BigInteger)  # micro-shares settled
+    payout_per_share: Mapped[int] = mapped_column(BigInteger)  # micro-USDC (0 or 1_000_000)
+    amount: Mapped[int] = mapped_column(BigInteger)  # micro-USDC paid
+    ts: Mapped[float] = mapped_column(Float)
+
+
+class PositionRow(Base):
+    """Current position of one strategy in one instrument (rows at qty 0 may be deleted)."""
+
+    __tablename__ = "positions"
+
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    qty: Mapped[int] = mapped_column(BigInteger)  # micro-shares
+    cost_basis: Mapped[int] = mapped_column(BigInteger)  # micro-USDC
+    realized_pnl: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    fees: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    opened_ts: Mapped[float] = mapped_column(Float)
+    updated_ts: Mapped[float] = mapped_column(Float)
+
+
+class PerformanceSnapshotRow(Base):
+    """A point on a strategy's equity curve with its leaderboard metrics."""
+
+    __tablename__ = "performance_snapshots"
+    # (strategy, ts) also serves lookups by strategy alone.
+    __table_args__ = (Index("ix_performance_snapshots_strategy_ts", "strategy", "ts"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN))
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    granularity: Mapped[str] = mapped_column(String(16), server_default="fine")
+    equity: Mapped[int] = mapped_column(BigInteger)  # micro-USDC, positions marked to mid
+    cash: Mapped[int] = mapped_column(BigInteger)
+    realized_pnl: Mapped[int] = mapped_column(BigInteger)
+    unrealized_pnl: Mapped[int] = mapped_column(BigInteger)
+    fees: Mapped[int] = mapped_column(BigInteger)
+    exposure: Mapped[int] = mapped_column(BigInteger)
+    equity_liquidation: Mapped[int] = mapped_column(BigInteger)  # positions marked to the bid
+    return_pct: Mapped[float] = mapped_column(Float)
+    drawdown_pct: Mapped[float] = mapped_column(Float)
+    sharpe: Mapped[float | None] = mapped_column(Float)
+    win_rate: Mapped[float | None] = mapped_column(Float)
+    trades: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    round_trips: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    score: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    rank: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class EventRow(Base):
+    """Audit log: risk rejections, breaker trips, auto-disables, kill switch, graduations..."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    severity: Mapped[str] = mapped_column(String(16), server_default="info")
+    strategy: Mapped[str | None] = mapped_column(String(NAME_LEN), index=True)
+    instrument_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(String(64))  # the measured value, as text
+    limit_value: Mapped[str | None] = mapped_column(String(64))  # the limit it broke, as text
+    data_json: Mapped[str | None] = mapped_column(Text)
+
+
+class ControlCommandRow(Base):
+    """A command from the dashboard/CLI/API; the bot applies it and writes the result back."""
+
+    __tablename__ = "control_commands"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    created_ts: Mapped[float] = mapped_column(Float)  # wall time
+    command: Mapped[str] = mapped_column(String(48))
+    args_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    source: Mapped[str] = mapped_column(String(32))  # dashboard / cli / api
+    status: Mapped[str] = mapped_column(String(16), server_default="pending", index=True)
+    result: Mapped[str | None] = mapped_column(Text)
+    applied_ts: Mapped[float | None] = mapped_column(Float)  # wall time
+
+
+class MarketTopRow(Base):
+    """Top of book per instrument, for the dashboard (micro-USDC prices, micro-share sizes)."""
+
+    __tablename__ = "market_tops"
+
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    best_bid: Mapped[int | None] = mapped_column(BigInteger)
+    best_ask: Mapped[int | None] = mapped_column(BigInteger)
+    bid_size: Mapped[int | None] = mapped_column(BigInteger)
+    ask_size: Mapped[int | None] = mapped_column(BigInteger)
+    mid: Mapped[int | None] = mapped_column(BigInteger)
+    last_trade: Mapped[int | None] = mapped_column(BigInteger)
+    updated_ts: Mapped[float] = mapped_column(Float)
+
+
+class BotStateRow(Base):
+    """Key/value state that survives restarts (kill switch, breakers, heartbeat, last event)."""
+
+    __tablename__ = "bot_state"
+
+    key: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    value_json: Mapped[str] = mapped_column(Text)
+    updated_ts: Mapped[float] = mapped_column(Float)
+
+
+TABLES = Base.metadata.tables
+"""Table name -> ``sqlalchemy.Table`` (read-only mapping of the schema)."""

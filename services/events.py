@@ -1,0 +1,86 @@
+"""Normalized market events: the only shapes the engine sees, whatever the venue.
+
+Venue formats (Polymarket JSON, Betfair stream, the simulator) are translated into these at the
+edge. Prices are micro-USDC per share, sizes micro-shares, timestamps epoch seconds (event time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from services.instruments import Instrument, Side
+
+Level = tuple[int, int]
+"""A price level: (price micro, size micro-shares)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """Full L2 book for one instrument; replaces whatever was known before."""
+
+    ts: float
+    instrument_id: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BookDelta:
+    """New absolute sizes for one or more levels of one instrument (size 0 removes a level)."""
+
+    ts: float
+    instrument_id: str
+    changes: tuple[tuple[Side, int, int], ...]
+    """(side, price, new size) triples; BUY = bid level, SELL = ask level."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradePrint:
+    """A trade on the venue. ``aggressor`` is the taker's side, if the venue says it."""
+
+    ts: float
+    instrument_id: str
+    price: int
+    size: int
+    aggressor: Side | None
+
+
+@dataclass(frozen=True, slots=True)
+class TickSizeChange:
+    """The instrument's price tick changed (micro-USDC)."""
+
+    ts: float
+    instrument_id: str
+    tick: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketListed:
+    """New instruments are tradable (a new market or a neg-risk event's outcomes)."""
+
+    ts: float
+    instruments: tuple[Instrument, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStatus:
+    """A market changed trading status: ``"open"``, ``"suspended"`` or ``"closed"``."""
+
+    ts: float
+    market_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResolved:
+    """A market settled. ``payouts`` maps each instrument id to micro-USDC paid per share."""
+
+    ts: float
+    market_id: str
+    payouts: tuple[tuple[str, int], ...]
+
+
+MarketEvent = Union[
+    BookSnapshot, BookDelta, TradePrint, TickSizeChange, MarketListed, MarketStatus, MarketResolved
+]

@@ -1,0 +1,116 @@
+"""Orders, fills and settlements: the execution records shared by paper and live clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from services.instruments import Side
+
+
+class TimeInForce(str, Enum):
+    """GTC rests until cancelled; FOK fills completely or not at all; FAK fills what it can."""
+
+    GTC = "GTC"
+    FOK = "FOK"
+    FAK = "FAK"
+
+
+class OrderStatus(str, Enum):
+    """Lifecycle of an order."""
+
+    PENDING = "pending"  # accepted, travelling to the venue (latency)
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+ACTIVE_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+
+
+@dataclass(slots=True)
+class Order:
+    """One order. Prices micro-USDC per share, sizes micro-shares, times event-time seconds."""
+
+    order_id: int
+    strategy: str
+    instrument_id: str
+    side: Side
+    price: int
+    size: int
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    order_type: str = "limit"  # "market" when the strategy gave no price
+    reason: str = ""
+    created_ts: float = 0.0
+    updated_ts: float = 0.0
+    filled: int = 0
+    filled_notional: int = 0
+    fees: int = 0
+    status: OrderStatus = OrderStatus.PENDING
+    reject_reason: str | None = None
+    maker_fills: int = 0
+    taker_fills: int = 0
+    queue_ahead: int = 0
+    reserved: int = 0  # cash (buys) or shares (sells) held back for this order by the portfolio
+    reduce_only: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        """Return the unfilled quantity in micro-shares."""
+        return self.size - self.filled
+
+    @property
+    def active(self) -> bool:
+        """Return whether the order can still fill or be cancelled."""
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def avg_price(self) -> int | None:
+        """Return the volume-weighted fill price in micro, or None before any fill."""
+        if self.filled == 0:
+            return None
+        return (self.filled_notional * 1_000_000) // self.filled
+
+    @property
+    def liquidity(self) -> str | None:
+        """Return ``maker``, ``taker`` or ``mixed`` once filled."""
+        if self.maker_fills and self.taker_fills:
+            return "mixed"
+        if self.maker_fills:
+            return "maker"
+        if self.taker_fills:
+            return "taker"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution of (part of) an order at one price level."""
+
+    fill_id: int
+    order_id: int
+    strategy: str
+    instrument_id: str
+    side: Side
+    price: int
+    size: int
+    fee: int
+    liquidity: str  # "maker" | "taker"
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A position paid out at market resolution (1 or 0 per share, in micro)."""
+
+    settlement_id: int
+    strategy: str
+    instrument_id: str
+    size: int
+    payout_per_share: int
+    amount: int
+    ts: float

@@ -1,0 +1,455 @@
+"""The simulated exchange: paper fills against the real (or simulated) displayed book.
+
+Fill rules (see docs/FILLS.md for the reasoning):
+
+* Marketable orders walk the opposite side level by level at each level's price. A level that a
+  strategy consumed is not available to that same strategy again until the feed refreshes that
+  level (any delta at that price, or a snapshot). Quantities are floored to the 0.01-share lot.
+* FOK fills completely or is cancelled untouched; FAK fills what it can and cancels the rest;
+  GTC rests the remainder at its limit price.
+* A resting order joins the back of the queue: ``queue_ahead`` starts at the displayed size at
+  its price. Trades printed at its price reduce the queue first; only volume beyond the queue
+  fills it. Size removed from the level without a trade (cancels) reduces the queue in proportion
+  to the share of the level that was ahead. A trade printed through its price (a sell below our
+  bid, a buy above our ask) fills it, up to the printed size. If the opposite side moves through
+  its price, it fills as maker at its own price against the crossing volume.
+* Post-only orders that would cross are rejected, as the venue does.
+* Takers pay the market's fee; makers pay nothing.
+* With ``latency_s > 0``, orders and cancels reach the venue that much event time later.
+
+Paper orders never change the displayed book: every strategy trades as if it were alone in the
+market, which is the only honest assumption when several strategies share one real book.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Protocol
+
+from services.events import BookDelta, BookSnapshot, TradePrint
+from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.instruments import Instrument, Side
+from services.money import MICRO, floor_lot, notional, taker_fee
+from services.orderbook import BookStore, OrderBook
+
+
+class ExecutionListener(Protocol):
+    """Receives what the exchange did (the engine applies it to portfolios and storage)."""
+
+    def on_fill(self, order: Order, fill: Fill) -> None:
+        """Handle one fill (the order already reflects it)."""
+        ...
+
+    def on_order_update(self, order: Order) -> None:
+        """Handle a status change of an order (open, cancelled, rejected, filled)."""
+        ...
+
+
+_ARRIVE = 0
+_CANCEL = 1
+
+
+class SimulatedExchange:
+    """Matches paper orders against the displayed books.
+
+    Parameters
+    ----------
+    books : BookStore
+        The engine's books (read only here).
+    instruments : dict[str, Instrument]
+        The instrument registry (tick, min size, fees), shared with the engine.
+    listener : ExecutionListener
+        Receives fills and order updates.
+    next_fill_id : Callable[[], int]
+        Fill id sequence.
+    latency_s : float
+        Event-time delay before an order or cancel reaches the venue.
+    """
+
+    def __init__(
+        self,
+        books: BookStore,
+        instruments: dict[str, Instrument],
+        listener: ExecutionListener,
+        next_fill_id: Callable[[], int],
+        latency_s: float = 0.0,
+    ) -> None:
+        self.books = books
+        self.instruments = instruments
+        self.listener = listener
+        self._next_fill_id = next_fill_id
+        self.latency_s = latency_s
+        self.orders: dict[int, Order] = {}
+        self._resting: dict[str, list[Order]] = {}
+        # instrument -> (book side, price) -> strategy -> consumed micro-shares
+        self._consumed: dict[str, dict[tuple[Side, int], dict[str, int]]] = {}
+        # instrument -> (book side, price) -> traded size since the level's last delta
+        self._traded: dict[str, dict[tuple[Side, int], int]] = {}
+        self._pending: list[tuple[float, int, int, int]] = []
+        self._seq = 0
+        self.now = 0.0
+
+    # ------------------------------------------------------------------ order entry
+    def submit(self, order: Order, now: float) -> None:
+        """Send an order to the venue (after the configured latency)."""
+        self.now = now
+        self.orders[order.order_id] = order
+        order.status = OrderStatus.PENDING
+        order.updated_ts = now
+        if self.latency_s > 0:
+            self._seq += 1
+            heapq.heappush(self._pending, (now + self.latency_s, self._seq, _ARRIVE, order.order_id))
+            self.listener.on_order_update(order)
+        else:
+            self._arrive(order)
+
+    def cancel(self, order_id: int, now: float, reason: str = "cancelled") -> bool:
+        """Request a cancel; return False if the order is unknown or no longer active."""
+        self.now = now
+        order = self.orders.get(order_id)
+        if order is None or not order.active:
+            return False
+        # A cancel travels with the same latency as the order, so it cannot overtake it.
+        if self.latency_s > 0:
+            self._seq += 1
+            order.extra["cancel_reason"] = reason
+            heapq.heappush(self._pending, (now + self.latency_s, self._seq, _CANCEL, order_id))
+            return True
+        self._do_cancel(order, reason)
+        return True
+
+    def advance(self, now: float) -> None:
+        """Deliver orders and cancels whose latency has elapsed by ``now``."""
+        self.now = now
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            ts, _, kind, oid = heapq.heappop(pending)
+            order = self.orders.get(oid)
+            if order is None or not order.active:
+                continue
+            self.now = ts
+            if kind == _ARRIVE:
+                self._arrive(order)
+            else:
+                self._do_cancel(order, str(order.extra.get("cancel_reason", "cancelled")))
+        self.now = now
+
+    def open_orders(self, strategy: str | None = None) -> list[Order]:
+        """Return active orders, optionally of one strategy."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.active and (strategy is None or o.strategy == strategy)
+        ]
+
+    def available(self, strategy: str, instrument_id: str, side: Side, price: int) -> int:
+        """Return the displayed size at a level minus what ``strategy`` already consumed there."""
+        book = self.books.find(instrument_id)
+        if book is None:
+            return 0
+        shown = book.size_at(side, price)
+        used = self._consumed.get(instrument_id, {}).get((side, price), {}).get(strategy, 0)
+        return max(0, shown - used)
+
+    def restore(self, order: Order) -> None:
+        """Re-rest an open order loaded from storage after a restart (queue from displayed size)."""
+        self.orders[order.order_id] = order
+        book = self.books.find(order.instrument_id)
+        order.queue_ahead = book.size_at(order.side, order.price) if book else 0
+        self._resting.setdefault(order.instrument_id, []).append(order)
+
+    # ------------------------------------------------------------------ market events
+    def on_snapshot(self, ev: BookSnapshot, book: OrderBook) -> None:
+        """A full refresh: every level is refreshed, queues are capped at displayed size."""
+        self._consumed.pop(ev.instrument_id, None)
+        self._traded.pop(ev.instrument_id, None)
+        resting = self._resting.get(ev.instrument_id)
+        if resting:
+            for o in resting:
+                o.queue_ahead = min(o.queue_ahead, book.size_at(o.side, o.price))
+            self._match_crossed(ev.instrument_id, book)
+
+    def on_delta(self, ev: BookDelta, book: OrderBook, old_sizes: list[int]) -> None:
+        """Level changes: refresh consumption, move queues, fill orders the book crossed.
+
+        ``old_sizes[i]`` is the level size before ``ev.changes[i]`` was applied.
+        """
+        iid = ev.instrument_id
+        consumed = self._consumed.get(iid)
+        traded = self._traded.get(iid)
+        resting = self._resting.get(iid)
+        if consumed is None and traded is None and resting is None:
+            return
+        for (side, price, size), old in zip(ev.changes, old_sizes):
+            key = (side, price)
+            if consumed:
+                consumed.pop(key, None)
+            traded_here = traded.pop(key, 0) if traded else 0
+            if not resting:
+                continue
+            removed = old - size
+            cancelled = removed - traded_here if removed > traded_here else 0
+            # The queue was already reduced by the prints: cancels come out of what was left.
+            left_after_trades = old - traded_here
+            for o in resting:
+                if o.side is not side or o.price != price:
+                    continue
+                if size == 0:
+                    o.queue_ahead = 0
+                    continue
+                if cancelled and o.queue_ahead:
+                    o.queue_ahead -= (cancelled * o.queue_ahead) // left_after_trades
+                if o.queue_ahead > size:
+                    o.queue_ahead = size
+        if resting:
+            self._match_crossed(iid, book)
+
+    def on_trade(self, ev: TradePrint) -> None:
+        """A venue trade: advance queues at its price, fill orders it traded through."""
+        iid = ev.instrument_id
+        aggressor = ev.aggressor
+        if aggressor is None:
+            book = self.books.find(iid)
+            bid = book.best_bid() if book else None
+            aggressor = Side.SELL if bid is not None and ev.price <= bid else Side.BUY
+        hit_side = aggressor.opposite  # the book side the trade consumed
+        traded = self._traded.setdefault(iid, {})
+        traded[(hit_side, ev.price)] = traded.get((hit_side, ev.price), 0) + ev.size
+        resting = self._resting.get(iid)
+        if not resting:
+            return
+        # Each strategy sees the print's full volume (strategies are independent), but two
+        # orders of one strategy share it, in price-time priority.
+        left: dict[str, int] = {}
+        for o in sorted(resting, key=_priority_key):
+            if o.side is not hit_side:
+                continue
+            through = ev.price < o.price if o.side is Side.BUY else ev.price > o.price
+            if not through and ev.price != o.price:
+                continue
+            vol = left.get(o.strategy, ev.size)
+            if vol <= 0:
+                continue
+            if not through:
+                if vol <= o.queue_ahead:
+                    o.queue_ahead -= vol
+                    left[o.strategy] = 0
+                    continue
+                vol -= o.queue_ahead
+                o.queue_ahead = 0
+            q = floor_lot(min(vol, o.remaining))
+            left[o.strategy] = vol - q
+            if q > 0:
+                self._fill(o, o.price, q, maker=True)
+        self._prune(iid)
+
+    def on_resolved(self, instrument_ids: list[str], now: float) -> None:
+        """Cancel every order on resolved instruments and forget their state."""
+        self.now = now
+        for iid in instrument_ids:
+            for o in list(self._resting.get(iid, [])):
+                self._do_cancel(o, "market resolved")
+            for o in list(self.orders.values()):
+                if o.instrument_id == iid and o.active:
+                    self._do_cancel(o, "market resolved")
+            self._consumed.pop(iid, None)
+            self._traded.pop(iid, None)
+            self._resting.pop(iid, None)
+
+    def forget_inactive(self) -> None:
+        """Drop finished orders from memory (storage keeps them)."""
+        self.orders = {k: o for k, o in self.orders.items() if o.active}
+
+    # ------------------------------------------------------------------ internals
+    def _arrive(self, order: Order) -> None:
+        inst = self.instruments.get(order.instrument_id)
+        if inst is None:
+            self._reject(order, f"unknown instrument {order.instrument_id}")
+            return
+        err = _venue_check(order, inst)
+        if err:
+            self._reject(order, err)
+            return
+        book = self.books.get(order.instrument_id)
+        opp = order.side.opposite
+        best_opp = book.best(opp)
+        crosses = best_opp is not None and (
+            best_opp <= order.price if order.side is Side.BUY else best_opp >= order.price
+        )
+        if order.post_only and crosses:
+            self._reject(order, "post-only order would cross the book")
+            return
+        order.status = OrderStatus.OPEN
+        if crosses:
+            if order.tif is TimeInForce.FOK:
+                avail = self._available(order, book)
+                if avail < order.size:
+                    order.status = OrderStatus.CANCELLED
+                    order.reject_reason = (
+                        f"FOK not filled: {avail / MICRO:.2f} of {order.size / MICRO:.2f} "
+                        "shares available"
+                    )
+                    order.updated_ts = self.now
+                    self.listener.on_order_update(order)
+                    return
+            self._walk(order, book, inst)
+        if order.remaining == 0:
+            return  # _fill reported the FILLED update
+        if order.tif is not TimeInForce.GTC:
+            order.status = OrderStatus.CANCELLED
+            if order.reject_reason is None and order.filled == 0:
+                order.reject_reason = "no liquidity at the limit price"
+            order.updated_ts = self.now
+            self.listener.on_order_update(order)
+            return
+        order.queue_ahead = book.size_at(order.side, order.price)
+        self._resting.setdefault(order.instrument_id, []).append(order)
+        order.updated_ts = self.now
+        self.listener.on_order_update(order)
+
+    def _available(self, order: Order, book: OrderBook) -> int:
+        consumed = self._consumed.get(order.instrument_id, {})
+        opp = order.side.opposite
+        total = 0
+        for price, size in book.levels(opp):
+            if (order.side is Side.BUY and price > order.price) or (
+                order.side is Side.SELL and price < order.price
+            ):
+                break
+            used = consumed.get((opp, price), {}).get(order.strategy, 0)
+            total += floor_lot(max(0, size - used))  # whole lots per level, as _walk takes them
+        return total
+
+    def _walk(self, order: Order, book: OrderBook, inst: Instrument) -> None:
+        opp = order.side.opposite
+        consumed = self._consumed.setdefault(order.instrument_id, {})
+        for price, size in list(book.levels(opp)):
+            if order.remaining <= 0:
+                break
+            if (order.side is Side.BUY and price > order.price) or (
+                order.side is Side.SELL and price < order.price
+            ):
+                break
+            by_strategy = consumed.setdefault((opp, price), {})
+            used = by_strategy.get(order.strategy, 0)
+            q = floor_lot(min(size, order.remaining))
+            if q <= 0:
+                continue
+            by_strategy[order.strategy] = used + q
+            self._fill(order, price, q, maker=False, inst=inst)
+
+    def _match_crossed(self, iid: str, book: OrderBook) -> None:
+        """Fill resting orders that the opposite side now crosses, as maker at their price."""
+        resting = self._resting.get(iid)
+        if not resting:
+            return
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None and ask is None:
+            return
+        consumed = self._consumed.setdefault(iid, {})
+        for o in sorted(resting, key=_priority_key):
+            if o.remaining <= 0:
+                continue
+            if o.side is Side.BUY:
+                if ask is None or ask > o.price:
+                    continue
+            elif bid is None or bid < o.price:
+                continue
+            opp = o.side.opposite
+            for price, size in list(book.levels(opp)):
+                if (o.side is Side.BUY and price > o.price) or (
+                    o.side is Side.SELL and price < o.price
+                ):
+                    break
+                by_strategy = consumed.setdefault((opp, price), {})
+                used = by_strategy.get(o.strategy, 0)
+                q = floor_lot(min(size - used, o.remaining))
+                if q <= 0:
+                    continue
+                by_strategy[o.strategy] = used + q
+                self._fill(o, o.price, q, maker=True)
+                if o.remaining <= 0:
+                    break
+        self._prune(iid)
+
+    def _fill(
+        self, order: Order, price: int, size: int, maker: bool, inst: Instrument | None = None
+    ) -> None:
+        if inst is None:
+            inst = self.instruments[order.instrument_id]
+        fee = 0 if maker else taker_fee(size, price, inst.fees.rate, inst.fees.exponent)
+        order.filled += size
+        order.filled_notional += notional(size, price)
+        order.fees += fee
+        if maker:
+            order.maker_fills += 1
+        else:
+            order.taker_fills += 1
+        order.status = (
+            OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        )
+        order.updated_ts = self.now
+        fill = Fill(
+            fill_id=self._next_fill_id(),
+            order_id=order.order_id,
+            strategy=order.strategy,
+            instrument_id=order.instrument_id,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=fee,
+            liquidity="maker" if maker else "taker",
+            ts=self.now,
+        )
+        self.listener.on_fill(order, fill)
+        if order.status is OrderStatus.FILLED:
+            self.listener.on_order_update(order)
+
+    def _reject(self, order: Order, reason: str) -> None:
+        order.status = OrderStatus.REJECTED
+        order.reject_reason = reason
+        order.updated_ts = self.now
+        self.listener.on_order_update(order)
+
+    def _do_cancel(self, order: Order, reason: str) -> None:
+        order.status = OrderStatus.CANCELLED
+        order.reject_reason = order.reject_reason or reason
+        order.updated_ts = self.now
+        resting = self._resting.get(order.instrument_id)
+        if resting and order in resting:
+            resting.remove(order)
+            if not resting:
+                del self._resting[order.instrument_id]
+        self.listener.on_order_update(order)
+
+    def _prune(self, iid: str) -> None:
+        resting = self._resting.get(iid)
+        if resting is None:
+            return
+        alive = [o for o in resting if o.active and o.remaining > 0]
+        if alive:
+            self._resting[iid] = alive
+        else:
+            del self._resting[iid]
+
+
+def _priority_key(o: Order) -> tuple[int, float, int]:
+    # Best price first (highest bid, lowest ask), then time.
+    return (-o.price if o.side is Side.BUY else o.price, o.created_ts, o.order_id)
+
+
+def _venue_check(order: Order, inst: Instrument) -> str | None:
+    """Reject what the venue itself would reject (tick grid, price range, minimum size)."""
+    if not inst.on_grid(order.price):
+        return (
+            f"price {order.price / MICRO:.4f} is not on the tick grid {inst.tick / MICRO:g} "
+            f"inside [{inst.tick / MICRO:g}, {1 - inst.tick / MICRO:g}]"
+        )
+    if order.size < inst.min_size:
+        return (
+            f"size {order.size / MICRO:.2f} is below the market minimum {inst.min_size / MICRO:.2f}"
+        )
+    if order.size % 10_000:
+        return f"size {order.size / MICRO} is not a multiple of 0.01 share"
+    return None

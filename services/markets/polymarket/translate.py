@@ -1,0 +1,416 @@
+"""Polymarket market-channel JSON -> normalized events (the only place that knows the format).
+
+The live feed and the replay feed both call :class:`Translator`, so a recording replays through
+exactly the code that built the live books. Bad input never raises: frames that are not JSON,
+messages of the wrong shape and unknown event types are counted and skipped; levels with prices off
+the tick grid or sizes that do not parse are reported as data issues for the instrument, which the
+data validator turns into a trading block until a clean update arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from services.events import (
+    BookDelta,
+    BookSnapshot,
+    Level,
+    MarketEvent,
+    MarketListed,
+    MarketResolved,
+    TickSizeChange,
+    TradePrint,
+)
+from services.instruments import Instrument, Side
+from services.money import MICRO, MoneyParseError, to_micro
+
+_SIDES = {"BUY": Side.BUY, "SELL": Side.SELL, "buy": Side.BUY, "sell": Side.SELL}
+_PRICE_CACHE_MAX = 65_536
+_PARSE_ERRORS = (MoneyParseError, ArithmeticError, TypeError, ValueError)
+
+
+class QualitySink(Protocol):
+    """Receives data-quality transitions per instrument (the data validator implements this)."""
+
+    def note_data_issue(self, instrument_id: str, reason: str, ts: float) -> None:
+        """Record that a message for the instrument carried bad data."""
+        ...
+
+    def note_clean_update(self, instrument_id: str, ts: float) -> None:
+        """Record that a clean message arrived after an issue."""
+        ...
+
+
+class _Malformed(Exception):
+    """A message does not have the shape of its event type."""
+
+
+def dec_to_micro(value: Any) -> int:
+    """Convert a venue decimal (``"0.53"``, ``".48"``, ``"120"``) to micro-units, exactly.
+
+    Plain decimal strings with at most 6 decimals take an integer fast path that gives the same
+    result as :func:`services.money.to_micro`; anything else goes through ``to_micro``.
+
+    Raises
+    ------
+    MoneyParseError, ArithmeticError, TypeError, ValueError
+        If the value is not a finite decimal number.
+    """
+    if type(value) is str:
+        whole, dot, frac = value.partition(".")
+        if (
+            len(frac) <= 6
+            and (whole or frac)
+            and (not whole or (whole.isascii() and whole.isdigit()))
+            and (not frac or (frac.isascii() and frac.isdigit()))
+        ):
+            return int(whole or "0") * MICRO + (int(frac.ljust(6, "0")) if frac else 0)
+    elif type(value) is bool or value is None:
+        raise TypeError(f"not a decimal: {value!r}")
+    return to_micro(value)
+
+
+class Translator:
+    """Stateful translator of market-channel frames for one session (live or replay).
+
+    Parameters
+    ----------
+    sink : QualitySink | None
+        Gets data-issue / clean-update transitions per instrument.
+    strict : bool
+        Drop messages about tokens that were never registered (counted as ``unknown_asset``),
+        so the engine never sees a book before its ``MarketListed``.
+    """
+
+    def __init__(self, sink: QualitySink | None = None, strict: bool = True) -> None:
+        self.sink = sink
+        self.strict = strict
+        self.counters: dict[str, int] = {
+            "frames": 0,
+            "messages": 0,
+            "events": 0,
+            "malformed": 0,
+            "unknown_type": 0,
+            "unknown_asset": 0,
+            "control": 0,
+            "duplicate_resolution": 0,
+        }
+        self.instruments: dict[str, Instrument] = {}
+        self.ticks: dict[str, int] = {}
+        self.dirty: dict[str, str] = {}
+        self.venue_top: dict[str, tuple[int | None, int | None]] = {}
+        self.last_trade: dict[str, tuple[int, int, float]] = {}
+        self.resolved: set[str] = set()
+        self.new_market_hints = 0
+        self._market_tokens: dict[str, list[str]] = {}
+        self._px: dict[str, int] = {}
+        self._handlers: dict[str, Callable[[dict[str, Any], float, list[MarketEvent]], None]] = {
+            "book": self._book,
+            "price_change": self._price_change,
+            "last_trade_price": self._trade,
+            "tick_size_change": self._tick,
+            "best_bid_ask": self._best_bid_ask,
+            "market_resolved": self._resolved_msg,
+            "new_market": self._new_market,
+        }
+
+    # ------------------------------------------------------------------ registry
+    def register(self, instruments: Iterable[Instrument]) -> list[Instrument]:
+        """Add instruments to the registry and return those that were not known before."""
+        new: list[Instrument] = []
+        for inst in instruments:
+            if inst.instrument_id in self.instruments:
+                continue
+            self.instruments[inst.instrument_id] = inst
+            self.ticks[inst.instrument_id] = inst.tick
+            self._market_tokens.setdefault(inst.market_id, []).append(inst.instrument_id)
+            new.append(inst)
+        return new
+
+    def listing(self, instruments: Iterable[Instrument], ts: float) -> list[MarketEvent]:
+        """Register instruments and return a ``MarketListed`` for the new ones (or nothing)."""
+        new = self.register(instruments)
+        if not new:
+            return []
+        self.counters["events"] += 1
+        return [MarketListed(ts=ts, instruments=tuple(new))]
+
+    def market_tokens(self, market_id: str) -> list[str]:
+        """Return the registered token ids of a market."""
+        return list(self._market_tokens.get(market_id, ()))
+
+    def accept(self, events: Iterable[MarketEvent]) -> list[MarketEvent]:
+        """Pass normalized events from other sources (discovery, recordings) through the state.
+
+        Listings register instruments (already known ones are dropped), tick changes update the
+        grid, and a resolution of an already resolved market is dropped, exactly as for events
+        translated from frames.
+        """
+        out: list[MarketEvent] = []
+        for ev in events:
+            if isinstance(ev, MarketListed):
+                out.extend(self.listing(ev.instruments, ev.ts))
+            elif isinstance(ev, MarketResolved):
+                if ev.market_id in self.resolved:
+                    self.counters["duplicate_resolution"] += 1
+                    continue
+                self.resolved.add(ev.market_id)
+                out.append(ev)
+            else:
+                if isinstance(ev, TickSizeChange):
+                    self.ticks[ev.instrument_id] = ev.tick
+                out.append(ev)
+        return out
+
+    # ------------------------------------------------------------------ frames
+    def translate_frame(self, data: str | bytes, ts: float) -> list[MarketEvent]:
+        """Translate one WebSocket frame (a JSON object or array of objects) received at ``ts``."""
+        c = self.counters
+        c["frames"] += 1
+        if data == "PONG" or data == "PING" or data == b"PONG":
+            c["control"] += 1
+            return []
+        try:
+            obj = json.loads(data)
+        except (ValueError, TypeError, RecursionError):
+            c["messages"] += 1  # an undecodable frame counts as one bad message
+            c["malformed"] += 1
+            return []
+        out: list[MarketEvent] = []
+        if type(obj) is list:
+            for msg in obj:
+                self.translate_message(msg, ts, out)
+        else:
+            self.translate_message(obj, ts, out)
+        return out
+
+    def translate_message(self, msg: Any, ts: float, out: list[MarketEvent]) -> None:
+        """Translate one decoded message, appending its events to ``out``; never raises."""
+        c = self.counters
+        c["messages"] += 1
+        if type(msg) is not dict:
+            c["malformed"] += 1
+            return
+        etype = msg.get("event_type")
+        handler = self._handlers.get(etype) if type(etype) is str else None
+        if handler is None:
+            c["malformed" if etype is None else "unknown_type"] += 1
+            return
+        local: list[MarketEvent] = []
+        try:
+            handler(msg, ts, local)
+        except (_Malformed, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+            c["malformed"] += 1
+            return
+        key = "type:" + etype
+        c[key] = c.get(key, 0) + 1
+        if local:
+            c["events"] += len(local)
+            out.extend(local)
+
+    # ------------------------------------------------------------------ helpers
+    def _known(self, asset: Any) -> bool:
+        if type(asset) is not str or not asset:
+            raise _Malformed("asset_id")
+        if asset in self.instruments or not self.strict:
+            return True
+        self.counters["unknown_asset"] += 1
+        return False
+
+    def _price(self, value: Any) -> int:
+        if type(value) is str:
+            p = self._px.get(value)
+            if p is None:
+                p = dec_to_micro(value)
+                if len(self._px) >= _PRICE_CACHE_MAX:
+                    self._px.clear()
+                self._px[value] = p
+            return p
+        return dec_to_micro(value)
+
+    def _opt_price(self, value: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        try:
+            return self._price(value)
+        except _PARSE_ERRORS:
+            return None
+
+    def _level(self, asset: str, price: Any, size: Any, issues: list[str]) -> Level | None:
+        try:
+            p = self._price(price)
+        except _PARSE_ERRORS:
+            issues.append("bad_price")
+            return None
+        if not 0 < p < MICRO:
+            issues.append("bad_price")
+            return None
+        try:
+            s = dec_to_micro(size)
+        except _PARSE_ERRORS:
+            issues.append("bad_size")
+            return None
+        if s < 0:
+            issues.append("bad_size")
+            return None
+        tick = self.ticks.get(asset)
+        if tick and (p % tick or p < tick or p > MICRO - tick):
+            issues.append("off_grid")
+        return p, s
+
+    def _quality(self, asset: str, issues: list[str], ts: float) -> None:
+        if issues:
+            reason = issues[0]
+            c = self.counters
+            for r in issues:
+                k = "issue:" + r
+                c[k] = c.get(k, 0) + 1
+            self.dirty[asset] = reason
+            if self.sink is not None:
+                self.sink.note_data_issue(asset, reason, ts)
+        elif asset in self.dirty:
+            del self.dirty[asset]
+            if self.sink is not None:
+                self.sink.note_clean_update(asset, ts)
+
+    def _levels(self, asset: str, raw: Any, issues: list[str]) -> tuple[Level, ...]:
+        if raw is None:
+            return ()
+        if type(raw) is not list:
+            raise _Malformed("levels")
+        out: list[Level] = []
+        for lvl in raw:
+            if type(lvl) is not dict:
+                issues.append("bad_level")
+                continue
+            level = self._level(asset, lvl.get("price"), lvl.get("size"), issues)
+            if level is not None:
+                out.append(level)
+        return tuple(out)
+
+    # ------------------------------------------------------------------ handlers
+    def _book(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        asset = msg.get("asset_id")
+        if not self._known(asset):
+            return
+        tick_raw = msg.get("tick_size")
+        if tick_raw is not None and tick_raw != "":
+            tick = self._tick_value(tick_raw)
+            known = self.ticks.get(asset)
+            if known != tick:
+                self.ticks[asset] = tick
+                if known is not None:  # a change missed while disconnected
+                    out.append(TickSizeChange(ts=ts, instrument_id=asset, tick=tick))
+        issues: list[str] = []
+        bids_raw = msg.get("bids", msg.get("buys"))
+        asks_raw = msg.get("asks", msg.get("sells"))
+        bids = self._levels(asset, bids_raw, issues)
+        asks = self._levels(asset, asks_raw, issues)
+        out.append(BookSnapshot(ts=ts, instrument_id=asset, bids=bids, asks=asks))
+        self.venue_top.pop(asset, None)
+        self._quality(asset, issues, ts)
+
+    def _price_change(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        entries = msg.get("price_changes")
+        top_asset = msg.get("asset_id")
+        if entries is None:
+            entries = msg.get("changes")  # pre-2025-09 shape: one asset per message
+            if top_asset is None:
+                raise _Malformed("price_change")
+        if type(entries) is not list:
+            raise _Malformed("price_changes")
+        per_asset: dict[str, list[tuple[Side, int, int]]] = {}
+        issues: dict[str, list[str]] = {}
+        skipped: set[str] = set()
+        for e in entries:
+            if type(e) is not dict:
+                raise _Malformed("price_changes entry")
+            asset = e.get("asset_id", top_asset)
+            if asset in skipped:
+                continue
+            if asset not in per_asset:
+                if not self._known(asset):
+                    skipped.add(asset)
+                    continue
+                per_asset[asset] = []
+                issues[asset] = []
+            side = _SIDES.get(e.get("side"))  # type: ignore[arg-type]
+            if side is None:
+                issues[asset].append("bad_level")
+                continue
+            level = self._level(asset, e.get("price"), e.get("size"), issues[asset])
+            if level is not None:
+                per_asset[asset].append((side, level[0], level[1]))
+            if "best_bid" in e or "best_ask" in e:
+                self.venue_top[asset] = (
+                    self._opt_price(e.get("best_bid")),
+                    self._opt_price(e.get("best_ask")),
+                )
+        for asset, changes in per_asset.items():
+            if changes:
+                out.append(BookDelta(ts=ts, instrument_id=asset, changes=tuple(changes)))
+            self._quality(asset, issues[asset], ts)
+
+    def _trade(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        asset = msg.get("asset_id")
+        if not self._known(asset):
+            return
+        price = self._price(msg["price"])
+        size = dec_to_micro(msg.get("size", "0"))
+        if not 0 < price < MICRO or size < 0:
+            raise _Malformed("trade")
+        aggressor = _SIDES.get(msg.get("side"))  # type: ignore[arg-type]
+        self.last_trade[asset] = (price, size, ts)
+        out.append(TradePrint(ts=ts, instrument_id=asset, price=price, size=size, aggressor=aggressor))
+
+    @staticmethod
+    def _tick_value(raw: Any) -> int:
+        tick = dec_to_micro(raw)
+        if tick <= 0 or tick >= MICRO or MICRO % tick:
+            raise _Malformed("tick size")
+        return tick
+
+    def _tick(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        asset = msg.get("asset_id")
+        if not self._known(asset):
+            return
+        tick = self._tick_value(msg["new_tick_size"])
+        self.ticks[asset] = tick
+        out.append(TickSizeChange(ts=ts, instrument_id=asset, tick=tick))
+
+    def _best_bid_ask(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        asset = msg.get("asset_id")
+        if not self._known(asset):
+            return
+        self.venue_top[asset] = (
+            self._opt_price(msg.get("best_bid")),
+            self._opt_price(msg.get("best_ask")),
+        )
+
+    def _resolved_msg(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        market = msg.get("market")
+        winner = msg.get("winning_asset_id")
+        if type(market) is not str or not market or type(winner) is not str or not winner:
+            raise _Malformed("market_resolved")
+        assets = msg.get("assets_ids")
+        if assets is None:
+            assets = self.market_tokens(market)
+        if type(assets) is not list or any(type(a) is not str for a in assets):
+            raise _Malformed("assets_ids")
+        if winner not in assets:
+            assets = [*assets, winner]
+        if self.strict and not any(a in self.instruments for a in assets):
+            self.counters["unknown_asset"] += 1
+            return
+        if market in self.resolved:
+            self.counters["duplicate_resolution"] += 1
+            return
+        self.resolved.add(market)
+        payouts = tuple((a, MICRO if a == winner else 0) for a in assets)
+        out.append(MarketResolved(ts=ts, market_id=market, payouts=payouts))
+
+    def _new_market(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
+        # Discovery owns the universe (filters); a new market only hints that a refresh is due.
+        self.new_market_hints += 1

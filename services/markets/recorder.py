@@ -1,0 +1,351 @@
+"""Session recorder: raw venue frames and normalized events to gzip JSON-lines files.
+
+Every line is one record with a kind ``k``, a receive/event time ``t`` (epoch s) and a sequence
+number ``n`` that orders records with equal times:
+
+* ``{"k": "meta", ...}`` - first line of every file (format version, source, part number);
+* ``{"k": "raw", "t", "n", "s": shard_id, "m": "<frame text>"}`` - a WebSocket frame as received;
+* ``{"k": "instruments", "t", "n", "instruments": [...]}`` - instrument metadata (discovery);
+* ``{"k": "normalized", "t", "n", "events": [...]}`` - normalized events (simulator output,
+  resolutions and closes noticed through REST).
+
+Files rotate per UTC day of the record time and when their compressed size passes ``rotate_mb``.
+Callers only put tuples on a queue; a writer thread serializes, compresses and writes, so the
+event loop never waits for the disk. ``close()`` drains the queue and closes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import itertools
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.events import (
+    BookDelta,
+    BookSnapshot,
+    MarketEvent,
+    MarketListed,
+    MarketResolved,
+    MarketStatus,
+    TickSizeChange,
+    TradePrint,
+)
+from services.instruments import FeeSchedule, Instrument, Side
+from services.markets.base import Feed
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class RecorderConfig(BaseModel):
+    """Recording of market data for later replay."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record: bool = Field(False, description="Write every received message to disk.")
+    directory: str = Field(
+        "data/recordings", min_length=1, description="Directory of the recording files."
+    )
+    rotate_mb: float = Field(
+        64.0, gt=0, le=100_000, description="Start a new file past this compressed size, MB."
+    )
+    flush_interval_s: float = Field(
+        2.0, gt=0, le=3600, description="Longest time buffered records wait before a flush, s."
+    )
+    compresslevel: int = Field(6, ge=1, le=9, description="gzip compression level.")
+
+
+# ---------------------------------------------------------------------------- codec
+def instrument_to_dict(inst: Instrument) -> dict[str, Any]:
+    """Return a JSON-ready dict of an instrument."""
+    return {
+        "instrument_id": inst.instrument_id,
+        "venue": inst.venue,
+        "market_id": inst.market_id,
+        "outcome": inst.outcome,
+        "tick": inst.tick,
+        "min_size": inst.min_size,
+        "fee_rate": str(inst.fees.rate),
+        "fee_exponent": inst.fees.exponent,
+        "end_ts": inst.end_ts,
+        "complement_id": inst.complement_id,
+        "event_id": inst.event_id,
+        "question": inst.question,
+        "category": inst.category,
+    }
+
+
+def instrument_from_dict(d: dict[str, Any]) -> Instrument:
+    """Rebuild an instrument from :func:`instrument_to_dict` output."""
+    return Instrument(
+        instrument_id=d["instrument_id"],
+        venue=d["venue"],
+        market_id=d["market_id"],
+        outcome=d["outcome"],
+        tick=int(d["tick"]),
+        min_size=int(d["min_size"]),
+        fees=FeeSchedule(rate=Decimal(d.get("fee_rate", "0")), exponent=int(d.get("fee_exponent",
+                                                                                  1))),
+        end_ts=d.get("end_ts"),
+        complement_id=d.get("complement_id"),
+        event_id=d.get("event_id"),
+        question=d.get("question", ""),
+        category=d.get("category", ""),
+    )
+
+
+def event_to_dict(ev: MarketEvent) -> dict[str, Any]:
+    """Return a JSON-ready dict of a normalized event (``type`` names the class)."""
+    if isinstance(ev, BookSnapshot):
+        return {"type": "book", "ts": ev.ts, "id": ev.instrument_id,
+                "bids": [list(x) for x in ev.bids], "asks": [list(x) for x in ev.asks]}
+    if isinstance(ev, BookDelta):
+        return {"type": "delta", "ts": ev.ts, "id": ev.instrument_id,
+                "changes": [[s.value, p, q] for s, p, q in ev.changes]}
+    if isinstance(ev, TradePrint):
+        return {"type": "trade", "ts": ev.ts, "id": ev.instrument_id, "price": ev.price,
+                "size": ev.size, "aggressor": ev.aggressor.value if ev.aggressor else None}
+    if isinstance(ev, TickSizeChange):
+        return {"type": "tick", "ts": ev.ts, "id": ev.instrument_id, "tick": ev.tick}
+    if isinstance(ev, MarketListed):
+        return {"type": "listed", "ts": ev.ts,
+                "instruments": [instrument_to_dict(i) for i in ev.instruments]}
+    if isinstance(ev, MarketStatus):
+        return {"type": "status", "ts": ev.ts, "market_id": ev.market_id, "status": ev.status}
+    if isinstance(ev, MarketResolved):
+        return {"type": "resolved", "ts": ev.ts, "market_id": ev.market_id,
+                "payouts": [list(x) for x in ev.payouts]}
+    raise TypeError(f"not a market event: {ev!r}")
+
+
+def event_from_dict(d: dict[str, Any]) -> MarketEvent:
+    """Rebuild a normalized event from :func:`event_to_dict` output.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        If the dict is not a recorded event.
+    """
+    t = d["type"]
+    ts = float(d["ts"])
+    if t == "book":
+        return BookSnapshot(ts, d["id"], tuple((int(p), int(s)) for p, s in d["bids"]),
+                            tuple((int(p), int(s)) for p, s in d["asks"]))
+    if t == "delta":
+        return BookDelta(ts, d["id"], tuple((Side(s), int(p), int(q)) for s, p, q in d["changes"]))
+    if t == "trade":
+        agg = d.get("aggressor")
+        return TradePrint(ts, d["id"], int(d["price"]), int(d["size"]), Side(agg) if agg else None)
+    if t == "tick":
+        return TickSizeChange(ts, d["id"], int(d["tick"]))
+    if t == "listed":
+        return MarketListed(ts, tuple(instrument_from_dict(i) for i in d["instruments"]))
+    if t == "status":
+        return MarketStatus(ts, d["market_id"], d["status"])
+    if t == "resolved":
+        return MarketResolved(ts, d["market_id"], tuple((str(i), int(p)) for i, p in d["payouts"]))
+    raise ValueError(f"unknown event type {t!r}")
+
+
+# ---------------------------------------------------------------------------- writer
+_STOP = object()
+
+
+class Recorder:
+    """Non-blocking recorder; a disabled one (``record: false``) ignores every call.
+
+    Parameters
+    ----------
+    config : RecorderConfig
+        Directory, rotation and flush settings.
+    source : str
+        Name written in file names and headers (``"polymarket"``, ``"sim"``).
+    """
+
+    def __init__(self, config: RecorderConfig, source: str = "polymarket") -> None:
+        self.config = config
+        self.source = source
+        self.enabled = config.record
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.files: list[Path] = []
+        self.records = 0
+        self.errors = 0
+
+    # --------------------------------------------------------------- public API
+    def record_raw(self, ts: float, shard_id: int, frame: str | bytes) -> None:
+        """Queue one raw WebSocket frame received at ``ts`` on ``shard_id``."""
+        if self.enabled:
+            self._put(("raw", ts, next(self._seq), shard_id, frame))
+
+    def record_instruments(self, ts: float, instruments: Iterable[Instrument]) -> None:
+        """Queue the metadata of instruments listed at ``ts``."""
+        if self.enabled:
+            self._put(("instruments", ts, next(self._seq), tuple(instruments)))
+
+    def record_events(self, events: Iterable[MarketEvent], ts: float | None = None) -> None:
+        """Queue a batch of normalized events (``ts`` defaults to the first event's time)."""
+        if not self.enabled:
+            return
+        evs = tuple(events)
+        if evs:
+            self._put(("normalized", evs[0].ts if ts is None else ts, next(self._seq), evs))
+
+    def close(self) -> None:
+        """Write everything queued and close the file (blocks until done)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._q.put(_STOP)
+            self._thread.join()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+    # --------------------------------------------------------------- internals
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self._closed:
+            self.errors += 1
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._writer, name="recorder-writer",
+                                            daemon=True)
+            self._thread.start()
+        self._q.put(item)
+
+    def _line(self, item: tuple[Any, ...]) -> dict[str, Any]:
+        kind, ts, n = item[0], item[1], item[2]
+        if kind == "raw":
+            frame = item[4]
+            rec: dict[str, Any] = {"k": "raw", "t": ts, "n": n, "s": item[3]}
+            if isinstance(frame, bytes):
+                rec["b64"] = base64.b64encode(frame).decode("ascii")
+            else:
+                rec["m"] = frame
+            return rec
+        if kind == "instruments":
+            return {"k": "instruments", "t": ts, "n": n,
+                    "instruments": [instrument_to_dict(i) for i in item[3]]}
+        return {"k": "normalized", "t": ts, "n": n, "events": [event_to_dict(e) for e in item[3]]}
+
+    def _writer(self) -> None:
+        out: _File | None = None
+        try:
+            while True:
+                try:
+                    item = self._q.get(timeout=self.config.flush_interval_s)
+                except queue.Empty:
+                    if out is not None:
+                        out.flush()
+                    continue
+                if item is _STOP:
+                    break
+                try:
+                    line = json.dumps(self._line(item), separators=(",", ":"))
+                except (TypeError, ValueError) as exc:
+                    self.errors += 1
+                    log.error("A record could not be serialized.", extra={"error": str(exc)})
+                    continue
+                out = self._target(out, item[1])
+                out.write(line)
+                self.records += 1
+        except OSError as exc:
+            self.errors += 1
+            log.error("The recorder could not write; recording stopped.",
+                      extra={"error": str(exc), "directory": self.config.directory})
+        finally:
+            if out is not None:
+                out.close()
+
+    def _target(self, out: _File | None, ts: float) -> _File:
+        day = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y%m%d")
+        limit = self.config.rotate_mb * 1_000_000
+        if out is not None and out.day == day and out.size() < limit:
+            return out
+        part = len(self.files)
+        if out is not None:
+            out.close()
+        new = _File(Path(self.config.directory), self.source, day, ts, part,
+                    self.config.compresslevel)
+        self.files.append(new.path)
+        return new
+
+
+class _File:
+    """One gzip JSON-lines file with its header line."""
+
+    def __init__(self, directory: Path, source: str, day: str, ts: float, part: int,
+                 level: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H%M%S")
+        k = 0
+        while True:
+            path = directory / f"{source}-{day}-{stamp}-p{part:04d}-{os.getpid()}-{k}.jsonl.gz"
+            try:
+                self._raw: IO[bytes] = open(path, "xb")  # noqa: SIM115 - closed in close()
+                break
+            except FileExistsError:
+                k += 1
+        self.path = path
+        self.day = day
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=level)
+        self.write(json.dumps({"k": "meta", "v": FORMAT_VERSION, "source": source, "part": part,
+                               "t": ts}))
+
+    def write(self, line: str) -> None:
+        self._gz.write(line.encode("utf-8") + b"\n")
+
+    def size(self) -> int:
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        self._gz.flush()
+        self._raw.flush()
+
+    def close(self) -> None:
+        self._gz.close()
+        self._raw.close()
+
+
+class RecordingFeed:
+    """Wraps any feed (e.g. the simulator) and records each batch as normalized events.
+
+    The wrapper neither starts nor closes the recorder: its owner does.
+    """
+
+    def __init__(self, inner: Feed, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.name = inner.name
+
+    async def batches(self) -> AsyncIterator[list[MarketEvent]]:
+        """Yield the inner feed's batches, recording each first."""
+        async for batch in self.inner.batches():
+            self.recorder.record_events(batch)
+            yield batch
+
+    async def close(self) -> None:
+        """Close the inner feed."""
+        await self.inner.close()
+
+    def adopt(self, instruments: list[Instrument], mids: dict[str, int]) -> None:
+        """Delegate to the inner feed."""
+        self.inner.adopt(instruments, mids)

@@ -1,0 +1,315 @@
+"""Data validation: may a strategy open an order on this instrument right now?
+
+:class:`DataValidator` is decision code: it reads book state, connection status and what it was
+told (data issues, cross-check results) and answers ``can_trade(instrument_id, now)`` with a
+reason when the answer is no. It does no I/O; the feed feeds it and runs the REST cross-checks.
+
+Blocks, in the order they are checked:
+
+* ``connection_unhealthy`` - the instrument's WebSocket shard is down or silent, or the book has
+  not been re-snapshotted since the last (re)subscription;
+* ``no_book`` / ``stale_book`` - no book yet, or neither the book nor its connection has been
+  heard from within ``freshness_threshold_s``;
+* ``bad_data:<kind>`` - a message carried an off-grid price or an unparseable size/price; lifted
+  by the next clean update of that instrument;
+* ``cross_check_failed`` - the last REST comparison disagreed by more than the threshold; lifted
+  by a clean check (a resync is requested meanwhile);
+* ``crossed_book`` / ``empty_book`` - best bid >= best ask, or a side is empty;
+* ``top_mismatch`` - the book's best prices differ from those the venue reported with its last
+  update (a missed or reordered delta);
+* ``thin_depth`` - less than ``min_depth_usd`` displayed within ``depth_ticks`` of the mid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.instruments import Side
+from services.markets.polymarket.config import ValidationConfig
+from services.money import MICRO, notional, to_micro
+from services.orderbook import BookStore, OrderBook
+
+DEFAULT_TICK = 10_000
+
+
+class ConnectionStatus(Protocol):
+    """What the validator asks the feed about an instrument's connection."""
+
+    def is_healthy(self, instrument_id: str) -> bool:
+        """Return whether the instrument's connection is up and its book synced."""
+        ...
+
+    def last_message_ts(self, instrument_id: str) -> float | None:
+        """Return the receive time (epoch s) of the last message on its connection."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationFailure:
+    """One validation failure, for the engine's event log."""
+
+    ts: float
+    instrument_id: str
+    reason: str
+    detail: str = ""
+
+
+class DataValidator:
+    """Per-instrument trading gate built from book state, connection health and data checks.
+
+    Parameters
+    ----------
+    config : ValidationConfig
+        Thresholds.
+    books : BookStore
+        The books the checks read (the feed's own mirror or the engine's store).
+    status : ConnectionStatus | None
+        Connection health per instrument; None skips connection checks (simulator, replay).
+    ticks : Mapping[str, int] | None
+        Current tick per instrument, micro (for the depth window); default 0.01.
+    venue_top : Mapping[str, tuple[int | None, int | None]] | None
+        Best bid/ask the venue last reported per instrument (micro), for ``top_mismatch``.
+    """
+
+    def __init__(
+        self,
+        config: ValidationConfig,
+        books: BookStore,
+        status: ConnectionStatus | None = None,
+        ticks: Mapping[str, int] | None = None,
+        venue_top: Mapping[str, tuple[int | None, int | None]] | None = None,
+    ) -> None:
+        self.config = config
+        self.books = books
+        self.status = status
+        self.ticks: Mapping[str, int] = ticks if ticks is not None else {}
+        self.venue_top: Mapping[str, tuple[int | None, int | None]] = (
+            venue_top if venue_top is not None else {}
+        )
+        self.data_issues: dict[str, str] = {}
+        self.suspects: dict[str, float] = {}
+        self.last_checked: dict[str, float] = {}
+        self._resync: dict[str, None] = {}
+        self._failures: list[ValidationFailure] = []
+        self._blocked: dict[str, str] = {}
+        self._cursor = 0
+        self._thr = max(1, to_micro(config.price_discrepancy_threshold))
+        self._min_depth = to_micro(config.min_depth_usd)
+        self.counters: dict[str, int] = {
+            "checks": 0,
+            "blocked_checks": 0,
+            "unblocked": 0,
+            "data_issues": 0,
+            "cross_checks": 0,
+            "cross_check_ok": 0,
+            "cross_check_failed": 0,
+            "resync_requests": 0,
+        }
+
+    # ------------------------------------------------------------------ inputs
+    def note_data_issue(self, instrument_id: str, reason: str, ts: float) -> None:
+        """Block an instrument after bad data; unparseable sizes also request a resync."""
+        self.counters["data_issues"] += 1
+        key = "data_issue:" + reason
+        self.counters[key] = self.counters.get(key, 0) + 1
+        if self.data_issues.get(instrument_id) != reason:
+            self._failures.append(ValidationFailure(ts, instrument_id, "bad_data:" + reason))
+        self.data_issues[instrument_id] = reason
+        if reason in ("bad_size", "bad_price", "bad_level"):
+            self._request_resync(instrument_id)
+
+    def note_clean_update(self, instrument_id: str, ts: float) -> None:
+        """Lift a data-issue block after a clean update."""
+        self.data_issues.pop(instrument_id, None)
+
+    def cross_check(
+        self,
+        instrument_id: str,
+        rest_bid: int | None,
+        rest_ask: int | None,
+        now: float,
+    ) -> bool:
+        """Compare the book's best bid/ask with a REST snapshot (micro); return True if clean.
+
+        A difference above the threshold on either side (or a side present in one and missing
+        in the other) marks the instrument suspect and requests a resync; a clean check lifts
+        the suspicion.
+        """
+        book = self.books.find(instrument_id)
+        bid = book.best_bid() if book else None
+        ask = book.best_ask() if book else None
+        bad = _differs(bid, rest_bid, self._thr) or _differs(ask, rest_ask, self._thr)
+        detail = f"ws bid/ask {bid}/{ask} vs rest {rest_bid}/{rest_ask}"
+        return self._record_check(instrument_id, bad, detail, now)
+
+    def cross_check_mid(self, instrument_id: str, rest_mid: int | None, now: float) -> bool:
+        """Compare the book's mid with a REST midpoint (micro); return True if clean."""
+        book = self.books.find(instrument_id)
+        mid = _exact_mid(book) if book else None
+        bad = _differs(mid, rest_mid, self._thr)
+        return self._record_check(instrument_id, bad, f"ws mid {mid} vs rest {rest_mid}", now)
+
+    def _record_check(self, instrument_id: str, bad: bool, detail: str, now: float) -> bool:
+        c = self.counters
+        c["cross_checks"] += 1
+        self.last_checked[instrument_id] = now
+        if bad:
+            c["cross_check_failed"] += 1
+            self.suspects[instrument_id] = now
+            self._failures.append(
+                ValidationFailure(now, instrument_id, "cross_check_failed", detail)
+            )
+            self._request_resync(instrument_id)
+            return False
+        c["cross_check_ok"] += 1
+        self.suspects.pop(instrument_id, None)
+        return True
+
+    def _request_resync(self, instrument_id: str) -> None:
+        if instrument_id not in self._resync:
+            self._resync[instrument_id] = None
+            self.counters["resync_requests"] += 1
+
+    def forget(self, instrument_id: str) -> None:
+        """Drop all state of an instrument (resolved or unsubscribed)."""
+        for d in (self.data_issues, self.suspects, self.last_checked, self._blocked, self._resync):
+            d.pop(instrument_id, None)
+
+    # ------------------------------------------------------------------ outputs
+    def take_resync_requests(self) -> list[str]:
+        """Return and clear the instruments whose books should be re-snapshotted."""
+        out = list(self._resync)
+        self._resync.clear()
+        return out
+
+    def take_failures(self) -> list[ValidationFailure]:
+        """Return and clear failure records (one per new block reason per instrument)."""
+        out = self._failures
+        self._failures = []
+        return out
+
+    def select_cross_checks(self, instrument_ids: Iterable[str], now: float, n: int) -> list[str]:
+        """Choose up to ``n`` instruments to compare with REST now.
+
+        Suspects whose recheck delay has passed come first; the rest rotate round-robin.
+        """
+        ids = list(instrument_ids)
+        chosen: list[str] = []
+        wait = self.config.suspect_recheck_s
+        for iid in ids:
+            if len(chosen) >= n:
+                return chosen
+            since = self.suspects.get(iid)
+            if since is not None and now - self.last_checked.get(iid, since) >= wait:
+                chosen.append(iid)
+        if not ids:
+            return chosen
+        start = self._cursor % len(ids)
+        for k in range(len(ids)):
+            if len(chosen) >= n:
+                break
+            iid = ids[(start + k) % len(ids)]
+            if iid not in chosen and iid not in self.suspects:
+                chosen.append(iid)
+                self._cursor = start + k + 1
+        return chosen
+
+    def counters_snapshot(self) -> dict[str, int]:
+        """Return a copy of the counters plus current block tallies (for the dashboard)."""
+        out = dict(self.counters)
+        out["blocked_now"] = len(self._blocked)
+        out["suspects_now"] = len(self.suspects)
+        out["data_issues_now"] = len(self.data_issues)
+        return out
+
+    # ------------------------------------------------------------------ decision
+    def can_trade(self, instrument_id: str, now: float) -> tuple[bool, str | None]:
+        """Return ``(True, None)`` if new orders may go on the instrument, else ``(False, why)``."""
+        self.counters["checks"] += 1
+        reason = self._reason(instrument_id, now)
+        prev = self._blocked.get(instrument_id)
+        if reason is None:
+            if prev is not None:
+                del self._blocked[instrument_id]
+                self.counters["unblocked"] += 1
+            return True, None
+        self.counters["blocked_checks"] += 1
+        if prev != reason:
+            self._blocked[instrument_id] = reason
+            key = "blocked:" + reason.split(":", 1)[0]
+            self.counters[key] = self.counters.get(key, 0) + 1
+            if not reason.startswith(("bad_data", "cross_check")):
+                # data issues and failed checks were recorded when they happened
+                self._failures.append(ValidationFailure(now, instrument_id, reason))
+        return False, reason
+
+    def _reason(self, iid: str, now: float) -> str | None:
+        cfg = self.config
+        status = self.status
+        if status is not None and not status.is_healthy(iid):
+            return "connection_unhealthy"
+        book = self.books.find(iid)
+        if book is None or book.updates == 0:
+            return "no_book"
+        heard = book.ts
+        if status is not None:
+            heard = max(heard, status.last_message_ts(iid) or 0.0)
+        if now - heard > cfg.freshness_threshold_s:
+            return "stale_book"
+        issue = self.data_issues.get(iid)
+        if issue is not None:
+            return "bad_data:" + issue
+        if iid in self.suspects:
+            return "cross_check_failed"
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None and bid >= ask:
+            return "crossed_book"
+        if cfg.require_two_sided and (bid is None or ask is None):
+            return "empty_book"
+        if cfg.check_venue_top:
+            top = self.venue_top.get(iid)
+            if top is not None:
+                vbid = top[0] or None
+                vask = top[1] if top[1] and top[1] < MICRO else None
+                if vbid != bid or vask != ask:
+                    return "top_mismatch"
+        if self._min_depth > 0 and not self._deep_enough(book, iid):
+            return "thin_depth"
+        return None
+
+    def _deep_enough(self, book: OrderBook, iid: str) -> bool:
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return False
+        tick = self.ticks.get(iid, DEFAULT_TICK)
+        mid2 = bid + ask  # twice the mid, to stay exact
+        lo2 = mid2 - 2 * tick * self.config.depth_ticks
+        hi2 = mid2 + 2 * tick * self.config.depth_ticks
+        bid_depth = 0
+        for p, s in book.levels(Side.BUY):
+            if 2 * p < lo2:
+                break
+            bid_depth += notional(s, p)
+        if bid_depth < self._min_depth:
+            return False
+        ask_depth = 0
+        for p, s in book.levels(Side.SELL):
+            if 2 * p > hi2:
+                break
+            ask_depth += notional(s, p)
+        return ask_depth >= self._min_depth
+
+
+def _differs(a: int | None, b: int | None, thr: int) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(a - b) > thr
+
+
+def _exact_mid(book: OrderBook) -> int | None:
+    bid, ask = book.best_bid(), book.best_ask()
+    if bid is None or ask is None:
+        return None
+    return (bid + ask) // 2

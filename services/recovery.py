@@ -1,0 +1,183 @@
+"""Restart: rebuild every portfolio from the stored ledger, restore open paper orders.
+
+The fills and settlements tables are the source of truth. Portfolios are a replay of them, so
+after a clean stop or a ``kill -9`` at any moment the state equals what was committed: an order's
+filled quantity is recomputed from its fills (an order row may lag its last fill by one batch).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from database import queries
+from services.engine import Engine
+from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.instruments import FeeSchedule, Instrument, Side
+from services.money import MICRO
+
+log = logging.getLogger(__name__)
+
+_QUEUE_UNKNOWN = 1 << 62  # capped to the displayed size by the first book snapshot
+
+
+@dataclass
+class RestoreReport:
+    """What a restart found in the database."""
+
+    resumed: bool = False
+    fills: int = 0
+    settlements: int = 0
+    open_orders: int = 0
+    carried_instruments: list[Instrument] = field(default_factory=list)
+    mids: dict[str, int] = field(default_factory=dict)
+    last_ts: float | None = None
+
+
+def instrument_from_row(row: dict) -> Instrument:
+    """Build an Instrument from an ``instruments`` row."""
+    return Instrument(
+        instrument_id=row["instrument_id"],
+        venue=row["venue"],
+        market_id=row["market_id"],
+        outcome=row["outcome"],
+        tick=int(row["tick"]),
+        min_size=int(row["min_size"]),
+        fees=FeeSchedule(Decimal(row["fee_rate"] or "0"), int(row["fee_exponent"] or 1)),
+        end_ts=row["end_ts"],
+        complement_id=row["complement_id"],
+        event_id=row["event_id"],
+        question=row["question"] or "",
+        category=row["category"] or "",
+    )
+
+
+def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreReport:
+    """Load the ledger, orders, statuses and id sequences into a fresh engine."""
+    rep = RestoreReport()
+    with session_factory() as s:
+        ids = queries.max_ids(s)
+        fills = queries.load_fills(s)
+        settlements = queries.load_settlements(s)
+        open_orders = queries.load_open_orders(s)
+        strategies = {r["name"]: r for r in queries.load_strategies(s)}
+        rep.last_ts = queries.last_event_ts(s)
+        needed = {f["instrument_id"] for f in fills} | {o["instrument_id"] for o in open_orders}
+        inst_rows = {r["instrument_id"]: r for r in queries.load_instruments(s, needed)}
+        tops = {r["instrument_id"]: r for r in _load_tops(s, needed)}
+        history = {
+            name: queries.snapshot_history(s, name, 0.0) for name in engine.runners
+        }
+    engine.order_seq, engine.fill_seq, engine.settlement_seq = (
+        ids["orders"], ids["fills"], ids["settlements"]
+    )
+    if not fills and not settlements and not open_orders and not strategies:
+        return rep
+    rep.resumed = True
+    insts = {iid: instrument_from_row(r) for iid, r in inst_rows.items()}
+    for iid, inst in insts.items():
+        engine.instruments.setdefault(iid, inst)
+    # Replay the ledger in time order; at equal times fills come before settlements.
+    entries = [(f["ts"], 0, f["id"], f) for f in fills] + [
+        (x["ts"], 1, x["id"], x) for x in settlements
+    ]
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    filled_by_order: dict[int, int] = {}
+    for _ts, kind, _id, row in entries:
+        r = engine.runners.get(row["strategy"])
+        if kind == 0:
+            filled_by_order[row["order_id"]] = filled_by_order.get(row["order_id"], 0) + row["size"]
+        if r is None:
+            continue  # a strategy removed from the config keeps its rows; it is not resumed
+        if kind == 0:
+            fill = Fill(
+                row["id"], row["order_id"], row["strategy"], row["instrument_id"],
+                Side(row["side"]), row["price"], row["size"], row["fee"], row["liquidity"],
+                row["ts"],
+            )
+            r.portfolio.apply_fill(fill, insts[row["instrument_id"]])
+            rep.fills += 1
+        else:
+            r.portfolio.settle(row["instrument_id"], row["payout_per_share"], row["ts"], row["id"])
+            rep.settlements += 1
+    for row in open_orders:
+        r = engine.runners.get(row["strategy"])
+        inst = insts.get(row["instrument_id"])
+        if r is None or inst is None:
+            continue
+        filled = filled_by_order.get(row["id"], 0)
+        order = Order(
+            order_id=row["id"], strategy=row["strategy"], instrument_id=row["instrument_id"],
+            side=Side(row["side"]), price=row["price"], size=row["size"],
+            tif=TimeInForce(row["tif"]), post_only=bool(row["post_only"]),
+            order_type=row["order_type"], reason=row["reason"] or "",
+            created_ts=row["created_ts"], updated_ts=row["updated_ts"], filled=filled,
+            status=OrderStatus.OPEN if filled == 0 else OrderStatus.PARTIALLY_FILLED,
+        )
+        if order.remaining <= 0 or order.tif is not TimeInForce.GTC:
+            order.status = OrderStatus.FILLED if order.remaining <= 0 else OrderStatus.CANCELLED
+            engine.sink.order(order)
+            continue
+        if r.portfolio.check_order(order, inst) is not None:
+            order.status = OrderStatus.CANCELLED
+            order.reject_reason = "not funded after restart"
+            engine.sink.order(order)
+            continue
+        r.portfolio.reserve(order, inst)
+        engine.exchange.restore(order)
+        order.queue_ahead = _QUEUE_UNKNOWN
+        rep.open_orders += 1
+    for name, r in engine.runners.items():
+        row = strategies.get(name)
+        if row is not None:
+            r.status = row["status"] or "active"
+            r.status_reason = row["status_reason"]
+            r.status_since = row["status_since"]
+        for pos_iid, pos in r.portfolio.positions.items():
+            engine.sink.position(name, pos_iid, pos)
+        r.portfolio.check_ledger()
+        _restore_stats(engine, name, history.get(name, []))
+    held = {iid for r in engine.runners.values() for iid in r.portfolio.positions}
+    held |= {o.instrument_id for o in engine.exchange.open_orders()}
+    rep.carried_instruments = [insts[i] for i in sorted(held) if i in insts]
+    # Carry whole markets (both tokens; every outcome of an event) so books stay consistent.
+    markets = {i.market_id for i in rep.carried_instruments}
+    for iid, row in inst_rows.items():
+        if row["market_id"] in markets and iid not in held:
+            rep.carried_instruments.append(insts[iid])
+    for iid in held:
+        top = tops.get(iid)
+        if top and top.get("mid") is not None:
+            rep.mids[iid] = int(top["mid"])
+    rep.open_orders = len(engine.exchange.open_orders())
+    log.info(
+        "Resumed from the database: %d fills and %d settlements replayed, %d open orders, "
+        "%d instruments carried over.",
+        rep.fills, rep.settlements, rep.open_orders, len(rep.carried_instruments),
+    )
+    return rep
+
+
+def _restore_stats(engine: Engine, name: str, rows: list[dict]) -> None:
+    st = engine.tracker.stats_for(name)
+    for row in rows:
+        if row.get("granularity", "fine") != "fine":
+            continue
+        equity = row["equity"] / MICRO
+        st.sample(equity)
+        st.add_return(equity)
+        st.max_drawdown_pct = max(st.max_drawdown_pct, float(row.get("drawdown_pct") or 0.0))
+
+
+def _load_tops(s: Session, ids: set[str]) -> list[dict]:
+    from sqlalchemy import select
+
+    from database.models import TABLES
+
+    t = TABLES["market_tops"]
+    if not ids:
+        return []
+    return [dict(m) for m in s.execute(select(t).where(t.c.instrument_id.in_(sorted(ids)))).mappings()]

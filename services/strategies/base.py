@@ -1,0 +1,224 @@
+"""The strategy API: a base class with typed parameters, event hooks and a context.
+
+A strategy sees the market only through its :class:`StrategyContext`: books, instruments, its own
+portfolio and orders, the clock, and the ``buy``/``sell``/``cancel`` intents. It never touches the
+database, the network or wall time, so the same class runs in backtests, paper and live sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from services.events import MarketResolved, TradePrint
+from services.execution.orders import Fill, Order, TimeInForce
+from services.instruments import Instrument, Side
+from services.orderbook import OrderBook
+
+if TYPE_CHECKING:
+    from services.portfolio import Portfolio
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameter model (frozen, unknown keys rejected)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a strategy asks for, before risk checks. ``price=None`` means a market order."""
+
+    strategy: str
+    instrument_id: str
+    side: Side
+    size: int
+    price: int | None
+    tif: TimeInForce
+    post_only: bool
+    reason: str
+    reduce_only: bool = False
+
+
+class StrategyContext:
+    """A strategy's window on the engine (built by the engine, one per strategy)."""
+
+    def __init__(self, strategy_name: str, gateway: Gateway) -> None:
+        self.strategy_name = strategy_name
+        self._gw = gateway
+
+    # -------------------------------------------------------------- market state
+    def now(self) -> float:
+        """Return the current time (event time in backtests and simulation), epoch seconds."""
+        return self._gw.now()
+
+    def book(self, instrument_id: str) -> OrderBook | None:
+        """Return the current book of an instrument, or None if none was seen."""
+        return self._gw.book(instrument_id)
+
+    def instrument(self, instrument_id: str) -> Instrument | None:
+        """Return an instrument's metadata (tick, min size, fees, end time, complement)."""
+        return self._gw.instrument(instrument_id)
+
+    def instruments(self) -> Iterable[Instrument]:
+        """Return the live instruments this strategy subscribed to."""
+        return self._gw.subscribed(self.strategy_name)
+
+    def event_instruments(self, event_id: str) -> list[Instrument]:
+        """Return the live instruments of a neg-risk event (YES and NO tokens of each outcome)."""
+        return self._gw.event_instruments(event_id)
+
+    def available(self, instrument_id: str, side: Side, price: int) -> int:
+        """Return the size at a book level still available to this strategy (micro-shares).
+
+        Paper orders do not remove liquidity from the displayed book, so a level this strategy
+        already took stays visible until the feed refreshes it; this is what is left for it.
+        ``side`` is the book side (``Side.SELL`` for asks).
+        """
+        return self._gw.available(self.strategy_name, instrument_id, side, price)
+
+    # -------------------------------------------------------------- own state
+    @property
+    def portfolio(self) -> Portfolio:
+        """Return this strategy's portfolio (read it; never mutate it)."""
+        return self._gw.portfolio(self.strategy_name)
+
+    def position(self, instrument_id: str) -> int:
+        """Return shares held in an instrument (micro-shares)."""
+        return self.portfolio.qty(instrument_id)
+
+    def open_orders(self, instrument_id: str | None = None) -> list[Order]:
+        """Return this strategy's active orders, optionally on one instrument."""
+        return self._gw.open_orders(self.strategy_name, instrument_id)
+
+    # -------------------------------------------------------------- intents
+    def buy(
+        self,
+        instrument_id: str,
+        size: int,
+        price: int | None = None,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reason: str = "",
+    ) -> Order | None:
+        """Ask to buy ``size`` micro-shares at ``price`` (micro) or at market (``price=None``).
+
+        Returns the order (check ``order.status``; it may be rejected with ``reject_reason``) or
+        None if the intent was refused before becoming an order (risk check; recorded as event).
+        """
+        return self._gw.submit(
+            Intent(self.strategy_name, instrument_id, Side.BUY, size, price, tif, post_only, reason)
+        )
+
+    def sell(
+        self,
+        instrument_id: str,
+        size: int,
+        price: int | None = None,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reason: str = "",
+    ) -> Order | None:
+        """Ask to sell shares held (no naked shorts); same semantics as :meth:`buy`."""
+        return self._gw.submit(
+            Intent(
+                self.strategy_name, instrument_id, Side.SELL, size, price, tif, post_only, reason,
+                reduce_only=True,
+            )
+        )
+
+    def cancel(self, order_id: int, reason: str = "") -> bool:
+        """Ask to cancel one of this strategy's orders; False if unknown or already done."""
+        return self._gw.cancel(self.strategy_name, order_id, reason)
+
+    def cancel_all(self, instrument_id: str | None = None, reason: str = "") -> int:
+        """Cancel all this strategy's active orders (optionally on one instrument)."""
+        n = 0
+        for o in self.open_orders(instrument_id):
+            n += self.cancel(o.order_id, reason)
+        return n
+
+
+class Gateway:
+    """What the engine offers a context (an interface; the engine implements it)."""
+
+    def now(self) -> float:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def book(self, instrument_id: str) -> OrderBook | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def instrument(self, instrument_id: str) -> Instrument | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def subscribed(self, strategy: str) -> Iterable[Instrument]:  # pragma: no cover
+        raise NotImplementedError
+
+    def event_instruments(self, event_id: str) -> list[Instrument]:  # pragma: no cover
+        raise NotImplementedError
+
+    def portfolio(self, strategy: str) -> Portfolio:  # pragma: no cover
+        raise NotImplementedError
+
+    def available(self, strategy: str, instrument_id: str, side: Side, price: int) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:  # pragma: no cover
+        raise NotImplementedError
+
+    def submit(self, intent: Intent) -> Order | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def cancel(self, strategy: str, order_id: int, reason: str) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Strategy:
+    """Base class of every strategy.
+
+    Subclasses set ``Params`` (a :class:`StrategyParams` model), ``kind`` (``"market_making"``,
+    ``"arbitrage"`` or ``"directional"``; the risk layer treats them differently) and a one-line
+    ``description``, and override the hooks they need. Hooks receive the strategy's context.
+    """
+
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    kind: ClassVar[str] = "directional"
+    description: ClassVar[str] = ""
+    timer_interval_s: ClassVar[float] = 1.0
+
+    def __init__(self, name: str, params: StrategyParams) -> None:
+        self.name = name
+        self.params = params
+
+    def wants(self, instrument: Instrument) -> bool:
+        """Return whether this strategy wants events for an instrument (default: all)."""
+        return True
+
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Run once before the first event."""
+
+    def on_instruments(self, ctx: StrategyContext, instruments: list[Instrument]) -> None:
+        """Handle newly listed instruments this strategy wants."""
+
+    def on_book(self, ctx: StrategyContext, book: OrderBook) -> None:
+        """Handle a change of a subscribed instrument's book."""
+
+    def on_trade(self, ctx: StrategyContext, trade: TradePrint) -> None:
+        """Handle a venue trade print on a subscribed instrument."""
+
+    def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
+        """Handle a fill of one of this strategy's orders."""
+
+    def on_timer(self, ctx: StrategyContext) -> None:
+        """Run every ``timer_interval_s`` seconds of (event) time."""
+
+    def on_resolution(self, ctx: StrategyContext, event: MarketResolved) -> None:
+        """Handle a market resolution (positions are already settled)."""
+
+    def on_stop(self, ctx: StrategyContext) -> None:
+        """Run once when the engine stops."""

@@ -1,0 +1,60 @@
+"""Shared fixtures: instruments, books, processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from services.instruments import FeeSchedule, Instrument
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_instrument(
+    iid: str = "Y1",
+    *,
+    market_id: str = "M1",
+    outcome: str = "Yes",
+    complement_id: str | None = "N1",
+    tick: int = 10_000,
+    min_size: int = 5_000_000,
+    fee_rate: str = "0",
+    end_ts: float | None = None,
+    event_id: str | None = None,
+    category: str = "politics",
+) -> Instrument:
+    """Build a test instrument (defaults: 0.01 tick, 5-share minimum, fee-free)."""
+    return Instrument(
+        instrument_id=iid,
+        venue="test",
+        market_id=market_id,
+        outcome=outcome,
+        tick=tick,
+        min_size=min_size,
+        fees=FeeSchedule(Decimal(fee_rate), 1),
+        end_ts=end_ts,
+        complement_id=complement_id,
+        event_id=event_id,
+        category=category,
+    )
+
+
+def run_bot(*args: str, timeout: float = 240, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python bot.py`` as a user would and return the finished process."""
+    e = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bot.py"), *args],
+        capture_output=True, text=True, timeout=timeout, env=e, cwd=str(cwd or ROOT),
+    )
+
+
+@pytest.fixture
+def tmp_db(tmp_path: Path) -> Path:
+    """A path for a fresh SQLite database file."""
+    return tmp_path / "bot.db"

@@ -1,0 +1,242 @@
+"""Configuration: ``config.yaml`` parsed into frozen, typed models.
+
+A bad file stops the bot before anything runs with the file, the key path and what was expected
+(:class:`ConfigError`, exit code 2). ``${ENV_VAR}`` references are replaced from the environment,
+so secrets never live in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.markets.sim import SimConfig
+from utils.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BotSection(_Frozen):
+    """Process-level settings."""
+
+    db_url: str | None = Field(
+        None, description="SQLAlchemy database URL; overrides db_path (e.g. postgresql+psycopg://...)"
+    )
+    db_path: str = Field("data/bot.db", description="SQLite file used when db_url is not set")
+    log_file: str = Field("logs/bot.log", description="Log file path ('' for none)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    shutdown_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to wait for tasks")
+
+
+class MarketDataConfig(_Frozen):
+    """Where market events come from."""
+
+    source: Literal["sim", "replay", "polymarket"] = "sim"
+    seed: int = Field(7, ge=0, description="Random seed of the simulator (deterministic runs)")
+    speed: float | Literal["max"] = Field(
+        1.0, description="Market seconds per wall second for sim/replay, or 'max'"
+    )
+    duration_s: float | None = Field(
+        None, gt=0, description="Stop after this many seconds of market time (None: run forever)"
+    )
+    start_ts: float = Field(
+        1_767_225_600.0, ge=0, description="Simulator start time, epoch seconds (2026-01-01 UTC)"
+    )
+    sim: SimConfig = Field(default_factory=SimConfig)
+
+    @field_validator("speed")
+    @classmethod
+    def _speed_positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float) and v <= 0:
+            raise ValueError("speed must be > 0 or 'max'")
+        return v
+
+
+class ExecutionConfig(_Frozen):
+    """Paper execution settings."""
+
+    latency_ms: float = Field(
+        0.0, ge=0, le=10_000, description="Event-time delay before orders/cancels reach the venue"
+    )
+
+
+class ScoreWeights(_Frozen):
+    """Composite score weights (they are normalised to sum to 1)."""
+
+    return_: float = Field(0.4, ge=0, le=1, alias="return")
+    sharpe: float = Field(0.3, ge=0, le=1)
+    win_rate: float = Field(0.2, ge=0, le=1)
+    drawdown: float = Field(0.1, ge=0, le=1)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class CompetitionConfig(_Frozen):
+    """The competition: capital, snapshots, metrics and leaderboard."""
+
+    starting_capital_usd: Decimal = Field(
+        Decimal("10000"), gt=0, le=Decimal("1e9"), description="Virtual capital per strategy, USD"
+    )
+    memory_snapshot_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Seconds between in-memory equity snapshots"
+    )
+    memory_window_h: float = Field(24.0, gt=0, le=168, description="Hours of in-memory history")
+    snapshot_interval_s: float = Field(
+        10.0, gt=0, le=3600, description="Seconds (event time) between persisted fine snapshots"
+    )
+    hourly_snapshots: bool = Field(True, description="Also persist one coarse row per hour")
+    fine_retention_h: float = Field(
+        72.0, gt=0, description="Hours (event time) to keep fine-grained snapshot rows"
+    )
+    weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    return_scale_pct: float = Field(
+        10.0, gt=0, description="Return (%) that maps to a full return score; -x maps to 0"
+    )
+    sharpe_scale: float = Field(3.0, gt=0, description="Sharpe that maps to a full Sharpe score")
+    drawdown_scale_pct: float = Field(
+        50.0, gt=0, le=100, description="Drawdown (%) at which the drawdown score reaches 0"
+    )
+    winning_return_pct: float = Field(1.0, description="Return (%) at or above which = WINNING")
+    losing_return_pct: float = Field(-1.0, description="Return (%) at or below which = LOSING")
+    strategy_error_limit: int = Field(
+        10, ge=1, le=10_000, description="Strategy exceptions before it is disabled"
+    )
+    leaderboard_refresh_s: float = Field(1.0, gt=0, le=60, description="Terminal refresh, seconds")
+
+
+class StrategyEntry(_Frozen):
+    """One competitor: a strategy class with its parameters."""
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    class_: str = Field(..., alias="class", description="Built-in name, file.py:Class or module:Class")
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class DashboardConfig(_Frozen):
+    """The web dashboard process."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+
+
+class AppConfig(_Frozen):
+    """The whole configuration file."""
+
+    bot: BotSection = Field(default_factory=BotSection)
+    market_data: MarketDataConfig = Field(default_factory=MarketDataConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    competition: CompetitionConfig = Field(default_factory=CompetitionConfig)
+    strategies: list[StrategyEntry] = Field(default_factory=list)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_names(cls, v: list[StrategyEntry]) -> list[StrategyEntry]:
+        seen: set[str] = set()
+        for e in v:
+            if e.name in seen:
+                raise ValueError(f"strategy name {e.name!r} is used twice")
+            seen.add(e.name)
+        return v
+
+    def db_url(self) -> str:
+        """Return the database URL (``db_url``, or SQLite at ``db_path``)."""
+        if self.bot.db_url:
+            return self.bot.db_url
+        return "sqlite:///" + str(Path(self.bot.db_path).expanduser().resolve())
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(node: Any, file: str, path: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, file, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, file, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(file, path, f"environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_RE.sub(sub, node)
+    return node
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """Turn a pydantic error location into a key path like ``strategies[1].params.x``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_TYPE_TAG = re.compile(
+    r"^(float|int|str|bool|decimal|none|is-instance\[.*\]|literal\[.*\]|list\[.*\]|dict\[.*\]|function-.*)$"
+)
+
+
+def first_error(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
+    """Return (key path, message) of a validation error's first problem."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _TYPE_TAG.match(p)))
+    key = format_loc(loc)
+    if prefix:
+        key = f"{prefix}.{key}" if key else prefix
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check spelling; see config.example.yaml)"
+    elif "input" in err and err["type"] not in ("missing",):
+        msg = f"{msg} (got {err['input']!r})"
+    return key, msg
+
+
+def parse_config(data: Any, file: str) -> AppConfig:
+    """Validate a parsed YAML document; raise ConfigError naming the key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "the top level must be a mapping of sections")
+    data = _expand_env(data, file, "")
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        key, msg = first_error(exc)
+        raise ConfigError(file, key, msg) from None
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read the file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file, "", f"invalid YAML at {where}: {problem}") from None
+    return parse_config(data, file)

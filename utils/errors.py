@@ -1,0 +1,40 @@
+"""The project's exception tree (see CONVENTIONS: errors and async)."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+
+class ConfigError(BotError):
+    """A configuration problem: stops the program before anything runs (exit code 2).
+
+    Parameters
+    ----------
+    file : str
+        The config file (or ``"<command line>"``).
+    key : str
+        The key path, e.g. ``strategies[1].params.spread_ticks``.
+    message : str
+        What was expected or what went wrong.
+    """
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        self.file = file
+        self.key = key
+        self.message = message
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {message}")
+
+
+class TemporaryError(BotError):
+    """A transient failure (network, rate limit, busy database): retry with backoff."""
+
+
+class StrategyError(BotError):
+    """A strategy raised: isolates that strategy (counted, auto-disabled past a threshold)."""
+
+
+class FatalEngineError(BotError):
+    """An unexpected failure in a core loop: trading halts rather than running degraded."""
