@@ -95,7 +95,7 @@ class Maker:
         self.dirty = True
 
     def ladder(
-        self, fair: float, tick: int, rand: RandomBlocks
+        self, fair: float, tick: int, rand: RandomBlocks, widen: float = 1.0
     ) -> tuple[dict[int, int], dict[int, int]] | None:
         """Return the bid and ask ladders (price micro -> size micro-shares) around ``fair``.
 
@@ -103,7 +103,7 @@ class Maker:
         refreshed here. Like a real maker it keeps its prices while its view moved less than
         ``HYSTERESIS`` of its half-spread: then it returns None if its orders are intact, or the
         old ladder (refilled) if some were taken. Prices are clamped into ``[tick, 1 - tick]``
-        so bids stay below asks.
+        so bids stay below asks. ``widen`` (>= 1) multiplies the half-spread in fast markets.
         """
         scale = price_scale(fair)
         self.err = 0.7 * self.err + 0.714 * self.err_sd * rand.n()
@@ -114,7 +114,7 @@ class Maker:
             f = float(lo)
         elif f > hi:
             f = float(hi)
-        h = self.half_spread * CENT * scale
+        h = self.half_spread * CENT * scale * widen
         if h < 0.5 * tick:
             h = 0.5 * tick
         if abs(f - self.center) < HYSTERESIS * h:

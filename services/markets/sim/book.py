@@ -138,9 +138,10 @@ class SimBook:
             if ns == s:
                 continue
             q = queues[p]
-            for i, entry in enumerate(q):
-                if entry[0] is owner:
-                    break
+            i = 0
+            while q[i][0] is not owner:
+                i += 1
+            entry = q[i]
             if 0 < ns < s:  # a reduction keeps priority
                 entry[1] = ns
                 old[p] = ns
@@ -164,14 +165,14 @@ class SimBook:
         for p, ns in new.items():
             if p not in old and ns > 0:
                 old[p] = ns
-                q = queues.get(p)
-                if q is None:
+                queue = queues.get(p)
+                if queue is None:
                     queues[p] = [[owner, ns]]
                     tot[p] = ns
                     insort(bs.px, p)
                     out.append((enum, p, ns))
                 else:
-                    q.append([owner, ns])
+                    queue.append([owner, ns])
                     left = tot[p] + ns
                     tot[p] = left
                     out.append((enum, p, left))

@@ -7,11 +7,15 @@ market or neg-risk event. See ``docs/SIMULATOR.md`` for how the fields shape the
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
 class SimConfig(BaseModel):
-    """Universe, microstructure and price-process settings of the simulated venue."""
+    """Universe, microstructure and price-process settings of the simulated venue.
+
+    ``half_spread_ticks``, ``informed_edge_ticks`` and ``maker_noise_ticks`` (names of an earlier
+    draft) are still accepted as aliases of the ``*_cents`` fields.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -75,6 +79,20 @@ class SimConfig(BaseModel):
         le=86400.0,
         description="Delay between a market closing and its resolution, seconds.",
     )
+    initial_ending_soon: int = Field(
+        3,
+        ge=0,
+        le=500,
+        description="Markets of the initial universe that end within initial_ending_soon_s, so "
+        "a short run sees resolutions and settlements, count.",
+    )
+    initial_ending_soon_s: float = Field(
+        100.0,
+        ge=10.0,
+        le=86400.0,
+        description="Those markets end between half of this and this many seconds after the "
+        "start, seconds.",
+    )
     overdue_resolve_s: float = Field(
         30.0,
         ge=1.0,
@@ -89,7 +107,7 @@ class SimConfig(BaseModel):
         gt=0.0,
         le=50.0,
         description="Multiplier on every per-token action rate (flicker, noise and informed "
-        "trades); 1.0 gives one action every ~140 ms per binary market.",
+        "trades); 1.0 gives one action every ~150 ms per binary market.",
     )
     activity_dispersion: float = Field(
         0.5,
@@ -126,6 +144,7 @@ class SimConfig(BaseModel):
     )
     informed_edge_cents: float = Field(
         0.5,
+        validation_alias=AliasChoices("informed_edge_cents", "informed_edge_ticks"),
         ge=0.0,
         le=50.0,
         description="Informed takers need this edge over the true value at p=0.5 (scaled like "
@@ -173,6 +192,7 @@ class SimConfig(BaseModel):
     )
     half_spread_cents: float = Field(
         1.0,
+        validation_alias=AliasChoices("half_spread_cents", "half_spread_ticks"),
         ge=0.05,
         le=50.0,
         description="Typical maker half-spread around its fair value at p=0.5, cents (0.01); "
@@ -208,6 +228,7 @@ class SimConfig(BaseModel):
     )
     maker_noise_cents: float = Field(
         0.25,
+        validation_alias=AliasChoices("maker_noise_cents", "maker_noise_ticks"),
         ge=0.0,
         le=50.0,
         description="Std. dev. of a maker's error about the true value at p=0.5, cents "
@@ -237,8 +258,8 @@ class SimConfig(BaseModel):
         0.15,
         ge=0.0,
         le=20.0,
-        description="Mean information of a jump (log-odds drift units; 0.15 moves a 50% market "
-        "by ~10 points).",
+        description="Mean information of a jump (log-odds drift units; 0.15 typically moves a 50% "
+        "market by 10-15 points).",
     )
     endgame_window_s: float = Field(
         900.0,

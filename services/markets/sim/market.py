@@ -166,6 +166,7 @@ class GroupFactory:
         self.rand = rand
         self.prefix = f"sim-{seed}-{_base36(max(0, int(start_ts)))}"
         self.min_size = int(round(cfg.min_size_shares * 100)) * 10_000
+        self._ending_soon_left = cfg.initial_ending_soon
         self.used: set[str] = set()
         self._n = 0
         self._k = 0
@@ -228,8 +229,9 @@ class GroupFactory:
                 scratch: list = []
                 fair = tok.fair()
                 for mk in tok.makers:
-                    bids, asks = mk.ladder(fair, tok.book.tick, r)
-                    tok.book.requote(mk, bids, asks, scratch)
+                    ladder = mk.ladder(fair, tok.book.tick, r)
+                    if ladder is not None:
+                        tok.book.requote(mk, ladder[0], ladder[1], scratch)
 
     def new_binary(self, ts: float, initial: bool) -> Group:
         """List a new binary market ending after a random lifetime."""
@@ -271,6 +273,11 @@ class GroupFactory:
     def _end(self, ts: float, initial: bool) -> float:
         cfg, r = self.cfg, self.rand
         life = cfg.lifetime_min_s + (cfg.lifetime_max_s - cfg.lifetime_min_s) * r.u()
+        if initial and self._ending_soon_left > 0:
+            # A snapshot of a real venue always holds markets about to end; a few of them make a
+            # short run see resolutions and settlements.
+            self._ending_soon_left -= 1
+            return ts + cfg.initial_ending_soon_s * (0.5 + 0.5 * r.u())
         if initial:  # the initial universe is caught mid-life, so resolutions are spread out
             life *= 0.1 + 0.9 * r.u()
         return ts + life
@@ -286,19 +293,21 @@ class GroupFactory:
         event_id: str | None,
     ) -> tuple[Instrument, Instrument]:
         yid, nid = f"{mid}-Y", f"{mid}-N"
-        common = dict(
+        yes = Instrument(
+            instrument_id=yid,
             venue="sim",
             market_id=mid,
+            outcome="Yes",
             tick=tick,
             min_size=self.min_size,
             fees=fees,
             end_ts=end_ts,
+            complement_id=nid,
             event_id=event_id,
             question=question,
             category=category,
         )
-        yes = Instrument(instrument_id=yid, outcome="Yes", complement_id=nid, **common)
-        no = Instrument(instrument_id=nid, outcome="No", complement_id=yid, **common)
+        no = dataclasses.replace(yes, instrument_id=nid, outcome="No", complement_id=yid)
         return yes, no
 
     def adopt(

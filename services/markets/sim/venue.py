@@ -23,14 +23,8 @@ from services.events import (
     MarketStatus,
     TickSizeChange,
 )
-from services.instruments import Side
-from services.markets.sim.agents import (
-    CENT,
-    Maker,
-    informed_budget,
-    noise_size,
-    price_scale,
-)
+from services.markets.sim import dislocations, flow
+from services.markets.sim.agents import Maker
 from services.markets.sim.book import ASK, BID, OrderOwner
 from services.markets.sim.config import SimConfig
 from services.markets.sim.latent import information
@@ -43,7 +37,6 @@ _REQUOTE, _LATENT, _INFORMED, _MISPRICE, _MISPRICE_END, _CLOSE, _RESOLVE, _SNAPS
 _INF = float("inf")
 _REF_RATE = 0.5**2 / 7200.0  # information per second of the default volatility
 _MIN_REQUOTE_S = 0.2  # makers never requote faster than this on average, seconds
-_SIDES = (Side.BUY, Side.SELL)
 
 
 class SimVenue:
@@ -113,16 +106,33 @@ class SimVenue:
         n_ev = sum(1 for g in self.groups.values() if g.is_event)
         return len(self.groups) - n_ev, n_ev
 
-    def _push(self, ts: float, kind: int, obj: object, stamp: int = 0) -> None:
+    def push(self, ts: float, kind: int, obj: object, stamp: int = 0) -> None:
+        """Schedule action ``kind`` on ``obj`` at event time ``ts``."""
         self._seq += 1
         heappush(self.heap, (ts, self._seq, kind, obj, stamp))
 
-    def _schedule_requote(self, ts: float, tok: Token, mk: Maker) -> None:
+    def schedule_requote(self, ts: float, tok: Token, mk: Maker) -> None:
         """Make ``mk`` requote at ``ts`` unless it already will sooner."""
         if ts < mk.next_ts:
             mk.stamp += 1
             mk.next_ts = ts
-            self._push(ts, _REQUOTE, (tok, mk), mk.stamp)
+            self.push(ts, _REQUOTE, (tok, mk), mk.stamp)
+
+    def schedule_episode_end(self, ts: float, tok: Token) -> None:
+        """End the token's current dislocation episode at ``ts``."""
+        self.push(ts, _MISPRICE_END, tok, tok.episode)
+
+    def after_fill(self, ts: float, tok: Token, hit: list[OrderOwner]) -> None:
+        """Make every maker that was filled rethink its quotes and refill after a short delay."""
+        r = self.rand
+        seen: list[Maker] = []
+        for owner in hit:
+            mk: Maker = owner  # type: ignore[assignment]
+            if mk not in seen:
+                seen.append(mk)
+                mk.dirty = True
+                mk.center = -1.0
+                self.schedule_requote(ts + r.e() * self.cfg.maker_refill_s, tok, mk)
 
     def _list(
         self, g: Group, ts: float, listed: list[MarketEvent], snaps: list[MarketEvent]
@@ -135,15 +145,15 @@ class SimVenue:
             snaps.append(self._snapshot(ts, tok))
             for mk in tok.makers:
                 mk.next_ts = float("inf")
-                self._schedule_requote(ts + r.e() * mk.requote_mean, tok, mk)
-        self._push(ts + cfg.latent_step_s * r.u(), _LATENT, g)
+                self.schedule_requote(ts + r.e() * mk.requote_mean, tok, mk)
+        self.push(ts + cfg.latent_step_s * r.u(), _LATENT, g)
         if self._misprice_rate > 0:
-            self._push(ts + r.e() / self._misprice_rate, _MISPRICE, g)
-        self._push(max(ts, g.end_ts), _CLOSE, g)
+            self.push(ts + r.e() / self._misprice_rate, _MISPRICE, g)
+        self.push(max(ts, g.end_ts), _CLOSE, g)
         if self._arb_rate > 0:
-            self._push(ts + r.e() / (self._arb_rate * len(g.markets)), _ARB, g)
+            self.push(ts + r.e() / (self._arb_rate * len(g.markets)), _ARB, g)
         if cfg.snapshot_interval_s > 0:
-            self._push(ts + cfg.snapshot_interval_s, _SNAPSHOT, g)
+            self.push(ts + cfg.snapshot_interval_s, _SNAPSHOT, g)
         self._rebuild_activity(ts)
 
     @staticmethod
@@ -162,6 +172,7 @@ class SimVenue:
         heap = self.heap
         u = self.rand.u
         log = math.log
+        flicker = flow.flicker
         out: list[MarketEvent] = []
         self.out = out
         window_end = 0.0
@@ -194,11 +205,11 @@ class SimVenue:
                 tok = self._toks[i]
                 y = x - cum[i - 1] if i else x
                 if y < tok.r_flicker:
-                    self._flicker(ts, tok)
+                    flicker(self, ts, tok)
                 elif y < tok.r_flicker + tok.r_noise:
-                    self._noise(ts, tok)
+                    flow.noise(self, ts, tok)
                 else:
-                    self._informed(ts, tok)
+                    flow.informed(self, ts, tok)
                 self._next_act = ts - log(1.0 - u()) / self._total
             else:
                 self.step()
@@ -209,35 +220,43 @@ class SimVenue:
         """Run the earliest heap action; its events are appended to ``out``."""
         ts, _, kind, obj, stamp = heappop(self.heap)
         if kind == _REQUOTE:
-            tok, mk = obj  # type: ignore[misc]
-            if stamp == mk.stamp and tok.market.group.alive:
-                self._requote(ts, tok, mk)
+            pair: tuple[Token, Maker] = obj  # type: ignore[assignment]
+            if stamp == pair[1].stamp and pair[0].market.group.alive:
+                self._requote(ts, pair[0], pair[1])
         elif kind == _LATENT:
             self._latent(ts, obj)  # type: ignore[arg-type]
         elif kind == _INFORMED:
             if obj.market.group.alive:  # type: ignore[attr-defined]
-                self._informed(ts, obj)  # type: ignore[arg-type]
+                flow.informed(self, ts, obj)  # type: ignore[arg-type]
         elif kind == _MISPRICE:
-            self._misprice(ts, obj)  # type: ignore[arg-type]
+            g: Group = obj  # type: ignore[assignment]
+            if g.alive:
+                self.push(ts + self.rand.e() / self._misprice_rate, _MISPRICE, g)
+                dislocations.start(self, ts, g)
         elif kind == _MISPRICE_END:
-            self._misprice_end(ts, obj, stamp)  # type: ignore[arg-type]
+            dislocations.end(self, ts, obj, stamp)  # type: ignore[arg-type]
         elif kind == _CLOSE:
             self._close(ts, obj)  # type: ignore[arg-type]
         elif kind == _RESOLVE:
             self._resolve(ts, obj)  # type: ignore[arg-type]
         elif kind == _ARB:
-            self._arbitrage(ts, obj)  # type: ignore[arg-type]
+            g = obj  # type: ignore[assignment]
+            if g.alive:
+                self.push(ts + self.rand.e() / (self._arb_rate * len(g.markets)), _ARB, g)
+                flow.arbitrage(self, ts, g)
         elif kind == _SNAPSHOT:
-            g: Group = obj  # type: ignore[assignment]
+            g = obj  # type: ignore[assignment]
             if g.alive:
                 for tok in g.tokens():
                     self.out.append(self._snapshot(ts, tok))
-                self._push(ts + self.cfg.snapshot_interval_s, _SNAPSHOT, g)
+                self.push(ts + self.cfg.snapshot_interval_s, _SNAPSHOT, g)
 
     # ------------------------------------------------------------------ makers
     def _requote(self, ts: float, tok: Token, mk: Maker) -> None:
         book = tok.book
-        ladder = mk.ladder(tok.fair() + tok.bias, book.tick, self.rand)
+        pace = tok.market.group.pace
+        widen = 1.0 if pace >= 1.0 else 1.0 / pace  # makers widen in fast (end-game) markets
+        ladder = mk.ladder(tok.fair() + tok.bias, book.tick, self.rand, widen)
         if ladder is not None:
             changes: list = []
             book.requote(mk, ladder[0], ladder[1], changes)
@@ -245,127 +264,7 @@ class SimVenue:
                 self.out.append(BookDelta(ts, tok.iid, tuple(changes)))
         mk.next_ts = _INF
         wait = mk.requote_mean * tok.market.group.pace
-        self._schedule_requote(ts + self.rand.e() * max(wait, _MIN_REQUOTE_S), tok, mk)
-
-    def _flicker(self, ts: float, tok: Token) -> None:
-        """One maker changes the size of one of its levels (or cancels it): a delta, no trade.
-
-        A reduction keeps queue priority; an increase goes to the back of the queue.
-        """
-        r = self.rand
-        u = r.u
-        makers = tok.makers
-        x = u() * len(makers)
-        i = int(x)
-        mk = makers[i]
-        side = BID if x - i < 0.5 else ASK
-        own = mk.own[side]
-        if not own:
-            return
-        prices = list(own)
-        p = prices[int(u() * len(prices))]
-        old = own[p]
-        bs = tok.book.sides[side]
-        if u() < 0.12:
-            size = 0
-            mk.dirty = True
-            self._schedule_requote(ts + r.e() * self.cfg.maker_refill_s, tok, mk)
-        else:
-            size = int(old * math.exp(0.35 * r.n()) / MICRO + 0.5) * MICRO
-            if size < tok.inst.min_size:
-                size = tok.inst.min_size
-            if size == old:
-                return
-            if size < old:
-                for entry in bs.q[p]:
-                    if entry[0] is mk:
-                        entry[1] = size
-                        break
-                own[p] = size
-                total = bs.tot[p] - old + size
-                bs.tot[p] = total
-                self.out.append(BookDelta(ts, tok.iid, ((_SIDES[side], p, total),)))
-                return
-        total = tok.book.set_order(mk, side, p, size)
-        self.out.append(BookDelta(ts, tok.iid, ((_SIDES[side], p, total),)))
-
-    def _after_fill(self, ts: float, tok: Token, hit: list[OrderOwner]) -> None:
-        r = self.rand
-        seen: list[OrderOwner] = []
-        for mk in hit:
-            if mk not in seen:
-                seen.append(mk)
-                mk.dirty = True  # type: ignore[attr-defined]
-                mk.center = -1.0  # type: ignore[attr-defined]  # a fill makes it rethink
-                self._schedule_requote(ts + r.e() * self.cfg.maker_refill_s, tok, mk)  # type: ignore[arg-type]
-
-    # ------------------------------------------------------------------ takers
-    def _noise(self, ts: float, tok: Token) -> None:
-        r = self.rand
-        book = tok.book
-        tick = book.tick
-        buy = r.u() < 0.5
-        best = book.best_ask() if buy else book.best_bid()
-        if best is None:
-            return
-        slip = int(r.u() * (self.cfg.noise_max_slippage_ticks + 1)) * tick
-        limit = min(best + slip, MICRO - tick) if buy else max(best - slip, tick)
-        hit: list[OrderOwner] = []
-        qty = noise_size(self.cfg, r, tok.inst.min_size)
-        if book.take(ts, tok.iid, buy, limit, qty, self.out, hit):
-            self._after_fill(ts, tok, hit)
-
-    def _informed(self, ts: float, tok: Token) -> None:
-        book = tok.book
-        tick = book.tick
-        f = tok.fair()
-        fee = tok.fee_rate * (f * (1.0 - f)) ** tok.inst.fees.exponent if tok.fee_rate else 0.0
-        edge = max(self.cfg.informed_edge_cents * CENT * price_scale(f), tick) / MICRO + fee
-        hit: list[OrderOwner] = []
-        a = book.best_ask()
-        if a is not None and a <= (f - edge) * MICRO:
-            limit = int((f - edge) * MICRO // tick) * tick
-            qty = informed_budget(self.cfg, self.rand, tok.inst.min_size)
-            book.take(ts, tok.iid, True, limit, qty, self.out, hit)
-        else:
-            b = book.best_bid()
-            if b is not None and b >= (f + edge) * MICRO:
-                limit = -int(-((f + edge) * MICRO) // tick) * tick
-                qty = informed_budget(self.cfg, self.rand, tok.inst.min_size)
-                book.take(ts, tok.iid, False, limit, qty, self.out, hit)
-        if hit:
-            self._after_fill(ts, tok, hit)
-
-    def _arbitrage(self, ts: float, g: Group) -> None:
-        """A competing arbitrageur buys complete sets priced below 1 (after fees), if any."""
-        if not g.alive:
-            return
-        r = self.rand
-        self._push(ts + r.e() / (self._arb_rate * len(g.markets)), _ARB, g)
-        m = g.markets[r.choice_index(len(g.markets))]
-        self._buy_set(ts, [m.yes, m.no])
-        if g.is_event:
-            self._buy_set(ts, [m.yes for m in g.markets])
-
-    def _buy_set(self, ts: float, toks: list[Token]) -> None:
-        cost = 0.0
-        size = informed_budget(self.cfg, self.rand, 0, self.cfg.arbitrage_size_median_shares)
-        asks: list[int] = []
-        for tok in toks:
-            a = tok.book.best_ask()
-            if a is None:
-                return
-            p = a / MICRO
-            cost += a + tok.fee_rate * (p * (1.0 - p)) ** tok.inst.fees.exponent * MICRO
-            size = min(size, tok.book.sides[ASK].tot[a])
-            asks.append(a)
-        tick = min(tok.book.tick for tok in toks)
-        if MICRO - cost < self.cfg.arbitrage_edge_ticks * tick or size <= 0:
-            return
-        for tok, a in zip(toks, asks):
-            hit: list[OrderOwner] = []
-            tok.book.take(ts, tok.iid, True, a, size, self.out, hit)
-            self._after_fill(ts, tok, hit)
+        self.schedule_requote(ts + self.rand.e() * max(wait, _MIN_REQUOTE_S), tok, mk)
 
     # ------------------------------------------------------------------ true price
     def _latent(self, ts: float, g: Group) -> None:
@@ -381,9 +280,10 @@ class SimVenue:
         )  # fmt: skip
         g.latent.inform(info, r)
         if dt > 0:
-            # makers requote faster when information arrives faster than the reference rate
-            # (end game, volatile settings), keeping their staleness per requote about constant
-            g.pace = math.sqrt(_REF_RATE * dt / max(info, _REF_RATE * dt))
+            # when information arrives faster than the reference rate (end game, volatile
+            # settings) makers requote more often (interval ~ rate^-1/3) and, as that does not
+            # fully keep up (staleness ~ rate^1/3), quote wider by the same factor
+            g.pace = (_REF_RATE * dt / max(info, _REF_RATE * dt)) ** (1.0 / 3.0)
         if self._jump_rate > 0 and r.u() < 1.0 - math.exp(-self._jump_rate * dt):
             g.latent.inform(cfg.jump_information * r.e(), r)
             self._react_to_jump(ts, g)
@@ -397,87 +297,15 @@ class SimVenue:
                     self.out.append(TickSizeChange(ts, m.yes.iid, FINE_TICK))
                     self.out.append(TickSizeChange(ts, m.no.iid, FINE_TICK))
         step = min(cfg.latent_step_s, max(0.1, remaining / 20.0))
-        self._push(ts + step, _LATENT, g)
+        self.push(ts + step, _LATENT, g)
 
     def _react_to_jump(self, ts: float, g: Group) -> None:
         cfg, r = self.cfg, self.rand
         for tok in g.tokens():
             if cfg.informed_trades_per_min > 0:
-                self._push(ts + r.e() * cfg.informed_reaction_s, _INFORMED, tok)
+                self.push(ts + r.e() * cfg.informed_reaction_s, _INFORMED, tok)
             for mk in tok.makers:
-                self._schedule_requote(ts + r.e() * cfg.maker_lag_s, tok, mk)
-
-    # ------------------------------------------------------------------ dislocations
-    def _misprice(self, ts: float, g: Group) -> None:
-        if not g.alive:
-            return
-        r = self.rand
-        self._push(ts + r.e() / self._misprice_rate, _MISPRICE, g)
-        duration = max(1.0, self.cfg.mispricing_duration_s * r.e())
-        edge = r.randint(1, self.cfg.mispricing_max_edge_ticks)
-        if g.is_event and r.u() < 0.5:
-            self._misprice_event(ts, g, edge, duration)
-            return
-        m = g.markets[r.choice_index(len(g.markets))]
-        tok, comp = (m.yes, m.no) if r.u() < 0.5 else (m.no, m.yes)
-        a, ac = tok.book.best_ask(), comp.book.best_ask()
-        if a is None or ac is None:
-            return
-        tick = tok.book.tick
-        cap = MICRO - ac - edge * tick
-        cap -= cap % tick
-        if cap < tick or a <= cap:
-            return
-        self._dislocate(ts, tok, a - cap, duration)
-
-    def _misprice_event(self, ts: float, g: Group, edge: int, duration: float) -> None:
-        toks = [m.yes for m in g.markets]
-        asks = [t.book.best_ask() for t in toks]
-        if any(a is None for a in asks):
-            return
-        total = sum(asks)  # type: ignore[arg-type]
-        need = total - (MICRO - edge * min(t.book.tick for t in toks))
-        if need <= 0:
-            return
-        shifts: list[int] = []
-        for t, a in zip(toks, asks):
-            tick = t.book.tick
-            share = -(-need * a // total // tick) * tick  # type: ignore[operator]
-            shifts.append(max(0, min(share, a - tick)))  # type: ignore[operator]
-        short = need - sum(shifts)
-        for i, (t, a) in enumerate(zip(toks, asks)):
-            if short <= 0:
-                break
-            tick = t.book.tick
-            room = a - tick - shifts[i]  # type: ignore[operator]
-            add = min(room, -(-short // tick) * tick)
-            if add > 0:
-                shifts[i] += add
-                short -= add
-        if short > 0:
-            return
-        for t, s in zip(toks, shifts):
-            if s > 0:
-                self._dislocate(ts, t, s, duration)
-
-    def _dislocate(self, ts: float, tok: Token, delta: int, duration: float) -> None:
-        """Move the token's whole book down by ``delta`` micro for about ``duration`` seconds."""
-        changes = tok.book.shift_down(delta)
-        if changes:
-            self.out.append(BookDelta(ts, tok.iid, tuple(changes)))
-        tok.bias -= delta / MICRO
-        for mk in tok.makers:
-            mk.center -= delta
-        tok.episode += 1
-        self._push(ts + duration, _MISPRICE_END, tok, tok.episode)
-
-    def _misprice_end(self, ts: float, tok: Token, stamp: int) -> None:
-        if stamp != tok.episode or not tok.market.group.alive:
-            return
-        tok.bias = 0.0
-        r = self.rand
-        for mk in tok.makers:
-            self._schedule_requote(ts + r.e() * self.cfg.maker_lag_s, tok, mk)
+                self.schedule_requote(ts + r.e() * cfg.maker_lag_s, tok, mk)
 
     # ------------------------------------------------------------------ lifecycle
     def _close(self, ts: float, g: Group) -> None:
@@ -487,7 +315,7 @@ class SimVenue:
         self._rebuild_activity(ts)
         for m in g.markets:
             self.out.append(MarketStatus(ts, m.market_id, "closed"))
-        self._push(ts + self.cfg.resolution_delay_s, _RESOLVE, g)
+        self.push(ts + self.cfg.resolution_delay_s, _RESOLVE, g)
 
     def _resolve(self, ts: float, g: Group) -> None:
         winner = g.latent.winner
@@ -507,4 +335,3 @@ class SimVenue:
             snaps: list[MarketEvent] = []
             self._list(new, ts, self.out, snaps)
             self.out.extend(snaps)
-
