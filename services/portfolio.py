@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, Side
-from services.money import MICRO, notional, split_cost, taker_fee
+from services.money import FEE_QUANTUM, LOT, MICRO, notional, split_cost, taker_fee
 
 
 class LedgerError(AssertionError):
@@ -122,9 +122,12 @@ class Portfolio:
         if rem <= 0:
             return 0
         worst_fee_price = min(order.price, MICRO // 2)  # p(1-p) peaks at 0.5
-        return notional(rem, order.price) + taker_fee(
-            rem, worst_fee_price, inst.fees.rate, inst.fees.exponent
-        )
+        fee = taker_fee(rem, worst_fee_price, inst.fees.rate, inst.fees.exponent)
+        if fee:
+            # Fees are rounded per fill and every fill is at least one lot, so per-fill rounding
+            # can add at most half a fee quantum per lot on top of the whole-order figure.
+            fee += (FEE_QUANTUM // 2) * (rem // LOT)
+        return notional(rem, order.price) + fee
 
     def check_order(self, order: Order, inst: Instrument) -> str | None:
         """Return why this order cannot be funded, or None (no negative cash, no naked sells)."""

@@ -333,7 +333,7 @@ class SimulatedExchange:
                 break
             by_strategy = consumed.setdefault((opp, price), {})
             used = by_strategy.get(order.strategy, 0)
-            q = floor_lot(min(size, order.remaining))
+            q = floor_lot(min(size - used, order.remaining))
             if q <= 0:
                 continue
             by_strategy[order.strategy] = used + q
