@@ -10,6 +10,8 @@ number ``n`` that orders records with equal times:
   resolutions and closes noticed through REST).
 
 Files rotate per UTC day of the record time and when their compressed size passes ``rotate_mb``.
+After the header, every new file repeats the metadata of every instrument listed so far (an
+``instruments`` record), so that a single file replays on its own.
 Callers only put tuples on a queue; a writer thread serializes, compresses and writes, so the
 event loop never waits for the disk. ``close()`` drains the queue and closes the file.
 """
@@ -26,7 +28,7 @@ import os
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -50,23 +52,40 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
+try:  # faster serialization in the writer thread when orjson is installed
+    from orjson import dumps as _orjson_dumps
+
+    def _dumps(obj: Any) -> str:
+        return _orjson_dumps(obj).decode("utf-8")
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def _dumps(obj: Any) -> str:
+        return json.dumps(obj, separators=(",", ":"))
+
 
 class RecorderConfig(BaseModel):
     """Recording of market data for later replay."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    record: bool = Field(False, description="Write every received message to disk.")
+    record: bool = Field(default=False, description="Write every received message to disk.")
     directory: str = Field(
-        "data/recordings", min_length=1, description="Directory of the recording files."
+        default="data/recordings", min_length=1, description="Directory of the recording files."
     )
     rotate_mb: float = Field(
-        64.0, gt=0, le=100_000, description="Start a new file past this compressed size, MB."
+        default=64.0,
+        gt=0,
+        le=100_000,
+        description="Start a new file past this compressed size, MB.",
     )
     flush_interval_s: float = Field(
-        2.0, gt=0, le=3600, description="Longest time buffered records wait before a flush, s."
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Longest time buffered records wait before a flush, s.",
     )
-    compresslevel: int = Field(6, ge=1, le=9, description="gzip compression level.")
+    compresslevel: int = Field(default=6, ge=1, le=9, description="gzip compression level.")
 
 
 # ---------------------------------------------------------------------------- codec
@@ -98,8 +117,9 @@ def instrument_from_dict(d: dict[str, Any]) -> Instrument:
         outcome=d["outcome"],
         tick=int(d["tick"]),
         min_size=int(d["min_size"]),
-        fees=FeeSchedule(rate=Decimal(d.get("fee_rate", "0")), exponent=int(d.get("fee_exponent",
-                                                                                  1))),
+        fees=FeeSchedule(
+            rate=Decimal(d.get("fee_rate", "0")), exponent=int(d.get("fee_exponent", 1))
+        ),
         end_ts=d.get("end_ts"),
         complement_id=d.get("complement_id"),
         event_id=d.get("event_id"),
@@ -111,24 +131,46 @@ def instrument_from_dict(d: dict[str, Any]) -> Instrument:
 def event_to_dict(ev: MarketEvent) -> dict[str, Any]:
     """Return a JSON-ready dict of a normalized event (``type`` names the class)."""
     if isinstance(ev, BookSnapshot):
-        return {"type": "book", "ts": ev.ts, "id": ev.instrument_id,
-                "bids": [list(x) for x in ev.bids], "asks": [list(x) for x in ev.asks]}
+        return {
+            "type": "book",
+            "ts": ev.ts,
+            "id": ev.instrument_id,
+            "bids": [list(x) for x in ev.bids],
+            "asks": [list(x) for x in ev.asks],
+        }
     if isinstance(ev, BookDelta):
-        return {"type": "delta", "ts": ev.ts, "id": ev.instrument_id,
-                "changes": [[s.value, p, q] for s, p, q in ev.changes]}
+        return {
+            "type": "delta",
+            "ts": ev.ts,
+            "id": ev.instrument_id,
+            "changes": [[s.value, p, q] for s, p, q in ev.changes],
+        }
     if isinstance(ev, TradePrint):
-        return {"type": "trade", "ts": ev.ts, "id": ev.instrument_id, "price": ev.price,
-                "size": ev.size, "aggressor": ev.aggressor.value if ev.aggressor else None}
+        return {
+            "type": "trade",
+            "ts": ev.ts,
+            "id": ev.instrument_id,
+            "price": ev.price,
+            "size": ev.size,
+            "aggressor": ev.aggressor.value if ev.aggressor else None,
+        }
     if isinstance(ev, TickSizeChange):
         return {"type": "tick", "ts": ev.ts, "id": ev.instrument_id, "tick": ev.tick}
     if isinstance(ev, MarketListed):
-        return {"type": "listed", "ts": ev.ts,
-                "instruments": [instrument_to_dict(i) for i in ev.instruments]}
+        return {
+            "type": "listed",
+            "ts": ev.ts,
+            "instruments": [instrument_to_dict(i) for i in ev.instruments],
+        }
     if isinstance(ev, MarketStatus):
         return {"type": "status", "ts": ev.ts, "market_id": ev.market_id, "status": ev.status}
     if isinstance(ev, MarketResolved):
-        return {"type": "resolved", "ts": ev.ts, "market_id": ev.market_id,
-                "payouts": [list(x) for x in ev.payouts]}
+        return {
+            "type": "resolved",
+            "ts": ev.ts,
+            "market_id": ev.market_id,
+            "payouts": [list(x) for x in ev.payouts],
+        }
     raise TypeError(f"not a market event: {ev!r}")
 
 
@@ -143,8 +185,12 @@ def event_from_dict(d: dict[str, Any]) -> MarketEvent:
     t = d["type"]
     ts = float(d["ts"])
     if t == "book":
-        return BookSnapshot(ts, d["id"], tuple((int(p), int(s)) for p, s in d["bids"]),
-                            tuple((int(p), int(s)) for p, s in d["asks"]))
+        return BookSnapshot(
+            ts,
+            d["id"],
+            tuple((int(p), int(s)) for p, s in d["bids"]),
+            tuple((int(p), int(s)) for p, s in d["asks"]),
+        )
     if t == "delta":
         return BookDelta(ts, d["id"], tuple((Side(s), int(p), int(q)) for s, p, q in d["changes"]))
     if t == "trade":
@@ -185,6 +231,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.files: list[Path] = []
+        self._known: dict[str, Instrument] = {}
         self.records = 0
         self.errors = 0
 
@@ -226,92 +273,147 @@ class Recorder:
             self.errors += 1
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._writer, name="recorder-writer",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._writer, name="recorder-writer", daemon=True
+            )
             self._thread.start()
         self._q.put(item)
 
-    def _line(self, item: tuple[Any, ...]) -> dict[str, Any]:
+    def _line(self, item: tuple[Any, ...]) -> str:
         kind, ts, n = item[0], item[1], item[2]
         if kind == "raw":
             frame = item[4]
-            rec: dict[str, Any] = {"k": "raw", "t": ts, "n": n, "s": item[3]}
             if isinstance(frame, bytes):
-                rec["b64"] = base64.b64encode(frame).decode("ascii")
+                body = '"b64":"' + base64.b64encode(frame).decode("ascii") + '"'
             else:
-                rec["m"] = frame
-            return rec
+                body = '"m":' + _dumps(frame)
+            return f'{{"k":"raw","t":{float(ts)!r},"n":{int(n)},"s":{int(item[3])},{body}}}'
         if kind == "instruments":
-            return {"k": "instruments", "t": ts, "n": n,
-                    "instruments": [instrument_to_dict(i) for i in item[3]]}
-        return {"k": "normalized", "t": ts, "n": n, "events": [event_to_dict(e) for e in item[3]]}
+            rec = {
+                "k": "instruments",
+                "t": ts,
+                "n": n,
+                "instruments": [instrument_to_dict(i) for i in item[3]],
+            }
+        else:
+            rec = {
+                "k": "normalized",
+                "t": ts,
+                "n": n,
+                "events": [event_to_dict(e) for e in item[3]],
+            }
+        return _dumps(rec)
 
     def _writer(self) -> None:
         out: _File | None = None
+        limit = self.config.rotate_mb * 1_000_000
+        rotate = False
         try:
             while True:
                 try:
-                    item = self._q.get(timeout=self.config.flush_interval_s)
+                    first = self._q.get(timeout=self.config.flush_interval_s)
                 except queue.Empty:
                     if out is not None:
                         out.flush()
                     continue
-                if item is _STOP:
+                items = [first]
+                while len(items) < 2048:
+                    try:
+                        items.append(self._q.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = False
+                lines: list[str] = []
+                for item in items:
+                    if item is _STOP:
+                        stop = True
+                        break
+                    ts = float(item[1])
+                    if rotate or out is None or not out.day_start <= ts < out.day_end:
+                        if out is not None:
+                            out.write_lines(lines)
+                            lines = []
+                        out = self._open(out, ts, item[2])
+                        rotate = False
+                    try:
+                        lines.append(self._line(item))
+                    except (TypeError, ValueError) as exc:
+                        self.errors += 1
+                        log.error("A record could not be serialized.", extra={"error": str(exc)})
+                        continue
+                    self._remember(item)
+                    self.records += 1
+                if out is not None and lines:
+                    out.write_lines(lines)
+                    rotate = out.size() >= limit
+                if stop:
                     break
-                try:
-                    line = json.dumps(self._line(item), separators=(",", ":"))
-                except (TypeError, ValueError) as exc:
-                    self.errors += 1
-                    log.error("A record could not be serialized.", extra={"error": str(exc)})
-                    continue
-                out = self._target(out, item[1])
-                out.write(line)
-                self.records += 1
         except OSError as exc:
             self.errors += 1
-            log.error("The recorder could not write; recording stopped.",
-                      extra={"error": str(exc), "directory": self.config.directory})
+            log.error(
+                "The recorder could not write; recording stopped.",
+                extra={"error": str(exc), "directory": self.config.directory},
+            )
         finally:
             if out is not None:
                 out.close()
 
-    def _target(self, out: _File | None, ts: float) -> _File:
-        day = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y%m%d")
-        limit = self.config.rotate_mb * 1_000_000
-        if out is not None and out.day == day and out.size() < limit:
-            return out
-        part = len(self.files)
+    def _remember(self, item: tuple[Any, ...]) -> None:
+        """Track listed instruments so that every new file starts with their metadata."""
+        if item[0] == "instruments":
+            for inst in item[3]:
+                self._known[inst.instrument_id] = inst
+        elif item[0] == "normalized":
+            for ev in item[3]:
+                if isinstance(ev, MarketListed):
+                    for inst in ev.instruments:
+                        self._known[inst.instrument_id] = inst
+
+    def _open(self, out: _File | None, ts: float, n: int) -> _File:
         if out is not None:
             out.close()
-        new = _File(Path(self.config.directory), self.source, day, ts, part,
-                    self.config.compresslevel)
+        new = _File(
+            Path(self.config.directory), self.source, ts, len(self.files), self.config.compresslevel
+        )
         self.files.append(new.path)
+        if self._known:
+            # same (t, n) as the record that opened the file, and written before it, so a
+            # replay of this file alone lists the instruments first
+            new.write_lines([self._line(("instruments", ts, n, tuple(self._known.values())))])
         return new
 
 
 class _File:
-    """One gzip JSON-lines file with its header line."""
+    """One gzip JSON-lines file with its header line, covering one UTC day at most."""
 
-    def __init__(self, directory: Path, source: str, day: str, ts: float, part: int,
-                 level: int) -> None:
+    def __init__(self, directory: Path, source: str, ts: float, part: int, level: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H%M%S")
+        when = datetime.fromtimestamp(ts, tz=UTC)
+        midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.day_start = midnight.timestamp()
+        self.day_end = self.day_start + 86_400.0
+        name = when.strftime("%Y%m%d-%H%M%S")
         k = 0
         while True:
-            path = directory / f"{source}-{day}-{stamp}-p{part:04d}-{os.getpid()}-{k}.jsonl.gz"
+            path = directory / f"{source}-{name}-p{part:04d}-{os.getpid()}-{k}.jsonl.gz"
             try:
                 self._raw: IO[bytes] = open(path, "xb")  # noqa: SIM115 - closed in close()
                 break
             except FileExistsError:
                 k += 1
         self.path = path
-        self.day = day
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=level)
-        self.write(json.dumps({"k": "meta", "v": FORMAT_VERSION, "source": source, "part": part,
-                               "t": ts}))
+        self.write_lines(
+            [
+                json.dumps(
+                    {"k": "meta", "v": FORMAT_VERSION, "source": source, "part": part, "t": ts}
+                )
+            ]
+        )
 
-    def write(self, line: str) -> None:
-        self._gz.write(line.encode("utf-8") + b"\n")
+    def write_lines(self, lines: list[str]) -> None:
+        if lines:
+            self._gz.write(("\n".join(lines) + "\n").encode("utf-8"))
 
     def size(self) -> int:
         return self._raw.tell()

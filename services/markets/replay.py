@@ -28,6 +28,11 @@ from services.markets.recorder import event_from_dict, instrument_from_dict
 
 log = logging.getLogger(__name__)
 
+try:  # the same fast parser the translator uses, when installed
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
 PathLike = str | Path
 
 
@@ -71,12 +76,12 @@ class ReplayFeed:
     def _read(self, index: int, path: Path) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
         opener = gzip.open if path.name.endswith(".gz") else open
         try:
-            with opener(path, "rt", encoding="utf-8") as fh:
+            with opener(path, "rb") as fh:
                 for line in fh:
                     if self._closed:
                         return
                     try:
-                        rec = json.loads(line)
+                        rec = _loads(line)
                         if rec.get("k") == "meta":
                             continue
                         yield float(rec["t"]), int(rec.get("n", 0)), index, rec
@@ -85,8 +90,9 @@ class ReplayFeed:
         except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
             # A file cut short by a crash: keep what was read.
             self.counters["truncated_files"] += 1
-            log.warning("A recording file ends early.", extra={"file": str(path),
-                                                                "error": str(exc)})
+            log.warning(
+                "A recording file ends early.", extra={"file": str(path), "error": str(exc)}
+            )
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Yield every record of every file, merged by (time, sequence, file)."""
@@ -108,7 +114,7 @@ class ReplayFeed:
         if kind == "instruments":
             return [instrument_from_dict(d) for d in rec["instruments"]]
         if kind == "normalized":
-            out = []
+            out: list[Instrument] = []
             for d in rec["events"]:
                 if d.get("type") == "listed":
                     out.extend(instrument_from_dict(i) for i in d["instruments"])

@@ -119,6 +119,7 @@ class FakePolymarket:
         self.subscribe_log: list[list[str]] = []
         self.connections = 0
         self.sent_frames = 0
+        self.sent_messages: dict[str, int] = {}
         self._held: str | None = None
         self._runner: web.AppRunner | None = None
         self._walk: asyncio.Task[None] | None = None
@@ -189,7 +190,7 @@ class FakePolymarket:
         app.router.add_get("/price", self._price)
         app.router.add_get("/prices-history", self._history)
         app.router.add_get("/ws/market", self._ws)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -243,13 +244,18 @@ class FakePolymarket:
         if q.get("active") == "true":
             rows = [m for m in rows if m.get("active")]
         if "tag_id" in q:
-            rows = [m for m in rows if any(str(t.get("id")) == q["tag_id"] for e in m["events"]
-                                           for t in e.get("tags", []))]
+            rows = [
+                m
+                for m in rows
+                if any(
+                    str(t.get("id")) == q["tag_id"] for e in m["events"] for t in e.get("tags", [])
+                )
+            ]
         order = q.get("order")
         if order:
             rows.sort(key=lambda m: m.get(order) or 0, reverse=q.get("ascending") != "true")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
-        return web.json_response(rows[offset: offset + limit])
+        return web.json_response(rows[offset : offset + limit])
 
     async def _gamma_market(self, request: web.Request) -> web.Response:
         for m in self.markets:
@@ -262,7 +268,9 @@ class FakePolymarket:
         for ev in self.events:
             e = copy.deepcopy(ev)
             e["markets"] = [m for m in self.markets if m["events"][0]["id"] == ev["id"]]
-            if request.query.get("closed") == "false" and all(m.get("closed") for m in e["markets"]):
+            if request.query.get("closed") == "false" and all(
+                m.get("closed") for m in e["markets"]
+            ):
                 continue
             out.append(e)
         return web.json_response(out)
@@ -276,8 +284,9 @@ class FakePolymarket:
             "timestamp": now_ms(),
             "hash": f"0x{self.rng.getrandbits(160):040x}",
             "bids": [{"price": fmt(p), "size": fmt(s)} for p, s in sorted(b.bids.items())],
-            "asks": [{"price": fmt(p), "size": fmt(s)}
-                     for p, s in sorted(b.asks.items(), reverse=True)],
+            "asks": [
+                {"price": fmt(p), "size": fmt(s)} for p, s in sorted(b.asks.items(), reverse=True)
+            ],
             "tick_size": fmt(b.tick),
             "last_trade_price": "0.5",
         }
@@ -285,16 +294,18 @@ class FakePolymarket:
     async def _book(self, request: web.Request) -> web.Response:
         token = request.query.get("token_id", "")
         if token not in self.books:
-            return web.json_response({"error": "No orderbook exists for the requested token id"},
-                                     status=404)
+            return web.json_response(
+                {"error": "No orderbook exists for the requested token id"}, status=404
+            )
         body = self.book_body(token)
         body.update({"min_order_size": "5", "neg_risk": False})
         return web.json_response(body)
 
     async def _books(self, request: web.Request) -> web.Response:
         items = await request.json()
-        return web.json_response([self.book_body(i["token_id"]) for i in items
-                                  if i.get("token_id") in self.books])
+        return web.json_response(
+            [self.book_body(i["token_id"]) for i in items if i.get("token_id") in self.books]
+        )
 
     async def _midpoint(self, request: web.Request) -> web.Response:
         b = self.books.get(request.query.get("token_id", ""))
@@ -311,7 +322,9 @@ class FakePolymarket:
 
     async def _history(self, request: web.Request) -> web.Response:
         t = int(time.time())
-        return web.json_response({"history": [{"t": t - 60 * k, "p": 0.5} for k in range(5, 0, -1)]})
+        return web.json_response(
+            {"history": [{"t": t - 60 * k, "p": 0.5} for k in range(5, 0, -1)]}
+        )
 
     # ------------------------------------------------------------------ WebSocket
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -345,8 +358,9 @@ class FakePolymarket:
                 else:
                     client.assets.update(ids)
                 self.subscribe_log.append(ids)
-                books = [{"event_type": "book", **self.book_body(a)} for a in ids
-                         if a in self.books]
+                books = [
+                    {"event_type": "book", **self.book_body(a)} for a in ids if a in self.books
+                ]
                 if self.array_mode and books:
                     await self._send(client, json.dumps(books))
                 else:
@@ -365,15 +379,19 @@ class FakePolymarket:
         except (ConnectionError, RuntimeError):
             pass
 
-    async def broadcast(self, messages: list[dict[str, Any]], assets: set[str],
-                        custom_only: bool = False) -> None:
+    async def broadcast(
+        self, messages: list[dict[str, Any]], assets: set[str], custom_only: bool = False
+    ) -> None:
         """Send messages to every client subscribed to any of ``assets``."""
         if not messages:
             return
         frames = [json.dumps(messages)] if self.array_mode else [json.dumps(m) for m in messages]
         for c in list(self.clients):
-            if not c.assets & assets or (custom_only and not c.custom):
+            if not c.assets & assets or (custom_only and not c.custom) or c.silent:
                 continue
+            for m in messages:
+                kind = m.get("event_type", "")
+                self.sent_messages[kind] = self.sent_messages.get(kind, 0) + 1
             for f in frames:
                 await self._send(c, f)
 
@@ -410,13 +428,19 @@ class FakePolymarket:
     def _entry(self, token: str, side: str, price: int, size: int) -> dict[str, Any]:
         b = self.books[token]
         bb, ba = b.best_bid(), b.best_ask()
-        return {"asset_id": token, "price": fmt(price), "size": fmt(size), "side": side,
-                "hash": f"{self.rng.getrandbits(160):040x}",
-                "best_bid": fmt(bb) if bb is not None else "0",
-                "best_ask": fmt(ba) if ba is not None else "0"}
+        return {
+            "asset_id": token,
+            "price": fmt(price),
+            "size": fmt(size),
+            "side": side,
+            "hash": f"{self.rng.getrandbits(160):040x}",
+            "best_bid": fmt(bb) if bb is not None else "0",
+            "best_ask": fmt(ba) if ba is not None else "0",
+        }
 
-    async def set_level(self, token: str, side: str, price: int, size: int,
-                        mirror: bool = True) -> dict[str, Any]:
+    async def set_level(
+        self, token: str, side: str, price: int, size: int, mirror: bool = True
+    ) -> dict[str, Any]:
         """Set one level (and the mirrored level of the complement) and broadcast the change."""
         entries = []
         for tok, sd, px in self._mirrored(token, side, price, mirror):
@@ -426,12 +450,18 @@ class FakePolymarket:
             else:
                 levels.pop(px, None)
             entries.append(self._entry(tok, sd, px, size))
-        msg = {"event_type": "price_change", "market": self.books[token].market,
-               "timestamp": now_ms(), "price_changes": entries}
+        msg = {
+            "event_type": "price_change",
+            "market": self.books[token].market,
+            "timestamp": now_ms(),
+            "price_changes": entries,
+        }
         await self._emit_delta(msg, {e["asset_id"] for e in entries})
         return msg
 
-    def _mirrored(self, token: str, side: str, price: int, mirror: bool) -> list[tuple[str, str, int]]:
+    def _mirrored(
+        self, token: str, side: str, price: int, mirror: bool
+    ) -> list[tuple[str, str, int]]:
         out = [(token, side, price)]
         other = self.complement.get(token)
         if mirror and other is not None:
@@ -457,9 +487,17 @@ class FakePolymarket:
         for a in assets:
             b = self.books[a]
             bb, ba = b.best_bid(), b.best_ask()
-            bba.append({"event_type": "best_bid_ask", "market": b.market, "asset_id": a,
-                        "best_bid": fmt(bb) if bb else "0", "best_ask": fmt(ba) if ba else "0",
-                        "spread": fmt((ba or 0) - (bb or 0)), "timestamp": now_ms()})
+            bba.append(
+                {
+                    "event_type": "best_bid_ask",
+                    "market": b.market,
+                    "asset_id": a,
+                    "best_bid": fmt(bb) if bb else "0",
+                    "best_ask": fmt(ba) if ba else "0",
+                    "spread": fmt((ba or 0) - (bb or 0)),
+                    "timestamp": now_ms(),
+                }
+            )
         await self.broadcast(bba, assets, custom_only=True)
 
     async def step(self, n: int = 1) -> None:
@@ -484,8 +522,12 @@ class FakePolymarket:
             size = 0 if remove else self.rng.randint(500, 50_000) * 10_000
             await self.set_level(tok, side, price, size)
             if self.rng.random() < 0.1:
-                await self.trade(tok, ba if side == "BUY" else bb, self.rng.randint(1, 50) * MICRO,
-                                 "BUY" if side == "BUY" else "SELL")
+                await self.trade(
+                    tok,
+                    ba if side == "BUY" else bb,
+                    self.rng.randint(1, 50) * MICRO,
+                    "BUY" if side == "BUY" else "SELL",
+                )
 
     def _is_yes(self, token: str) -> bool:
         m = self.market_of(token)
@@ -500,34 +542,71 @@ class FakePolymarket:
     async def trade(self, token: str, price: int, size: int, side: str) -> None:
         """Broadcast a ``last_trade_price`` print."""
         b = self.books[token]
-        await self.broadcast([{"event_type": "last_trade_price", "asset_id": token,
-                               "market": b.market, "price": fmt(price), "size": fmt(size),
-                               "side": side, "fee_rate_bps": "0", "timestamp": now_ms(),
-                               "transaction_hash": f"0x{self.rng.getrandbits(256):064x}"}],
-                             {token})
+        await self.broadcast(
+            [
+                {
+                    "event_type": "last_trade_price",
+                    "asset_id": token,
+                    "market": b.market,
+                    "price": fmt(price),
+                    "size": fmt(size),
+                    "side": side,
+                    "fee_rate_bps": "0",
+                    "timestamp": now_ms(),
+                    "transaction_hash": f"0x{self.rng.getrandbits(256):064x}",
+                }
+            ],
+            {token},
+        )
 
     async def change_tick(self, token: str, new_tick: int) -> None:
         """Change a token's tick size and broadcast ``tick_size_change``."""
         b = self.books[token]
         old, b.tick = b.tick, new_tick
-        await self.broadcast([{"event_type": "tick_size_change", "asset_id": token,
-                               "market": b.market, "old_tick_size": fmt(old),
-                               "new_tick_size": fmt(new_tick), "timestamp": now_ms()}], {token})
+        await self.broadcast(
+            [
+                {
+                    "event_type": "tick_size_change",
+                    "asset_id": token,
+                    "market": b.market,
+                    "old_tick_size": fmt(old),
+                    "new_tick_size": fmt(new_tick),
+                    "timestamp": now_ms(),
+                }
+            ],
+            {token},
+        )
 
     async def resolve(self, condition_id: str, winner_index: int, via_ws: bool = True) -> None:
         """Settle a market in Gamma and, if ``via_ws``, announce ``market_resolved``."""
         m = next(m for m in self.markets if m["conditionId"] == condition_id)
         toks = self._tokens(m)
         prices = ["1" if i == winner_index else "0" for i in range(len(toks))]
-        m.update({"closed": True, "acceptingOrders": False, "outcomePrices": json.dumps(prices),
-                  "umaResolutionStatus": "resolved"})
+        m.update(
+            {
+                "closed": True,
+                "acceptingOrders": False,
+                "outcomePrices": json.dumps(prices),
+                "umaResolutionStatus": "resolved",
+            }
+        )
         if via_ws:
             outcomes = json.loads(m["outcomes"])
-            await self.broadcast([{"event_type": "market_resolved", "id": m["id"],
-                                   "market": condition_id, "assets_ids": toks,
-                                   "winning_asset_id": toks[winner_index],
-                                   "winning_outcome": outcomes[winner_index],
-                                   "timestamp": now_ms()}], set(toks), custom_only=True)
+            await self.broadcast(
+                [
+                    {
+                        "event_type": "market_resolved",
+                        "id": m["id"],
+                        "market": condition_id,
+                        "assets_ids": toks,
+                        "winning_asset_id": toks[winner_index],
+                        "winning_outcome": outcomes[winner_index],
+                        "timestamp": now_ms(),
+                    }
+                ],
+                set(toks),
+                custom_only=True,
+            )
 
     def add_market(self, raw: dict[str, Any]) -> None:
         """List a new Gamma market (with books seeded from its outcome prices)."""
@@ -595,8 +674,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Local fake Polymarket (tests only).")
     ap.add_argument("--port", type=int, default=0, help="TCP port (0 = random)")
     ap.add_argument("--seed", type=int, default=7, help="random-walk seed")
-    ap.add_argument("--walk-interval", type=float, default=0.05,
-                    help="seconds between random price changes")
+    ap.add_argument(
+        "--walk-interval", type=float, default=0.05, help="seconds between random price changes"
+    )
     asyncio.run(_serve(ap.parse_args()))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator
@@ -12,8 +13,8 @@ import pytest
 import pytest_asyncio
 
 from services.markets.polymarket.config import DiscoveryConfig, PolymarketConfig
-from services.markets.polymarket.discovery import (
-    Discovery,
+from services.markets.polymarket.discovery import Discovery
+from services.markets.polymarket.gamma import (
     GammaParseError,
     parse_gamma_market,
     parse_iso_ts,
@@ -95,10 +96,8 @@ def test_resolution_payouts() -> None:
 def _parsed() -> list:
     out = []
     for raw in RAW:
-        try:
+        with contextlib.suppress(GammaParseError):
             out.append(parse_gamma_market(raw))
-        except GammaParseError:
-            pass
     return out
 
 
@@ -108,8 +107,14 @@ def _slugs(markets: list) -> list[str]:
 
 def test_default_filters_keep_open_accepting_markets_by_volume() -> None:
     chosen = select_markets(_parsed(), DiscoveryConfig(), NOW)
-    assert _slugs(chosen) == [BTC["slug"], FED["slug"], LAKERS["slug"], CELTICS["slug"],
-                              THUNDER["slug"], SNOW["slug"]]
+    assert _slugs(chosen) == [
+        BTC["slug"],
+        FED["slug"],
+        LAKERS["slug"],
+        CELTICS["slug"],
+        THUNDER["slug"],
+        SNOW["slug"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -123,11 +128,15 @@ def test_default_filters_keep_open_accepting_markets_by_volume() -> None:
         (DiscoveryConfig(max_markets=2), [BTC, FED]),
         (DiscoveryConfig(end_within_max_days=200), [FED]),
         (DiscoveryConfig(end_within_min_days=300), [BTC, SNOW]),
-        (DiscoveryConfig(exclude=(BTC["slug"], FED["conditionId"]), max_markets=2),
-         [LAKERS, CELTICS]),
+        (
+            DiscoveryConfig(exclude=(BTC["slug"], FED["conditionId"]), max_markets=2),
+            [LAKERS, CELTICS],
+        ),
         (DiscoveryConfig(include=(PAUSED["slug"],), min_volume_usd=10**9), [PAUSED]),
-        (DiscoveryConfig(accepting_orders_only=False, min_volume_usd=60_000, neg_risk=False),
-         [BTC, FED, PAUSED]),
+        (
+            DiscoveryConfig(accepting_orders_only=False, min_volume_usd=60_000, neg_risk=False),
+            [BTC, FED, PAUSED],
+        ),
     ],
 )
 def test_filters(cfg: DiscoveryConfig, expected: list[dict]) -> None:
@@ -148,8 +157,13 @@ async def fake() -> AsyncIterator[FakePolymarket]:
 
 
 def _discovery(fake: FakePolymarket, **kw: object) -> tuple[Discovery, RestClient]:
-    cfg = PolymarketConfig(gamma_url=fake.gamma_url, clob_url=fake.clob_url, ws_url=fake.ws_url,
-                           retry_backoff_base_s=0.01, discovery=DiscoveryConfig(**kw))
+    cfg = PolymarketConfig(
+        gamma_url=fake.gamma_url,
+        clob_url=fake.clob_url,
+        ws_url=fake.ws_url,
+        retry_backoff_base_s=0.01,
+        discovery=DiscoveryConfig(**kw),
+    )
     rest = RestClient(cfg)
     return Discovery(cfg.discovery, rest, cfg.gamma_url), rest
 
@@ -167,8 +181,13 @@ async def test_paginated_fetch_and_refresh_lifecycle(fake: FakePolymarket) -> No
 
         # a new market appears; there is room once a watched market settles
         new = copy.deepcopy(SNOW)
-        new.update(id="600001", slug="brand-new-market", conditionId="0x" + "ab" * 32,
-                   clobTokenIds=json.dumps(["111", "222"]), volumeNum=5_000_000)
+        new.update(
+            id="600001",
+            slug="brand-new-market",
+            conditionId="0x" + "ab" * 32,
+            clobTokenIds=json.dumps(["111", "222"]),
+            volumeNum=5_000_000,
+        )
         fake.add_market(new)
         await fake.resolve(FED["conditionId"], 1, via_ws=False)
         second = await disc.refresh(NOW + 60)
@@ -178,8 +197,7 @@ async def test_paginated_fetch_and_refresh_lifecycle(fake: FakePolymarket) -> No
         ]
         assert second.resolved[0].ts == NOW + 60
         assert _slugs(second.listed) == ["brand-new-market"]
-        assert set(disc.watched) == {BTC["conditionId"], LAKERS["conditionId"],
-                                     new["conditionId"]}
+        assert set(disc.watched) == {BTC["conditionId"], LAKERS["conditionId"], new["conditionId"]}
 
         # closed without a result yet: retired, then settled by a later refresh
         lakers = next(m for m in fake.markets if m["slug"] == LAKERS["slug"])

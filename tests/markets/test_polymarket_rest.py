@@ -39,8 +39,15 @@ class Sleeps:
 
 
 def _client(fake: FakePolymarket, sleeps: Sleeps, **kw: object) -> RestClient:
-    cfg = PolymarketConfig(gamma_url=fake.gamma_url, clob_url=fake.clob_url, ws_url=fake.ws_url,
-                           retry_backoff_base_s=0.25, retry_backoff_max_s=5.0, seed=3, **kw)
+    cfg = PolymarketConfig(
+        gamma_url=fake.gamma_url,
+        clob_url=fake.clob_url,
+        ws_url=fake.ws_url,
+        retry_backoff_base_s=0.25,
+        retry_backoff_max_s=5.0,
+        seed=3,
+        **kw,
+    )
     return RestClient(cfg, sleep=sleeps)
 
 
@@ -49,22 +56,32 @@ async def test_retries_429_honouring_retry_after_then_425_and_500(fake: FakePoly
     sleeps = Sleeps()
     rest = _client(fake, sleeps)
     token = fake.tokens()[0]
-    fake.fail_next("/book", 429, retry_after="1.5")
+    fake.fail_next("/book", 429, retry_after="0.2")
     fake.fail_next("/book", 425, retry_after="0.75")
     fake.fail_next("/book", 500)
     try:
-        body = await rest.get_json(f"{fake.clob_url}/book", {"token_id": token},
-                                   endpoint="clob_book")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        body = await rest.get_json(
+            f"{fake.clob_url}/book", {"token_id": token}, endpoint="clob_book"
+        )
+        # the 429's Retry-After also paused the endpoint in the rate limiter
+        assert loop.time() - t0 >= 0.19
     finally:
         await rest.close()
     assert body["asset_id"] == token
     assert [s for p, s in fake.request_log if p == "/book"] == [429, 425, 500, 200]
-    assert sleeps.waits[:2] == [1.5, 0.75]
+    assert sleeps.waits[:2] == [0.2, 0.75]
     # no Retry-After on the 500: exponential backoff from the base (attempt 2), with jitter
     assert 0.5 <= sleeps.waits[2] <= 1.0
     c = rest.counters
     assert (c["status_429"], c["status_425"], c["status_5xx"], c["retries"], c["ok"]) == (
-        1, 1, 1, 3, 1)
+        1,
+        1,
+        1,
+        3,
+        1,
+    )
 
 
 @pytest.mark.asyncio
@@ -74,8 +91,9 @@ async def test_retry_after_is_capped_and_gives_up_after_max_retries(fake: FakePo
     fake.fail_next("/midpoint", 503, 503, 503, retry_after="600")
     try:
         with pytest.raises(RestError) as info:
-            await rest.get_json(f"{fake.clob_url}/midpoint", {"token_id": "1"},
-                                endpoint="clob_book")
+            await rest.get_json(
+                f"{fake.clob_url}/midpoint", {"token_id": "1"}, endpoint="clob_book"
+            )
     finally:
         await rest.close()
     assert info.value.status == 503
@@ -89,8 +107,7 @@ async def test_client_errors_are_not_retried(fake: FakePolymarket) -> None:
     rest = _client(fake, sleeps)
     try:
         with pytest.raises(RestClientError) as info:
-            await rest.get_json(f"{fake.clob_url}/book", {"token_id": "nope"},
-                                endpoint="clob_book")
+            await rest.get_json(f"{fake.clob_url}/book", {"token_id": "nope"}, endpoint="clob_book")
     finally:
         await rest.close()
     assert info.value.status == 404

@@ -67,11 +67,16 @@ class PolymarketFeed:
         Thresholds of :attr:`validator`.
     recorder : Recorder | None
         Records frames, listings and REST-noticed events; owned (and closed) by the caller.
+    books : BookStore | None
+        The store the validator, cross-checks and top-of-book table read. None (default): the
+        feed keeps its own mirror and applies every book event to it. When given (normally the
+        engine's store), the feed does not apply events to it: its owner applies the yielded
+        batches, which saves a second book update per message.
 
     Attributes
     ----------
     books : BookStore
-        The feed's own mirror of every book it translated.
+        The books read by the validator (the feed's mirror unless ``books`` was given).
     validator : DataValidator
         The trading gate for these instruments (``can_trade(instrument_id, now)``).
     translator : Translator
@@ -87,11 +92,13 @@ class PolymarketFeed:
         *,
         validation: ValidationConfig | None = None,
         recorder: Recorder | None = None,
+        books: BookStore | None = None,
     ) -> None:
         self.config = config or PolymarketConfig()
         self.clock: Clock = clock or LiveClock()
         self.recorder = recorder
-        self.books = BookStore()
+        self._mirror = books is None
+        self.books = BookStore() if books is None else books
         self.translator = Translator()
         self.validator = DataValidator(
             validation or ValidationConfig(),
@@ -118,6 +125,7 @@ class PolymarketFeed:
         self._remove: list[str] = []
         self._last_ts = 0.0
         self._started = False
+        self._start_lock = asyncio.Lock()
         self._closed = False
 
     # ------------------------------------------------------------------ Feed protocol
@@ -127,16 +135,17 @@ class PolymarketFeed:
         Raises
         ------
         RestError
-            If the first discovery cannot read Gamma.
+            If the first discovery cannot read Gamma (calling again retries).
         """
-        if self._started:
-            return
-        self._started = True
-        await self.rest.start()
-        update = await self.discovery.refresh(self.clock.now())
-        await self._apply_discovery(update)
-        self._spawn(self._discovery_loop(), "polymarket-discovery")
-        self._spawn(self._cross_check_loop(), "polymarket-cross-check")
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.rest.start()
+            update = await self.discovery.refresh(self.clock.now())  # may raise: retry later
+            self._started = True
+            await self._apply_discovery(update)
+            self._spawn(self._discovery_loop(), "polymarket-discovery")
+            self._spawn(self._cross_check_loop(), "polymarket-cross-check")
 
     async def batches(self) -> AsyncIterator[list[MarketEvent]]:
         """Yield event batches in receive order until :meth:`close`.
@@ -311,12 +320,15 @@ class PolymarketFeed:
             self._synced.difference_update(payload)
             return []
         books = self.books
+        mirror = self._mirror
         for ev in events:
             tp = type(ev)
             if tp is BookDelta:
-                books.apply_delta(ev)  # type: ignore[arg-type]
+                if mirror:
+                    books.apply_delta(ev)  # type: ignore[arg-type]
             elif tp is BookSnapshot:
-                books.apply_snapshot(ev)  # type: ignore[arg-type]
+                if mirror:
+                    books.apply_snapshot(ev)  # type: ignore[arg-type]
                 self._synced.add(ev.instrument_id)  # type: ignore[union-attr]
             elif tp is MarketResolved:
                 ids = [i for i, _p in ev.payouts]  # type: ignore[union-attr]
@@ -345,8 +357,10 @@ class PolymarketFeed:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("A Polymarket feed task failed.", extra={"task": task.get_name(),
-                                                               "error": repr(exc)})
+            log.error(
+                "A Polymarket feed task failed.",
+                extra={"task": task.get_name(), "error": repr(exc)},
+            )
             self._queue.put_nowait((_ERROR, 0.0, None, exc))
 
     async def _discovery_loop(self) -> None:
@@ -357,8 +371,10 @@ class PolymarketFeed:
                 update = await self.discovery.refresh(self.clock.now())
             except RestError as exc:
                 self.counters["discovery_errors"] += 1
-                log.warning("Market discovery refresh failed; keeping the current markets.",
-                            extra={"error": str(exc)})
+                log.warning(
+                    "Market discovery refresh failed; keeping the current markets.",
+                    extra={"error": str(exc)},
+                )
                 continue
             await self._apply_discovery(update)
 
@@ -389,13 +405,18 @@ class PolymarketFeed:
         mode = self.validator.config.cross_check_source
         try:
             if mode == "midpoint":
-                body = await self.rest.get_json(f"{clob}/midpoint", {"token_id": iid},
-                                                endpoint="clob_book", priority=Priority.DATA)
+                body = await self.rest.get_json(
+                    f"{clob}/midpoint",
+                    {"token_id": iid},
+                    endpoint="clob_book",
+                    priority=Priority.DATA,
+                )
                 mid = dec_to_micro(body["mid"]) if body.get("mid") not in (None, "") else None
                 self.validator.cross_check_mid(iid, mid, self.clock.now())
                 return
-            body = await self.rest.get_json(f"{clob}/book", {"token_id": iid},
-                                            endpoint="clob_book", priority=Priority.DATA)
+            body = await self.rest.get_json(
+                f"{clob}/book", {"token_id": iid}, endpoint="clob_book", priority=Priority.DATA
+            )
             bid, ask = rest_best(body)
         except RestError as exc:
             self.counters["cross_check_errors"] += 1

@@ -9,6 +9,7 @@ in priority order: emergency cancels before orders before market data before his
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -73,10 +74,8 @@ class _Bucket:
 
     async def wait(self, timeout: float | None) -> None:
         ev = self._event
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ev.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
 
 class PriorityRateLimiter:
@@ -238,8 +237,8 @@ class RestClient:
         self.last_latency_ms = ms
         self.max_latency_ms = max(self.max_latency_ms, ms)
         alpha = 0.2
-        self.ewma_latency_ms = ms if self.ewma_latency_ms == 0 else (
-            alpha * ms + (1 - alpha) * self.ewma_latency_ms
+        self.ewma_latency_ms = (
+            ms if self.ewma_latency_ms == 0 else (alpha * ms + (1 - alpha) * self.ewma_latency_ms)
         )
 
     async def get_json(
@@ -259,15 +258,17 @@ class RestClient:
         RestError
             When all retries failed.
         """
-        return await self._request("GET", url, params=params, payload=None, endpoint=endpoint,
-                                   priority=priority)
+        return await self._request(
+            "GET", url, params=params, payload=None, endpoint=endpoint, priority=priority
+        )
 
     async def post_json(
         self, url: str, payload: Any, *, endpoint: str, priority: Priority = Priority.DATA
     ) -> Any:
         """POST a JSON body and return the decoded JSON answer (same retry policy as GET)."""
-        return await self._request("POST", url, params=None, payload=payload, endpoint=endpoint,
-                                   priority=priority)
+        return await self._request(
+            "POST", url, params=None, payload=payload, endpoint=endpoint, priority=priority
+        )
 
     async def _request(
         self,
@@ -318,7 +319,7 @@ class RestClient:
                         delay = min(delay, self.config.retry_backoff_max_s)
                         if status == 429:
                             self.limiter.pause(endpoint, delay)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 # ValueError: a 2xx body that is not JSON; treated as a transient glitch.
                 self._observe_latency((time.perf_counter() - t0) * 1000)
                 c["transport_errors"] += 1

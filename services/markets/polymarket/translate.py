@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from services.events import (
     BookDelta,
@@ -29,6 +29,13 @@ from services.money import MICRO, MoneyParseError, to_micro
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL, "buy": Side.BUY, "sell": Side.SELL}
 _PRICE_CACHE_MAX = 65_536
 _PARSE_ERRORS = (MoneyParseError, ArithmeticError, TypeError, ValueError)
+_SCALE = tuple(10 ** (6 - n) for n in range(7))
+_CONTROL = frozenset({"PING", "PONG", b"PING", b"PONG"})
+
+try:  # orjson parses market-channel frames about 2-3x faster; the stdlib is the fallback
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
 
 
 class QualitySink(Protocol):
@@ -43,7 +50,7 @@ class QualitySink(Protocol):
         ...
 
 
-class _Malformed(Exception):
+class _MalformedError(Exception):
     """A message does not have the shape of its event type."""
 
 
@@ -59,14 +66,16 @@ def dec_to_micro(value: Any) -> int:
         If the value is not a finite decimal number.
     """
     if type(value) is str:
-        whole, dot, frac = value.partition(".")
-        if (
-            len(frac) <= 6
-            and (whole or frac)
-            and (not whole or (whole.isascii() and whole.isdigit()))
-            and (not frac or (frac.isascii() and frac.isdigit()))
-        ):
-            return int(whole or "0") * MICRO + (int(frac.ljust(6, "0")) if frac else 0)
+        i = value.find(".")
+        if i < 0:
+            if value.isdigit() and value.isascii():
+                return int(value) * MICRO
+        else:
+            n = len(value) - i - 1
+            if n <= 6:
+                digits = value[:i] + value[i + 1 :]
+                if digits.isdigit() and digits.isascii():
+                    return int(digits) * _SCALE[n]
     elif type(value) is bool or value is None:
         raise TypeError(f"not a decimal: {value!r}")
     return to_micro(value)
@@ -106,7 +115,7 @@ class Translator:
         self.new_market_hints = 0
         self._market_tokens: dict[str, list[str]] = {}
         self._px: dict[str, int] = {}
-        self._handlers: dict[str, Callable[[dict[str, Any], float, list[MarketEvent]], None]] = {
+        handlers: dict[str, Callable[[dict[str, Any], float, list[MarketEvent]], None]] = {
             "book": self._book,
             "price_change": self._price_change,
             "last_trade_price": self._trade,
@@ -115,6 +124,9 @@ class Translator:
             "market_resolved": self._resolved_msg,
             "new_market": self._new_market,
         }
+        self._handlers = {k: (h, "type:" + k) for k, h in handlers.items()}
+        for k in handlers:
+            self.counters["type:" + k] = 0
 
     # ------------------------------------------------------------------ registry
     def register(self, instruments: Iterable[Instrument]) -> list[Instrument]:
@@ -169,11 +181,11 @@ class Translator:
         """Translate one WebSocket frame (a JSON object or array of objects) received at ``ts``."""
         c = self.counters
         c["frames"] += 1
-        if data == "PONG" or data == "PING" or data == b"PONG":
+        if len(data) == 4 and data in _CONTROL:
             c["control"] += 1
             return []
         try:
-            obj = json.loads(data)
+            obj = _loads(data)
         except (ValueError, TypeError, RecursionError):
             c["messages"] += 1  # an undecodable frame counts as one bad message
             c["malformed"] += 1
@@ -194,26 +206,26 @@ class Translator:
             c["malformed"] += 1
             return
         etype = msg.get("event_type")
-        handler = self._handlers.get(etype) if type(etype) is str else None
-        if handler is None:
+        entry = self._handlers.get(etype) if type(etype) is str else None
+        if entry is None:
             c["malformed" if etype is None else "unknown_type"] += 1
             return
-        local: list[MarketEvent] = []
+        handler, key = entry
+        n = len(out)
         try:
-            handler(msg, ts, local)
-        except (_Malformed, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+            handler(msg, ts, out)
+        except (_MalformedError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+            del out[n:]
             c["malformed"] += 1
             return
-        key = "type:" + etype
-        c[key] = c.get(key, 0) + 1
-        if local:
-            c["events"] += len(local)
-            out.extend(local)
+        c[key] += 1
+        if len(out) > n:
+            c["events"] += len(out) - n
 
     # ------------------------------------------------------------------ helpers
-    def _known(self, asset: Any) -> bool:
+    def _known(self, asset: Any) -> TypeGuard[str]:
         if type(asset) is not str or not asset:
-            raise _Malformed("asset_id")
+            raise _MalformedError("asset_id")
         if asset in self.instruments or not self.strict:
             return True
         self.counters["unknown_asset"] += 1
@@ -279,7 +291,7 @@ class Translator:
         if raw is None:
             return ()
         if type(raw) is not list:
-            raise _Malformed("levels")
+            raise _MalformedError("levels")
         out: list[Level] = []
         for lvl in raw:
             if type(lvl) is not dict:
@@ -295,6 +307,11 @@ class Translator:
         asset = msg.get("asset_id")
         if not self._known(asset):
             return
+        bids_raw = msg.get("bids", msg.get("buys"))
+        asks_raw = msg.get("asks", msg.get("sells"))
+        for raw in (bids_raw, asks_raw):  # check the shape before touching any state
+            if raw is not None and type(raw) is not list:
+                raise _MalformedError("levels")
         tick_raw = msg.get("tick_size")
         if tick_raw is not None and tick_raw != "":
             tick = self._tick_value(tick_raw)
@@ -304,8 +321,6 @@ class Translator:
                 if known is not None:  # a change missed while disconnected
                     out.append(TickSizeChange(ts=ts, instrument_id=asset, tick=tick))
         issues: list[str] = []
-        bids_raw = msg.get("bids", msg.get("buys"))
-        asks_raw = msg.get("asks", msg.get("sells"))
         bids = self._levels(asset, bids_raw, issues)
         asks = self._levels(asset, asks_raw, issues)
         out.append(BookSnapshot(ts=ts, instrument_id=asset, bids=bids, asks=asks))
@@ -318,40 +333,82 @@ class Translator:
         if entries is None:
             entries = msg.get("changes")  # pre-2025-09 shape: one asset per message
             if top_asset is None:
-                raise _Malformed("price_change")
+                raise _MalformedError("price_change")
         if type(entries) is not list:
-            raise _Malformed("price_changes")
+            raise _MalformedError("price_changes")
         per_asset: dict[str, list[tuple[Side, int, int]]] = {}
         issues: dict[str, list[str]] = {}
-        skipped: set[str] = set()
+        skipped: set[Any] | None = None
+        px = self._px
+        ticks = self.ticks
+        tops: dict[str, tuple[int | None, int | None]] = {}  # applied once the message is good
         for e in entries:
             if type(e) is not dict:
-                raise _Malformed("price_changes entry")
-            asset = e.get("asset_id", top_asset)
-            if asset in skipped:
-                continue
-            if asset not in per_asset:
+                raise _MalformedError("price_changes entry")
+            asset: Any = e.get("asset_id", top_asset)
+            changes = per_asset.get(asset)  # type: ignore[arg-type]
+            if changes is None:
+                if skipped is not None and asset in skipped:
+                    continue
                 if not self._known(asset):
+                    if skipped is None:
+                        skipped = set()
                     skipped.add(asset)
                     continue
-                per_asset[asset] = []
-                issues[asset] = []
+                changes = per_asset[asset] = []
             side = _SIDES.get(e.get("side"))  # type: ignore[arg-type]
-            if side is None:
-                issues[asset].append("bad_level")
-                continue
-            level = self._level(asset, e.get("price"), e.get("size"), issues[asset])
-            if level is not None:
-                per_asset[asset].append((side, level[0], level[1]))
+            price_s = e.get("price")
+            p = px.get(price_s) if type(price_s) is str else None
+            tick = ticks.get(asset)
+            if (
+                side is None
+                or p is None
+                or not 0 < p < MICRO
+                or (tick and (p % tick or p < tick or p > MICRO - tick))
+            ):
+                bad = issues.setdefault(asset, [])
+                level = None if side is None else self._level(asset, price_s, e.get("size"), bad)
+                if side is None:
+                    bad.append("bad_level")
+                if level is not None:
+                    changes.append((side, level[0], level[1]))  # type: ignore[arg-type]
+            else:
+                size_s = e.get("size")
+                size = -1
+                if type(size_s) is str:  # inlined fast path of dec_to_micro
+                    i = size_s.find(".")
+                    if i < 0:
+                        if size_s.isdigit() and size_s.isascii():
+                            size = int(size_s) * MICRO
+                    elif len(size_s) - i <= 7:
+                        digits = size_s[:i] + size_s[i + 1 :]
+                        if digits.isdigit() and digits.isascii():
+                            size = int(digits) * _SCALE[len(size_s) - i - 1]
+                if size < 0:
+                    try:
+                        size = dec_to_micro(size_s)
+                    except _PARSE_ERRORS:
+                        size = -1
+                if size < 0:
+                    issues.setdefault(asset, []).append("bad_size")
+                else:
+                    changes.append((side, p, size))
             if "best_bid" in e or "best_ask" in e:
-                self.venue_top[asset] = (
-                    self._opt_price(e.get("best_bid")),
-                    self._opt_price(e.get("best_ask")),
+                bb, ba = e.get("best_bid"), e.get("best_ask")
+                vb = px.get(bb) if type(bb) is str else None
+                va = px.get(ba) if type(ba) is str else None
+                tops[asset] = (
+                    vb if vb is not None else self._opt_price(bb),
+                    va if va is not None else self._opt_price(ba),
                 )
+        if tops:
+            self.venue_top.update(tops)
+        dirty = self.dirty
         for asset, changes in per_asset.items():
             if changes:
-                out.append(BookDelta(ts=ts, instrument_id=asset, changes=tuple(changes)))
-            self._quality(asset, issues[asset], ts)
+                out.append(BookDelta(ts, asset, tuple(changes)))
+            if asset in issues or asset in dirty:
+                self._quality(asset, issues.get(asset, []), ts)
 
     def _trade(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
         asset = msg.get("asset_id")
@@ -360,16 +417,18 @@ class Translator:
         price = self._price(msg["price"])
         size = dec_to_micro(msg.get("size", "0"))
         if not 0 < price < MICRO or size < 0:
-            raise _Malformed("trade")
+            raise _MalformedError("trade")
         aggressor = _SIDES.get(msg.get("side"))  # type: ignore[arg-type]
         self.last_trade[asset] = (price, size, ts)
-        out.append(TradePrint(ts=ts, instrument_id=asset, price=price, size=size, aggressor=aggressor))
+        out.append(
+            TradePrint(ts=ts, instrument_id=asset, price=price, size=size, aggressor=aggressor)
+        )
 
     @staticmethod
     def _tick_value(raw: Any) -> int:
         tick = dec_to_micro(raw)
         if tick <= 0 or tick >= MICRO or MICRO % tick:
-            raise _Malformed("tick size")
+            raise _MalformedError("tick size")
         return tick
 
     def _tick(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
@@ -393,12 +452,12 @@ class Translator:
         market = msg.get("market")
         winner = msg.get("winning_asset_id")
         if type(market) is not str or not market or type(winner) is not str or not winner:
-            raise _Malformed("market_resolved")
+            raise _MalformedError("market_resolved")
         assets = msg.get("assets_ids")
         if assets is None:
             assets = self.market_tokens(market)
         if type(assets) is not list or any(type(a) is not str for a in assets):
-            raise _Malformed("assets_ids")
+            raise _MalformedError("assets_ids")
         if winner not in assets:
             assets = [*assets, winner]
         if self.strict and not any(a in self.instruments for a in assets):

@@ -1,7 +1,8 @@
 """Market-channel WebSocket shards: subscribe, heartbeat, silence detection, reconnect.
 
 Each :class:`Shard` owns one connection carrying at most ``max_tokens_per_connection`` tokens. It
-sends the text ``PING`` every ``ping_interval_s``; a connection that delivers nothing (not even a
+sends the text ``PING`` every ``ping_interval_s``, and sooner after ``idle_ping_s`` without any
+message so that a quiet connection still proves it is alive; a connection that delivers nothing (not even a
 ``PONG``) for ``silence_timeout_s`` is aborted and reopened after an exponential backoff with
 jitter, and every token is subscribed again, so the venue sends a fresh ``book`` for each.
 Frames are handed to a callback untouched (translation happens in the feed's consumer).
@@ -16,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import websockets
@@ -31,7 +32,7 @@ FrameCallback = Callable[[int, "str | bytes"], None]
 ConnectedCallback = Callable[[int, list[str]], None]
 
 
-class ShardState(str, Enum):
+class ShardState(StrEnum):
     """Connection state of one shard."""
 
     IDLE = "idle"
@@ -192,10 +193,8 @@ class Shard:
         msg: dict[str, Any] = {"operation": operation, "assets_ids": tokens}
         if operation == "subscribe":
             msg["custom_feature_enabled"] = self.config.custom_feature_enabled
-        try:
-            await ws.send(json.dumps(msg))
-        except websockets.exceptions.ConnectionClosed:
-            pass  # the reconnect resubscribes everything
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await ws.send(json.dumps(msg))  # if closed, the reconnect resubscribes everything
 
     @staticmethod
     def _abort(ws: ClientConnection) -> None:
@@ -224,7 +223,7 @@ class Shard:
             got_data = False
             try:
                 got_data = await self._session()
-            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning(
@@ -285,8 +284,10 @@ class Shard:
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         cfg = self.config
-        tick = max(0.01, min(cfg.ping_interval_s, cfg.silence_timeout_s) / 4)
-        next_ping = time.monotonic() + cfg.ping_interval_s
+        idle = cfg.idle_ping_s
+        tick = max(0.01, min(cfg.ping_interval_s, cfg.silence_timeout_s, 2 * idle) / 4)
+        last_ping = time.monotonic()
+        next_ping = last_ping + cfg.ping_interval_s
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
@@ -299,7 +300,9 @@ class Shard:
                 )
                 self._abort(ws)
                 return
-            if now >= next_ping:
+            quiet = now - self._last_rx >= idle and now - last_ping >= idle
+            if now >= next_ping or quiet:
+                last_ping = now
                 next_ping = now + cfg.ping_interval_s
                 try:
                     await ws.send("PING")
@@ -329,8 +332,9 @@ class ShardManager:
     def _new_shard(self) -> Shard:
         sid = len(self.shards)
         seed = None if self.config.seed is None else self.config.seed * 1_000 + sid
-        shard = Shard(sid, self.config, self._on_frame, self._on_connected, self._clock,
-                      random.Random(seed))
+        shard = Shard(
+            sid, self.config, self._on_frame, self._on_connected, self._clock, random.Random(seed)
+        )
         self.shards.append(shard)
         return shard
 
@@ -339,7 +343,7 @@ class ShardManager:
         todo = [t for t in dict.fromkeys(tokens) if t not in self.by_token]
         while todo:
             shard = next((s for s in self.shards if s.room > 0), None) or self._new_shard()
-            chunk, todo = todo[: shard.room], todo[shard.room:]
+            chunk, todo = todo[: shard.room], todo[shard.room :]
             for t in chunk:
                 self.by_token[t] = shard
             shard.start(self._task_done)
