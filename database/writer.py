@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 ErrorCallback = Callable[[BaseException], None]
 
 
+_BACKLOG_PAUSE_S = 0.02  # seconds between full batches, for other writers
+
+
 @dataclass(frozen=True, slots=True)
 class WriterStats:
     """A snapshot of the writer's counters.
@@ -413,6 +416,11 @@ class DbWriter:
                     logger.exception("Database writer failed unexpectedly on a batch.")
                     self._count(errors=1, dropped_rows=len(batch))
                     self._report(exc)
+                if len(batch) >= self._max_batch and not controls:
+                    # Under a backlog the writer would commit back to back and other processes
+                    # (the dashboard's emergency stop, the control CLI) could starve on SQLite's
+                    # single write lock; leave them a window between batches.
+                    time.sleep(_BACKLOG_PAUSE_S)
             stop = False
             for control in controls:
                 if isinstance(control, _FlushMarker):

@@ -11,29 +11,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from database import queries
 from database.engine import make_engine, make_session_factory, migrate
 from database.writer import DbWriter
 from services.clock import LiveClock, SimClock
+from services.config_watch import ConfigWatcher
+from services.control import ControlLoop
 from services.engine import Engine
-from services.markets.base import Feed
+from services.feeds import DataGuard, DataGuardControl, make_feed, watch_live_feed
 from services.persistence import Sink
 from services.recovery import restore
+from services.risk.safety import SafetyLayer
 from services.strategies.base import Strategy
 from utils.config import AppConfig
 from utils.terminal import leaderboard_table
 
 log = logging.getLogger("bot")
-
-
-def make_feed(cfg: AppConfig, start_ts: float) -> Feed:
-    """Build the configured market-data source."""
-    md = cfg.market_data
-    speed = None if md.speed == "max" else float(md.speed)
-    if md.source == "sim":
-        from services.markets.sim import SimFeed
-
-        return SimFeed(md.sim, seed=md.seed, start_ts=start_ts, speed=speed, duration_s=md.duration_s)
-    raise NotImplementedError(f"market_data.source {md.source!r} is not wired yet")
 
 
 async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, config_path: str) -> int:
@@ -55,10 +48,17 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
     if rep.last_ts is not None and isinstance(clock, SimClock):
         start_ts = max(start_ts, rep.last_ts + 1.0)
         clock.advance(start_ts)
-    feed = make_feed(cfg, start_ts)
+    bundle = make_feed(cfg, start_ts, engine.books, clock)
+    feed = bundle.feed
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
+    safety = SafetyLayer(engine, cfg)
+    data_guard = DataGuard()
+    # Data checks come right after the trading-state and status gates: no order on bad data.
+    engine.risk.controls.insert(2, DataGuardControl(data_guard))
+    with sessions() as session:
+        safety.restore(lambda key: queries.get_state(session, key))
     if rep.resumed:
         sink.state("restored", _restored_summary(engine), start_ts)
     sink.state("run", {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path}, start_ts)
@@ -78,6 +78,36 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
 
+    def on_kill_signal() -> None:
+        log.critical("Received SIGUSR1: activating the kill switch.")
+        safety.activate_kill_switch("SIGUSR1 received", "signal", created_wall=time.time())
+
+    loop.add_signal_handler(signal.SIGUSR1, on_kill_signal)
+    engine.start()
+    safety.startup()
+    control = ControlLoop(safety, sessions, writer.call)
+    control.apply_pending_now()  # commands queued while the bot was down apply before trading
+    watcher = ConfigWatcher(config_path, safety)
+    watcher.baseline()
+
+    def on_safety_task_done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.critical("Task %s stopped on an error; halting trading.", task.get_name(),
+                     exc_info=task.exception())
+        safety.activate_kill_switch(f"task {task.get_name()} failed", "bot")
+
+    safety_tasks = [
+        asyncio.create_task(control.run(), name="control"),
+        asyncio.create_task(watcher.run(), name="config-watch"),
+    ]
+    for t in safety_tasks:
+        t.add_done_callback(on_safety_task_done)
+    side_tasks = _start_side_tasks(cfg, engine, sink, writer, sessions, config_path)
+    if bundle.live is not None:
+        side_tasks.append(asyncio.create_task(
+            watch_live_feed(bundle, data_guard, sink, cfg, clock), name="feed-health"))
+
     console = Console()
     engine_task = asyncio.create_task(engine.run(), name="engine")
     view_task = None
@@ -93,14 +123,23 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
         if view_task is not None:
             view_task.cancel()
             await asyncio.gather(view_task, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for t in safety_tasks:
+            t.cancel()
+        await asyncio.gather(*safety_tasks, return_exceptions=True)
+        for t in side_tasks:
+            t.cancel()
+        await asyncio.gather(*side_tasks, return_exceptions=True)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
         try:
             engine.finish()
+            safety.finish()
         except Exception:
             log.exception("Final snapshot failed.")
             exit_code = 1
         await feed.close()
+        if bundle.recorder is not None:
+            await bundle.recorder.aclose()
         sink.state("run", {"stopped_wall": time.time(), "clean": exit_code == 0}, clock.now())
         ok = await asyncio.to_thread(writer.flush, cfg.bot.shutdown_timeout_s)
         await asyncio.to_thread(writer.stop, cfg.bot.shutdown_timeout_s)
@@ -134,5 +173,62 @@ def _restored_summary(engine: Engine) -> dict[str, object]:
             "cash": pf.cash,
             "positions": {iid: p.qty for iid, p in sorted(pf.positions.items())},
             "open_orders": sorted(o.order_id for o in engine.exchange.open_orders(name)),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Side tasks: per-strategy risk figures, alerts, dashboard child process (docs/DASHBOARD.md).
+# The heartbeat the dashboard uses for "bot running" is written by the control loop.
+
+STRATEGY_RISK_INTERVAL_S = 1.0
+"""Wall seconds between checks of ``bot_state["strategy_risk"]`` (written only on change)."""
+
+
+def _start_side_tasks(
+    cfg: AppConfig, engine: Engine, sink: Sink, writer: DbWriter, sessions: object,
+    config_path: str,
+) -> list[asyncio.Task[None]]:
+    """Start the named strategy-risk and alert tasks, and the dashboard supervisor if enabled."""
+    from services.dashboard_process import DashboardSupervisor
+    from services.monitors.alerts import AlertMonitor
+
+    d = cfg.dashboard
+    monitor = AlertMonitor(engine, sessions, writer,  # type: ignore[arg-type]
+                           interval_s=d.alerts_interval_s, reload_s=d.alerts_reload_s)
+    tasks = [
+        asyncio.create_task(_strategy_risk_task(engine, sink), name="strategy-risk"),
+        asyncio.create_task(monitor.run(), name="alerts"),
+    ]
+    if d.enabled:
+        supervisor = DashboardSupervisor(cfg, config_path)
+        tasks.append(asyncio.create_task(supervisor.run(), name="dashboard"))
+    return tasks
+
+
+async def _strategy_risk_task(engine: Engine, sink: Sink) -> None:
+    """Write ``strategy_risk`` (consecutive losses, wins, losses, max drawdown %, errors per
+    strategy) whenever it changes, for the dashboard's risk page."""
+    last: dict[str, object] | None = None
+    while True:
+        risk = _strategy_risk(engine)
+        if risk != last:
+            sink.state("strategy_risk", risk, engine.clock.now())
+            last = risk
+        await asyncio.sleep(STRATEGY_RISK_INTERVAL_S)
+
+
+def _strategy_risk(engine: Engine) -> dict[str, object]:
+    latest = {row.strategy: row for row in engine.tracker.latest}
+    out: dict[str, object] = {}
+    for name, r in engine.runners.items():
+        pf = r.portfolio
+        row = latest.get(name)
+        out[name] = {
+            "consecutive_losses": pf.consecutive_losses,
+            "wins": pf.wins,
+            "losses": pf.losses,
+            "max_drawdown_pct": round(row.max_drawdown_pct, 2) if row is not None else 0.0,
+            "errors": r.errors,
         }
     return out

@@ -14,10 +14,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from services.markets.polymarket.config import PolymarketConfig, ValidationConfig
+from services.markets.recorder import RecorderConfig
 from services.markets.sim import SimConfig
+from services.monitors.data_pipeline import PipelineMonitorConfig
 from utils.errors import ConfigError
+from utils.safety_config import (
+    BreakerConfig,
+    ControlConfig,
+    ExitConfig,
+    HealthConfig,
+    KillSwitchConfig,
+    RiskConfig,
+    check_override_names,
+)
 
 
 class _Frozen(BaseModel):
@@ -52,6 +73,28 @@ class MarketDataConfig(_Frozen):
         1_767_225_600.0, ge=0, description="Simulator start time, epoch seconds (2026-01-01 UTC)"
     )
     sim: SimConfig = Field(default_factory=SimConfig)
+    record: bool = Field(
+        False,
+        description="Record every message received (and the simulator's events) to compressed "
+        "JSON-lines files under recorder.directory, for replay and backtests",
+    )
+    replay_paths: list[str] = Field(
+        default_factory=list,
+        description="Recorded files or directories played back when source is replay",
+    )
+    polymarket: PolymarketConfig = Field(default_factory=PolymarketConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    pipeline: PipelineMonitorConfig = Field(default_factory=PipelineMonitorConfig)
+    pipeline_check_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Wall seconds between data-pipeline health evaluations"
+    )
+
+    @model_validator(mode="after")
+    def _replay_needs_paths(self) -> MarketDataConfig:
+        if self.source == "replay" and not self.replay_paths:
+            raise ValueError("source is replay but replay_paths is empty")
+        return self
 
     @field_validator("speed")
     @classmethod
@@ -125,11 +168,54 @@ class StrategyEntry(_Frozen):
 
 
 class DashboardConfig(_Frozen):
-    """The web dashboard process."""
+    """The web dashboard process (see docs/DASHBOARD.md)."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Listen address")
     port: int = Field(5000, ge=1, le=65535)
+    token: SecretStr | None = Field(
+        None,
+        description="Control token; write ${DASHBOARD_TOKEN}, never the token itself. "
+        "Unset: the DASHBOARD_TOKEN variable, else a token generated into token_file",
+    )
+    token_file: str = Field(
+        "data/dashboard_token", min_length=1, description="Generated token file (mode 0600)"
+    )
+    read_access: Literal["auto", "open", "login"] = Field(
+        "auto", description="Read-only pages: open, login, or auto (open only on a loopback host)"
+    )
+    poll_interval_s: float = Field(
+        1.0, ge=0.1, le=10, description="Seconds between database polls for live updates"
+    )
+    fallback_refresh_s: float = Field(
+        10.0, ge=2, le=600, description="Page refresh interval while the socket is down, seconds"
+    )
+    bot_stale_s: float = Field(
+        5.0, ge=1, le=300, description="Heartbeat age after which the bot counts as stopped, s"
+    )
+    session_hours: float = Field(12.0, gt=0, le=720, description="Login lifetime, hours")
+    cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only")
+    proxy_count: int = Field(
+        0, ge=0, le=5, description="Reverse proxies in front whose X-Forwarded-* are trusted"
+    )
+    login_attempts_per_min: int = Field(
+        10, ge=1, le=1000, description="Failed logins per client address per minute"
+    )
+    max_chart_points: int = Field(
+        400, ge=50, le=5000, description="Most points per equity curve sent to a chart"
+    )
+    alerts_interval_s: float = Field(
+        1.0, ge=0.1, le=60, description="Wall seconds between alert evaluations in the bot"
+    )
+    alerts_reload_s: float = Field(
+        5.0, ge=0.5, le=600, description="Wall seconds between re-reads of the alert list"
+    )
+    restart_backoff_max_s: float = Field(
+        30.0, ge=1, le=600, description="Longest wait before restarting a crashed dashboard, s"
+    )
+    log_file: str = Field(
+        "logs/dashboard.log", description="Output of the dashboard started by the bot ('' none)"
+    )
 
 
 class AppConfig(_Frozen):
@@ -141,6 +227,16 @@ class AppConfig(_Frozen):
     competition: CompetitionConfig = Field(default_factory=CompetitionConfig)
     strategies: list[StrategyEntry] = Field(default_factory=list)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    # Safety layer (utils/safety_config.py; hot-reloaded, see docs/SAFETY.md).
+    kill_switch: bool = Field(
+        False, description="true activates the kill switch (at start and on reload)"
+    )
+    kill_switch_options: KillSwitchConfig = Field(default_factory=KillSwitchConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    breakers: BreakerConfig = Field(default_factory=BreakerConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    exits: ExitConfig = Field(default_factory=ExitConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
     @field_validator("strategies")
     @classmethod
@@ -150,6 +246,17 @@ class AppConfig(_Frozen):
             if e.name in seen:
                 raise ValueError(f"strategy name {e.name!r} is used twice")
             seen.add(e.name)
+        return v
+
+    @field_validator("risk", "exits")
+    @classmethod
+    def _override_names(cls, v: RiskConfig | ExitConfig, info: ValidationInfo) -> Any:
+        entries = info.data.get("strategies")
+        if entries and v.per_strategy:
+            check_override_names(
+                {f"{info.field_name}.per_strategy": list(v.per_strategy)},
+                [e.name for e in entries],
+            )
         return v
 
     def db_url(self) -> str:
