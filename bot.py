@@ -1,6 +1,7 @@
 """Market Strategy Testing Bot: many strategies compete on one market, each with its own capital.
 
-Usage: ``python bot.py [--config PATH] [--seed N] [--speed N|max] [--duration S] [--db PATH]``.
+Usage: ``python bot.py [--config PATH] [--seed N] [--speed N|max] [--duration S] [--db PATH]``,
+or ``python bot.py control ...`` (kill switch, pause/resume, status; see docs/SAFETY.md).
 See README.md and ``python bot.py --help``.
 """
 
@@ -94,6 +95,11 @@ def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:1] == ["control"]:  # `python bot.py control ...`: talk to a running (or stopped) bot
+        from utils.control_cli import main as control_main
+
+        return control_main(raw[1:])
     args = parse_args(argv)
     if args.list_strategies:
         from services.strategies.catalog import print_catalog

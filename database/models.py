@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -273,3 +274,73 @@ class BotStateRow(Base):
 
 TABLES = Base.metadata.tables
 """Table name -> ``sqlalchemy.Table`` (read-only mapping of the schema)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard-owned tables (migration 0002): user alerts, their triggers, and the trade journal.
+# The dashboard writes ``alerts`` and ``journal_entries``; the bot only reads ``alerts`` and
+# inserts ``alert_triggers``.
+
+ALERT_KINDS = ("price", "strategy_status", "strategy_drawdown", "portfolio_equity")
+ALERT_DIRECTIONS = ("above", "below", "cross", "change")
+
+
+class AlertRow(Base):
+    """A user alert the bot evaluates on the engine clock.
+
+    ``kind`` decides which target and level columns apply:
+
+    * ``price``: ``instrument_id`` crosses ``level`` (micro-USDC per share) in ``direction``
+      ``above`` / ``below`` / ``cross`` (either way);
+    * ``strategy_status``: ``strategy``'s leaderboard status changes (``direction`` ``change``),
+      optionally only to ``status_to`` (e.g. ``"DISABLED"``);
+    * ``strategy_drawdown``: ``strategy``'s drawdown goes over ``level_pct`` percent;
+    * ``portfolio_equity``: the summed equity of all strategies goes ``above`` / ``below``
+      ``level`` (micro-USDC).
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    created_ts: Mapped[float] = mapped_column(Float)  # wall time
+    updated_ts: Mapped[float] = mapped_column(Float)  # wall time
+    kind: Mapped[str] = mapped_column(String(32))  # ALERT_KINDS
+    direction: Mapped[str] = mapped_column(String(16))  # ALERT_DIRECTIONS
+    instrument_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    strategy: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    level: Mapped[int | None] = mapped_column(BigInteger)  # micro-USDC (price or equity)
+    level_pct: Mapped[float | None] = mapped_column(Float)  # percent (drawdown)
+    status_to: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class AlertTriggerRow(Base):
+    """One firing of an alert, recorded by the bot."""
+
+    __tablename__ = "alert_triggers"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[float] = mapped_column(Float)  # event time
+    wall_ts: Mapped[float] = mapped_column(Float)  # wall time
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(String(64))  # the observed value, as text
+
+
+class JournalEntryRow(Base):
+    """A trade-journal note on a fill or a position (``fill_id`` None: the whole position)."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    created_ts: Mapped[float] = mapped_column(Float)  # wall time
+    updated_ts: Mapped[float] = mapped_column(Float)  # wall time
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    instrument_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    fill_id: Mapped[int | None] = mapped_column(BigInteger)
+    entry_reason: Mapped[str] = mapped_column(Text, server_default="")
+    confidence: Mapped[int | None] = mapped_column(Integer)  # 1..10
+    exit_reason: Mapped[str] = mapped_column(Text, server_default="")
+    lessons: Mapped[str] = mapped_column(Text, server_default="")
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1..5

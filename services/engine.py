@@ -31,7 +31,7 @@ from services.money import MICRO, floor_lot, notional, taker_fee
 from services.orderbook import BookStore, OrderBook
 from services.persistence import Sink
 from services.portfolio import Portfolio
-from services.risk.chain import RiskChain, RiskView
+from services.risk.chain import RiskChain, RiskEnv, RiskView
 from services.runner import StrategyRunner
 from services.snapshots import PerformanceTracker
 from services.strategies.base import Gateway, Intent, Strategy, StrategyContext
@@ -58,6 +58,9 @@ class Engine(Gateway):
         self.feed = feed
         self.sink = sink
         self.risk = risk or RiskChain()
+        # Set by services.risk.safety.SafetyLayer when the safety layer is attached.
+        self.risk_env: RiskEnv | None = None
+        self.safety: Any = None
         self.books = BookStore()
         self.instruments: dict[str, Instrument] = {}
         self.live: set[str] = set()
@@ -173,6 +176,8 @@ class Engine(Gateway):
         if self.tracker.due(now):
             self.tracker.tick(now, self)
             self._write_tops(now)
+        if self.safety is not None:
+            self.safety.on_clock(now)
 
     def finish(self) -> None:
         """Final snapshot (persisted), strategies' ``on_stop``."""
@@ -337,15 +342,19 @@ class Engine(Gateway):
                 tif = TimeInForce.FAK
         view = RiskView(
             now, inst, self.books.find(inst.instrument_id), r.portfolio, r.strategy.kind,
-            r.status, price,
+            r.status, price, r.name, self.risk_env,
         )
         rej = self.risk.check(intent, view)
         if rej is not None:
-            self.sink.event(
-                now, "risk_rejection", rej.message, severity="warning", strategy=r.name,
-                instrument_id=intent.instrument_id, value=rej.value, limit=rej.limit,
-                data={"control": rej.control, "side": intent.side.value, "size": intent.size},
-            )
+            # The safety layer throttles repeats of one (strategy, control) refusal.
+            skipped = 0 if self.safety is None else self.safety.rejection_gate(r.name, rej, now)
+            if skipped is not None:
+                self.sink.event(
+                    now, "risk_rejection", rej.message, severity="warning", strategy=r.name,
+                    instrument_id=intent.instrument_id, value=rej.value, limit=rej.limit,
+                    data={"control": rej.control, "side": intent.side.value, "size": intent.size,
+                          "suppressed": skipped},
+                )
             return None
         self.order_seq += 1
         order = Order(
@@ -445,6 +454,8 @@ class Engine(Gateway):
             now, "strategy_error", f"{r.name}.{hook} raised {type(exc).__name__}: {exc}",
             severity="warning", strategy=r.name, value=str(r.errors), limit=str(r.error_limit),
         )
+        if self.safety is not None:
+            self.safety.on_failure(now, "strategy", r.name, f"{hook}: {type(exc).__name__}: {exc}")
         if r.errors >= r.error_limit and r.status != "disabled":
             reason = f"{r.errors} errors reached strategy_error_limit {r.error_limit}"
             log.error("Disabling strategy %s: %s.", r.name, reason)

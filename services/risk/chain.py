@@ -6,13 +6,39 @@ returns ``None`` (pass) or a :class:`Rejection` that names the value and the lim
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.execution.orders import Order
 from services.instruments import Instrument
 from services.orderbook import OrderBook
 from services.portfolio import Portfolio
 from services.strategies.base import Intent
+
+
+class RiskEnv(Protocol):
+    """What controls may read beyond the strategy's own portfolio (the safety layer provides it)."""
+
+    def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:
+        """Return a strategy's active orders, optionally on one instrument."""
+        ...
+
+    def mark(self, instrument_id: str) -> int | None:
+        """Return an instrument's mark price (mid), micro, or None."""
+        ...
+
+    def portfolios(self) -> Iterable[Portfolio]:
+        """Return every strategy's portfolio (global caps)."""
+        ...
+
+    def day_start_equity(self, strategy: str) -> int | None:
+        """Return the strategy's equity at the start of the risk day, micro-USDC."""
+        ...
+
+    def peak_equity(self, strategy: str) -> int | None:
+        """Return the strategy's peak equity since its last reset, micro-USDC."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +62,8 @@ class RiskView:
     strategy_kind: str
     strategy_status: str
     price: int  # limit price after market orders were turned into a worst price
+    strategy: str = ""
+    env: RiskEnv | None = None  # None: controls that need more than the portfolio pass
 
 
 class RiskControl(Protocol):
@@ -49,15 +77,17 @@ class RiskControl(Protocol):
 
 
 class TradingStatusControl:
-    """Only active strategies open positions; paused ones may still reduce; disabled do nothing."""
+    """Only active strategies open positions; paused and disabled ones may only reduce.
+
+    A disabled strategy's hooks no longer run, so a reducing intent on its behalf comes from the
+    safety layer (an exit, a flatten or a ``position.close`` command), which must get through.
+    """
 
     name = "trading_status"
 
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
-        """Refuse intents from paused (unless reducing) or disabled strategies."""
-        if view.strategy_status == "active":
-            return None
-        if view.strategy_status == "paused" and intent.reduce_only:
+        """Refuse non-reducing intents from paused or disabled strategies."""
+        if view.strategy_status == "active" or intent.reduce_only:
             return None
         return Rejection(
             self.name, f"strategy is {view.strategy_status}", view.strategy_status, "active"

@@ -35,7 +35,11 @@ EXPECTED_TABLES = {
     "control_commands",
     "market_tops",
     "bot_state",
+    "alerts",
+    "alert_triggers",
+    "journal_entries",
 }
+HEAD_REVISION = "0002"
 
 
 def _pragma(engine: Engine, name: str) -> object:
@@ -93,7 +97,7 @@ def test_migrate_creates_all_tables_in_wal_mode(tmp_path: Path) -> None:
         assert set(TABLES) == EXPECTED_TABLES
         assert _pragma(engine, "journal_mode") == "wal"
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
     finally:
         engine.dispose()
 
@@ -109,7 +113,7 @@ def test_migrate_is_idempotent_and_keeps_data(db_url: str) -> None:
             assert queries.get_state(session, "heartbeat") == 42
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert [v[0] for v in versions] == ["0001"]
+        assert [v[0] for v in versions] == [HEAD_REVISION]
     finally:
         engine.dispose()
 

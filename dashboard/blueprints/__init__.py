@@ -1,0 +1,23 @@
+"""Blueprints, one per area of the dashboard (pages and their JSON API side by side)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint on ``app``."""
+    from dashboard.blueprints import (
+        alerts,
+        auth,
+        controls,
+        journal,
+        leaderboard,
+        meta,
+        risk,
+        strategy,
+        trading,
+    )
+
+    for module in (auth, meta, leaderboard, strategy, trading, risk, controls, journal, alerts):
+        app.register_blueprint(module.bp)

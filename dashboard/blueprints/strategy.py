@@ -1,0 +1,84 @@
+"""Strategy detail page (``/strategy/<name>``) and its JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from dashboard import validation as v
+from dashboard.blueprints.leaderboard import WINDOWS, cached_board, cached_history
+from dashboard.blueprints.util import page, query, require_strategy
+from dashboard.context import ctx
+from dashboard.data import risk as risk_data
+from dashboard.data import trading
+from dashboard.data.common import load_state
+from dashboard.data.strategy import strategies_brief, strategy_detail
+from dashboard.validation import ApiError
+
+bp = Blueprint("strategy", __name__)
+
+FILLS_SHOWN = 25
+ORDERS_SHOWN = 50
+EVENTS_SHOWN = 25
+
+
+def _detail(name: str) -> dict[str, Any]:
+    d = ctx()
+    with d.read() as s:
+        board = {r["strategy"]: r for r in cached_board(s)}
+        detail = strategy_detail(s, name, board.get(name), load_state(s))
+        if detail is None:
+            raise ApiError(404, f"unknown strategy {name!r}", "strategy")
+        edges = d.cfg.risk.zones.boundaries
+        return {
+            "strategy": detail,
+            "positions": trading.positions(s, edges, strategy=name),
+            "orders": trading.open_orders(s, name, ORDERS_SHOWN),
+            "orders_total": trading.count_orders(
+                s, trading.OrderFilter(strategy=name, status="open")
+            ),
+            "fills": trading.fills(s, strategy=name, limit=FILLS_SHOWN),
+            "events": risk_data.events(s, strategy=name, limit=EVENTS_SHOWN),
+        }
+
+
+@bp.get("/strategy/<name>")
+def detail_page(name: str) -> Any:
+    """Strategy page: metrics, charts, positions, resting orders, fills, events, controls."""
+    data = _detail(name)
+    return page(
+        "strategy.html",
+        {
+            "metrics": "fragments/strategy_metrics.html",
+            "positions": "fragments/positions.html",
+            "orders": "fragments/orders.html",
+            "fills": "fragments/fills.html",
+            "events": "fragments/events.html",
+        },
+        windows=WINDOWS,
+        show_strategy=False,
+        **data,
+    )
+
+
+@bp.get("/api/strategies")
+def api_strategies() -> Any:
+    """Every strategy with kind, stage and status."""
+    with ctx().read() as s:
+        return jsonify({"strategies": strategies_brief(s)})
+
+
+@bp.get("/api/strategies/<name>")
+def api_strategy(name: str) -> Any:
+    """One strategy's detail, positions, resting orders, recent fills and events."""
+    return jsonify(_detail(name))
+
+
+@bp.get("/api/strategies/<name>/performance")
+def api_strategy_performance(name: str) -> Any:
+    """One strategy's equity, return and drawdown curves over the last ``hours``."""
+    hours = v.hours(query())
+    with ctx().read() as s:
+        require_strategy(s, name)
+        return jsonify(cached_history(s, [name], hours))

@@ -1,0 +1,132 @@
+"""Risk measures shared by the limits, the breakers and the health monitor.
+
+* The **risk day** starts at midnight of ``risk.day_reset_timezone``; each strategy's equity (and
+  the portfolio's total) at that moment is the base of every daily-loss rule.
+* The **peak equity** of each strategy (and of the total) since the bot first saw it, or since a
+  person last resumed/enabled it, is the base of every drawdown rule.
+
+A person's resume/enable *rebases* the strategy (day start and peak become its current equity),
+so a strategy that was stopped for a loss does not trip again on the same loss the moment it is
+re-enabled. All amounts are micro-USDC; the state round-trips through ``bot_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyMeasure:
+    """What the breakers and the health monitor look at for one strategy (micro-USDC)."""
+
+    name: str
+    status: str
+    equity: int
+    peak: int
+    day_start: int
+    wins: int = 0
+    losses: int = 0
+    consecutive_losses: int = 0
+
+    @property
+    def day_loss(self) -> int:
+        """Return the loss since the day's start (negative when up)."""
+        return self.day_start - self.equity
+
+    @property
+    def drawdown(self) -> int:
+        """Return the drop from the peak (0 at a new high)."""
+        return max(0, self.peak - self.equity)
+
+
+def pct(part: int, whole: int) -> float:
+    """Return ``part / whole`` in percent (0 when ``whole`` <= 0)."""
+    return part / whole * 100.0 if whole > 0 else 0.0
+
+
+def at_least_pct(part: int, whole: int, limit_pct: float) -> bool:
+    """Return whether ``part / whole * 100 >= limit_pct``, exactly (no float rounding at the edge)."""
+    if whole <= 0:
+        return False
+    return part * 100 * 1_000_000 >= round(limit_pct * 1_000_000) * whole
+
+
+def more_than_pct(part: int, whole: int, limit_pct: float) -> bool:
+    """Return whether ``part / whole * 100 > limit_pct``, exactly."""
+    if whole <= 0:
+        return False
+    return part * 100 * 1_000_000 > round(limit_pct * 1_000_000) * whole
+
+
+@dataclass
+class RiskMetrics:
+    """Day-start and peak equities per strategy and for the whole portfolio."""
+
+    timezone: str = "UTC"
+    day: str | None = None
+    day_start: dict[str, int] = field(default_factory=dict)
+    day_start_total: int | None = None
+    peak: dict[str, int] = field(default_factory=dict)
+    peak_total: int | None = None
+
+    def day_of(self, ts: float) -> str:
+        """Return the ISO date of event time ``ts`` in the configured time zone."""
+        return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone)).date().isoformat()
+
+    def update(self, now: float, equities: dict[str, int]) -> bool:
+        """Roll the day at local midnight and raise peaks; return True when a new day started."""
+        today = self.day_of(now)
+        new_day = today != self.day
+        total = sum(equities.values())
+        if new_day:
+            self.day = today
+            self.day_start = dict(equities)
+            self.day_start_total = total
+        for name, eq in equities.items():
+            self.day_start.setdefault(name, eq)
+            if eq > self.peak.get(name, eq - 1):
+                self.peak[name] = eq
+        if self.day_start_total is None:
+            self.day_start_total = total
+        if self.peak_total is None or total > self.peak_total:
+            self.peak_total = total
+        return new_day
+
+    def rebase_strategy(self, name: str, equity: int) -> None:
+        """Start a strategy's day-loss and drawdown measures again from ``equity``."""
+        old_day = self.day_start.get(name)
+        self.day_start[name] = equity
+        self.peak[name] = equity
+        if self.day_start_total is not None and old_day is not None:
+            self.day_start_total += equity - old_day
+
+    def rebase_day_total(self, total: int) -> None:
+        """Start the portfolio's day loss again from ``total``."""
+        self.day_start_total = total
+
+    def rebase_peak_total(self, total: int) -> None:
+        """Start the portfolio's drawdown again from ``total``."""
+        self.peak_total = total
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable copy."""
+        return {
+            "timezone": self.timezone, "day": self.day, "day_start": dict(self.day_start),
+            "day_start_total": self.day_start_total, "peak": dict(self.peak),
+            "peak_total": self.peak_total,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], timezone: str) -> RiskMetrics:
+        """Rebuild from :meth:`to_dict` output (a different time zone restarts the day)."""
+        m = cls(timezone=timezone)
+        m.peak = {str(k): int(v) for k, v in (d.get("peak") or {}).items()}
+        m.peak_total = d.get("peak_total")
+        if d.get("timezone", timezone) == timezone:
+            m.day = d.get("day")
+            m.day_start = {str(k): int(v) for k, v in (d.get("day_start") or {}).items()}
+            m.day_start_total = d.get("day_start_total")
+        return m

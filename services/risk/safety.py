@@ -1,0 +1,358 @@
+"""The safety layer: wires the risk chain, kill switch, breakers, health monitor and exit manager
+into an engine, and offers the actions that control commands, signals and config call.
+
+Timing: the risk chain runs inside ``Engine.submit`` (synchronous); breakers, health and exits run
+from ``Engine.on_clock`` (event time); commands arrive from ``services.control`` between batches.
+Every refusal, trip, disable, kill-switch change and exit is an ``events`` row; the states that
+must survive a restart are ``bot_state`` keys (``kill_switch``, ``breakers``, ``risk_metrics``,
+``health``, ``exits``; ``risk_limits`` publishes the limits in force for the dashboard).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from services.execution.orders import Order
+from services.instruments import Side
+from services.monitors.health import HealthMonitor, HealthVerdict
+from services.portfolio import Portfolio
+from services.risk.actions import SafetyActions, when
+from services.risk.breakers import BreakerAction, BreakerBoard
+from services.risk.chain import Rejection
+from services.risk.controls import LimitsBook, build_chain, kelly_rejection
+from services.risk.exits import ExitDecision, ExitManager
+from services.risk.kill_switch import KillSwitch, TradingState
+from services.risk.metrics import RiskMetrics, StrategyMeasure
+
+if TYPE_CHECKING:
+    from services.engine import Engine
+    from utils.config import AppConfig
+
+log = logging.getLogger("bot.safety")
+
+PERSIST_INTERVAL_S = 60.0  # event-time seconds between saves of slowly changing measures
+
+
+class SafetyLayer(SafetyActions):
+    """Everything that can stop, limit or unwind trading, attached to one engine.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine to guard; its ``risk`` chain, ``risk_env`` and ``safety`` are set here.
+    cfg : AppConfig
+        The running configuration (safety sections are replaced by :meth:`apply_config`).
+    wall : Callable[[], float]
+        Wall clock, used only to measure the kill switch's latency (never for decisions).
+    """
+
+    def __init__(
+        self, engine: Engine, cfg: AppConfig, *, wall: Callable[[], float] = time.time
+    ) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.sink = engine.sink
+        self.wall = wall
+        self.limits = LimitsBook(cfg.risk)
+        self.kill = KillSwitch()
+        self.board = BreakerBoard(cfg.breakers)
+        self.health = HealthMonitor(cfg.health)
+        self.exits = ExitManager(cfg.exits)
+        self.metrics = RiskMetrics(cfg.risk.day_reset_timezone)
+        self.next_measure = float("-inf")
+        self.next_persist = float("-inf")
+        self.flatten_next = float("-inf")
+        self._oo_cache: dict[str, tuple[int, list[Order]]] = {}
+        self._rej_last: dict[tuple[str, str], tuple[float, int]] = {}
+        self._attach()
+
+    def _attach(self) -> None:
+        self.engine.risk = build_chain(self.limits, self.kill, self.board)
+        self.engine.risk_env = self
+        self.engine.safety = self
+
+    # ================================================================== RiskEnv
+    def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:
+        """Return a strategy's active orders (cached per order sequence; filtered live)."""
+        seq = self.engine.order_seq
+        hit = self._oo_cache.get(strategy)
+        if hit is None or hit[0] != seq:
+            hit = self._oo_cache[strategy] = (seq, self.engine.exchange.open_orders(strategy))
+        return [
+            o for o in hit[1]
+            if o.active and (instrument_id is None or o.instrument_id == instrument_id)
+        ]
+
+    def mark(self, instrument_id: str) -> int | None:
+        """Return the engine's mark (mid) of an instrument."""
+        return self.engine.mark(instrument_id)
+
+    def portfolios(self) -> Iterable[Portfolio]:
+        """Return every strategy's portfolio."""
+        return [r.portfolio for r in self.engine.runners.values()]
+
+    def day_start_equity(self, strategy: str) -> int | None:
+        """Return the strategy's equity at the start of the risk day."""
+        return self.metrics.day_start.get(strategy)
+
+    def peak_equity(self, strategy: str) -> int | None:
+        """Return the strategy's peak equity since its last rebase."""
+        return self.metrics.peak.get(strategy)
+
+    def rejection_gate(self, strategy: str, rej: Rejection, now: float) -> int | None:
+        """Return None to skip recording a repeated refusal, else how many were skipped."""
+        interval = self.cfg.risk.rejection_event_interval_s
+        key = (strategy, rej.control)
+        last = self._rej_last.get(key)
+        if interval > 0 and last is not None and now - last[0] < interval:
+            self._rej_last[key] = (last[0], last[1] + 1)
+            return None
+        self._rej_last[key] = (now, 0)
+        return 0 if last is None else last[1]
+
+    # ================================================================== start / persistence
+    def restore(self, load: Callable[[str], Any]) -> None:
+        """Load persisted states (``load(key)`` returns the decoded ``bot_state`` value or None)."""
+        self.kill = KillSwitch.from_dict(load("kill_switch"))
+        self.board.load(load("breakers"))
+        m = load("risk_metrics")
+        if isinstance(m, dict):
+            self.metrics = RiskMetrics.from_dict(m, self.cfg.risk.day_reset_timezone)
+        self.health.load(load("health"))
+        self.exits.load(load("exits"))
+        self._attach()
+
+    def startup(self) -> None:
+        """Apply persisted and configured stops once the engine has started."""
+        now = self.engine.clock.now()
+        self._measure(now)
+        self._check_kelly(now)
+        if self.kill.active:
+            log.warning(
+                "Kill switch is active (%s since %s, source %s: %s): trading stays halted. "
+                "Deactivate it with: python bot.py control kill-switch deactivate --reason ... "
+                "--confirm CONFIRM",
+                self.kill.state.value, when(self.kill.since_ts), self.kill.source, self.kill.reason,
+            )
+            halted = self._halt_everything(now, f"kill switch active at start: {self.kill.reason}")
+            self.sink.event(
+                now, "kill_switch",
+                f"Bot started with the kill switch active ({self.kill.state.value}): trading "
+                f"stays halted ({halted[0]} strategies disabled, {halted[1]} orders cancelled).",
+                severity="critical", value=self.kill.state.value,
+                data={"state": self.kill.state.value, "at_start": True},
+            )
+        elif self.cfg.kill_switch:
+            self.activate_kill_switch("config.yaml kill_switch: true", "config")
+        self._persist_all(now)
+        self._publish_limits(now)
+
+    def finish(self) -> None:
+        """Persist the measures at shutdown."""
+        self._persist_all(self.engine.clock.now())
+
+    def _persist_all(self, now: float) -> None:
+        self._save("kill_switch", self.kill.to_dict(), now)
+        self._save("breakers", self.board.to_dict(), now)
+        self._save("risk_metrics", self.metrics.to_dict(), now)
+        self._save("health", self.health.to_dict(), now)
+        self._save("exits", self.exits.to_dict(), now)
+        self.next_persist = now + PERSIST_INTERVAL_S
+
+    def _publish_limits(self, now: float) -> None:
+        c = self.cfg
+        self._save("risk_limits", {
+            "limits": {
+                name: c.risk.limits_for(name).model_dump(mode="json")
+                for name in self.engine.runners
+            },
+            "enabled": c.risk.enabled,
+            "global_max_exposure_usd": c.risk.model_dump(mode="json")["global_max_exposure_usd"],
+            "zones": c.risk.zones.model_dump(mode="json"),
+            "breakers": c.breakers.model_dump(mode="json"),
+            "health": c.health.model_dump(mode="json"),
+            "exits": c.exits.model_dump(mode="json"),
+            "flatten_on_kill": c.kill_switch_options.flatten_on_kill,
+        }, now)
+
+    # ================================================================== clock
+    def on_clock(self, now: float) -> None:
+        """Run what is due: flatten retries, breakers, health checks, exits, persistence."""
+        if self.kill.state is TradingState.REDUCING:
+            self._flatten_step(now, send=now >= self.flatten_next)
+        measures: list[StrategyMeasure] | None = None
+        if now >= self.next_measure:
+            self.next_measure = now + self.cfg.breakers.check_interval_s
+            measures = self._measure(now)
+            if self.cfg.breakers.enabled:
+                total = sum(m.equity for m in measures)
+                self._apply(self.board.evaluate(
+                    now, measures, total, self.metrics.day_start_total, self.metrics.peak_total
+                ), now)
+        if self.health.due(now):
+            for m in measures if measures is not None else self._measure(now):
+                r = self.engine.runners[m.name]
+                if r.status == "disabled":
+                    continue
+                verdict = self.health.check(m)
+                if verdict is not None:
+                    self._auto_disable(m.name, verdict, now)
+        if self.kill.state is not TradingState.HALTED and self.exits.due(now):
+            self._run_exits(now)
+        if now >= self.next_persist:
+            self._persist_all(now)
+
+    def _measure(self, now: float) -> list[StrategyMeasure]:
+        eng = self.engine
+        equities = {name: r.portfolio.equity(eng.mark) for name, r in eng.runners.items()}
+        if self.metrics.update(now, equities):
+            log.info("New risk day %s: day-start equities recorded.", self.metrics.day)
+            self._save("risk_metrics", self.metrics.to_dict(), now)
+        out = []
+        for name, r in eng.runners.items():
+            pf = r.portfolio
+            out.append(StrategyMeasure(
+                name, r.status, equities[name], self.metrics.peak.get(name, equities[name]),
+                self.metrics.day_start.get(name, equities[name]), pf.wins, pf.losses,
+                pf.consecutive_losses,
+            ))
+        return out
+
+    def on_failure(self, now: float, source: str, strategy: str | None, message: str) -> None:
+        """Count a strategy or execution error for the system-failure breaker."""
+        what = f"{source} error in {strategy}: {message}" if strategy else f"{source}: {message}"
+        if self.cfg.breakers.enabled:
+            self._apply(self.board.record_failure(now, what[:200]), now)
+
+    # ================================================================== breakers / health
+    def _apply(self, actions: list[BreakerAction], now: float) -> None:
+        if not actions:
+            return
+        for a in actions:
+            b = a.breaker
+            if a.kind == "trip":
+                severe = a.effect in ("kill_switch", "halt_all", "block_entries")
+                log.warning("Breaker %s tripped: %s.", b.key, b.reason)
+                self.sink.event(
+                    now, "breaker_trip", f"Breaker {b.key} tripped: {b.reason}",
+                    severity="critical" if severe else "warning", strategy=b.strategy,
+                    value=b.value, limit=b.limit, data={"breaker": b.to_dict(), "effect": a.effect},
+                )
+                self._trip_effect(a, now)
+            else:
+                log.info("Breaker %s is %s: %s.", b.key, b.state.value, b.reason)
+                self.sink.event(
+                    now, "breaker_reset", f"Breaker {b.key} is {b.state.value}: {b.reason}",
+                    strategy=b.strategy, data={"breaker": b.to_dict(), "effect": a.effect},
+                )
+                if a.effect == "resume_strategy" and b.strategy:
+                    r = self.engine.runners.get(b.strategy)
+                    if r is not None and r.status == "paused" and (r.status_reason or "").startswith(
+                        f"breaker {b.name}"
+                    ):
+                        self.engine.set_status(b.strategy, "active", f"breaker {b.name}: {b.reason}")
+        self._save("breakers", self.board.to_dict(), now)
+
+    def _trip_effect(self, a: BreakerAction, now: float) -> None:
+        b = a.breaker
+        why = f"breaker {b.name}: {b.reason}"
+        if a.effect in ("pause_strategy", "halt_strategy") and b.strategy:
+            self._auto_pause(b.strategy, why, now)
+        elif a.effect == "halt_all":
+            for name in list(self.engine.runners):
+                self._auto_pause(name, why, now)
+        elif a.effect == "kill_switch":
+            self.activate_kill_switch(why, "breaker")
+        elif a.effect == "block_entries":
+            self._cancel_orders(now, why, side=Side.BUY)
+
+    def _auto_pause(self, name: str, reason: str, now: float) -> None:
+        r = self.engine.runners[name]
+        if r.status != "active":
+            return
+        self.engine.set_status(name, "paused", reason)
+        self._cancel_orders(now, f"strategy paused: {reason}", strategy=name, side=Side.BUY)
+        log.warning("Strategy %s paused: %s.", name, reason)
+        self.sink.event(now, "auto_pause", f"{name} paused: {reason}", severity="warning",
+                        strategy=name)
+
+    def _auto_disable(self, name: str, v: HealthVerdict, now: float) -> None:
+        reason = f"health {v.rule}: {v.message}"
+        self.engine.set_status(name, "disabled", reason)
+        log.error("Strategy %s disabled by the health monitor: %s.", name, v.message)
+        self.sink.event(
+            now, "auto_disable", f"{name} disabled: {reason}", severity="critical", strategy=name,
+            value=v.value, limit=v.limit, data={"rule": v.rule},
+        )
+
+    def _check_kelly(self, now: float) -> None:
+        for name, r in self.engine.runners.items():
+            rej = kelly_rejection(name, r.strategy.params, self.cfg.risk)
+            if rej is None or r.status == "disabled":
+                continue
+            self.engine.set_status(name, "disabled", f"risk kelly: {rej.message}")
+            log.error("Strategy %s disabled: %s.", name, rej.message)
+            self.sink.event(
+                now, "risk_rejection", rej.message, severity="critical", strategy=name,
+                value=rej.value, limit=rej.limit, data={"control": rej.control},
+            )
+
+    # ================================================================== exits / closing
+    def _run_exits(self, now: float) -> None:
+        eng = self.engine
+        for name, r in eng.runners.items():
+            if r.status == "disabled" or (r.status == "paused" and not self.cfg.exits.when_paused):
+                continue
+            for iid, pos in list(r.portfolio.positions.items()):
+                d = self.exits.decide(now, name, pos, eng.instruments.get(iid), eng.mark(iid))
+                if d is not None:
+                    self._execute_exit(d, now)
+        held = {(n, i) for n, r in eng.runners.items() for i in r.portfolio.positions}
+        for key in [k for k in self.exits.high if k not in held]:
+            self.exits.forget(*key)
+
+    def _execute_exit(self, d: ExitDecision, now: float) -> None:
+        order, result = self._close(d.strategy, d.instrument_id, f"exit {d.rule}: {d.message}", now)
+        log.info("Exit %s %s: %s -> %s.", d.strategy, d.instrument_id, d.message, result)
+        self.sink.event(
+            now, "exit", f"{d.strategy} exits {d.instrument_id}: {d.message}; {result}",
+            strategy=d.strategy, instrument_id=d.instrument_id, value=d.value, limit=d.limit,
+            data={"rule": d.rule, "order_id": order.order_id if order else None},
+        )
+
+    # ================================================================== config
+    def apply_config(self, new: AppConfig) -> None:
+        """Use the new safety sections from now on (hot reload)."""
+        old = self.cfg
+        now = self.engine.clock.now()
+        self.cfg = new
+        self.limits.update(new.risk)
+        self.board.cfg = new.breakers
+        self.health.cfg = new.health
+        self.exits.cfg = new.exits
+        if new.risk.day_reset_timezone != self.metrics.timezone:
+            self.metrics.timezone = new.risk.day_reset_timezone
+        if new.health.check_interval_s != old.health.check_interval_s:
+            self.health.next_check = now
+        if new.exits.check_interval_s != old.exits.check_interval_s:
+            self.exits.next_check = now
+        if new.breakers.check_interval_s != old.breakers.check_interval_s:
+            self.next_measure = now
+        self._check_kelly(now)
+        if new.kill_switch and not old.kill_switch and not self.kill.active:
+            self.activate_kill_switch("config.yaml kill_switch: true (reloaded)", "config")
+        self._publish_limits(now)
+
+    def status(self) -> dict[str, Any]:
+        """Return a summary of the trading state, breakers and strategy statuses."""
+        return {
+            "kill_switch": self.kill.to_dict(),
+            "breakers": [b.to_dict() for b in self.board.not_closed()],
+            "strategies": {
+                n: {"status": r.status, "reason": r.status_reason, "since": r.status_since}
+                for n, r in self.engine.runners.items()
+            },
+        }

@@ -1,0 +1,267 @@
+"""End to end, as a user: `python bot.py` (simulator, temp database) starts the dashboard; headless
+Chromium (Debian's, driven by Playwright) watches the leaderboard move, pauses and resumes a
+strategy from its page, and presses EMERGENCY STOP; the database shows the bot halted and
+cancelled its resting orders. Saves the README screenshot (docs/images/leaderboard.png) when it is missing or when
+UPDATE_DOCS_SCREENSHOT=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "e2e-token-0123456789abcdef"
+SCREENSHOT = ROOT / "docs" / "images" / "leaderboard.png"
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
+    pytest.skip(
+        f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)", allow_module_level=True
+    )
+
+CONFIG = """
+strategies:
+  - name: mm_tight
+    class: MarketMaker
+    params: {half_spread_ticks: 1}
+  - name: mm_wide
+    class: MarketMaker
+    params: {half_spread_ticks: 3}
+  - name: complement_arb
+    class: ComplementArbitrage
+competition:
+  snapshot_interval_s: 5
+dashboard:
+  enabled: true
+  port: PORT
+  token_file: TOKEN_FILE
+  log_file: LOG_FILE
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _q(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except (sqlite3.OperationalError, OSError) as exc:  # not created / locked yet
+            last_exc = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} ({last_exc})")
+
+
+def _healthz(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        return json.loads(r.read())["ok"] is True
+
+
+@pytest.fixture()
+def running_bot(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    port = _free_port()
+    db = tmp_path / "bot.db"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        CONFIG.replace("PORT", str(port))
+        .replace("TOKEN_FILE", str(tmp_path / "token"))
+        .replace("LOG_FILE", str(tmp_path / "dashboard.log"))
+    )
+    env = {**os.environ, "DASHBOARD_TOKEN": TOKEN}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "--config",
+            str(cfg),
+            "--db",
+            str(db),
+            "--speed",
+            "20",
+            "--seed",
+            "5",
+            "--quiet",
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # The README screenshot is refreshed when missing or on request, not on every run.
+    refresh = not SCREENSHOT.exists() or os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
+    shot = SCREENSHOT if refresh else tmp_path / "leaderboard.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    info = {"port": port, "db": db, "proc": proc, "log": tmp_path / "dashboard.log", "shot": shot}
+    try:
+        _until(lambda: _healthz(port), 45, "the dashboard to answer /healthz")
+        yield info
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        info["output"] = proc.stdout.read() if proc.stdout else ""
+
+
+def _ack(page: Any, previous: str | None = None, timeout_ms: int = 15_000) -> str:
+    """Wait until the banner shows a command newer than ``previous`` as applied or failed."""
+    page.wait_for_function(
+        "(prev) => { const b = document.getElementById('command-banner');"
+        " return b.dataset.commandId && b.dataset.commandId !== prev"
+        " && ['applied', 'failed'].includes(b.dataset.status); }",
+        arg=previous or "",
+        timeout=timeout_ms,
+    )
+    return str(page.get_attribute("#command-banner", "data-status"))
+
+
+def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str, Any]) -> None:
+    port, db = running_bot["port"], running_bot["db"]
+    base = f"http://127.0.0.1:{port}"
+    errors: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # 1. The leaderboard is live and moves.
+            page.goto(base + "/")
+            page.wait_for_function(
+                "() => document.getElementById('live-indicator').textContent === 'live'",
+                timeout=15_000,
+            )
+            page.wait_for_selector("#leaderboard-table tbody tr", timeout=30_000)
+            first = page.get_attribute("#lb-asof", "data-ts")
+            page.wait_for_function(
+                f"() => document.getElementById('lb-asof').dataset.ts !== '{first}'", timeout=20_000
+            )
+            assert page.locator("#leaderboard-table tbody tr").count() == 3
+            assert page.inner_text("#bot-running") == "BOT RUNNING"
+            assert page.inner_text("#trading-state") == "ACTIVE"
+            page.wait_for_function(
+                "() => Number(document.getElementById('equity-chart').dataset.points || 0) > 3",
+                timeout=15_000,
+            )
+            shot = running_bot["shot"]
+            page.screenshot(path=str(shot))
+
+            # 2. Log in with the token.
+            page.goto(base + "/login?next=/strategy/mm_wide")
+            page.fill("input[name=token]", TOKEN)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_url(base + "/strategy/mm_wide")
+
+            # 3. Pause and resume a strategy from its page; the bot applies both.
+            page.fill("#strategy-controls input[name=reason]", "e2e: pause for a check")
+            page.click("#btn-pause")
+            assert _ack(page) == "applied", page.inner_text("#command-banner")
+            assert _q(db, "select status from strategies where name='mm_wide'") == [("paused",)]
+            page.fill("#strategy-controls input[name=reason]", "e2e: check done")
+            paused_id = page.get_attribute("#command-banner", "data-command-id")
+            page.click("#btn-resume")
+            assert _ack(page, paused_id) == "applied", page.inner_text("#command-banner")
+            assert "strategy.resume applied" in page.inner_text("#command-banner")
+            assert _q(db, "select status from strategies where name='mm_wide'") == [("active",)]
+            page.wait_for_function(
+                "() => document.getElementById('strategy-status').dataset.status === 'active'",
+                timeout=15_000,
+            )
+
+            # 4. EMERGENCY STOP from the leaderboard in a fresh browser (not logged in): the
+            #    dialog takes the reason and the token.
+            _until(
+                lambda: (
+                    _q(
+                        db,
+                        "select count(*) from orders where status in "
+                        "('open','partially_filled','pending')",
+                    )[0][0]
+                    > 0
+                ),
+                30,
+                "resting orders to exist before the stop",
+            )
+            fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = fresh.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/")
+            page.click("#btn-estop")
+            assert page.is_visible("#dlg-estop input[name=token]")
+            page.fill("#dlg-estop textarea[name=reason]", "e2e: emergency stop test")
+            page.fill("#dlg-estop input[name=token]", TOKEN)
+            page.click("#dlg-estop button[value=confirm]")
+            assert _ack(page) == "applied", page.inner_text("#command-banner")
+            page.wait_for_function(
+                "() => document.getElementById('trading-state').textContent === 'HALTED'",
+                timeout=15_000,
+            )
+            banner = page.inner_text("#command-banner")
+            assert "kill_switch.activate applied" in banner and "resting orders cancelled" in banner
+        finally:
+            browser.close()
+
+    cmds = _q(db, "select command, args_json, source, status from control_commands order by id")
+    assert [(c, s) for c, _a, _src, s in cmds] == [
+        ("strategy.pause", "applied"),
+        ("strategy.resume", "applied"),
+        ("kill_switch.activate", "applied"),
+    ]
+    assert json.loads(cmds[-1][1]) == {"flatten": False, "reason": "e2e: emergency stop test"}
+    assert {src for _c, _a, src, _s in cmds} == {"dashboard"}
+    ks = json.loads(_q(db, "select value_json from bot_state where key='kill_switch'")[0][0])
+    assert ks["state"] == "HALTED" and ks["reason"] == "e2e: emergency stop test"
+    assert _q(
+        db, "select count(*) from orders where status in ('open','partially_filled','pending')"
+    ) == [(0,)]
+    ev = [json.loads(d) for (d,) in _q(db, "select data_json from events where kind='kill_switch'")]
+    assert len(ev) == 1 and ev[0]["cancelled"] >= 1 and ev[0]["source"] == "dashboard"
+    statuses = {s for (s,) in _q(db, "select status from strategies")}
+    assert statuses == {"disabled"}
+    assert errors == [], errors
+    assert running_bot["shot"].stat().st_size > 20_000
