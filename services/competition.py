@@ -7,7 +7,7 @@ Per strategy, incrementally (O(1) per snapshot, all-time):
 * **Sharpe**: mean over standard deviation of the equity returns between persisted snapshots
   (every ``snapshot_interval_s`` of event time), annualised with ``sqrt(seconds_per_year /
   snapshot_interval_s)`` on a 365-day year (prediction markets trade around the clock), risk-free
-  rate 0. ``None`` until three returns exist or while equity has not moved;
+  rate 0. ``None`` until 30 returns exist or while equity has not moved;
 * **win rate**: winning closed bets over closed bets (see ``services.portfolio``).
 
 The composite score (0–100) weights normalised components, by default 40 % return, 30 % Sharpe,
@@ -29,6 +29,8 @@ import numpy as np
 from utils.config import CompetitionConfig
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
+MIN_RETURNS_FOR_SHARPE = 30
+"""Persisted-snapshot returns needed before a Sharpe ratio is shown (5 minutes at 10 s)."""
 
 
 class EquityRing:
@@ -95,7 +97,7 @@ class StrategyStats:
 
     def sharpe(self, interval_s: float) -> float | None:
         """Return the annualised Sharpe ratio, or None if undefined."""
-        if self.n_returns < 3:
+        if self.n_returns < MIN_RETURNS_FOR_SHARPE:
             return None
         var = self.m2_ret / (self.n_returns - 1)
         if var <= 1e-18:

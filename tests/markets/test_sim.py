@@ -166,6 +166,10 @@ def long_run() -> RunStats:
         maker_requote_s=10.0,
         batch_window_ms=1000,
         mispricing_rate_per_hour=6,
+        # Keep the dislocation rate flat so the YES/NO consistency checks below measure the
+        # makers, not the (deliberately more frequent) end-game dislocations.
+        endgame_mispricing_multiplier=1.0,
+        initial_ending_soon=0,
     )
     duration = 1.5 * 3600.0
     feed = SimFeed(cfg, seed=11, start_ts=START, duration_s=duration)
@@ -537,3 +541,13 @@ def test_latent_converges_to_hidden_winner_and_information_integrates() -> None:
     total = sum(information(1.0, 900.0 - t - 1.0, 0.0, 900.0, 2.0, 15.0) for t in range(900))
     assert total == pytest.approx(2.0 * math.log(915.0 / 15.0), rel=1e-9)
     assert information(10.0, 5000.0, 1e-4, 900.0, 2.0, 15.0) == pytest.approx(1e-3)
+
+
+def test_initial_markets_ending_soon_resolve_early() -> None:
+    cfg = SimConfig(markets=8, neg_risk_events=0, initial_ending_soon=3, initial_ending_soon_s=60)
+    feed = SimFeed(cfg, seed=2, start_ts=0.0, duration_s=70.0)
+    resolved = [ev for batch in feed.iter_batches() for ev in batch if isinstance(ev, MarketResolved)]
+    assert len(resolved) == 3
+    cfg0 = SimConfig(markets=8, neg_risk_events=0, initial_ending_soon=0)
+    feed0 = SimFeed(cfg0, seed=2, start_ts=0.0, duration_s=70.0)
+    assert not [ev for b in feed0.iter_batches() for ev in b if isinstance(ev, MarketResolved)]

@@ -283,6 +283,13 @@ class SimConfig(BaseModel):
     )
 
     # ------------------------------------------------------------------ mispricings
+    endgame_mispricing_multiplier: float = Field(
+        20.0,
+        ge=1.0,
+        le=1000.0,
+        description="Dislocations are this many times more frequent inside a market's end-game "
+        "window, where books are thin and makers lag, factor.",
+    )
     mispricing_rate_per_hour: float = Field(
         2.0,
         ge=0.0,

@@ -148,13 +148,19 @@ class SimVenue:
                 self.schedule_requote(ts + r.e() * mk.requote_mean, tok, mk)
         self.push(ts + cfg.latent_step_s * r.u(), _LATENT, g)
         if self._misprice_rate > 0:
-            self.push(ts + r.e() / self._misprice_rate, _MISPRICE, g)
+            self.push(ts + r.e() / self._misprice_rate_for(g, ts), _MISPRICE, g)
         self.push(max(ts, g.end_ts), _CLOSE, g)
         if self._arb_rate > 0:
             self.push(ts + r.e() / (self._arb_rate * len(g.markets)), _ARB, g)
         if cfg.snapshot_interval_s > 0:
             self.push(ts + cfg.snapshot_interval_s, _SNAPSHOT, g)
         self._rebuild_activity(ts)
+
+    def _misprice_rate_for(self, g: Group, ts: float) -> float:
+        # End-game books are thin and makers lag the news: dislocations come more often there.
+        if g.end_ts - ts <= self.cfg.endgame_window_s:
+            return self._misprice_rate * self.cfg.endgame_mispricing_multiplier
+        return self._misprice_rate
 
     @staticmethod
     def _snapshot(ts: float, tok: Token) -> BookSnapshot:
@@ -231,7 +237,7 @@ class SimVenue:
         elif kind == _MISPRICE:
             g: Group = obj  # type: ignore[assignment]
             if g.alive:
-                self.push(ts + self.rand.e() / self._misprice_rate, _MISPRICE, g)
+                self.push(ts + self.rand.e() / self._misprice_rate_for(g, ts), _MISPRICE, g)
                 dislocations.start(self, ts, g)
         elif kind == _MISPRICE_END:
             dislocations.end(self, ts, obj, stamp)  # type: ignore[arg-type]
