@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.events import MarketResolved, TradePrint
 from services.execution.orders import Fill, Order, TimeInForce
@@ -23,9 +23,29 @@ if TYPE_CHECKING:
 
 
 class StrategyParams(BaseModel):
-    """Base of every strategy's parameter model (frozen, unknown keys rejected)."""
+    """Base of every strategy's parameter model (frozen, unknown keys rejected).
+
+    A nested model field (``sizing``, ``universe``) given partly in the config is merged with the
+    strategy's own default for that field, so ``sizing: {kelly_fraction: 0.25}`` changes one key
+    and keeps the strategy's other sizing defaults.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_nested_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            given = out.get(name)
+            if not isinstance(given, dict):
+                continue
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                out[name] = {**default.model_dump(exclude_unset=False), **given}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +147,14 @@ class StrategyContext:
         """Ask to sell shares held (no naked shorts); same semantics as :meth:`buy`."""
         return self._gw.submit(
             Intent(
-                self.strategy_name, instrument_id, Side.SELL, size, price, tif, post_only, reason,
+                self.strategy_name,
+                instrument_id,
+                Side.SELL,
+                size,
+                price,
+                tif,
+                post_only,
+                reason,
                 reduce_only=True,
             )
         )
@@ -165,10 +192,14 @@ class Gateway:
     def portfolio(self, strategy: str) -> Portfolio:  # pragma: no cover
         raise NotImplementedError
 
-    def available(self, strategy: str, instrument_id: str, side: Side, price: int) -> int:  # pragma: no cover
+    def available(
+        self, strategy: str, instrument_id: str, side: Side, price: int
+    ) -> int:  # pragma: no cover
         raise NotImplementedError
 
-    def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:  # pragma: no cover
+    def open_orders(
+        self, strategy: str, instrument_id: str | None
+    ) -> list[Order]:  # pragma: no cover
         raise NotImplementedError
 
     def submit(self, intent: Intent) -> Order | None:  # pragma: no cover

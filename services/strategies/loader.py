@@ -16,6 +16,11 @@ from utils.errors import ConfigError
 BUILTINS: dict[str, str] = {
     "MarketMaker": "services.strategies.market_maker:MarketMaker",
     "ComplementArbitrage": "services.strategies.complement_arb:ComplementArbitrage",
+    "NegRiskArbitrage": "services.strategies.neg_risk_arb:NegRiskArbitrage",
+    "Momentum": "services.strategies.momentum:Momentum",
+    "MeanReversion": "services.strategies.mean_reversion:MeanReversion",
+    "FavoriteLongshot": "services.strategies.favorite_longshot:FavoriteLongshot",
+    "TailValue": "services.strategies.tail_value:TailValue",
 }
 """Built-in strategy names and where they live."""
 
@@ -77,7 +82,9 @@ def build_strategy(entry: StrategyEntry, index: int, base_dir: Path, file: str) 
         params = cls.Params.model_validate(entry.params)
     except ValidationError as exc:
         key, msg = first_error(exc, prefix=f"strategies[{index}].params")
-        raise ConfigError(file, key, f"{msg} [strategy {entry.name}, class {cls.__name__}]") from None
+        raise ConfigError(
+            file, key, f"{msg} [strategy {entry.name}, class {cls.__name__}]"
+        ) from None
     return cls(entry.name, params)
 
 

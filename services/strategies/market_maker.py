@@ -2,7 +2,14 @@
 
 Shares can only be bought or sold from inventory, so "selling YES" when flat is done the way
 Polymarket makers do it: by bidding for NO at ``1 - ask``. A filled YES bid plus a filled NO bid
-is a pair worth exactly 1 at resolution, bought for ``bid + (1 - ask) < 1``: the spread.
+is a pair worth exactly 1 at resolution, bought for ``bid + (1 - ask) < 1``: the spread. When the
+strategy holds inventory it quotes out of it instead (offers YES it holds, or offers NO it holds
+at ``1 - bid``), so inventory turns over rather than piling up.
+
+Quotes sit ``half_spread_ticks`` around the mid, shifted against net inventory by up to
+``skew_ticks``; one side stops at ``max_inventory_shares``. Quotes move only when the target moved
+``requote_ticks``; they are cancelled when the book's spread is too wide, when the market fails
+the universe filter, and ``stop_before_end_s`` before the market ends.
 """
 
 from __future__ import annotations
@@ -11,18 +18,29 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from services.execution.orders import Order
+from services.events import MarketResolved
+from services.execution.orders import Fill, Order
 from services.instruments import Instrument, Side
-from services.money import MICRO, floor_lot, to_micro
+from services.money import MICRO, to_micro
 from services.orderbook import OrderBook
 from services.strategies.base import Strategy, StrategyContext, StrategyParams
+from services.strategies.common import OwnOrders, fmt_p, is_yes, yes_no
+from services.strategies.sizing import Sizer, SizingParams, sizing_defaults
+from services.strategies.universe import Universe, UniverseParams, all_markets
+
+
+def _mm_sizing() -> SizingParams:
+    return sizing_defaults(mode="fixed_shares", shares=Decimal("25"), max_shares=Decimal("500"))
 
 
 class MarketMakerParams(StrategyParams):
     """Parameters of :class:`MarketMaker`."""
 
-    half_spread_ticks: int = Field(2, ge=1, le=50, description="Quote distance from fair, ticks")
-    size_shares: Decimal = Field(Decimal("25"), gt=0, le=100_000, description="Quote size, shares")
+    half_spread_ticks: int = Field(2, ge=1, le=50, description="Quote distance from the mid, ticks")
+    sizing: SizingParams = Field(
+        default_factory=_mm_sizing,
+        description="Quote size (kelly uses the mid as the probability estimate)",
+    )
     max_inventory_shares: Decimal = Field(
         Decimal("250"), gt=0, description="Net YES-minus-NO shares beyond which one side stops"
     )
@@ -39,8 +57,8 @@ class MarketMakerParams(StrategyParams):
     max_spread_ticks: int = Field(
         30, ge=1, description="Do not quote a market whose book spread is wider, ticks"
     )
-    categories: list[str] = Field(
-        default_factory=list, description="Only markets in these categories (empty: all)"
+    universe: UniverseParams = Field(
+        default_factory=all_markets, description="Which binary markets to quote"
     )
 
 
@@ -54,116 +72,188 @@ class MarketMaker(Strategy):
 
     def __init__(self, name: str, params: MarketMakerParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
-        self._markets: dict[str, tuple[str, str]] = {}  # market_id -> (yes id, no id)
-        self._last: dict[str, tuple[int, int]] = {}  # market_id -> (fair, net inventory)
+        self._pairs: dict[str, tuple[str, str]] = {}  # market_id -> (yes id, no id)
+        self._yes_market: dict[str, str] = {}  # YES id -> market_id (books that drive quotes)
+        self._dirty: set[str] = set()  # markets whose inventory changed since the last quote
+        # Iterated collections are dicts used as ordered sets: iterating a set of strings depends
+        # on the process's hash seed, and the same seed must replay the same competition.
+        self._waiting: dict[str, None] = {}  # markets whose NO book was missing (timer retries)
+        self._active: dict[str, None] = {}  # markets holding a quoting slot
+        self._last: dict[str, tuple[int, int, int]] = {}  # market_id -> (fair, net, tick)
         self._stopped: set[str] = set()
-        self._size = floor_lot(to_micro(params.size_shares))
         self._max_inv = to_micro(params.max_inventory_shares)
+        self._sizer = Sizer(params.sizing)
+        self._universe = Universe(params.universe)
+        self.orders = OwnOrders()
 
     def wants(self, instrument: Instrument) -> bool:
-        """Take binary markets (with a complement) up to ``max_markets``."""
-        if instrument.complement_id is None:
+        """The YES token of binary markets in the universe: its book drives the quotes.
+
+        The NO token is quoted too, but its book changes need no reaction (a NO bid the book
+        crosses simply fills), so the strategy does not subscribe to it. Quoting slots
+        (``max_markets``) are taken when a market first gets quotes.
+        """
+        if instrument.complement_id is None or not is_yes(instrument):
             return False
-        if self.params.categories and instrument.category not in self.params.categories:
+        if not self._universe.admits(instrument):
             return False
-        mid = instrument.market_id
-        if mid in self._markets:
-            return True
-        if len(self._markets) >= self.params.max_markets:
-            return False
-        yes, no = (
-            (instrument.instrument_id, instrument.complement_id)
-            if instrument.outcome.lower() == "yes"
-            else (instrument.complement_id, instrument.instrument_id)
-        )
-        self._markets[mid] = (yes, no)
+        pair = yes_no(instrument)
+        if pair is not None:
+            self._pairs.setdefault(instrument.market_id, pair)
+            self._yes_market[pair[0]] = instrument.market_id
         return True
 
-    def on_book(self, ctx: StrategyContext, book: OrderBook) -> None:
-        """Requote the market this book belongs to when fair value or inventory moved."""
-        inst = ctx.instrument(book.instrument_id)
-        if inst is None or inst.market_id in self._stopped:
-            return
-        self._quote(ctx, inst.market_id)
+    def on_start(self, ctx: StrategyContext) -> None:
+        """Adopt orders restored after a restart."""
+        self.orders.seed(ctx)
+        for o in ctx.open_orders():
+            inst = ctx.instrument(o.instrument_id)
+            if inst is not None:
+                self._active[inst.market_id] = None
 
-    def on_fill(self, ctx: StrategyContext, fill: object) -> None:
+    def on_book(self, ctx: StrategyContext, book: OrderBook) -> None:
+        """Requote a market when its YES mid moved (its NO book only bounds the quotes)."""
+        market_id = self._yes_market.get(book.instrument_id)
+        if market_id is None or market_id in self._stopped:
+            return
+        if market_id not in self._active and len(self._active) >= self.params.max_markets:
+            return
+        last = self._last.get(market_id)
+        if last is not None and market_id not in self._dirty:
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is not None and ask is not None and abs((bid + ask) // 2 - last[0]) < last[2]:
+                return  # fair value unchanged and inventory unchanged: nothing to do
+        self._quote(ctx, market_id)
+
+    def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
         """Inventory changed: requote."""
-        inst = ctx.instrument(fill.instrument_id)  # type: ignore[attr-defined]
-        if inst is not None and inst.market_id in self._markets:
-            self._last.pop(inst.market_id, None)
+        inst = ctx.instrument(fill.instrument_id)
+        if inst is not None and inst.market_id in self._active:
+            self._dirty.add(inst.market_id)
             self._quote(ctx, inst.market_id)
 
     def on_timer(self, ctx: StrategyContext) -> None:
-        """Stop quoting markets that are about to end."""
+        """Quote markets whose NO book arrived after the YES book; stop those about to end."""
+        for market_id in list(self._waiting):
+            self._waiting.pop(market_id, None)
+            if market_id not in self._stopped and (
+                market_id in self._active or len(self._active) < self.params.max_markets
+            ):
+                self._quote(ctx, market_id)
         now = ctx.now()
-        for market_id, (yes, _no) in list(self._markets.items()):
-            inst = ctx.instrument(yes)
-            if inst is None or market_id in self._stopped:
+        for market_id in list(self._active):
+            pair = self._pairs.get(market_id)
+            inst = ctx.instrument(pair[0]) if pair else None
+            if inst is None:
                 continue
             if inst.end_ts is not None and inst.end_ts - now <= self.params.stop_before_end_s:
                 self._stopped.add(market_id)
-                for iid in self._markets[market_id]:
-                    ctx.cancel_all(iid, reason="market ends soon: stop quoting")
+                self._release(ctx, market_id, "market ends soon: stop quoting")
 
-    def on_resolution(self, ctx: StrategyContext, event: object) -> None:
-        """Free the slot of a resolved market."""
-        market_id = event.market_id  # type: ignore[attr-defined]
-        self._markets.pop(market_id, None)
+    def on_resolution(self, ctx: StrategyContext, event: MarketResolved) -> None:
+        """Forget a resolved market and free its slot."""
+        market_id = event.market_id
+        pair = self._pairs.pop(market_id, None)
+        self._dirty.discard(market_id)
+        if pair:
+            self._yes_market.pop(pair[0], None)
+        self._active.pop(market_id, None)
         self._last.pop(market_id, None)
         self._stopped.discard(market_id)
+        self._waiting.pop(market_id, None)
+        if pair:
+            for iid in pair:
+                self.orders.forget(iid)
 
     # ------------------------------------------------------------------ quoting
+    def _release(self, ctx: StrategyContext, market_id: str, reason: str) -> None:
+        """Cancel a market's quotes and give its slot back."""
+        pair = self._pairs.get(market_id)
+        if pair:
+            for iid in pair:
+                self.orders.cancel(ctx, iid, reason)
+        self._active.pop(market_id, None)
+        self._last.pop(market_id, None)
+        self._dirty.discard(market_id)
+
     def _quote(self, ctx: StrategyContext, market_id: str) -> None:
-        pair = self._markets.get(market_id)
+        pair = self._pairs.get(market_id)
         if pair is None:
             return
         yes_id, no_id = pair
         yb, nb = ctx.book(yes_id), ctx.book(no_id)
         yi, ni = ctx.instrument(yes_id), ctx.instrument(no_id)
         if yb is None or nb is None or yi is None or ni is None:
+            self._waiting[market_id] = None
+            return
+        if yi.end_ts is not None and yi.end_ts - ctx.now() <= self.params.stop_before_end_s:
+            self._stopped.add(market_id)
+            self._release(ctx, market_id, "market ends soon: stop quoting")
             return
         y_bid, y_ask = yb.best_bid(), yb.best_ask()
-        if y_bid is None or y_ask is None or yb.is_crossed():
-            return
-        if (y_ask - y_bid) > self.params.max_spread_ticks * yi.tick:
+        tick = yi.tick
+        if (
+            y_bid is None
+            or y_ask is None
+            or y_bid >= y_ask
+            or (y_ask - y_bid) > self.params.max_spread_ticks * tick
+            or not self._universe.passes(yb, tick)
+        ):
+            if market_id in self._active:
+                self._release(ctx, market_id, "book too wide or outside the universe filter")
             return
         fair = (y_bid + y_ask) // 2
         pf = ctx.portfolio
-        net = pf.qty(yes_id) - pf.qty(no_id)
+        held_yes, held_no = pf.qty(yes_id), pf.qty(no_id)
+        net = held_yes - held_no
+        self._dirty.discard(market_id)
         last = self._last.get(market_id)
-        if last is not None and last[1] == net and abs(last[0] - fair) < yi.tick:
+        if last is not None and last[1] == net and abs(last[0] - fair) < tick:
             return
-        self._last[market_id] = (fair, net)
-        tick = yi.tick
-        skew = (self.params.skew_ticks * tick * net) // self._max_inv if self._max_inv else 0
+        self._active[market_id] = None
+        self._last[market_id] = (fair, net, tick)
+        skew = (self.params.skew_ticks * tick * net) // self._max_inv
         half = self.params.half_spread_ticks * tick
-        bid = yi.round_price(fair - half - skew, Side.BUY)
-        ask = yi.round_price(fair + half - skew, Side.SELL)
-        bid = min(bid, y_ask - tick)  # post-only: never cross
-        ask = max(ask, y_bid + tick)
+        bid = min(yi.round_price(fair - half - skew, Side.BUY), y_ask - tick)  # post-only
+        ask = max(yi.round_price(fair + half - skew, Side.SELL), y_bid + tick)
         want: list[tuple[str, Side, int, str]] = []
-        if net < self._max_inv and bid >= tick:
-            want.append((yes_id, Side.BUY, bid, f"bid YES {bid / MICRO:.3f} around fair {fair / MICRO:.3f}"))
-        held_yes = pf.available_qty(yes_id) + sum(
-            o.remaining for o in ctx.open_orders(yes_id) if o.side is Side.SELL
-        )
-        if held_yes >= self._size and ask <= MICRO - tick:
-            want.append((yes_id, Side.SELL, ask, f"offer YES {ask / MICRO:.3f} from inventory"))
-        elif net > -self._max_inv:
-            n_best_ask = nb.best_ask()
-            no_bid = ni.round_price(MICRO - ask, Side.BUY)
-            if n_best_ask is not None:
-                no_bid = min(no_bid, n_best_ask - ni.tick)
-            if no_bid >= ni.tick:
-                want.append(
-                    (no_id, Side.BUY, no_bid, f"bid NO {no_bid / MICRO:.3f} (= offer YES {ask / MICRO:.3f})")
-                )
-        self._reconcile(ctx, pair, want)
+        # Bid side: buy YES, or sell NO held (the same exposure, and it frees inventory).
+        if net < self._max_inv:
+            no_ask = ni.round_price(MICRO - bid, Side.SELL)
+            n_bid = nb.best_bid()
+            if n_bid is not None:
+                no_ask = max(no_ask, n_bid + ni.tick)
+            if held_no >= ni.min_size and no_ask <= MICRO - ni.tick:
+                want.append((no_id, Side.SELL, no_ask,
+                             f"offer NO {fmt_p(no_ask)} from inventory (= bid YES {fmt_p(bid)}), "
+                             f"mid {fmt_p(fair)}"))  # fmt: skip
+            elif bid >= tick:
+                want.append((yes_id, Side.BUY, bid,
+                             f"bid YES {fmt_p(bid)}, mid {fmt_p(fair)}, net {net / MICRO:+.0f}"))  # fmt: skip
+        # Ask side: sell YES held, or bid NO at 1 - ask.
+        if net > -self._max_inv:
+            if held_yes >= yi.min_size and ask <= MICRO - tick:
+                want.append((yes_id, Side.SELL, ask,
+                             f"offer YES {fmt_p(ask)} from inventory, mid {fmt_p(fair)}"))  # fmt: skip
+            else:
+                no_bid = ni.round_price(MICRO - ask, Side.BUY)
+                n_ask = nb.best_ask()
+                if n_ask is not None:
+                    no_bid = min(no_bid, n_ask - ni.tick)
+                if no_bid >= ni.tick:
+                    want.append((no_id, Side.BUY, no_bid,
+                                 f"bid NO {fmt_p(no_bid)} (= offer YES {fmt_p(ask)}), "
+                                 f"mid {fmt_p(fair)}, net {net / MICRO:+.0f}"))  # fmt: skip
+        self._reconcile(ctx, pair, want, fair)
 
     def _reconcile(
-        self, ctx: StrategyContext, pair: tuple[str, str], want: list[tuple[str, Side, int, str]]
+        self,
+        ctx: StrategyContext,
+        pair: tuple[str, str],
+        want: list[tuple[str, Side, int, str]],
+        fair: int,
     ) -> None:
-        existing: list[Order] = [o for iid in pair for o in ctx.open_orders(iid)]
+        existing: list[Order] = self.orders.active(pair[0]) + self.orders.active(pair[1])
         keep: set[int] = set()
         to_place: list[tuple[str, Side, int, str]] = []
         for iid, side, price, reason in want:
@@ -186,15 +276,18 @@ class MarketMaker(Strategy):
                 to_place.append((iid, side, price, reason))
         for o in existing:
             if o.order_id not in keep:
-                ctx.cancel(o.order_id, reason="requote")
+                ctx.cancel(o.order_id, reason="requote: target moved")
+        pf = ctx.portfolio
         for iid, side, price, reason in to_place:
             inst = ctx.instrument(iid)
-            size = self._size
-            if side is Side.SELL:
-                size = floor_lot(min(size, ctx.portfolio.available_qty(iid)))
-            if inst is None or size < inst.min_size:
+            if inst is None:
                 continue
             if side is Side.BUY:
-                ctx.buy(iid, size, price, post_only=True, reason=reason)
+                prob = fair / MICRO if iid == pair[0] else 1.0 - fair / MICRO
+                size = self._sizer.size_for(inst, price, pf.available_cash, prob=prob, taker=False)
+                if size:
+                    self.orders.add(ctx.buy(iid, size, price, post_only=True, reason=reason))
             else:
-                ctx.sell(iid, size, price, post_only=True, reason=reason)
+                size = self._sizer.sell_size(price, pf.available_qty(iid), inst.min_size)
+                if size:
+                    self.orders.add(ctx.sell(iid, size, price, post_only=True, reason=reason))

@@ -1,0 +1,128 @@
+"""Bundles for the arbitrage strategies: the shared parameters, the bundle record, book helpers.
+
+See :mod:`services.strategies.arbitrage` for how the strategies use them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from services.instruments import Instrument, Side
+from services.money import MICRO, floor_lot, notional, taker_fee
+from services.strategies.base import StrategyContext, StrategyParams
+from services.strategies.sizing import SizingParams, sizing_defaults
+from services.strategies.universe import UniverseParams, all_markets
+
+
+def _arb_sizing() -> SizingParams:
+    return sizing_defaults(
+        mode="fixed_notional",
+        notional_usd=Decimal("1000"),
+        max_shares=Decimal("500"),
+        max_notional_usd=Decimal("1000"),
+        max_cash_fraction=Decimal("0.25"),
+    )
+
+
+class ArbParams(StrategyParams):
+    """Parameters shared by the bundle arbitrage strategies."""
+
+    min_edge: Decimal = Field(
+        Decimal("0.005"),
+        ge=0,
+        le=Decimal("0.5"),
+        description="Profit per bundle required after fees, USDC per share (the margin)",
+    )
+    sizing: SizingParams = Field(
+        default_factory=_arb_sizing,
+        description="Bundle size (in kelly mode the edge is riskless: the caps decide)",
+    )
+    universe: UniverseParams = Field(
+        default_factory=all_markets, description="Which markets/events to trade"
+    )
+    cooldown_s: float = Field(
+        2.0, ge=0, le=3600, description="Wait after trading a bundle before trading it again, s"
+    )
+    sell_side: bool = Field(True, description="Sell held bundles when bids sum above 1 + margin")
+    once_per_dislocation: bool = Field(
+        True,
+        description="Buy a mispriced bundle once, then wait until the asks sum back above "
+        "1 - margin (paper fills do not deplete the displayed book, so re-buying a refreshed "
+        "level would count liquidity that a live order already took)",
+    )
+    repair_min_edge: Decimal = Field(
+        Decimal("0"),
+        ge=Decimal("-0.2"),
+        le=Decimal("0.5"),
+        description="Complete a half-filled bundle only if it still pays this per share after "
+        "fees (else sell the excess), USDC per share",
+    )
+    repair_slippage_ticks: int = Field(
+        3, ge=0, le=100, description="Sell an excess leg at most this far below the best bid, ticks"
+    )
+    repair_attempts: int = Field(
+        5, ge=1, le=100, description="Tries to rebalance a bundle before holding it to resolution"
+    )
+    repair_retry_s: float = Field(
+        1.0, ge=0, le=3600, description="Wait between rebalancing tries, seconds"
+    )
+
+
+class Bundle:
+    """One tradable bundle: its legs and a running sum of their best asks (fast path)."""
+
+    __slots__ = ("key", "legs", "asks", "missing", "ask_sum", "cool_until", "dirty", "tries",
+                 "next_try", "armed")  # fmt: skip
+
+    def __init__(self, key: str, legs: list[Instrument]) -> None:
+        self.key = key
+        self.legs = legs
+        self.asks: list[int | None] = [None] * len(legs)
+        self.missing = len(legs)
+        self.ask_sum = 0
+        self.cool_until = float("-inf")
+        self.dirty = False  # legs may be unbalanced: reconcile when no order is working
+        self.tries = 0
+        self.next_try = float("-inf")
+        self.armed = True  # False after buying a dislocation, until the asks sum recovers
+
+    def set_ask(self, i: int, ask: int | None) -> None:
+        old = self.asks[i]
+        if old == ask:
+            return
+        if old is None:
+            self.missing -= 1
+        else:
+            self.ask_sum -= old
+        if ask is None:
+            self.missing += 1
+        else:
+            self.ask_sum += ask
+        self.asks[i] = ask
+
+
+def sweep_asks(ctx: StrategyContext, leg: Instrument, qty: int) -> tuple[int, int] | None:
+    """Return (worst price, total cost with fees) to buy ``qty`` from the asks left for us."""
+    book = ctx.book(leg.instrument_id)
+    if book is None:
+        return None
+    left, cost = qty, 0
+    for price, _size in book.levels(Side.SELL):
+        take = floor_lot(min(left, ctx.available(leg.instrument_id, Side.SELL, price)))
+        if take <= 0:
+            continue
+        cost += notional(take, price) + taker_fee(take, price, leg.fees.rate, leg.fees.exponent)
+        left -= take
+        if left <= 0:
+            return price, cost
+    return None
+
+
+def fee_per_share(inst: Instrument, price: int) -> int:
+    """Estimate the taker fee per share at ``price`` (micro; exact fees are computed per order)."""
+    if not inst.fees.rate:
+        return 0
+    p = price / MICRO
+    return int(float(inst.fees.rate) * (p * (1.0 - p)) ** inst.fees.exponent * MICRO) + 1
