@@ -192,6 +192,10 @@ class DbWriter:
         self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
         self._thread.start()
 
+    def backlog(self) -> int:
+        """Return how many operations are queued and not yet committed (approximate, cheap)."""
+        return self._queue.qsize()
+
     @property
     def is_alive(self) -> bool:
         """Return whether the writer thread is running."""

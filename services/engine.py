@@ -90,6 +90,11 @@ class Engine(Gateway):
                 self._strategy_error,
             )
         self._subs: dict[str, list[StrategyRunner]] = {}
+        # Only strategies that override a hook are called for it (saves a call per event).
+        self._book_subs: dict[str, list[StrategyRunner]] = {}
+        self._trade_subs: dict[str, list[StrategyRunner]] = {}
+        self.forget_interval_s = 10.0
+        self._next_forget = 0.0
         self._deferred: list[tuple[StrategyRunner, Fill]] = []
         self.tracker = PerformanceTracker(cfg.competition, capital)
         self.events_processed = 0
@@ -135,11 +140,17 @@ class Engine(Gateway):
             raise RuntimeError("engine has no feed")
         if not self.started:
             self.start()
+        max_backlog = self.cfg.bot.writer_max_backlog
         async for batch in self.feed.batches():
             self.process_batch(batch)
             if self.stop_requested:
                 break
             await asyncio.sleep(0)
+            if self.sink.backlog() > max_backlog:
+                # Backpressure: as fast as possible must not outrun the database, or fills
+                # reported as stored would wait in memory and control acks would lag.
+                while self.sink.backlog() > max_backlog // 2 and not self.stop_requested:
+                    await asyncio.sleep(0.005)
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current batch."""
@@ -167,6 +178,12 @@ class Engine(Gateway):
     def on_clock(self) -> None:
         """Run timers and snapshots that are due at the current time."""
         now = self.clock.now()
+        if self.exchange._pending:
+            # Orders delayed by latency arrive on the clock too, not only with market events.
+            self.exchange.advance(now)
+        if now >= self._next_forget:
+            self._next_forget = now + self.forget_interval_s
+            self.exchange.forget_inactive()
         for r in self.runners.values():
             if now >= r.next_timer and r.enabled:
                 r.next_timer = now + r.strategy.timer_interval_s
@@ -197,7 +214,7 @@ class Engine(Gateway):
         book.updates += 1
         self.exchange.on_delta(ev, book, old)
         self._tops_dirty.add(ev.instrument_id)
-        subs = self._subs.get(ev.instrument_id)
+        subs = self._book_subs.get(ev.instrument_id)
         if subs:
             for r in subs:
                 r.call("on_book", book)
@@ -206,13 +223,13 @@ class Engine(Gateway):
         book = self.books.apply_snapshot(ev)
         self.exchange.on_snapshot(ev, book)
         self._tops_dirty.add(ev.instrument_id)
-        for r in self._subs.get(ev.instrument_id, ()):
+        for r in self._book_subs.get(ev.instrument_id, ()):
             r.call("on_book", book)
 
     def _on_trade(self, ev: TradePrint) -> None:
         self.exchange.on_trade(ev)
         self._last_trade[ev.instrument_id] = ev.price
-        for r in self._subs.get(ev.instrument_id, ()):
+        for r in self._trade_subs.get(ev.instrument_id, ()):
             r.call("on_trade", ev)
 
     def _on_listed(self, ev: MarketListed) -> None:
@@ -229,6 +246,10 @@ class Engine(Gateway):
                 if r.strategy.wants(inst):
                     r.subscribed[inst.instrument_id] = inst
                     self._subs.setdefault(inst.instrument_id, []).append(r)
+                    if _overrides(r.strategy, "on_book"):
+                        self._book_subs.setdefault(inst.instrument_id, []).append(r)
+                    if _overrides(r.strategy, "on_trade"):
+                        self._trade_subs.setdefault(inst.instrument_id, []).append(r)
                     new_by_runner.setdefault(r.name, []).append(inst)
         for name, insts in new_by_runner.items():
             self.runners[name].call("on_instruments", insts)
@@ -270,6 +291,8 @@ class Engine(Gateway):
                 self.sink.instrument(inst, "resolved", ev.ts, payout=payout, resolved_ts=ev.ts)
         notified: set[str] = set()
         for iid in iids:
+            self._book_subs.pop(iid, None)
+            self._trade_subs.pop(iid, None)
             for r in self._subs.pop(iid, []):
                 r.subscribed.pop(iid, None)
                 if r.name not in notified:
@@ -307,6 +330,10 @@ class Engine(Gateway):
     def event_instruments(self, event_id: str) -> list[Instrument]:
         """Return the live instruments of a neg-risk event."""
         return list(self._events.get(event_id, ()))
+
+    def status(self, strategy: str) -> str:
+        """Return a strategy's status: active, paused or disabled."""
+        return self.runners[strategy].status
 
     def portfolio(self, strategy: str) -> Portfolio:
         """Return a strategy's portfolio."""
@@ -495,3 +522,8 @@ class Engine(Gateway):
                 }
             )
         self._tops_dirty.clear()
+
+
+def _overrides(strategy: Strategy, hook: str) -> bool:
+    """Return whether a strategy's class overrides a base-class hook."""
+    return getattr(type(strategy), hook) is not getattr(Strategy, hook)

@@ -29,6 +29,11 @@ class Sink:
     def __init__(self, writer: Writer) -> None:
         self.w = writer
 
+    def backlog(self) -> int:
+        """Return the writer's queued operations (0 when the writer cannot say)."""
+        fn = getattr(self.w, "backlog", None)
+        return int(fn()) if fn is not None else 0
+
     def order(self, o: Order) -> None:
         """Insert or update an order row."""
         self.w.upsert(

@@ -55,7 +55,12 @@ class BotSection(_Frozen):
     log_file: str = Field("logs/bot.log", description="Log file path ('' for none)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-    shutdown_timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to wait for tasks")
+    writer_max_backlog: int = Field(
+        20_000, ge=100, le=10_000_000,
+        description="Rows queued for the database writer beyond which the engine waits for it "
+        "(backpressure at --speed max), count",
+    )
+    shutdown_timeout_s: float = Field(60.0, gt=0, le=600, description="Seconds to wait for tasks")
 
 
 class MarketDataConfig(_Frozen):

@@ -148,7 +148,7 @@ class BundleArbitrage(Strategy):
     # ------------------------------------------------------------------ buying
     def _try_buy(self, ctx: StrategyContext, b: Bundle) -> None:
         now = ctx.now()
-        if now < b.cool_until:
+        if now < b.cool_until or ctx.status() != "active":
             return
         legs = self._legs_now(ctx, b)
         if legs is None or not self._tradable(ctx, legs, now):

@@ -101,6 +101,12 @@ class StrategyContext:
         return self._gw.available(self.strategy_name, instrument_id, side, price)
 
     # -------------------------------------------------------------- own state
+    def status(self) -> str:
+        """Return this strategy's status: ``active``, ``paused`` (no new entries; exits and
+        reducing orders still pass) or ``disabled``. Check it to avoid intents that the risk
+        chain would refuse anyway."""
+        return self._gw.status(self.strategy_name)
+
     @property
     def portfolio(self) -> Portfolio:
         """Return this strategy's portfolio (read it; never mutate it)."""
@@ -190,6 +196,9 @@ class Gateway:
         raise NotImplementedError
 
     def portfolio(self, strategy: str) -> Portfolio:  # pragma: no cover
+        raise NotImplementedError
+
+    def status(self, strategy: str) -> str:  # pragma: no cover
         raise NotImplementedError
 
     def available(

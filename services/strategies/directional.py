@@ -249,6 +249,8 @@ class DirectionalStrategy(Strategy):
         book = ctx.book(iid)
         if inst is None or book is None or not self.can_enter(inst, now):
             return False
+        if ctx.status() != "active":
+            return False  # paused: exits only
         if self.orders.active(m.yes) or self.orders.active(m.no):
             return False
         bid, ask = book.best_bid(), book.best_ask()

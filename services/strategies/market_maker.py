@@ -178,8 +178,8 @@ class MarketMaker(Strategy):
 
     def _quote(self, ctx: StrategyContext, market_id: str) -> None:
         pair = self._pairs.get(market_id)
-        if pair is None:
-            return
+        if pair is None or ctx.status() != "active":
+            return  # a paused maker keeps what it holds but posts no new quotes
         yes_id, no_id = pair
         yb, nb = ctx.book(yes_id), ctx.book(no_id)
         yi, ni = ctx.instrument(yes_id), ctx.instrument(no_id)

@@ -114,6 +114,7 @@ class Harness:
         self.clock = SimClock(start)
         self.sink = RecordingSink()
         self.engine = Engine(cfg, self.clock, None, list(strategies), self.sink)
+        self.engine.forget_interval_s = float("inf")  # tests inspect every order ever placed
         self.engine.start()
         self.t = start
 

@@ -6,7 +6,7 @@ import yaml
 
 from services.clock import SimClock
 from services.engine import Engine
-from services.execution.orders import OrderStatus
+from services.execution.orders import Order, OrderStatus
 from services.markets.sim import SimFeed
 from services.money import LOT
 from services.persistence import NullSink
@@ -15,6 +15,17 @@ from tests.conftest import ROOT
 from utils.config import parse_config
 
 HOURS = 1.0
+
+
+class _OrderRecorder(NullSink):
+    """Keeps the last state of every order the engine stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.orders: dict[int, Order] = {}
+
+    def order(self, o: Order) -> None:
+        self.orders[o.order_id] = o
 
 
 def test_default_field_competes_and_results_differ() -> None:
@@ -27,7 +38,8 @@ def test_default_field_competes_and_results_differ() -> None:
     strategies = build_strategies(cfg, str(example))
     assert len(strategies) == 6
     start = cfg.market_data.start_ts
-    engine = Engine(cfg, SimClock(start), None, strategies, NullSink())
+    sink = _OrderRecorder()
+    engine = Engine(cfg, SimClock(start), None, strategies, sink)
     engine.start()
     feed = SimFeed(cfg.market_data.sim, seed=7, start_ts=start, duration_s=HOURS * 3600)
     for batch in feed.iter_batches():
@@ -44,7 +56,7 @@ def test_default_field_competes_and_results_differ() -> None:
     kinds = {s.kind for s in strategies}
     assert kinds == {"market_making", "arbitrage", "directional"}
     # Every order any strategy sent: a reason, on the tick grid, on the lot grid, >= min size.
-    orders = list(engine.exchange.orders.values())
+    orders = list(sink.orders.values())  # the exchange forgets finished orders; storage keeps them
     assert len(orders) > 100
     for o in orders:
         inst = engine.instruments[o.instrument_id]
