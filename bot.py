@@ -75,7 +75,9 @@ def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
             try:
                 md["speed"] = float(args.speed)
             except ValueError:
-                raise ConfigError("<command line>", "--speed", "expected a number or 'max'") from None
+                raise ConfigError(
+                    "<command line>", "--speed", "expected a number or 'max'"
+                ) from None
     if args.duration is not None:
         md["duration_s"] = args.duration
     data["market_data"] = md

@@ -70,19 +70,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--markets", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=1800.0, help="market time to simulate")
-    ap.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "config.example.yaml"))
+    ap.add_argument(
+        "--config", default=str(Path(__file__).resolve().parent.parent / "config.example.yaml")
+    )
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
     cfg = load_config(args.config)
     sim_cfg = SimConfig(**{**cfg.market_data.sim.model_dump(), "markets": args.markets})
     t0 = time.perf_counter()
-    feed = SimFeed(sim_cfg, seed=args.seed, start_ts=cfg.market_data.start_ts, duration_s=args.seconds)
+    feed = SimFeed(
+        sim_cfg, seed=args.seed, start_ts=cfg.market_data.start_ts, duration_s=args.seconds
+    )
     batches = list(feed.iter_batches())
     gen_s = time.perf_counter() - t0
     n_events = sum(len(b) for b in batches)
-    print(f"simulator: {n_events:,} events for {args.markets} markets over {args.seconds:.0f} s "
-          f"of market time, generated at {n_events / gen_s:,.0f} events/s")
+    print(
+        f"simulator: {n_events:,} events for {args.markets} markets over {args.seconds:.0f} s "
+        f"of market time, generated at {n_events / gen_s:,.0f} events/s"
+    )
 
     # 1. Book maintenance alone (snapshots and deltas applied; other events counted).
     books = BookStore()
@@ -111,9 +117,11 @@ def main() -> None:
         for batch in batches:
             engine.process_batch(batch)
         eng_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        print(f"whole engine, {label} ({len(strategies)} strategies), no storage: "
-              f"{n_events / eng_s:,.0f} events/s ({n_events / cpu_s:,.0f} per CPU second; "
-              f"{engine.fill_seq:,} fills, {engine.order_seq:,} orders)")
+        print(
+            f"whole engine, {label} ({len(strategies)} strategies), no storage: "
+            f"{n_events / eng_s:,.0f} events/s ({n_events / cpu_s:,.0f} per CPU second; "
+            f"{engine.fill_seq:,} fills, {engine.order_seq:,} orders)"
+        )
         timer = TimedStrategy()
         strategies = build()
         for s in strategies:
@@ -125,11 +133,15 @@ def main() -> None:
             engine.process_batch(batch)
         timed_s = time.perf_counter() - t0
         spent_all = sum(timer.spent.values())
-        print(f"  per strategy (timed run: strategies {spent_all / n_events * 1e6:.2f} us of "
-              f"{timed_s / n_events * 1e6:.2f} us per event):")
+        print(
+            f"  per strategy (timed run: strategies {spent_all / n_events * 1e6:.2f} us of "
+            f"{timed_s / n_events * 1e6:.2f} us per event):"
+        )
         for name, spent in sorted(timer.spent.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:<22} {spent / n_events * 1e6:7.2f} us per event "
-                  f"({timer.calls[name]:,} hook calls, {spent / timed_s * 100:4.1f}% of engine time)")
+            print(
+                f"  {name:<22} {spent / n_events * 1e6:7.2f} us per event "
+                f"({timer.calls[name]:,} hook calls, {spent / timed_s * 100:4.1f}% of engine time)"
+            )
 
     # 3. Whole engine writing to a real SQLite file through the batched writer thread.
     from database.engine import make_engine, make_session_factory, migrate
@@ -152,8 +164,10 @@ def main() -> None:
         total_s = time.perf_counter() - t0
         writer.stop()
         db.dispose()
-    print(f"whole engine with SQLite storage: {n_events / loop_s:,.0f} events/s in the loop, "
-          f"{n_events / total_s:,.0f} events/s including the final flush")
+    print(
+        f"whole engine with SQLite storage: {n_events / loop_s:,.0f} events/s in the loop, "
+        f"{n_events / total_s:,.0f} events/s including the final flush"
+    )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:,.0f} MB (includes the {n_events:,} pre-generated events)")
 

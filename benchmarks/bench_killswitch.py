@@ -65,8 +65,12 @@ def strategies() -> list[dict[str, Any]]:
     for e in doc.get("strategies") or []:
         cls = str(e.get("class", ""))
         if ".py:" in cls:  # relative to the example's folder
-            e = {**e, "class": str((example.parent / cls.split(":")[0]).resolve()) + ":"
-                 + cls.split(":")[1]}
+            e = {
+                **e,
+                "class": str((example.parent / cls.split(":")[0]).resolve())
+                + ":"
+                + cls.split(":")[1],
+            }
         out.append(e)
     return out
 
@@ -118,56 +122,114 @@ def main() -> int:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_kill_"))
     db, cfg = tmp / "bot.db", tmp / "config.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "bot": {"log_file": str(tmp / "bot.log")},
-        "market_data": {"sim": {"markets": args.markets}},
-        "control": {"poll_interval_s": args.poll},
-        # Breakers and health would pause strategies over the long run; keep everyone trading.
-        "breakers": {"enabled": False}, "health": {"enabled": False},
-        "strategies": strategies(),
-    }, sort_keys=False), encoding="utf-8")
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "bot": {"log_file": str(tmp / "bot.log")},
+                "market_data": {"sim": {"markets": args.markets}},
+                "control": {"poll_interval_s": args.poll},
+                # Breakers and health would pause strategies over the long run; keep everyone trading.
+                "breakers": {"enabled": False},
+                "health": {"enabled": False},
+                "strategies": strategies(),
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bot.py"), "--config", str(cfg), "--db", str(db), "--speed",
-         "max", "--duration", "100000000", "--quiet", "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+        [
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "--config",
+            str(cfg),
+            "--db",
+            str(db),
+            "--speed",
+            "max",
+            "--duration",
+            "100000000",
+            "--quiet",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
     )
     eng = None
     results: list[dict[str, float]] = []
     try:
-        wait(lambda: db.exists() and q(db, "select count(*) from orders where status='open'")[0][0]
-             >= 3, 120, "resting orders")
+        wait(
+            lambda: (
+                db.exists() and q(db, "select count(*) from orders where status='open'")[0][0] >= 3
+            ),
+            120,
+            "resting orders",
+        )
         eng = make_engine(db_url_from_path(db))
         sessions = make_session_factory(eng)
         for trial in range(1, args.trials + 1):
-            wait(lambda: q(db, "select count(*) from orders where status='open'")[0][0] >= 3, 60,
-                 "resting orders")
+            wait(
+                lambda: q(db, "select count(*) from orders where status='open'")[0][0] >= 3,
+                60,
+                "resting orders",
+            )
             rate = engine_rate(db)
-            cid, committed = submit(sessions, "kill_switch.activate",
-                                    {"reason": f"bench trial {trial}"})
-            row = wait(lambda c=cid: q(db, "select status, created_ts, applied_ts from "
-                                       "control_commands where id=? and status != 'pending'", c),
-                       30, "the ack")
+            cid, committed = submit(
+                sessions, "kill_switch.activate", {"reason": f"bench trial {trial}"}
+            )
+            row = wait(
+                lambda c=cid: q(
+                    db,
+                    "select status, created_ts, applied_ts from "
+                    "control_commands where id=? and status != 'pending'",
+                    c,
+                ),
+                30,
+                "the ack",
+            )
             status, created, applied = row[0]
-            ev = wait(lambda t=trial: q(db, "select data_json from events where kind='kill_switch'"
-                                            " and message like ? order by id desc limit 1",
-                                        f"%bench trial {t}%"), 10, "the event")
+            ev = wait(
+                lambda t=trial: q(
+                    db,
+                    "select data_json from events where kind='kill_switch'"
+                    " and message like ? order by id desc limit 1",
+                    f"%bench trial {t}%",
+                ),
+                10,
+                "the event",
+            )
             data = json.loads(ev[0][0])
             write_ms = (committed - created) * 1000.0  # the client waiting for SQLite's lock
             time.sleep(0.5)
-            still_open = q(db, "select count(*) from orders where status in ('open','pending',"
-                               "'partially_filled')")[0][0]
-            results.append({"latency_ms": data["latency_ms"],
-                            "from_commit_ms": data["latency_ms"] - write_ms,
-                            "ack_ms": (applied - created) * 1000.0,
-                            "cancelled": data["cancelled"], "open_after": still_open,
-                            "events_per_s": rate, "write_ms": write_ms})
+            still_open = q(
+                db,
+                "select count(*) from orders where status in ('open','pending','partially_filled')",
+            )[0][0]
+            results.append(
+                {
+                    "latency_ms": data["latency_ms"],
+                    "from_commit_ms": data["latency_ms"] - write_ms,
+                    "ack_ms": (applied - created) * 1000.0,
+                    "cancelled": data["cancelled"],
+                    "open_after": still_open,
+                    "events_per_s": rate,
+                    "write_ms": write_ms,
+                }
+            )
             r = results[-1]
-            print(f"trial {trial}: {status}; halted+cancelled {r['latency_ms']:.1f} ms after "
-                  f"created_ts ({r['from_commit_ms']:.1f} ms after the row was committed; the "
-                  f"client waited {write_ms:.1f} ms for the lock); {r['cancelled']} resting "
-                  f"orders cancelled, {still_open} open after; engine at {rate:,.0f} events/s")
-            submit(sessions, "kill_switch.deactivate",
-                   {"reason": "bench", "confirm": "CONFIRM", "enable_all": True})
+            print(
+                f"trial {trial}: {status}; halted+cancelled {r['latency_ms']:.1f} ms after "
+                f"created_ts ({r['from_commit_ms']:.1f} ms after the row was committed; the "
+                f"client waited {write_ms:.1f} ms for the lock); {r['cancelled']} resting "
+                f"orders cancelled, {still_open} open after; engine at {rate:,.0f} events/s"
+            )
+            submit(
+                sessions,
+                "kill_switch.deactivate",
+                {"reason": "bench", "confirm": "CONFIRM", "enable_all": True},
+            )
     finally:
         if eng is not None:
             eng.dispose()
@@ -182,13 +244,17 @@ def main() -> int:
             print(err[-2000:], file=sys.stderr)
     lat = sorted(r["latency_ms"] for r in results)
     com = sorted(r["from_commit_ms"] for r in results)
-    print(f"\nkill-switch latency over {len(lat)} trials at --speed max, {args.markets} markets, "
-          f"poll {args.poll:g} s: from the row's commit median {statistics.median(com):.1f} ms, "
-          f"max {com[-1]:.1f} ms; from created_ts (incl. the client's lock wait) median "
-          f"{statistics.median(lat):.1f} ms, max {lat[-1]:.1f} ms")
+    print(
+        f"\nkill-switch latency over {len(lat)} trials at --speed max, {args.markets} markets, "
+        f"poll {args.poll:g} s: from the row's commit median {statistics.median(com):.1f} ms, "
+        f"max {com[-1]:.1f} ms; from created_ts (incl. the client's lock wait) median "
+        f"{statistics.median(lat):.1f} ms, max {lat[-1]:.1f} ms"
+    )
     ok = com[-1] < TARGET_MS and all(r["open_after"] == 0 for r in results)
-    print(("PASS" if ok else "FAIL") + f": target < {TARGET_MS:.0f} ms from the row being written, "
-          "no order left open")
+    print(
+        ("PASS" if ok else "FAIL") + f": target < {TARGET_MS:.0f} ms from the row being written, "
+        "no order left open"
+    )
     return 0 if ok else 1
 
 

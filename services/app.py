@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
 from database.engine import make_engine, make_session_factory, migrate
@@ -29,11 +31,13 @@ from utils.terminal import leaderboard_table
 log = logging.getLogger("bot")
 
 
-async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, config_path: str) -> int:
+async def run_app(
+    cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, config_path: str
+) -> int:
     """Run the bot until the feed ends or a signal arrives; return the exit code."""
     url = cfg.db_url()
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     migrate(url)
     db = make_engine(url)
     sessions = make_session_factory(db)
@@ -41,7 +45,9 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
     writer.start()
     sink = Sink(writer)
     md = cfg.market_data
-    clock: SimClock | LiveClock = SimClock(md.start_ts) if md.source in ("sim", "replay") else LiveClock()
+    clock: SimClock | LiveClock = (
+        SimClock(md.start_ts) if md.source in ("sim", "replay") else LiveClock()
+    )
     engine = Engine(cfg, clock, None, strategies, sink)
     rep = restore(engine, sessions)
     start_ts = md.start_ts
@@ -61,10 +67,12 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
         safety.restore(lambda key: queries.get_state(session, key))
     if rep.resumed:
         sink.state("restored", _restored_summary(engine), start_ts)
-    sink.state("run", {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path}, start_ts)
-    log.info(
-        "Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, url
+    sink.state(
+        "run",
+        {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path},
+        start_ts,
     )
+    log.info("Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, url)
 
     loop = asyncio.get_running_loop()
     stop_signals = 0
@@ -93,8 +101,11 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
     def on_safety_task_done(task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
             return
-        log.critical("Task %s stopped on an error; halting trading.", task.get_name(),
-                     exc_info=task.exception())
+        log.critical(
+            "Task %s stopped on an error; halting trading.",
+            task.get_name(),
+            exc_info=task.exception(),
+        )
         safety.activate_kill_switch(f"task {task.get_name()} failed", "bot")
 
     safety_tasks = [
@@ -105,10 +116,14 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
         t.add_done_callback(on_safety_task_done)
     side_tasks = _start_side_tasks(cfg, engine, sink, writer, sessions, config_path)
     if bundle.live is not None:
-        side_tasks.append(asyncio.create_task(
-            watch_live_feed(bundle, data_guard, sink, cfg, clock), name="feed-health"))
+        side_tasks.append(
+            asyncio.create_task(
+                watch_live_feed(bundle, data_guard, sink, cfg, clock), name="feed-health"
+            )
+        )
 
-    console = Console()
+    # Off a terminal (logs, pipes) rich would squeeze the table into 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 140)
     engine_task = asyncio.create_task(engine.run(), name="engine")
     view_task = None
     if not quiet:
@@ -149,10 +164,15 @@ async def run_app(cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, co
             exit_code = exit_code or 1
         log.info(
             "Stopped after %d events; %d fills persisted (last fill id %d).",
-            engine.events_processed, engine.fill_seq, writer.persisted_fill_id,
+            engine.events_processed,
+            engine.fill_seq,
+            writer.persisted_fill_id,
         )
-    console.print(leaderboard_table(engine.tracker.latest, clock.now(), engine.events_processed,
-                                     title="Final leaderboard"))
+    console.print(
+        leaderboard_table(
+            engine.tracker.latest, clock.now(), engine.events_processed, title="Final leaderboard"
+        )
+    )
     return exit_code
 
 
@@ -160,7 +180,11 @@ async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> No
     refresh = cfg.competition.leaderboard_refresh_s
     with Live(console=console, refresh_per_second=max(1, int(1 / refresh)), transient=True) as live:
         while True:
-            live.update(leaderboard_table(engine.tracker.latest, engine.clock.now(), engine.events_processed))
+            live.update(
+                leaderboard_table(
+                    engine.tracker.latest, engine.clock.now(), engine.events_processed
+                )
+            )
             await asyncio.sleep(refresh)
 
 
@@ -186,7 +210,11 @@ STRATEGY_RISK_INTERVAL_S = 1.0
 
 
 def _start_side_tasks(
-    cfg: AppConfig, engine: Engine, sink: Sink, writer: DbWriter, sessions: object,
+    cfg: AppConfig,
+    engine: Engine,
+    sink: Sink,
+    writer: DbWriter,
+    sessions: sessionmaker[Session],
     config_path: str,
 ) -> list[asyncio.Task[None]]:
     """Start the named strategy-risk and alert tasks, and the dashboard supervisor if enabled."""
@@ -194,8 +222,9 @@ def _start_side_tasks(
     from services.monitors.alerts import AlertMonitor
 
     d = cfg.dashboard
-    monitor = AlertMonitor(engine, sessions, writer,  # type: ignore[arg-type]
-                           interval_s=d.alerts_interval_s, reload_s=d.alerts_reload_s)
+    monitor = AlertMonitor(
+        engine, sessions, writer, interval_s=d.alerts_interval_s, reload_s=d.alerts_reload_s
+    )
     tasks = [
         asyncio.create_task(_strategy_risk_task(engine, sink), name="strategy-risk"),
         asyncio.create_task(monitor.run(), name="alerts"),

@@ -122,8 +122,13 @@ class ConfigWatcher:
         eng = self.safety.engine
         msg = f"config.yaml reload failed; keeping the previous values: {error}"
         log.error("%s", msg)
-        self.safety.sink.event(eng.clock.now(), "config_reload", msg, severity="warning",
-                               data={"ok": False, "error": error, "file": str(self.path)})
+        self.safety.sink.event(
+            eng.clock.now(),
+            "config_reload",
+            msg,
+            severity="warning",
+            data={"ok": False, "error": error, "file": str(self.path)},
+        )
         return ReloadResult(False, error=error)
 
     def apply(self, new: AppConfig) -> ReloadResult:
@@ -151,8 +156,15 @@ class ConfigWatcher:
         else:
             log.info("%s", msg)
         self.safety.sink.event(
-            eng.clock.now(), "config_reload", msg, severity="warning" if needs else "info",
-            data={"ok": True, "changed": applied, "restart_required": needs,
-                  "file": str(self.path)},
+            eng.clock.now(),
+            "config_reload",
+            msg,
+            severity="warning" if needs else "info",
+            data={
+                "ok": True,
+                "changed": applied,
+                "restart_required": needs,
+                "file": str(self.path),
+            },
         )
         return ReloadResult(True, applied, needs)

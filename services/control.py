@@ -46,8 +46,15 @@ log = logging.getLogger("bot.control")
 Handler = Callable[[dict[str, Any], dict[str, Any]], str]
 
 COMMANDS = (
-    "kill_switch.activate", "kill_switch.deactivate", "strategy.pause", "strategy.resume",
-    "strategy.enable", "strategy.disable", "position.close", "positions.flatten", "breaker.reset",
+    "kill_switch.activate",
+    "kill_switch.deactivate",
+    "strategy.pause",
+    "strategy.resume",
+    "strategy.enable",
+    "strategy.disable",
+    "position.close",
+    "positions.flatten",
+    "breaker.reset",
 )
 """Every command name the bot applies."""
 
@@ -137,8 +144,12 @@ class ControlLoop:
         eng = self.safety.engine
         self.safety.sink.state(
             "heartbeat",
-            {"wall_ts": wall, "pid": self.pid, "event_ts": eng.clock.now(),
-             "trading_state": self.safety.kill.state.value},
+            {
+                "wall_ts": wall,
+                "pid": self.pid,
+                "event_ts": eng.clock.now(),
+                "trading_state": self.safety.kill.state.value,
+            },
             eng.clock.now(),
         )
 
@@ -164,7 +175,9 @@ class ControlLoop:
         source = str(row.get("source") or "unknown")
         handler = self._handlers.get(name)
         if handler is None:
-            return self._failed(row, f"unknown command {name!r}; commands are {', '.join(COMMANDS)}")
+            return self._failed(
+                row, f"unknown command {name!r}; commands are {', '.join(COMMANDS)}"
+            )
         try:
             args = json.loads(row.get("args_json") or "{}")
             if not isinstance(args, dict):
@@ -187,15 +200,20 @@ class ControlLoop:
         eng = self.safety.engine
         text = f"command #{row.get('id')} {row.get('command')} from {row.get('source')} refused: {message}"
         log.warning("%s", text)
-        self.safety.sink.event(eng.clock.now(), "control", text, severity="warning",
-                               data={"command_id": row.get("id"), "ok": False})
+        self.safety.sink.event(
+            eng.clock.now(),
+            "control",
+            text,
+            severity="warning",
+            data={"command_id": row.get("id"), "ok": False},
+        )
         return False, message
 
     def _finish(self, cid: int, ok: bool, result: str) -> None:
         applied_ts = self.wall()
-        self.write(lambda s: queries.finish_command(
-            s, cid, ok=ok, result=result, applied_ts=applied_ts
-        ))
+        self.write(
+            lambda s: queries.finish_command(s, cid, ok=ok, result=result, applied_ts=applied_ts)
+        )
 
     # ------------------------------------------------------------------ handlers
     @staticmethod
@@ -205,13 +223,17 @@ class ControlLoop:
     def _activate(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         flatten = args.get("flatten")
         return self.safety.activate_kill_switch(
-            str(args.get("reason") or f"requested by {self._source(row)}"), self._source(row),
-            None if flatten is None else bool(flatten), created_wall=float(row["created_ts"]),
+            str(args.get("reason") or f"requested by {self._source(row)}"),
+            self._source(row),
+            None if flatten is None else bool(flatten),
+            created_wall=float(row["created_ts"]),
         )
 
     def _deactivate(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         return self.safety.deactivate_kill_switch(
-            str(args.get("reason") or ""), args.get("confirm"), bool(args.get("enable_all")),
+            str(args.get("reason") or ""),
+            args.get("confirm"),
+            bool(args.get("enable_all")),
             self._source(row),
         )
 
@@ -222,8 +244,10 @@ class ControlLoop:
 
     def _close(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         return self.safety.close_position(
-            _arg(args, "strategy"), _arg(args, "instrument_id"),
-            str(args.get("reason") or "close requested"), self._source(row),
+            _arg(args, "strategy"),
+            _arg(args, "instrument_id"),
+            str(args.get("reason") or "close requested"),
+            self._source(row),
         )
 
     def _flatten(self, args: dict[str, Any], row: dict[str, Any]) -> str:
@@ -234,6 +258,8 @@ class ControlLoop:
     def _breaker_reset(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         strategy = args.get("strategy")
         return self.safety.reset_breaker(
-            _arg(args, "breaker"), None if not strategy else str(strategy),
-            str(args.get("reason") or "reset requested"), self._source(row),
+            _arg(args, "breaker"),
+            None if not strategy else str(strategy),
+            str(args.get("reason") or "reset requested"),
+            self._source(row),
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from services.clock import Clock, SimClock
@@ -264,7 +264,9 @@ class Engine(Gateway):
             r.subscribed[ev.instrument_id] = new
         if new.event_id:
             group = self._events.get(new.event_id, [])
-            self._events[new.event_id] = [new if i.instrument_id == new.instrument_id else i for i in group]
+            self._events[new.event_id] = [
+                new if i.instrument_id == new.instrument_id else i for i in group
+            ]
         self.sink.instrument(new, "open", ev.ts)
 
     def _on_status(self, ev: MarketStatus) -> None:
@@ -368,8 +370,15 @@ class Engine(Gateway):
             if tif is TimeInForce.GTC:
                 tif = TimeInForce.FAK
         view = RiskView(
-            now, inst, self.books.find(inst.instrument_id), r.portfolio, r.strategy.kind,
-            r.status, price, r.name, self.risk_env,
+            now,
+            inst,
+            self.books.find(inst.instrument_id),
+            r.portfolio,
+            r.strategy.kind,
+            r.status,
+            price,
+            r.name,
+            self.risk_env,
         )
         rej = self.risk.check(intent, view)
         if rej is not None:
@@ -377,17 +386,36 @@ class Engine(Gateway):
             skipped = 0 if self.safety is None else self.safety.rejection_gate(r.name, rej, now)
             if skipped is not None:
                 self.sink.event(
-                    now, "risk_rejection", rej.message, severity="warning", strategy=r.name,
-                    instrument_id=intent.instrument_id, value=rej.value, limit=rej.limit,
-                    data={"control": rej.control, "side": intent.side.value, "size": intent.size,
-                          "suppressed": skipped},
+                    now,
+                    "risk_rejection",
+                    rej.message,
+                    severity="warning",
+                    strategy=r.name,
+                    instrument_id=intent.instrument_id,
+                    value=rej.value,
+                    limit=rej.limit,
+                    data={
+                        "control": rej.control,
+                        "side": intent.side.value,
+                        "size": intent.size,
+                        "suppressed": skipped,
+                    },
                 )
             return None
         self.order_seq += 1
         order = Order(
-            order_id=self.order_seq, strategy=r.name, instrument_id=inst.instrument_id,
-            side=intent.side, price=price, size=intent.size, tif=tif, post_only=intent.post_only,
-            order_type=order_type, reason=intent.reason, created_ts=now, updated_ts=now,
+            order_id=self.order_seq,
+            strategy=r.name,
+            instrument_id=inst.instrument_id,
+            side=intent.side,
+            price=price,
+            size=intent.size,
+            tif=tif,
+            post_only=intent.post_only,
+            order_type=order_type,
+            reason=intent.reason,
+            created_ts=now,
+            updated_ts=now,
             reduce_only=intent.reduce_only,
         )
         problem = r.portfolio.check_order(order, inst)
@@ -456,7 +484,9 @@ class Engine(Gateway):
             left = pos.qty
             for price, size in book.levels(Side.BUY):
                 q = floor_lot(min(left, size))
-                total += notional(q, price) - taker_fee(q, price, inst.fees.rate, inst.fees.exponent)
+                total += notional(q, price) - taker_fee(
+                    q, price, inst.fees.rate, inst.fees.exponent
+                )
                 left -= q
                 if left <= 0:
                     break
@@ -471,15 +501,26 @@ class Engine(Gateway):
             for o in self.exchange.open_orders(name):
                 self.exchange.cancel(o.order_id, now, f"strategy disabled: {reason}")
         self.sink.strategy(
-            {"name": name, "status": status, "status_reason": reason, "status_since": now,
-             "error_count": r.errors, "updated_ts": now}
+            {
+                "name": name,
+                "status": status,
+                "status_reason": reason,
+                "status_since": now,
+                "error_count": r.errors,
+                "updated_ts": now,
+            }
         )
 
     def _strategy_error(self, r: StrategyRunner, hook: str, exc: BaseException) -> None:
         now = self.clock.now()
         self.sink.event(
-            now, "strategy_error", f"{r.name}.{hook} raised {type(exc).__name__}: {exc}",
-            severity="warning", strategy=r.name, value=str(r.errors), limit=str(r.error_limit),
+            now,
+            "strategy_error",
+            f"{r.name}.{hook} raised {type(exc).__name__}: {exc}",
+            severity="warning",
+            strategy=r.name,
+            value=str(r.errors),
+            limit=str(r.error_limit),
         )
         if self.safety is not None:
             self.safety.on_failure(now, "strategy", r.name, f"{hook}: {type(exc).__name__}: {exc}")
@@ -488,13 +529,22 @@ class Engine(Gateway):
             log.error("Disabling strategy %s: %s.", r.name, reason)
             self.set_status(r.name, "disabled", reason)
             self.sink.event(
-                now, "auto_disable", f"{r.name} disabled: {reason}", severity="critical",
-                strategy=r.name, value=str(r.errors), limit=str(r.error_limit),
+                now,
+                "auto_disable",
+                f"{r.name} disabled: {reason}",
+                severity="critical",
+                strategy=r.name,
+                value=str(r.errors),
+                limit=str(r.error_limit),
             )
 
     def _reject_event(self, intent: Intent, now: float, message: str) -> None:
         self.sink.event(
-            now, "risk_rejection", message, severity="warning", strategy=intent.strategy,
+            now,
+            "risk_rejection",
+            message,
+            severity="warning",
+            strategy=intent.strategy,
             instrument_id=intent.instrument_id,
         )
 
@@ -514,10 +564,13 @@ class Engine(Gateway):
             bid, ask = book.best_bid(), book.best_ask()
             self.sink.top(
                 {
-                    "instrument_id": iid, "best_bid": bid, "best_ask": ask,
+                    "instrument_id": iid,
+                    "best_bid": bid,
+                    "best_ask": ask,
                     "bid_size": book.bids.get(bid) if bid else None,
                     "ask_size": book.asks.get(ask) if ask else None,
-                    "mid": book.mid(), "last_trade": self._last_trade.get(iid),
+                    "mid": book.mid(),
+                    "last_trade": self._last_trade.get(iid),
                     "updated_ts": book.ts,
                 }
             )

@@ -7,7 +7,6 @@ edge. Prices are micro-USDC per share, sizes micro-shares, timestamps epoch seco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from services.instruments import Instrument, Side
 
@@ -81,6 +80,12 @@ class MarketResolved:
     payouts: tuple[tuple[str, int], ...]
 
 
-MarketEvent = Union[
-    BookSnapshot, BookDelta, TradePrint, TickSizeChange, MarketListed, MarketStatus, MarketResolved
-]
+MarketEvent = (
+    BookSnapshot
+    | BookDelta
+    | TradePrint
+    | TickSizeChange
+    | MarketListed
+    | MarketStatus
+    | MarketResolved
+)

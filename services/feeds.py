@@ -116,7 +116,8 @@ class _RetryingStart:
             except RestError as exc:
                 log.warning(
                     "Could not reach the venue to discover markets (%s); retrying in %.0f s.",
-                    exc, delay,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(self.max_backoff_s, delay * 2)
@@ -160,8 +161,10 @@ class DataGuardControl:
             ok, reason = g.validator.can_trade(intent.instrument_id, view.now)
             if not ok:
                 return Rejection(
-                    self.name, f"market data for {intent.instrument_id} not trusted: {reason}",
-                    reason, "valid data",
+                    self.name,
+                    f"market data for {intent.instrument_id} not trusted: {reason}",
+                    reason,
+                    "valid data",
                 )
         return None
 
@@ -184,8 +187,12 @@ async def watch_live_feed(
         now = clock.now()
         for failure in live.validator.take_failures():
             sink.event(
-                failure.ts, "data_validation", f"{failure.instrument_id}: {failure.reason}",
-                severity="warning", instrument_id=failure.instrument_id, value=failure.reason,
+                failure.ts,
+                "data_validation",
+                f"{failure.instrument_id}: {failure.reason}",
+                severity="warning",
+                instrument_id=failure.instrument_id,
+                value=failure.reason,
                 data={"detail": failure.detail} if failure.detail else None,
             )
         row = monitor.evaluate(live.pipeline_stats(), now)
@@ -196,11 +203,15 @@ async def watch_live_feed(
             severity = {"healthy": "info", "degraded": "warning"}.get(row["status"], "critical")
             log.log(
                 logging.INFO if severity == "info" else logging.WARNING,
-                "Market data pipeline is %s: %s.", row["status"],
+                "Market data pipeline is %s: %s.",
+                row["status"],
                 "; ".join(row.get("reasons") or []) or "all checks pass",
             )
             sink.event(
-                now, "data_health", f"data pipeline {row.get('previous_status')} -> {row['status']}",
-                severity=severity, value=row["status"],
+                now,
+                "data_health",
+                f"data pipeline {row.get('previous_status')} -> {row['status']}",
+                severity=severity,
+                value=row["status"],
                 data={"reasons": row.get("reasons") or []},
             )

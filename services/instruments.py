@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from services.money import MICRO
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """Order or book side. BUY = bid side, SELL = ask side."""
 
     BUY = "BUY"

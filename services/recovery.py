@@ -68,18 +68,18 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         needed = {f["instrument_id"] for f in fills} | {o["instrument_id"] for o in open_orders}
         inst_rows = {r["instrument_id"]: r for r in queries.load_instruments(s, needed)}
         tops = {r["instrument_id"]: r for r in _load_tops(s, needed)}
-        history = {
-            name: queries.snapshot_history(s, name, 0.0) for name in engine.runners
-        }
+        history = {name: queries.snapshot_history(s, name, 0.0) for name in engine.runners}
     engine.order_seq, engine.fill_seq, engine.settlement_seq = (
-        ids["orders"], ids["fills"], ids["settlements"]
+        ids["orders"],
+        ids["fills"],
+        ids["settlements"],
     )
     if not fills and not settlements and not open_orders and not strategies:
         return rep
     rep.resumed = True
     insts = {iid: instrument_from_row(r) for iid, r in inst_rows.items()}
-    for iid, inst in insts.items():
-        engine.instruments.setdefault(iid, inst)
+    for iid, loaded in insts.items():
+        engine.instruments.setdefault(iid, loaded)
     # Replay the ledger in time order; at equal times fills come before settlements.
     entries = [(f["ts"], 0, f["id"], f) for f in fills] + [
         (x["ts"], 1, x["id"], x) for x in settlements
@@ -94,8 +94,15 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             continue  # a strategy removed from the config keeps its rows; it is not resumed
         if kind == 0:
             fill = Fill(
-                row["id"], row["order_id"], row["strategy"], row["instrument_id"],
-                Side(row["side"]), row["price"], row["size"], row["fee"], row["liquidity"],
+                row["id"],
+                row["order_id"],
+                row["strategy"],
+                row["instrument_id"],
+                Side(row["side"]),
+                row["price"],
+                row["size"],
+                row["fee"],
+                row["liquidity"],
                 row["ts"],
             )
             r.portfolio.apply_fill(fill, insts[row["instrument_id"]])
@@ -110,11 +117,19 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             continue
         filled = filled_by_order.get(row["id"], 0)
         order = Order(
-            order_id=row["id"], strategy=row["strategy"], instrument_id=row["instrument_id"],
-            side=Side(row["side"]), price=row["price"], size=row["size"],
-            tif=TimeInForce(row["tif"]), post_only=bool(row["post_only"]),
-            order_type=row["order_type"], reason=row["reason"] or "",
-            created_ts=row["created_ts"], updated_ts=row["updated_ts"], filled=filled,
+            order_id=row["id"],
+            strategy=row["strategy"],
+            instrument_id=row["instrument_id"],
+            side=Side(row["side"]),
+            price=row["price"],
+            size=row["size"],
+            tif=TimeInForce(row["tif"]),
+            post_only=bool(row["post_only"]),
+            order_type=row["order_type"],
+            reason=row["reason"] or "",
+            created_ts=row["created_ts"],
+            updated_ts=row["updated_ts"],
+            filled=filled,
             status=OrderStatus.OPEN if filled == 0 else OrderStatus.PARTIALLY_FILLED,
         )
         if order.remaining <= 0 or order.tif is not TimeInForce.GTC:
@@ -131,11 +146,11 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         order.queue_ahead = _QUEUE_UNKNOWN
         rep.open_orders += 1
     for name, r in engine.runners.items():
-        row = strategies.get(name)
-        if row is not None:
-            r.status = row["status"] or "active"
-            r.status_reason = row["status_reason"]
-            r.status_since = row["status_since"]
+        srow = strategies.get(name)
+        if srow is not None:
+            r.status = srow["status"] or "active"
+            r.status_reason = srow["status_reason"]
+            r.status_since = srow["status_since"]
         for pos_iid, pos in r.portfolio.positions.items():
             engine.sink.position(name, pos_iid, pos)
         r.portfolio.check_ledger()
@@ -156,7 +171,10 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     log.info(
         "Resumed from the database: %d fills and %d settlements replayed, %d open orders, "
         "%d instruments carried over.",
-        rep.fills, rep.settlements, rep.open_orders, len(rep.carried_instruments),
+        rep.fills,
+        rep.settlements,
+        rep.open_orders,
+        len(rep.carried_instruments),
     )
     return rep
 
@@ -180,4 +198,6 @@ def _load_tops(s: Session, ids: set[str]) -> list[dict]:
     t = TABLES["market_tops"]
     if not ids:
         return []
-    return [dict(m) for m in s.execute(select(t).where(t.c.instrument_id.in_(sorted(ids)))).mappings()]
+    return [
+        dict(m) for m in s.execute(select(t).where(t.c.instrument_id.in_(sorted(ids)))).mappings()
+    ]

@@ -52,7 +52,7 @@ class StrategyRunner:
             return
         try:
             getattr(self.strategy, hook)(self.ctx, *args)
-        except Exception as exc:  # a strategy's bug must never take the engine down
+        except Exception as exc:  # noqa: BLE001 - a strategy's bug must never take the engine down
             self.errors += 1
             log.error(
                 "Strategy %s raised in %s (%d/%d): %s\n%s",

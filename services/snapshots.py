@@ -72,14 +72,24 @@ class PerformanceTracker:
             score = composite_score(cfg, return_pct, sharpe, pf.win_rate, st.max_drawdown_pct)
             rows.append(
                 LeaderboardRow(
-                    rank=0, strategy=r.name, score=score, equity=equity, cash=pf.cash / MICRO,
-                    return_pct=return_pct, realized_pnl=pf.realized_pnl / MICRO,
-                    unrealized_pnl=unreal / MICRO, fees=pf.fees / MICRO,
-                    exposure=market_value / MICRO, sharpe=sharpe, win_rate=pf.win_rate,
+                    rank=0,
+                    strategy=r.name,
+                    score=score,
+                    equity=equity,
+                    cash=pf.cash / MICRO,
+                    return_pct=return_pct,
+                    realized_pnl=pf.realized_pnl / MICRO,
+                    unrealized_pnl=unreal / MICRO,
+                    fees=pf.fees / MICRO,
+                    exposure=market_value / MICRO,
+                    sharpe=sharpe,
+                    win_rate=pf.win_rate,
                     max_drawdown_pct=st.max_drawdown_pct,
-                    drawdown_pct=st.current_drawdown_pct(equity), trades=pf.fill_count,
+                    drawdown_pct=st.current_drawdown_pct(equity),
+                    trades=pf.fill_count,
                     round_trips=pf.round_trips,
-                    status=status_label(cfg, return_pct, r.status), strategy_status=r.status,
+                    status=status_label(cfg, return_pct, r.status),
+                    strategy_status=r.status,
                 )
             )
             extras[r.name] = (equity_m, market_value, unreal)
@@ -89,12 +99,23 @@ class PerformanceTracker:
                 pf = engine.runners[row.strategy].portfolio
                 equity_m, market_value, unreal = extras[row.strategy]
                 base = {
-                    "strategy": row.strategy, "ts": now, "equity": equity_m, "cash": pf.cash,
-                    "realized_pnl": pf.realized_pnl, "unrealized_pnl": unreal, "fees": pf.fees,
-                    "exposure": market_value, "equity_liquidation": engine.liquidation_value(pf),
-                    "return_pct": row.return_pct, "drawdown_pct": row.drawdown_pct,
-                    "sharpe": row.sharpe, "win_rate": row.win_rate, "trades": row.trades,
-                    "round_trips": row.round_trips, "score": row.score, "rank": row.rank,
+                    "strategy": row.strategy,
+                    "ts": now,
+                    "equity": equity_m,
+                    "cash": pf.cash,
+                    "realized_pnl": pf.realized_pnl,
+                    "unrealized_pnl": unreal,
+                    "fees": pf.fees,
+                    "exposure": market_value,
+                    "equity_liquidation": engine.liquidation_value(pf),
+                    "return_pct": row.return_pct,
+                    "drawdown_pct": row.drawdown_pct,
+                    "sharpe": row.sharpe,
+                    "win_rate": row.win_rate,
+                    "trades": row.trades,
+                    "round_trips": row.round_trips,
+                    "score": row.score,
+                    "rank": row.rank,
                     "status": row.status,
                 }
                 if persist:
@@ -103,8 +124,11 @@ class PerformanceTracker:
                     engine.sink.snapshot({**base, "granularity": "hourly"})
             engine.sink.state(
                 "engine",
-                {"event_ts": now, "events_processed": engine.events_processed,
-                 "live_instruments": len(engine.live)},
+                {
+                    "event_ts": now,
+                    "events_processed": engine.events_processed,
+                    "live_instruments": len(engine.live),
+                },
                 now,
             )
         self.next_memory = now + cfg.memory_snapshot_interval_s

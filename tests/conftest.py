@@ -44,13 +44,18 @@ def make_instrument(
     )
 
 
-def run_bot(*args: str, timeout: float = 240, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_bot(
+    *args: str, timeout: float = 240, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python bot.py`` as a user would and return the finished process."""
     e = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "bot.py"), *args],
-        capture_output=True, text=True, timeout=timeout, env=e, cwd=str(cwd or ROOT),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+        cwd=str(cwd or ROOT),
     )
 
 

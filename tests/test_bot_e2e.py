@@ -30,12 +30,22 @@ def _q(db: Path, sql: str, *args: object) -> list[tuple]:
 def replay_ledger(db: Path) -> dict[str, dict]:
     """Independently rebuild every strategy's cash and positions from the stored fills."""
     start = dict(_q(db, "select name, starting_capital from strategies"))
-    out = {name: {"cash": cap, "positions": {}, "buys": 0, "sells": 0, "fees": 0, "payouts": 0}
-           for name, cap in start.items()}
-    rows = [(ts, 0, i, s, iid, side, p, q, fee) for i, s, iid, side, p, q, fee, ts in _q(
-        db, "select id, strategy, instrument_id, side, price, size, fee, ts from fills")]
-    rows += [(ts, 1, i, s, iid, None, pps, q, 0) for i, s, iid, q, pps, ts in _q(
-        db, "select id, strategy, instrument_id, size, payout_per_share, ts from settlements")]
+    out = {
+        name: {"cash": cap, "positions": {}, "buys": 0, "sells": 0, "fees": 0, "payouts": 0}
+        for name, cap in start.items()
+    }
+    rows = [
+        (ts, 0, i, s, iid, side, p, q, fee)
+        for i, s, iid, side, p, q, fee, ts in _q(
+            db, "select id, strategy, instrument_id, side, price, size, fee, ts from fills"
+        )
+    ]
+    rows += [
+        (ts, 1, i, s, iid, None, pps, q, 0)
+        for i, s, iid, q, pps, ts in _q(
+            db, "select id, strategy, instrument_id, size, payout_per_share, ts from settlements"
+        )
+    ]
     for _ts, kind, _i, s, iid, side, price, qty, fee in sorted(rows):
         st = out[s]
         pos = st["positions"]
@@ -61,19 +71,34 @@ def replay_ledger(db: Path) -> dict[str, dict]:
 
 
 def final_cash(db: Path) -> dict[str, int]:
-    rows = _q(db, "select strategy, cash from performance_snapshots where granularity='fine' "
-                  "and id in (select max(id) from performance_snapshots where granularity='fine' "
-                  "group by strategy)")
+    rows = _q(
+        db,
+        "select strategy, cash from performance_snapshots where granularity='fine' "
+        "and id in (select max(id) from performance_snapshots where granularity='fine' "
+        "group by strategy)",
+    )
     return dict(rows)
 
 
 def test_done_means_run_reconciles_to_the_micro(tmp_db: Path) -> None:
-    proc = run_bot("--duration", "120", "--speed", "max", "--seed", "7", "--db", str(tmp_db),
-                   "--quiet", "--no-dashboard")
+    proc = run_bot(
+        "--duration",
+        "120",
+        "--speed",
+        "max",
+        "--seed",
+        "7",
+        "--db",
+        str(tmp_db),
+        "--quiet",
+        "--no-dashboard",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Final leaderboard" in proc.stdout
-    fills = dict(((s, liq), n) for s, liq, n in _q(
-        tmp_db, "select strategy, liquidity, count(*) from fills group by 1, 2"))
+    fills = dict(
+        ((s, liq), n)
+        for s, liq, n in _q(tmp_db, "select strategy, liquidity, count(*) from fills group by 1, 2")
+    )
     assert fills.get(("mm_tight", "maker"), 0) > 0
     assert fills.get(("complement_arb", "taker"), 0) > 0
     settled = dict(_q(tmp_db, "select strategy, count(*) from settlements group by 1"))
@@ -87,7 +112,11 @@ def test_done_means_run_reconciles_to_the_micro(tmp_db: Path) -> None:
     cash = final_cash(tmp_db)
     for name, st in ledger.items():
         start = _q(tmp_db, "select starting_capital from strategies where name=?", name)[0][0]
-        assert cash[name] == st["cash"] == start - st["buys"] + st["sells"] - st["fees"] + st["payouts"]
+        assert (
+            cash[name]
+            == st["cash"]
+            == start - st["buys"] + st["sells"] - st["fees"] + st["payouts"]
+        )
     # Positions table equals the replay.
     for name, st in ledger.items():
         stored = dict(_q(tmp_db, "select instrument_id, qty from positions where strategy=?", name))
@@ -96,9 +125,22 @@ def test_done_means_run_reconciles_to_the_micro(tmp_db: Path) -> None:
 
 def test_sigint_stops_cleanly_and_restart_resumes_exactly(tmp_db: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bot.py"), "--speed", "60", "--seed", "3", "--db", str(tmp_db),
-         "--quiet", "--no-dashboard"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+        [
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "--speed",
+            "60",
+            "--seed",
+            "3",
+            "--db",
+            str(tmp_db),
+            "--quiet",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
     )
     try:
         _wait_for_fills(tmp_db, 5, timeout=90)
@@ -111,11 +153,29 @@ def test_sigint_stops_cleanly_and_restart_resumes_exactly(tmp_db: Path, tmp_path
     clean = json.loads(_q(tmp_db, "select value_json from bot_state where key='run'")[0][0])
     assert clean["clean"] is True
     expected = replay_ledger(tmp_db)
-    open_before = {name: sorted(i for (i,) in _q(
-        tmp_db, "select id from orders where strategy=? and status in ('open','partially_filled','pending')",
-        name)) for name in expected}
-    proc2 = run_bot("--duration", "5", "--speed", "max", "--seed", "3", "--db", str(tmp_db),
-                    "--quiet", "--no-dashboard")
+    open_before = {
+        name: sorted(
+            i
+            for (i,) in _q(
+                tmp_db,
+                "select id from orders where strategy=? and status in ('open','partially_filled','pending')",
+                name,
+            )
+        )
+        for name in expected
+    }
+    proc2 = run_bot(
+        "--duration",
+        "5",
+        "--speed",
+        "max",
+        "--seed",
+        "3",
+        "--db",
+        str(tmp_db),
+        "--quiet",
+        "--no-dashboard",
+    )
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     restored = json.loads(_q(tmp_db, "select value_json from bot_state where key='restored'")[0][0])
     for name, st in expected.items():
@@ -129,9 +189,21 @@ def test_sigint_stops_cleanly_and_restart_resumes_exactly(tmp_db: Path, tmp_path
 
 def test_kill_9_loses_no_persisted_fill(tmp_db: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bot.py"), "--speed", "max", "--seed", "11", "--db", str(tmp_db),
-         "--quiet", "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(ROOT),
+        [
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "--speed",
+            "max",
+            "--seed",
+            "11",
+            "--db",
+            str(tmp_db),
+            "--quiet",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=str(ROOT),
     )
     try:
         _wait_for_fills(tmp_db, 200, timeout=120)
@@ -142,8 +214,18 @@ def test_kill_9_loses_no_persisted_fill(tmp_db: Path) -> None:
             proc.kill()
     before_ids = {i for (i,) in _q(tmp_db, "select id from fills")}
     expected = replay_ledger(tmp_db)
-    proc2 = run_bot("--duration", "30", "--speed", "max", "--seed", "11", "--db", str(tmp_db),
-                    "--quiet", "--no-dashboard")
+    proc2 = run_bot(
+        "--duration",
+        "30",
+        "--speed",
+        "max",
+        "--seed",
+        "11",
+        "--db",
+        str(tmp_db),
+        "--quiet",
+        "--no-dashboard",
+    )
     assert proc2.returncode == 0, proc2.stderr[-3000:]
     after_ids = {i for (i,) in _q(tmp_db, "select id from fills")}
     assert before_ids <= after_ids  # nothing committed was lost or rewritten
@@ -154,8 +236,11 @@ def test_kill_9_loses_no_persisted_fill(tmp_db: Path) -> None:
     ledger = replay_ledger(tmp_db)
     assert {n: s["cash"] for n, s in ledger.items()} == final_cash(tmp_db)
     # No order is filled beyond its size, even across the crash.
-    over = _q(tmp_db, "select o.id from orders o join (select order_id, sum(size) f from fills "
-                      "group by order_id) x on x.order_id = o.id where x.f > o.size")
+    over = _q(
+        tmp_db,
+        "select o.id from orders o join (select order_id, sum(size) f from fills "
+        "group by order_id) x on x.order_id = o.id where x.f > o.size",
+    )
     assert over == []
 
 

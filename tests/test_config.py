@@ -57,12 +57,24 @@ def test_example_config_documents_every_key_with_a_comment() -> None:
     ("text", "key", "expect"),
     [
         ("bot: {log_level: LOUD}", "bot.log_level", "Input should be"),
-        ("competition: {starting_capital_usd: -5}", "competition.starting_capital_usd", "greater than 0"),
-        ("market_data: {sim: {markets: 0}}", "market_data.sim.markets", "greater than or equal to 1"),
+        (
+            "competition: {starting_capital_usd: -5}",
+            "competition.starting_capital_usd",
+            "greater than 0",
+        ),
+        (
+            "market_data: {sim: {markets: 0}}",
+            "market_data.sim.markets",
+            "greater than or equal to 1",
+        ),
         ("market_data: {sim: {marketz: 3}}", "market_data.sim.marketz", "unknown key"),
         ("market_data: {speed: fast}", "market_data.speed", "Input should be"),
         ("execution: {latency_ms: abc}", "execution.latency_ms", "valid number"),
-        ("bot: {db_url: '${NO_SUCH_VAR_FOR_TEST}'}", "bot.db_url", "NO_SUCH_VAR_FOR_TEST is not set"),
+        (
+            "bot: {db_url: '${NO_SUCH_VAR_FOR_TEST}'}",
+            "bot.db_url",
+            "NO_SUCH_VAR_FOR_TEST is not set",
+        ),
         ("- just\n- a list", "", "top level must be a mapping"),
     ],
 )
@@ -90,10 +102,12 @@ def test_env_var_reference_is_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_strategy_errors_name_index_class_and_key(tmp_path: Path) -> None:
     cfg = parse_config(
-        {"strategies": [
-            {"name": "a", "class": "MarketMaker"},
-            {"name": "b", "class": "MarketMaker", "params": {"half_spread_ticks": 0}},
-        ]},
+        {
+            "strategies": [
+                {"name": "a", "class": "MarketMaker"},
+                {"name": "b", "class": "MarketMaker", "params": {"half_spread_ticks": 0}},
+            ]
+        },
         "cfg.yaml",
     )
     with pytest.raises(ConfigError) as ei:
@@ -125,7 +139,12 @@ def test_user_strategy_file_errors(tmp_path: Path) -> None:
 def test_duplicate_strategy_names() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_config(
-            {"strategies": [{"name": "a", "class": "MarketMaker"}, {"name": "a", "class": "MarketMaker"}]},
+            {
+                "strategies": [
+                    {"name": "a", "class": "MarketMaker"},
+                    {"name": "a", "class": "MarketMaker"},
+                ]
+            },
             "c.yaml",
         )
     assert "used twice" in ei.value.message
@@ -140,7 +159,9 @@ def test_duplicate_strategy_names() -> None:
         ("unknown_section: {}", "unknown_section: unknown key"),
     ],
 )
-def test_bot_exits_2_on_bad_config_and_creates_nothing(tmp_path: Path, text: str, needle: str) -> None:
+def test_bot_exits_2_on_bad_config_and_creates_nothing(
+    tmp_path: Path, text: str, needle: str
+) -> None:
     p = _write(tmp_path, text)
     db = tmp_path / "never.db"
     proc = run_bot("--config", str(p), "--db", str(db), "--no-dashboard", timeout=60)

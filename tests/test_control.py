@@ -53,8 +53,9 @@ def now_write(sessions: sessionmaker[Session]) -> Callable[[Callable[[Session], 
     return write
 
 
-def submit(sessions: sessionmaker[Session], command: str, args: dict | None = None,
-           created: float = 999.9) -> int:
+def submit(
+    sessions: sessionmaker[Session], command: str, args: dict | None = None, created: float = 999.9
+) -> int:
     with sessions.begin() as s:
         return queries.submit_command(s, command, args, source="test", created_ts=created)
 
@@ -77,12 +78,17 @@ def test_every_command_is_applied_and_acknowledged(sessions: sessionmaker[Sessio
         submit(sessions, "strategy.resume", {"strategy": "s1", "reason": "r2"}),
         submit(sessions, "strategy.disable", {"strategy": "s2", "reason": "r3"}),
         submit(sessions, "strategy.enable", {"strategy": "s2", "reason": "r4"}),
-        submit(sessions, "position.close", {"strategy": "s1", "instrument_id": "Y1", "reason": "x"}),
+        submit(
+            sessions, "position.close", {"strategy": "s1", "instrument_id": "Y1", "reason": "x"}
+        ),
         submit(sessions, "breaker.reset", {"breaker": "daily_loss", "reason": "r5"}),
         submit(sessions, "kill_switch.activate", {"reason": "stop", "flatten": False}),
         submit(sessions, "positions.flatten", {"reason": "r6"}),
-        submit(sessions, "kill_switch.deactivate",
-               {"reason": "ok", "confirm": "CONFIRM", "enable_all": True}),
+        submit(
+            sessions,
+            "kill_switch.deactivate",
+            {"reason": "ok", "confirm": "CONFIRM", "enable_all": True},
+        ),
     ]
     assert ctl.apply_pending_now() == len(ids)
     rows = [row(sessions, i) for i in ids]
@@ -115,8 +121,9 @@ def test_bad_commands_fail_with_a_reason(
 ) -> None:
     h = make_harness()
     ctl = loop_for(h, sessions)
-    ok, result = ctl.apply({"id": 1, "command": command, "args_json": args_json,
-                            "source": "test", "created_ts": 1.0})
+    ok, result = ctl.apply(
+        {"id": 1, "command": command, "args_json": args_json, "source": "test", "created_ts": 1.0}
+    )
     assert not ok and needle in result
     assert h.writer.events("control")[-1]["severity"] == "warning"
 
@@ -159,8 +166,15 @@ def test_an_unexpected_error_halts_trading_and_keeps_the_loop_alive(
         raise RuntimeError("bug in flatten")
 
     h.safety.flatten_all = broken  # type: ignore[method-assign]
-    ok, result = ctl.apply({"id": 5, "command": "positions.flatten", "args_json": "{}",
-                            "source": "test", "created_ts": 1.0})
+    ok, result = ctl.apply(
+        {
+            "id": 5,
+            "command": "positions.flatten",
+            "args_json": "{}",
+            "source": "test",
+            "created_ts": 1.0,
+        }
+    )
     assert not ok and result == "internal error: RuntimeError: bug in flatten"
     assert h.safety.kill.state is TradingState.HALTED
 
@@ -202,8 +216,9 @@ def test_cli_waits_for_the_bots_answer(sessions: sessionmaker[Session]) -> None:
             with sessions.begin() as s:
                 for r in queries.pending_commands(s):
                     ok = r["command"] != "strategy.enable"
-                    queries.finish_command(s, r["id"], ok=ok, result="done" if ok else "no",
-                                           applied_ts=time.time())
+                    queries.finish_command(
+                        s, r["id"], ok=ok, result="done" if ok else "no", applied_ts=time.time()
+                    )
             time.sleep(0.02)
 
     t = threading.Thread(target=fake_bot, daemon=True)
@@ -230,16 +245,24 @@ def test_cli_no_answer_within_wait(sessions: sessionmaker[Session]) -> None:
 def test_cli_maps_subcommands_to_agreed_command_rows() -> None:
     p = control_cli._parser()
     cases = {
-        "kill-switch activate --reason r --flatten": ("kill_switch.activate",
-                                                      {"reason": "r", "flatten": True}),
+        "kill-switch activate --reason r --flatten": (
+            "kill_switch.activate",
+            {"reason": "r", "flatten": True},
+        ),
         "kill-switch deactivate --reason r --confirm CONFIRM --enable-all": (
-            "kill_switch.deactivate", {"reason": "r", "confirm": "CONFIRM", "enable_all": True}),
+            "kill_switch.deactivate",
+            {"reason": "r", "confirm": "CONFIRM", "enable_all": True},
+        ),
         "pause mm --reason r": ("strategy.pause", {"strategy": "mm", "reason": "r"}),
-        "close-position mm Y1": ("position.close", {"strategy": "mm", "instrument_id": "Y1",
-                                                    "reason": "closed from the command line"}),
+        "close-position mm Y1": (
+            "position.close",
+            {"strategy": "mm", "instrument_id": "Y1", "reason": "closed from the command line"},
+        ),
         "flatten --reason r": ("positions.flatten", {"reason": "r"}),
         "breaker-reset strategy_drawdown --strategy mm --reason r": (
-            "breaker.reset", {"breaker": "strategy_drawdown", "reason": "r", "strategy": "mm"}),
+            "breaker.reset",
+            {"breaker": "strategy_drawdown", "reason": "r", "strategy": "mm"},
+        ),
     }
     for line, expect in cases.items():
         assert control_cli._command(p.parse_args(line.split())) == expect
@@ -247,19 +270,28 @@ def test_cli_maps_subcommands_to_agreed_command_rows() -> None:
         p.parse_args(["kill-switch", "deactivate", "--reason", "r"])  # --confirm is required
 
 
-def test_bot_py_control_status_and_commands_need_no_strategies(tmp_path: Path, db: Path,
-                                                               sessions: sessionmaker[Session]) -> None:
+def test_bot_py_control_status_and_commands_need_no_strategies(
+    tmp_path: Path, db: Path, sessions: sessionmaker[Session]
+) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"bot: {{db_path: {db}}}\nstrategies: []\n", encoding="utf-8")
     with sessions.begin() as s:
-        queries.set_state(s, "kill_switch", {"state": "HALTED", "since_ts": T0, "source": "cli",
-                                             "reason": "test stop", "latency_ms": 12.5})
+        queries.set_state(
+            s,
+            "kill_switch",
+            {
+                "state": "HALTED",
+                "since_ts": T0,
+                "source": "cli",
+                "reason": "test stop",
+                "latency_ms": 12.5,
+            },
+        )
     proc = run_bot("control", "--config", str(cfg), "status", timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "Bot: NOT running" in proc.stdout
     assert "Trading state: HALTED since 2026-01-01 00:00:00 UTC" in proc.stdout
     assert "test stop; applied in 12.5 ms" in proc.stdout
-
 
 
 def test_cli_main_in_process(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

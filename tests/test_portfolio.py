@@ -217,7 +217,9 @@ def test_reserve_and_release_shares() -> None:
 
 def test_check_order_rejects_unfunded_buys() -> None:
     pf = Portfolio("s", to_micro("50.55"))
-    assert pf.check_order(order(B, "0.50", "100"), YES) is None  # exactly funded incl. fee and rounding margin
+    assert (
+        pf.check_order(order(B, "0.50", "100"), YES) is None
+    )  # exactly funded incl. fee and rounding margin
     msg = pf.check_order(order(B, "0.50", "100.01"), YES)
     assert msg is not None and msg.startswith("insufficient cash")
     pf.reserve(order(B, "0.10", "10", oid=9), YES)

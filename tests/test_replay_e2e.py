@@ -25,7 +25,9 @@ strategies:
   - {name: arb, class: ComplementArbitrage}
 dashboard: {enabled: false}
 """
-    live_cfg = _write(tmp_path / "live.yaml", f"""
+    live_cfg = _write(
+        tmp_path / "live.yaml",
+        f"""
 market_data:
   source: sim
   seed: 5
@@ -33,18 +35,22 @@ market_data:
   duration_s: 60
   record: true
   recorder: {{directory: "{rec}"}}
-{strategies}""")
+{strategies}""",
+    )
     db1 = tmp_path / "live.db"
     p1 = run_bot("--config", str(live_cfg), "--db", str(db1), "--quiet")
     assert p1.returncode == 0, p1.stderr[-2000:]
     files = sorted(rec.rglob("*.jsonl.gz"))
     assert files
-    replay_cfg = _write(tmp_path / "replay.yaml", f"""
+    replay_cfg = _write(
+        tmp_path / "replay.yaml",
+        f"""
 market_data:
   source: replay
   speed: max
   replay_paths: ["{rec}"]
-{strategies}""")
+{strategies}""",
+    )
     db2 = tmp_path / "replay.db"
     p2 = run_bot("--config", str(replay_cfg), "--db", str(db2), "--quiet")
     assert p2.returncode == 0, p2.stderr[-2000:]
@@ -54,14 +60,21 @@ market_data:
     assert live == replay
     # Same books seen -> same final top of book for every instrument.
     q2 = "select instrument_id, best_bid, best_ask, bid_size, ask_size from market_tops order by 1"
-    assert sqlite3.connect(db1).execute(q2).fetchall() == sqlite3.connect(db2).execute(q2).fetchall()
+    assert (
+        sqlite3.connect(db1).execute(q2).fetchall() == sqlite3.connect(db2).execute(q2).fetchall()
+    )
     # Same market, same deterministic strategies -> same fills.
     q3 = "select strategy, instrument_id, side, price, size, fee from fills order by id"
-    assert sqlite3.connect(db1).execute(q3).fetchall() == sqlite3.connect(db2).execute(q3).fetchall()
+    assert (
+        sqlite3.connect(db1).execute(q3).fetchall() == sqlite3.connect(db2).execute(q3).fetchall()
+    )
 
 
 def test_replay_without_paths_is_a_config_error(tmp_path: Path) -> None:
-    cfg = _write(tmp_path / "c.yaml", "market_data: {source: replay}\nstrategies: [{name: a, class: MarketMaker}]\n")
+    cfg = _write(
+        tmp_path / "c.yaml",
+        "market_data: {source: replay}\nstrategies: [{name: a, class: MarketMaker}]\n",
+    )
     p = run_bot("--config", str(cfg), "--db", str(tmp_path / "x.db"), "--no-dashboard")
     assert p.returncode == 2
     assert "replay_paths is empty" in p.stderr

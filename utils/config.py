@@ -49,14 +49,17 @@ class BotSection(_Frozen):
     """Process-level settings."""
 
     db_url: str | None = Field(
-        None, description="SQLAlchemy database URL; overrides db_path (e.g. postgresql+psycopg://...)"
+        None,
+        description="SQLAlchemy database URL; overrides db_path (e.g. postgresql+psycopg://...)",
     )
     db_path: str = Field("data/bot.db", description="SQLite file used when db_url is not set")
     log_file: str = Field("logs/bot.log", description="Log file path ('' for none)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     writer_max_backlog: int = Field(
-        20_000, ge=100, le=10_000_000,
+        20_000,
+        ge=100,
+        le=10_000_000,
         description="Rows queued for the database writer beyond which the engine waits for it "
         "(backpressure at --speed max), count",
     )
@@ -165,7 +168,9 @@ class StrategyEntry(_Frozen):
     """One competitor: a strategy class with its parameters."""
 
     name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    class_: str = Field(..., alias="class", description="Built-in name, file.py:Class or module:Class")
+    class_: str = Field(
+        ..., alias="class", description="Built-in name, file.py:Class or module:Class"
+    )
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
 

@@ -83,13 +83,17 @@ def _command(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
         return "kill_switch.activate", {"reason": args.reason, "flatten": bool(args.flatten)}
     if c == "kill-switch":
         return "kill_switch.deactivate", {
-            "reason": args.reason, "confirm": args.confirm, "enable_all": bool(args.enable_all)
+            "reason": args.reason,
+            "confirm": args.confirm,
+            "enable_all": bool(args.enable_all),
         }
     if c in ("pause", "resume", "enable", "disable"):
         return f"strategy.{c}", {"strategy": args.strategy, "reason": args.reason}
     if c == "close-position":
         return "position.close", {
-            "strategy": args.strategy, "instrument_id": args.instrument_id, "reason": args.reason
+            "strategy": args.strategy,
+            "instrument_id": args.instrument_id,
+            "reason": args.reason,
         }
     if c == "flatten":
         return "positions.flatten", {"reason": args.reason}
@@ -157,13 +161,16 @@ def _status(sessions: sessionmaker[Session], out: Any) -> int:
     running = age is not None and age <= STALE_HEARTBEAT_S
     out.write(
         f"Bot: {'running' if running else 'NOT running'}"
-        + (f" (heartbeat {age:.1f} s ago)" if age is not None else "") + "\n"
+        + (f" (heartbeat {age:.1f} s ago)" if age is not None else "")
+        + "\n"
     )
     state = ks.get("state", "ACTIVE") if isinstance(ks, dict) else "ACTIVE"
     out.write(f"Trading state: {state}")
     if state != "ACTIVE":
-        out.write(f" since {_fmt_ts(ks.get('since_ts'))} (event time), source {ks.get('source')}: "
-                  f"{ks.get('reason')}")
+        out.write(
+            f" since {_fmt_ts(ks.get('since_ts'))} (event time), source {ks.get('source')}: "
+            f"{ks.get('reason')}"
+        )
         if ks.get("latency_ms") is not None:
             out.write(f"; applied in {ks['latency_ms']:.1f} ms")
     out.write("\n")
@@ -172,16 +179,23 @@ def _status(sessions: sessionmaker[Session], out: Any) -> int:
     for b in open_b:
         who = f":{b['strategy']}" if b.get("strategy") else ""
         until = f", until {_fmt_ts(b['until_ts'])}" if b.get("until_ts") else ""
-        out.write(f"  {b['name']}{who} {b['state']} since {_fmt_ts(b.get('since_ts'))}{until}: "
-                  f"{b.get('reason')}\n")
+        out.write(
+            f"  {b['name']}{who} {b['state']} since {_fmt_ts(b.get('since_ts'))}{until}: "
+            f"{b.get('reason')}\n"
+        )
     out.write("Strategies:\n")
     for r in strategies:
-        reason = f" since {_fmt_ts(r['status_since'])}: {r['status_reason']}" if (
-            r["status"] != "active" and r.get("status_reason")) else ""
+        reason = (
+            f" since {_fmt_ts(r['status_since'])}: {r['status_reason']}"
+            if (r["status"] != "active" and r.get("status_reason"))
+            else ""
+        )
         out.write(f"  {r['name']:<24} {r['status']:<9}{reason}\n")
     if pending:
-        out.write(f"Pending commands: {len(pending)} (oldest #{pending[0]['id']} "
-                  f"{pending[0]['command']})\n")
+        out.write(
+            f"Pending commands: {len(pending)} (oldest #{pending[0]['id']} "
+            f"{pending[0]['command']})\n"
+        )
     return EXIT_OK
 
 
@@ -191,8 +205,10 @@ def _list(sessions: sessionmaker[Session], limit: int, out: Any) -> int:
     with sessions() as s:
         rows = queries.recent_commands(s, limit)
     for r in rows:
-        out.write(f"#{r['id']:<5} {_fmt_ts(r['created_ts'])}  {r['command']:<22} {r['status']:<8} "
-                  f"{r['source']:<9} {r['args_json']}\n")
+        out.write(
+            f"#{r['id']:<5} {_fmt_ts(r['created_ts'])}  {r['command']:<22} {r['status']:<8} "
+            f"{r['source']:<9} {r['args_json']}\n"
+        )
         if r.get("result"):
             out.write(f"       -> {r['result']}\n")
     if not rows:
@@ -201,7 +217,11 @@ def _list(sessions: sessionmaker[Session], limit: int, out: Any) -> int:
 
 
 def submit_retrying(
-    sessions: sessionmaker[Session], name: str, cargs: dict[str, Any], *, source: str,
+    sessions: sessionmaker[Session],
+    name: str,
+    cargs: dict[str, Any],
+    *,
+    source: str,
     timeout_s: float = 30.0,
 ) -> int:
     """Insert a command row, retrying while the busy bot holds SQLite's write lock.
@@ -218,8 +238,7 @@ def submit_retrying(
     while True:
         try:
             with sessions.begin() as s:
-                return queries.submit_command(s, name, cargs, source=source,
-                                              created_ts=time.time())
+                return queries.submit_command(s, name, cargs, source=source, created_ts=time.time())
         except OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
@@ -227,8 +246,13 @@ def submit_retrying(
 
 
 def send(
-    sessions: sessionmaker[Session], name: str, cargs: dict[str, Any], wait_s: float, out: Any,
-    *, source: str = "cli",
+    sessions: sessionmaker[Session],
+    name: str,
+    cargs: dict[str, Any],
+    wait_s: float,
+    out: Any,
+    *,
+    source: str = "cli",
 ) -> int:
     """Queue a command, wait for the bot's answer and print it; return the exit code."""
     from database.models import TABLES
@@ -238,8 +262,10 @@ def send(
     with sessions() as s:
         age = _heartbeat_age(s, now)
     if age is None or age > STALE_HEARTBEAT_S:
-        out.write(f"The bot is not running; command #{cid} {name} is queued and will be applied "
-                  "when the bot starts.\n")
+        out.write(
+            f"The bot is not running; command #{cid} {name} is queued and will be applied "
+            "when the bot starts.\n"
+        )
         return EXIT_QUEUED
     t = TABLES["control_commands"]
     deadline = time.monotonic() + wait_s
@@ -270,7 +296,7 @@ def main(argv: list[str]) -> int:
         print("Pass --db PATH to use a database file directly.", file=sys.stderr)
         return EXIT_ERROR
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     migrate(url)  # a command queued before the first start creates the database
     db = make_engine(url)
     try:

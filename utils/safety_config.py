@@ -142,7 +142,9 @@ class RiskConfig(_Frozen):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name like Europe/London)") from None
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/London)"
+            ) from None
         return v
 
     @model_validator(mode="after")
@@ -159,9 +161,7 @@ class RiskConfig(_Frozen):
         over = self.per_strategy.get(strategy)
         if over is None:
             return self.limits
-        return self.limits.model_copy(
-            update={k: getattr(over, k) for k in over.model_fields_set}
-        )
+        return self.limits.model_copy(update={k: getattr(over, k) for k in over.model_fields_set})
 
 
 class BreakerConfig(_Frozen):
@@ -302,7 +302,15 @@ class ControlConfig(_Frozen):
     )
 
 
-HOT_RELOADABLE = ("risk", "breakers", "health", "exits", "kill_switch", "kill_switch_options", "control")
+HOT_RELOADABLE = (
+    "risk",
+    "breakers",
+    "health",
+    "exits",
+    "kill_switch",
+    "kill_switch_options",
+    "control",
+)
 """Top-level config keys applied live on reload; every other key needs a restart."""
 
 

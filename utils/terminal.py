@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.table import Table
 
@@ -25,12 +25,20 @@ def leaderboard_table(
     rows: list[LeaderboardRow], event_ts: float, events: int, title: str = "Leaderboard"
 ) -> Table:
     """Build a rich table of the leaderboard."""
-    when = datetime.fromtimestamp(event_ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = datetime.fromtimestamp(event_ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     table = Table(title=f"{title} - market time {when} - {events:,} events", title_justify="left")
     for col, justify in (
-        ("#", "right"), ("Strategy", "left"), ("Score", "right"), ("Equity $", "right"),
-        ("Return %", "right"), ("Sharpe", "right"), ("Win %", "right"), ("Max DD %", "right"),
-        ("Trades", "right"), ("Fees $", "right"), ("Status", "left"),
+        ("#", "right"),
+        ("Strategy", "left"),
+        ("Score", "right"),
+        ("Equity $", "right"),
+        ("Return %", "right"),
+        ("Sharpe", "right"),
+        ("Win %", "right"),
+        ("Max DD %", "right"),
+        ("Trades", "right"),
+        ("Fees $", "right"),
+        ("Status", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:

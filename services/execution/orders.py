@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from services.instruments import Side
 
 
-class TimeInForce(str, Enum):
+class TimeInForce(StrEnum):
     """GTC rests until cancelled; FOK fills completely or not at all; FAK fills what it can."""
 
     GTC = "GTC"
@@ -16,7 +16,7 @@ class TimeInForce(str, Enum):
     FAK = "FAK"
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     """Lifecycle of an order."""
 
     PENDING = "pending"  # accepted, travelling to the venue (latency)

@@ -99,7 +99,9 @@ class SimulatedExchange:
         order.updated_ts = now
         if self.latency_s > 0:
             self._seq += 1
-            heapq.heappush(self._pending, (now + self.latency_s, self._seq, _ARRIVE, order.order_id))
+            heapq.heappush(
+                self._pending, (now + self.latency_s, self._seq, _ARRIVE, order.order_id)
+            )
             self.listener.on_order_update(order)
         else:
             self._arrive(order)
@@ -181,7 +183,7 @@ class SimulatedExchange:
         resting = self._resting.get(iid)
         if consumed is None and traded is None and resting is None:
             return
-        for (side, price, size), old in zip(ev.changes, old_sizes):
+        for (side, price, size), old in zip(ev.changes, old_sizes, strict=True):
             key = (side, price)
             if consumed:
                 consumed.pop(key, None)
@@ -386,9 +388,7 @@ class SimulatedExchange:
             order.maker_fills += 1
         else:
             order.taker_fills += 1
-        order.status = (
-            OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
-        )
+        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         order.updated_ts = self.now
         fill = Fill(
             fill_id=self._next_fill_id(),

@@ -195,8 +195,11 @@ class EngineView(Protocol):
     """What :func:`observe_engine` reads from the engine (duck-typed)."""
 
     clock: Any
-    runners: Mapping[str, Any]
     tracker: Any
+
+    # Read-only, so an engine's ``dict[str, StrategyRunner]`` satisfies it (Mapping is covariant).
+    @property
+    def runners(self) -> Mapping[str, Any]: ...
 
     def mark(self, iid: str) -> int | None: ...
 

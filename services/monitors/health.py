@@ -74,17 +74,21 @@ class HealthMonitor:
             return HealthVerdict(
                 "daily_loss",
                 f"lost {v} ({fmt_usd(m.day_loss)}) today, more than health.max_daily_loss_pct {lim}",
-                v, lim,
+                v,
+                lim,
             )
-        streak = m.consecutive_losses - base.streak if m.consecutive_losses >= base.streak else (
-            m.consecutive_losses
+        streak = (
+            m.consecutive_losses - base.streak
+            if m.consecutive_losses >= base.streak
+            else (m.consecutive_losses)
         )
         if cfg.max_consecutive_losses is not None and streak >= cfg.max_consecutive_losses:
             return HealthVerdict(
                 "consecutive_losses",
                 f"{streak} consecutive losses reached health.max_consecutive_losses "
                 f"{cfg.max_consecutive_losses}",
-                str(streak), str(cfg.max_consecutive_losses),
+                str(streak),
+                str(cfg.max_consecutive_losses),
             )
         if cfg.max_drawdown_pct is not None and more_than_pct(
             m.drawdown, m.peak, cfg.max_drawdown_pct
@@ -107,7 +111,8 @@ class HealthMonitor:
             return HealthVerdict(
                 "win_rate",
                 f"win rate {v} over {n} closed bets is under health.min_win_rate_pct {lim}",
-                v, lim,
+                v,
+                lim,
             )
         return None
 
@@ -123,7 +128,12 @@ class HealthMonitor:
         if not isinstance(d, dict):
             return
         self.baselines = {
-            str(k): Baseline(int(v.get("wins", 0)), int(v.get("losses", 0)),
-                             int(v.get("streak", 0)), v.get("since_ts"))
-            for k, v in d.items() if isinstance(v, dict)
+            str(k): Baseline(
+                int(v.get("wins", 0)),
+                int(v.get("losses", 0)),
+                int(v.get("streak", 0)),
+                v.get("since_ts"),
+            )
+            for k, v in d.items()
+            if isinstance(v, dict)
         }

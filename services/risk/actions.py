@@ -61,7 +61,12 @@ class SafetyActions:
         raise NotImplementedError
 
     def _cancel_orders(
-        self, now: float, reason: str, *, strategy: str | None = None, side: Side | None = None,
+        self,
+        now: float,
+        reason: str,
+        *,
+        strategy: str | None = None,
+        side: Side | None = None,
         instrument_id: str | None = None,
     ) -> int:
         n = 0
@@ -78,7 +83,9 @@ class SafetyActions:
         pos = eng.runners[strategy].portfolio.positions.get(instrument_id)
         inst = eng.instruments.get(instrument_id)
         return (
-            pos is not None and inst is not None and instrument_id in eng.live
+            pos is not None
+            and inst is not None
+            and instrument_id in eng.live
             and floor_lot(pos.qty) >= inst.min_size
         )
 
@@ -91,24 +98,40 @@ class SafetyActions:
         pos = pf.positions.get(instrument_id)
         if pos is None or pos.qty <= 0:
             return None, "no position"
-        self._cancel_orders(now, f"closing position: {reason}", strategy=strategy,
-                            instrument_id=instrument_id)
+        self._cancel_orders(
+            now, f"closing position: {reason}", strategy=strategy, instrument_id=instrument_id
+        )
         inst = eng.instruments.get(instrument_id)
         if inst is None or instrument_id not in eng.live:
             return None, "the market is not live; the position settles at resolution"
         qty = floor_lot(pf.available_qty(instrument_id))
         if qty < inst.min_size:
-            return None, (f"{qty / 1e6:,.2f} shares are below the market minimum "
-                          f"{inst.min_size / 1e6:,.2f}; the position settles at resolution")
-        order = eng.submit(Intent(strategy, instrument_id, Side.SELL, qty, None, TimeInForce.FAK,
-                                  False, reason[:200], reduce_only=True))
+            return None, (
+                f"{qty / 1e6:,.2f} shares are below the market minimum "
+                f"{inst.min_size / 1e6:,.2f}; the position settles at resolution"
+            )
+        order = eng.submit(
+            Intent(
+                strategy,
+                instrument_id,
+                Side.SELL,
+                qty,
+                None,
+                TimeInForce.FAK,
+                False,
+                reason[:200],
+                reduce_only=True,
+            )
+        )
         if order is None:
             return None, "refused by the risk chain (see the risk_rejection event)"
         if order.status is OrderStatus.REJECTED:
             return order, f"order {order.order_id} rejected: {order.reject_reason}"
         avg = f" at {order.avg_price / 1e6:.4f}" if order.avg_price else ""
-        return order, (f"order {order.order_id} sold {order.filled / 1e6:,.2f} of "
-                       f"{qty / 1e6:,.2f} shares{avg} ({order.status.value})")
+        return order, (
+            f"order {order.order_id} sold {order.filled / 1e6:,.2f} of "
+            f"{qty / 1e6:,.2f} shares{avg} ({order.status.value})"
+        )
 
     def _flatten_targets(self) -> list[tuple[str, str]]:
         held = [(n, i) for n, r in self.engine.runners.items() for i in r.portfolio.positions]
@@ -131,8 +154,14 @@ class SafetyActions:
             if left:
                 msg += f"; {len(left)} positions stay open until resolution"
             log.warning("%s.", msg)
-            self.sink.event(now, "kill_switch", msg + ".", severity="warning", value="HALTED",
-                            data={"state": "HALTED", "left": [list(k) for k in left]})
+            self.sink.event(
+                now,
+                "kill_switch",
+                msg + ".",
+                severity="warning",
+                value="HALTED",
+                data={"state": "HALTED", "left": [list(k) for k in left]},
+            )
             self._save("kill_switch", ks.to_dict(), now)
             return []
         if not send:
@@ -166,7 +195,10 @@ class SafetyActions:
         return r
 
     def activate_kill_switch(
-        self, reason: str, source: str, flatten: bool | None = None,
+        self,
+        reason: str,
+        source: str,
+        flatten: bool | None = None,
         created_wall: float | None = None,
     ) -> str:
         """Stop all trading: disable every strategy, cancel every resting order, maybe flatten.
@@ -180,8 +212,10 @@ class SafetyActions:
         flat = opts.flatten_on_kill if flatten is None else bool(flatten)
         ks = self.kill
         if not ks.activate(now, reason, source, flat, opts.flatten_timeout_s):
-            return (f"the kill switch is already active ({ks.state.value} since "
-                    f"{when(ks.since_ts)}: {ks.reason})")
+            return (
+                f"the kill switch is already active ({ks.state.value} since "
+                f"{when(ks.since_ts)}: {ks.reason})"
+            )
         last_order_id = eng.order_seq
         disabled, cancelled = self._halt_everything(now, f"kill switch: {ks.reason}")
         latency_ms = None
@@ -189,18 +223,31 @@ class SafetyActions:
             latency_ms = round((self.wall() - created_wall) * 1000.0, 3)
         ks.latency_ms = latency_ms
         flatten_ids = self._flatten_step(now) if ks.state is TradingState.REDUCING else []
-        msg = (f"Kill switch activated by {source}: {ks.reason}. {disabled} strategies disabled, "
-               f"{cancelled} resting orders cancelled"
-               + (f", closing positions ({len(flatten_ids)} orders)" if flat else "") + ".")
+        msg = (
+            f"Kill switch activated by {source}: {ks.reason}. {disabled} strategies disabled, "
+            f"{cancelled} resting orders cancelled"
+            + (f", closing positions ({len(flatten_ids)} orders)" if flat else "")
+            + "."
+        )
         if latency_ms is not None:
             msg += f" Latency {latency_ms:.1f} ms."
         log.critical("%s", msg)
         self.sink.event(
-            now, "kill_switch", msg, severity="critical", value=ks.state.value,
-            data={"state": ks.state.value, "source": source, "flatten": flat,
-                  "latency_ms": latency_ms, "cancelled": cancelled,
-                  "strategies_disabled": disabled, "last_order_id": last_order_id,
-                  "flatten_orders": flatten_ids},
+            now,
+            "kill_switch",
+            msg,
+            severity="critical",
+            value=ks.state.value,
+            data={
+                "state": ks.state.value,
+                "source": source,
+                "flatten": flat,
+                "latency_ms": latency_ms,
+                "cancelled": cancelled,
+                "strategies_disabled": disabled,
+                "last_order_id": last_order_id,
+                "flatten_orders": flatten_ids,
+            },
         )
         self._save("kill_switch", ks.to_dict(), now)
         return msg
@@ -220,8 +267,9 @@ class SafetyActions:
         if enable_all:
             for name, r in self.engine.runners.items():
                 if r.status != "active":
-                    self._set_active(name, f"enabled with the kill switch deactivation: {reason}",
-                                     now)
+                    self._set_active(
+                        name, f"enabled with the kill switch deactivation: {reason}", now
+                    )
                     enabled.append(name)
         msg = f"Kill switch deactivated by {source}: {reason.strip()}."
         if enable_all:
@@ -229,11 +277,19 @@ class SafetyActions:
         else:
             msg += " Strategies stay disabled until each is enabled."
         if self.cfg.kill_switch:
-            msg += (" Warning: config.yaml still says kill_switch: true, so the next start "
-                    "activates it again.")
+            msg += (
+                " Warning: config.yaml still says kill_switch: true, so the next start "
+                "activates it again."
+            )
         log.warning("%s", msg)
-        self.sink.event(now, "kill_switch", msg, severity="warning", value="ACTIVE",
-                        data={"state": "ACTIVE", "source": source, "enabled": enabled})
+        self.sink.event(
+            now,
+            "kill_switch",
+            msg,
+            severity="warning",
+            value="ACTIVE",
+            data={"state": "ACTIVE", "source": source, "enabled": enabled},
+        )
         self._persist_all(now)
         return msg
 
@@ -247,10 +303,13 @@ class SafetyActions:
         pf = r.portfolio
         equity = pf.equity(self.engine.mark)
         self.metrics.rebase_strategy(name, equity)
-        m = StrategyMeasure(name, "active", equity, equity, equity, pf.wins, pf.losses,
-                            pf.consecutive_losses)
+        m = StrategyMeasure(
+            name, "active", equity, equity, equity, pf.wins, pf.losses, pf.consecutive_losses
+        )
         self.health.rebase(m, now)
-        self.board.strategy_reset(name, pf.consecutive_losses, now, f"resumed by a person: {reason}")
+        self.board.strategy_reset(
+            name, pf.consecutive_losses, now, f"resumed by a person: {reason}"
+        )
 
     def _person(self, now: float, message: str, strategy: str | None = None) -> str:
         log.warning("%s", message)
@@ -267,8 +326,12 @@ class SafetyActions:
                 raise CommandError(f"{name} is {r.status}, not active")
             self.engine.set_status(name, "paused", f"paused by {source}: {reason}")
             n = self._cancel_orders(now, f"strategy paused: {reason}", strategy=name, side=Side.BUY)
-            out = self._person(now, f"{name} paused by {source}: {reason} ({n} resting buys "
-                               "cancelled; exits keep running).", name)
+            out = self._person(
+                now,
+                f"{name} paused by {source}: {reason} ({n} resting buys "
+                "cancelled; exits keep running).",
+                name,
+            )
         elif action in ("resume", "enable"):
             if self.kill.active:
                 raise CommandError("the kill switch is active: deactivate it first")
@@ -282,8 +345,9 @@ class SafetyActions:
             if r.status == "disabled":
                 raise CommandError(f"{name} is already disabled")
             self.engine.set_status(name, "disabled", f"disabled by {source}: {reason}")
-            out = self._person(now, f"{name} disabled by {source}: {reason} (resting orders "
-                               "cancelled).", name)
+            out = self._person(
+                now, f"{name} disabled by {source}: {reason} (resting orders cancelled).", name
+            )
         else:
             raise CommandError(f"unknown strategy action {action!r}")
         self._persist_all(now)
@@ -296,12 +360,16 @@ class SafetyActions:
             raise CommandError(f"{strategy} holds no position in {instrument_id}")
         now = self.engine.clock.now()
         if self.kill.state is TradingState.HALTED:
-            self.kill.start_reducing(now, self.cfg.kill_switch_options.flatten_timeout_s,
-                                     [(strategy, instrument_id)])
+            self.kill.start_reducing(
+                now, self.cfg.kill_switch_options.flatten_timeout_s, [(strategy, instrument_id)]
+            )
             self._save("kill_switch", self.kill.to_dict(), now)
         _, result = self._close(strategy, instrument_id, f"closed by {source}: {reason}", now)
-        return self._person(now, f"{strategy} position {instrument_id} closed by {source}: "
-                            f"{reason}: {result}.", strategy)
+        return self._person(
+            now,
+            f"{strategy} position {instrument_id} closed by {source}: {reason}: {result}.",
+            strategy,
+        )
 
     def flatten_all(self, reason: str, source: str) -> str:
         """Sell every position at market (the kill switch, if active, goes REDUCING meanwhile)."""
@@ -343,9 +411,13 @@ class SafetyActions:
             if paused_by_it and not self.kill.active:
                 self._set_active(rn, f"breaker {name} reset by {source}: {reason}", now)
                 resumed.append(rn)
-        self.sink.event(now, "breaker_reset", f"Breaker {b.key} reset by {source}: {reason}"
-                        + (f"; resumed {', '.join(resumed)}" if resumed else ""),
-                        strategy=strategy, data={"breaker": b.to_dict(), "resumed": resumed})
+        self.sink.event(
+            now,
+            "breaker_reset",
+            f"Breaker {b.key} reset by {source}: {reason}"
+            + (f"; resumed {', '.join(resumed)}" if resumed else ""),
+            strategy=strategy,
+            data={"breaker": b.to_dict(), "resumed": resumed},
+        )
         self._persist_all(now)
         return f"breaker {b.key} is CLOSED" + (f"; resumed {', '.join(resumed)}" if resumed else "")
-

@@ -34,7 +34,11 @@ STRATEGY_DRAWDOWN = "strategy_drawdown"
 PORTFOLIO_DRAWDOWN = "portfolio_drawdown"
 SYSTEM_FAILURES = "system_failures"
 BREAKER_NAMES = (
-    CONSECUTIVE_LOSSES, DAILY_LOSS, STRATEGY_DRAWDOWN, PORTFOLIO_DRAWDOWN, SYSTEM_FAILURES
+    CONSECUTIVE_LOSSES,
+    DAILY_LOSS,
+    STRATEGY_DRAWDOWN,
+    PORTFOLIO_DRAWDOWN,
+    SYSTEM_FAILURES,
 )
 PER_STRATEGY = (CONSECUTIVE_LOSSES, STRATEGY_DRAWDOWN)
 
@@ -69,18 +73,30 @@ class Breaker:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable record."""
         return {
-            "name": self.name, "strategy": self.strategy, "state": self.state.value,
-            "since_ts": self.since_ts, "reason": self.reason, "until_ts": self.until_ts,
-            "value": self.value, "limit": self.limit, "trips": self.trips,
+            "name": self.name,
+            "strategy": self.strategy,
+            "state": self.state.value,
+            "since_ts": self.since_ts,
+            "reason": self.reason,
+            "until_ts": self.until_ts,
+            "value": self.value,
+            "limit": self.limit,
+            "trips": self.trips,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Breaker:
         """Rebuild from :meth:`to_dict` output."""
         return cls(
-            name=d["name"], strategy=d.get("strategy"), state=BreakerState(d.get("state", "CLOSED")),
-            since_ts=d.get("since_ts"), reason=d.get("reason"), until_ts=d.get("until_ts"),
-            value=d.get("value"), limit=d.get("limit"), trips=int(d.get("trips") or 0),
+            name=d["name"],
+            strategy=d.get("strategy"),
+            state=BreakerState(d.get("state", "CLOSED")),
+            since_ts=d.get("since_ts"),
+            reason=d.get("reason"),
+            until_ts=d.get("until_ts"),
+            value=d.get("value"),
+            limit=d.get("limit"),
+            trips=int(d.get("trips") or 0),
         )
 
 
@@ -158,8 +174,15 @@ class BreakerBoard:
             ):
                 v = f"{pct(loss, total_day_start):.2f}%"
                 lim = f"{cfg.daily_loss_pct:.2f}%"
-                self._trip(b, now, f"portfolio daily loss {v} ({fmt_usd(loss)}) reached "
-                           f"breakers.daily_loss_pct {lim}", v, lim, None)
+                self._trip(
+                    b,
+                    now,
+                    f"portfolio daily loss {v} ({fmt_usd(loss)}) reached "
+                    f"breakers.daily_loss_pct {lim}",
+                    v,
+                    lim,
+                    None,
+                )
                 out.append(BreakerAction("trip", b, "halt_all", b.reason or ""))
         if cfg.portfolio_drawdown_pct is not None and total_peak:
             b = self.get(PORTFOLIO_DRAWDOWN)
@@ -169,8 +192,14 @@ class BreakerBoard:
             ):
                 v = f"{pct(dd, total_peak):.2f}%"
                 lim = f"{cfg.portfolio_drawdown_pct:.2f}%"
-                self._trip(b, now, f"portfolio drawdown {v} reached "
-                           f"breakers.portfolio_drawdown_pct {lim}", v, lim, None)
+                self._trip(
+                    b,
+                    now,
+                    f"portfolio drawdown {v} reached breakers.portfolio_drawdown_pct {lim}",
+                    v,
+                    lim,
+                    None,
+                )
                 out.append(BreakerAction("trip", b, "kill_switch", b.reason or ""))
         out.extend(self._system_timers(now))
         return out
@@ -197,10 +226,13 @@ class BreakerBoard:
             b = self.get(CONSECUTIVE_LOSSES, m.name)
             until = now + cfg.consecutive_losses_pause_h * 3600.0
             self._trip(
-                b, now,
+                b,
+                now,
                 f"{streak} consecutive losses reached breakers.consecutive_losses "
                 f"{cfg.consecutive_losses}; paused for {cfg.consecutive_losses_pause_h:g} h",
-                str(streak), str(cfg.consecutive_losses), until,
+                str(streak),
+                str(cfg.consecutive_losses),
+                until,
             )
             self.streak_base[m.name] = m.consecutive_losses
             out.append(BreakerAction("trip", b, "pause_strategy", b.reason or ""))
@@ -211,8 +243,15 @@ class BreakerBoard:
             ):
                 v = f"{pct(m.drawdown, m.peak):.2f}%"
                 lim = f"{cfg.strategy_drawdown_pct:.2f}%"
-                self._trip(b, now, f"drawdown {v} reached breakers.strategy_drawdown_pct {lim}; "
-                           "halted until a person resumes it", v, lim, None)
+                self._trip(
+                    b,
+                    now,
+                    f"drawdown {v} reached breakers.strategy_drawdown_pct {lim}; "
+                    "halted until a person resumes it",
+                    v,
+                    lim,
+                    None,
+                )
                 out.append(BreakerAction("trip", b, "halt_strategy", b.reason or ""))
         return out
 
@@ -249,17 +288,26 @@ class BreakerBoard:
         b = self.get(SYSTEM_FAILURES)
         until = now + cfg.cooldown_s
         if b.state is BreakerState.HALF_OPEN:
-            self._trip(b, now, f"error during the probe ({what}); cooling down again "
-                       f"{cfg.cooldown_s:g} s", "1", "0", until)
+            self._trip(
+                b,
+                now,
+                f"error during the probe ({what}); cooling down again {cfg.cooldown_s:g} s",
+                "1",
+                "0",
+                until,
+            )
             self.probe_ts = None
             return [BreakerAction("trip", b, "block_entries", b.reason or "")]
         n = len(self.failures)
         if b.state is BreakerState.CLOSED and n >= cfg.failure_threshold:
             self._trip(
-                b, now,
+                b,
+                now,
                 f"{n} errors in {cfg.failure_window_s:g} s reached breakers.failure_threshold "
                 f"{cfg.failure_threshold} (last: {what}); entries refused for {cfg.cooldown_s:g} s",
-                str(n), str(cfg.failure_threshold), until,
+                str(n),
+                str(cfg.failure_threshold),
+                until,
             )
             return [BreakerAction("trip", b, "block_entries", b.reason or "")]
         return []
@@ -275,8 +323,10 @@ class BreakerBoard:
             )
         if self.probe_ts is not None:
             return Rejection(
-                "breaker", "breaker system_failures is HALF_OPEN: waiting for the probe's result",
-                "HALF_OPEN", "CLOSED",
+                "breaker",
+                "breaker system_failures is HALF_OPEN: waiting for the probe's result",
+                "HALF_OPEN",
+                "CLOSED",
             )
         cap = to_micro(self.cfg.probe_max_usd)
         if order_notional > cap:
@@ -284,7 +334,8 @@ class BreakerBoard:
                 "breaker",
                 f"probe order notional {fmt_usd(order_notional)} exceeds breakers.probe_max_usd "
                 f"{fmt_usd(cap)} (breaker system_failures is HALF_OPEN)",
-                fmt_usd(order_notional), fmt_usd(cap),
+                fmt_usd(order_notional),
+                fmt_usd(cap),
             )
         self.probe_ts = now
         return None
@@ -324,9 +375,7 @@ class BreakerBoard:
         """Restore from :meth:`to_dict` output."""
         if not isinstance(d, dict):
             return
-        self.breakers = {
-            k: Breaker.from_dict(v) for k, v in (d.get("breakers") or {}).items()
-        }
+        self.breakers = {k: Breaker.from_dict(v) for k, v in (d.get("breakers") or {}).items()}
         self.streak_base = {str(k): int(v) for k, v in (d.get("streak_base") or {}).items()}
         self.failures = deque(float(x) for x in d.get("failures") or [])
         self.probe_ts = d.get("probe_ts")

@@ -61,7 +61,9 @@ class TradingStateControl:
         why = f" (kill switch: {self.kill.reason})" if self.kill.reason else ""
         allowed = "only reducing orders" if state == "REDUCING" else "only cancels"
         return Rejection(
-            self.name, f"trading state is {state}{why}: {allowed}", state,
+            self.name,
+            f"trading state is {state}{why}: {allowed}",
+            state,
             "ACTIVE",
         )
 
@@ -92,7 +94,11 @@ class ZoneControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse a directional entry in a blocked zone."""
         zones = self.limits.cfg.zones
-        if intent.reduce_only or view.strategy_kind != "directional" or not zones.directional_blocked:
+        if (
+            intent.reduce_only
+            or view.strategy_kind != "directional"
+            or not zones.directional_blocked
+        ):
             return None
         price = reference_price(intent, view)
         zone = zone_of(price, zones)
@@ -102,7 +108,8 @@ class ZoneControl:
             self.name,
             f"price {fmt_price(price)} is in zone {zone}, barred for directional strategies "
             f"(risk.zones.directional_blocked)",
-            zone, ",".join(zones.directional_blocked),
+            zone,
+            ",".join(zones.directional_blocked),
         )
 
 
@@ -123,8 +130,10 @@ class OrderSizeControl:
         if value <= lim:
             return None
         return Rejection(
-            self.name, f"order notional {fmt_usd(value)} exceeds max_order_usd {fmt_usd(lim)}",
-            fmt_usd(value), fmt_usd(lim),
+            self.name,
+            f"order notional {fmt_usd(value)} exceeds max_order_usd {fmt_usd(lim)}",
+            fmt_usd(value),
+            fmt_usd(lim),
         )
 
 
@@ -142,16 +151,15 @@ class PositionLimitControl:
         if lim is None or intent.reduce_only or intent.side is not Side.BUY:
             return None
         iid = intent.instrument_id
-        value = (
-            position_value(view, iid) + buy_exposure(view, iid) + order_notional(intent, view)
-        )
+        value = position_value(view, iid) + buy_exposure(view, iid) + order_notional(intent, view)
         if value <= lim:
             return None
         return Rejection(
             self.name,
             f"position notional {fmt_usd(value)} in {iid} would exceed max_position_usd "
             f"{fmt_usd(lim)}",
-            fmt_usd(value), fmt_usd(lim),
+            fmt_usd(value),
+            fmt_usd(lim),
         )
 
 
@@ -174,7 +182,8 @@ class ExposureControl:
         return Rejection(
             self.name,
             f"exposure {fmt_usd(value)} would exceed max_exposure_usd {fmt_usd(lim)}",
-            fmt_usd(value), fmt_usd(lim),
+            fmt_usd(value),
+            fmt_usd(lim),
         )
 
 
@@ -204,7 +213,8 @@ class GlobalExposureControl:
             self.name,
             f"total exposure {fmt_usd(total)} of all strategies would exceed "
             f"global_max_exposure_usd {fmt_usd(lim)}",
-            fmt_usd(total), fmt_usd(lim),
+            fmt_usd(total),
+            fmt_usd(lim),
         )
 
 
@@ -233,7 +243,8 @@ class OpenPositionsControl:
         return Rejection(
             self.name,
             f"{len(held)} open positions reached max_open_positions {lim}",
-            str(len(held)), str(lim),
+            str(len(held)),
+            str(lim),
         )
 
 
@@ -259,7 +270,8 @@ class DailyLossControl:
         return Rejection(
             self.name,
             f"daily loss {fmt_usd(loss)} reached max_daily_loss_usd {fmt_usd(lim)}",
-            fmt_usd(loss), fmt_usd(lim),
+            fmt_usd(loss),
+            fmt_usd(lim),
         )
 
 
@@ -288,7 +300,8 @@ class DrawdownControl:
         return Rejection(
             self.name,
             f"drawdown {dd:.2f}% reached max_drawdown_pct {lim:.2f}%",
-            f"{dd:.2f}%", f"{lim:.2f}%",
+            f"{dd:.2f}%",
+            f"{lim:.2f}%",
         )
 
 
@@ -321,7 +334,8 @@ class RateLimitControl:
             return Rejection(
                 self.name,
                 f"{len(q)} orders in the last second reached max_orders_per_s {lim}",
-                str(len(q)), str(lim),
+                str(len(q)),
+                str(lim),
             )
         q.append(view.now)
         return None
@@ -345,15 +359,28 @@ class LimitsSwitch:
 def build_chain(limits: LimitsBook, kill: KillSwitch, board: BreakerBoard) -> RiskChain:
     """Return the ordered chain: trading state, status, breaker, sanity, then limits, then rate."""
     sanity: list[RiskControl] = [
-        PriceControl(), SizeControl(), PostOnlyControl(), SelfCrossControl(), FundsControl(),
+        PriceControl(),
+        SizeControl(),
+        PostOnlyControl(),
+        SelfCrossControl(),
+        FundsControl(),
     ]
     limit_controls: list[RiskControl] = [
-        ZoneControl(limits), OrderSizeControl(limits), PositionLimitControl(limits),
-        ExposureControl(limits), GlobalExposureControl(limits), OpenPositionsControl(limits),
-        DailyLossControl(limits), DrawdownControl(limits), RateLimitControl(limits),
+        ZoneControl(limits),
+        OrderSizeControl(limits),
+        PositionLimitControl(limits),
+        ExposureControl(limits),
+        GlobalExposureControl(limits),
+        OpenPositionsControl(limits),
+        DailyLossControl(limits),
+        DrawdownControl(limits),
+        RateLimitControl(limits),
     ]
     controls: list[RiskControl] = [
-        TradingStateControl(kill), TradingStatusControl(), BreakerGateControl(board), *sanity,
+        TradingStateControl(kill),
+        TradingStatusControl(),
+        BreakerGateControl(board),
+        *sanity,
         *(LimitsSwitch(c, limits) for c in limit_controls),
     ]
     return RiskChain(controls)
@@ -380,7 +407,8 @@ def kelly_rejection(strategy: str, params: object, cfg: RiskConfig) -> Rejection
                 "kelly",
                 f"{strategy}: {name}.kelly_fraction {sp.kelly_fraction} exceeds "
                 f"risk.max_kelly_fraction {cfg.max_kelly_fraction}",
-                str(sp.kelly_fraction), str(cfg.max_kelly_fraction),
+                str(sp.kelly_fraction),
+                str(cfg.max_kelly_fraction),
             )
     return None
 

@@ -116,45 +116,64 @@ class ExitManager:
             left_s = inst.end_ts - now
             if left_s <= r.exit_before_end_min * 60.0:
                 return ExitDecision(
-                    strategy, iid, "exit_before_end",
+                    strategy,
+                    iid,
+                    "exit_before_end",
                     f"market ends in {left_s / 60:.1f} min, within exit_before_end_min "
                     f"{r.exit_before_end_min:g}",
-                    f"{left_s / 60:.1f} min", f"{r.exit_before_end_min:g} min",
+                    f"{left_s / 60:.1f} min",
+                    f"{r.exit_before_end_min:g} min",
                 )
         if r.max_hold_min is not None:
             held_s = now - pos.opened_ts
             if held_s >= r.max_hold_min * 60.0:
                 return ExitDecision(
-                    strategy, iid, "max_hold",
+                    strategy,
+                    iid,
+                    "max_hold",
                     f"held {held_s / 60:.1f} min, reached max_hold_min {r.max_hold_min:g}",
-                    f"{held_s / 60:.1f} min", f"{r.max_hold_min:g} min",
+                    f"{held_s / 60:.1f} min",
+                    f"{r.max_hold_min:g} min",
                 )
         if mark is None or entry <= 0:
             return None
         if r.stop_loss_pct is not None and (entry - mark) * 100 >= r.stop_loss_pct * entry:
             loss = (entry - mark) / entry * 100
             return ExitDecision(
-                strategy, iid, "stop_loss",
+                strategy,
+                iid,
+                "stop_loss",
                 f"mid {_pr(mark)} is {loss:.2f}% below entry {_pr(entry)}, reached stop_loss_pct "
                 f"{r.stop_loss_pct:g}%",
-                f"{loss:.2f}%", f"{r.stop_loss_pct:g}%",
+                f"{loss:.2f}%",
+                f"{r.stop_loss_pct:g}%",
             )
         hi = self.high.get((strategy, iid), entry)
-        if r.trailing_stop_pct is not None and hi > 0 and (hi - mark) * 100 >= r.trailing_stop_pct * hi:
+        if (
+            r.trailing_stop_pct is not None
+            and hi > 0
+            and (hi - mark) * 100 >= r.trailing_stop_pct * hi
+        ):
             drop = (hi - mark) / hi * 100
             return ExitDecision(
-                strategy, iid, "trailing_stop",
+                strategy,
+                iid,
+                "trailing_stop",
                 f"mid {_pr(mark)} is {drop:.2f}% below its high {_pr(hi)}, reached "
                 f"trailing_stop_pct {r.trailing_stop_pct:g}%",
-                f"{drop:.2f}%", f"{r.trailing_stop_pct:g}%",
+                f"{drop:.2f}%",
+                f"{r.trailing_stop_pct:g}%",
             )
         if r.take_profit_pct is not None and (mark - entry) * 100 >= r.take_profit_pct * entry:
             gain = (mark - entry) / entry * 100
             return ExitDecision(
-                strategy, iid, "take_profit",
+                strategy,
+                iid,
+                "take_profit",
                 f"mid {_pr(mark)} is {gain:.2f}% above entry {_pr(entry)}, reached "
                 f"take_profit_pct {r.take_profit_pct:g}%",
-                f"{gain:.2f}%", f"{r.take_profit_pct:g}%",
+                f"{gain:.2f}%",
+                f"{r.take_profit_pct:g}%",
             )
         return None
 

@@ -123,11 +123,17 @@ class KillSwitch:
     def to_dict(self) -> dict[str, Any]:
         """Return the ``bot_state["kill_switch"]`` record."""
         return {
-            "state": self.state.value, "active": self.active, "reason": self.reason,
-            "source": self.source, "since_ts": self.since_ts, "flatten": self.flatten,
+            "state": self.state.value,
+            "active": self.active,
+            "reason": self.reason,
+            "source": self.source,
+            "since_ts": self.since_ts,
+            "flatten": self.flatten,
             "reducing_deadline_ts": self.reducing_deadline_ts,
-            "flatten_targets": self.flatten_targets, "latency_ms": self.latency_ms,
-            "activations": self.activations, "deactivated_ts": self.deactivated_ts,
+            "flatten_targets": self.flatten_targets,
+            "latency_ms": self.latency_ms,
+            "activations": self.activations,
+            "deactivated_ts": self.deactivated_ts,
             "deactivate_reason": self.deactivate_reason,
         }
 
@@ -142,10 +148,15 @@ class KillSwitch:
             state = TradingState.HALTED  # unknown state: fail safe
         targets = d.get("flatten_targets")
         return cls(
-            state=state, reason=d.get("reason"), source=d.get("source"),
-            since_ts=d.get("since_ts"), flatten=bool(d.get("flatten")),
+            state=state,
+            reason=d.get("reason"),
+            source=d.get("source"),
+            since_ts=d.get("since_ts"),
+            flatten=bool(d.get("flatten")),
             reducing_deadline_ts=d.get("reducing_deadline_ts"),
             flatten_targets=None if targets is None else [tuple(t) for t in targets],  # type: ignore[misc]
-            latency_ms=d.get("latency_ms"), activations=int(d.get("activations") or 0),
-            deactivated_ts=d.get("deactivated_ts"), deactivate_reason=d.get("deactivate_reason"),
+            latency_ms=d.get("latency_ms"),
+            activations=int(d.get("activations") or 0),
+            deactivated_ts=d.get("deactivated_ts"),
+            deactivate_reason=d.get("deactivate_reason"),
         )

@@ -55,8 +55,12 @@ class LimitsBook:
         if lim is None:
             c = self.cfg.limits_for(name)
             lim = self._cache[name] = ResolvedLimits(
-                _m(c.max_order_usd), _m(c.max_position_usd), _m(c.max_exposure_usd),
-                c.max_open_positions, _m(c.max_daily_loss_usd), c.max_drawdown_pct,
+                _m(c.max_order_usd),
+                _m(c.max_position_usd),
+                _m(c.max_exposure_usd),
+                c.max_open_positions,
+                _m(c.max_daily_loss_usd),
+                c.max_drawdown_pct,
                 c.max_orders_per_s,
             )
         return lim

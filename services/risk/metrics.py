@@ -74,7 +74,9 @@ class RiskMetrics:
 
     def day_of(self, ts: float) -> str:
         """Return the ISO date of event time ``ts`` in the configured time zone."""
-        return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone)).date().isoformat()
+        return (
+            datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone)).date().isoformat()
+        )
 
     def update(self, now: float, equities: dict[str, int]) -> bool:
         """Roll the day at local midnight and raise peaks; return True when a new day started."""
@@ -114,8 +116,11 @@ class RiskMetrics:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable copy."""
         return {
-            "timezone": self.timezone, "day": self.day, "day_start": dict(self.day_start),
-            "day_start_total": self.day_start_total, "peak": dict(self.peak),
+            "timezone": self.timezone,
+            "day": self.day,
+            "day_start": dict(self.day_start),
+            "day_start_total": self.day_start_total,
+            "peak": dict(self.peak),
             "peak_total": self.peak_total,
         }
 

@@ -82,7 +82,8 @@ class SafetyLayer(SafetyActions):
         if hit is None or hit[0] != seq:
             hit = self._oo_cache[strategy] = (seq, self.engine.exchange.open_orders(strategy))
         return [
-            o for o in hit[1]
+            o
+            for o in hit[1]
             if o.active and (instrument_id is None or o.instrument_id == instrument_id)
         ]
 
@@ -135,14 +136,19 @@ class SafetyLayer(SafetyActions):
                 "Kill switch is active (%s since %s, source %s: %s): trading stays halted. "
                 "Deactivate it with: python bot.py control kill-switch deactivate --reason ... "
                 "--confirm CONFIRM",
-                self.kill.state.value, when(self.kill.since_ts), self.kill.source, self.kill.reason,
+                self.kill.state.value,
+                when(self.kill.since_ts),
+                self.kill.source,
+                self.kill.reason,
             )
             halted = self._halt_everything(now, f"kill switch active at start: {self.kill.reason}")
             self.sink.event(
-                now, "kill_switch",
+                now,
+                "kill_switch",
                 f"Bot started with the kill switch active ({self.kill.state.value}): trading "
                 f"stays halted ({halted[0]} strategies disabled, {halted[1]} orders cancelled).",
-                severity="critical", value=self.kill.state.value,
+                severity="critical",
+                value=self.kill.state.value,
                 data={"state": self.kill.state.value, "at_start": True},
             )
         elif self.cfg.kill_switch:
@@ -164,19 +170,25 @@ class SafetyLayer(SafetyActions):
 
     def _publish_limits(self, now: float) -> None:
         c = self.cfg
-        self._save("risk_limits", {
-            "limits": {
-                name: c.risk.limits_for(name).model_dump(mode="json")
-                for name in self.engine.runners
+        self._save(
+            "risk_limits",
+            {
+                "limits": {
+                    name: c.risk.limits_for(name).model_dump(mode="json")
+                    for name in self.engine.runners
+                },
+                "enabled": c.risk.enabled,
+                "global_max_exposure_usd": c.risk.model_dump(mode="json")[
+                    "global_max_exposure_usd"
+                ],
+                "zones": c.risk.zones.model_dump(mode="json"),
+                "breakers": c.breakers.model_dump(mode="json"),
+                "health": c.health.model_dump(mode="json"),
+                "exits": c.exits.model_dump(mode="json"),
+                "flatten_on_kill": c.kill_switch_options.flatten_on_kill,
             },
-            "enabled": c.risk.enabled,
-            "global_max_exposure_usd": c.risk.model_dump(mode="json")["global_max_exposure_usd"],
-            "zones": c.risk.zones.model_dump(mode="json"),
-            "breakers": c.breakers.model_dump(mode="json"),
-            "health": c.health.model_dump(mode="json"),
-            "exits": c.exits.model_dump(mode="json"),
-            "flatten_on_kill": c.kill_switch_options.flatten_on_kill,
-        }, now)
+            now,
+        )
 
     # ================================================================== clock
     def on_clock(self, now: float) -> None:
@@ -189,9 +201,12 @@ class SafetyLayer(SafetyActions):
             measures = self._measure(now)
             if self.cfg.breakers.enabled:
                 total = sum(m.equity for m in measures)
-                self._apply(self.board.evaluate(
-                    now, measures, total, self.metrics.day_start_total, self.metrics.peak_total
-                ), now)
+                self._apply(
+                    self.board.evaluate(
+                        now, measures, total, self.metrics.day_start_total, self.metrics.peak_total
+                    ),
+                    now,
+                )
         if self.health.due(now):
             for m in measures if measures is not None else self._measure(now):
                 r = self.engine.runners[m.name]
@@ -214,11 +229,18 @@ class SafetyLayer(SafetyActions):
         out = []
         for name, r in eng.runners.items():
             pf = r.portfolio
-            out.append(StrategyMeasure(
-                name, r.status, equities[name], self.metrics.peak.get(name, equities[name]),
-                self.metrics.day_start.get(name, equities[name]), pf.wins, pf.losses,
-                pf.consecutive_losses,
-            ))
+            out.append(
+                StrategyMeasure(
+                    name,
+                    r.status,
+                    equities[name],
+                    self.metrics.peak.get(name, equities[name]),
+                    self.metrics.day_start.get(name, equities[name]),
+                    pf.wins,
+                    pf.losses,
+                    pf.consecutive_losses,
+                )
+            )
         return out
 
     def on_failure(self, now: float, source: str, strategy: str | None, message: str) -> None:
@@ -237,23 +259,35 @@ class SafetyLayer(SafetyActions):
                 severe = a.effect in ("kill_switch", "halt_all", "block_entries")
                 log.warning("Breaker %s tripped: %s.", b.key, b.reason)
                 self.sink.event(
-                    now, "breaker_trip", f"Breaker {b.key} tripped: {b.reason}",
-                    severity="critical" if severe else "warning", strategy=b.strategy,
-                    value=b.value, limit=b.limit, data={"breaker": b.to_dict(), "effect": a.effect},
+                    now,
+                    "breaker_trip",
+                    f"Breaker {b.key} tripped: {b.reason}",
+                    severity="critical" if severe else "warning",
+                    strategy=b.strategy,
+                    value=b.value,
+                    limit=b.limit,
+                    data={"breaker": b.to_dict(), "effect": a.effect},
                 )
                 self._trip_effect(a, now)
             else:
                 log.info("Breaker %s is %s: %s.", b.key, b.state.value, b.reason)
                 self.sink.event(
-                    now, "breaker_reset", f"Breaker {b.key} is {b.state.value}: {b.reason}",
-                    strategy=b.strategy, data={"breaker": b.to_dict(), "effect": a.effect},
+                    now,
+                    "breaker_reset",
+                    f"Breaker {b.key} is {b.state.value}: {b.reason}",
+                    strategy=b.strategy,
+                    data={"breaker": b.to_dict(), "effect": a.effect},
                 )
                 if a.effect == "resume_strategy" and b.strategy:
                     r = self.engine.runners.get(b.strategy)
-                    if r is not None and r.status == "paused" and (r.status_reason or "").startswith(
-                        f"breaker {b.name}"
+                    if (
+                        r is not None
+                        and r.status == "paused"
+                        and (r.status_reason or "").startswith(f"breaker {b.name}")
                     ):
-                        self.engine.set_status(b.strategy, "active", f"breaker {b.name}: {b.reason}")
+                        self.engine.set_status(
+                            b.strategy, "active", f"breaker {b.name}: {b.reason}"
+                        )
         self._save("breakers", self.board.to_dict(), now)
 
     def _trip_effect(self, a: BreakerAction, now: float) -> None:
@@ -276,16 +310,23 @@ class SafetyLayer(SafetyActions):
         self.engine.set_status(name, "paused", reason)
         self._cancel_orders(now, f"strategy paused: {reason}", strategy=name, side=Side.BUY)
         log.warning("Strategy %s paused: %s.", name, reason)
-        self.sink.event(now, "auto_pause", f"{name} paused: {reason}", severity="warning",
-                        strategy=name)
+        self.sink.event(
+            now, "auto_pause", f"{name} paused: {reason}", severity="warning", strategy=name
+        )
 
     def _auto_disable(self, name: str, v: HealthVerdict, now: float) -> None:
         reason = f"health {v.rule}: {v.message}"
         self.engine.set_status(name, "disabled", reason)
         log.error("Strategy %s disabled by the health monitor: %s.", name, v.message)
         self.sink.event(
-            now, "auto_disable", f"{name} disabled: {reason}", severity="critical", strategy=name,
-            value=v.value, limit=v.limit, data={"rule": v.rule},
+            now,
+            "auto_disable",
+            f"{name} disabled: {reason}",
+            severity="critical",
+            strategy=name,
+            value=v.value,
+            limit=v.limit,
+            data={"rule": v.rule},
         )
 
     def _check_kelly(self, now: float) -> None:
@@ -296,8 +337,14 @@ class SafetyLayer(SafetyActions):
             self.engine.set_status(name, "disabled", f"risk kelly: {rej.message}")
             log.error("Strategy %s disabled: %s.", name, rej.message)
             self.sink.event(
-                now, "risk_rejection", rej.message, severity="critical", strategy=name,
-                value=rej.value, limit=rej.limit, data={"control": rej.control},
+                now,
+                "risk_rejection",
+                rej.message,
+                severity="critical",
+                strategy=name,
+                value=rej.value,
+                limit=rej.limit,
+                data={"control": rej.control},
             )
 
     # ================================================================== exits / closing
@@ -318,8 +365,13 @@ class SafetyLayer(SafetyActions):
         order, result = self._close(d.strategy, d.instrument_id, f"exit {d.rule}: {d.message}", now)
         log.info("Exit %s %s: %s -> %s.", d.strategy, d.instrument_id, d.message, result)
         self.sink.event(
-            now, "exit", f"{d.strategy} exits {d.instrument_id}: {d.message}; {result}",
-            strategy=d.strategy, instrument_id=d.instrument_id, value=d.value, limit=d.limit,
+            now,
+            "exit",
+            f"{d.strategy} exits {d.instrument_id}: {d.message}; {result}",
+            strategy=d.strategy,
+            instrument_id=d.instrument_id,
+            value=d.value,
+            limit=d.limit,
             data={"rule": d.rule, "order_id": order.order_id if order else None},
         )
 

@@ -24,7 +24,6 @@ def _sh(size: int) -> str:
     return f"{size / MICRO:,.2f}"
 
 
-
 class PriceControl:
     """A limit price lies on the instrument's tick grid inside ``[tick, 1 - tick]``."""
 
@@ -41,7 +40,8 @@ class PriceControl:
             self.name,
             f"price {fmt_price(intent.price)} is not on the tick grid {fmt_price(inst.tick)} inside "
             f"[{fmt_price(inst.tick)}, {fmt_price(MICRO - inst.tick)}]",
-            fmt_price(intent.price), f"tick {fmt_price(inst.tick)}",
+            fmt_price(intent.price),
+            f"tick {fmt_price(inst.tick)}",
         )
 
 
@@ -55,14 +55,17 @@ class SizeControl:
         inst = view.instrument
         if intent.size <= 0 or intent.size % LOT:
             return Rejection(
-                self.name, f"size {intent.size / MICRO} is not a positive multiple of 0.01 share",
-                str(intent.size / MICRO), "0.01",
+                self.name,
+                f"size {intent.size / MICRO} is not a positive multiple of 0.01 share",
+                str(intent.size / MICRO),
+                "0.01",
             )
         if intent.size < inst.min_size:
             return Rejection(
                 self.name,
                 f"size {_sh(intent.size)} is below the market minimum {_sh(inst.min_size)}",
-                _sh(intent.size), _sh(inst.min_size),
+                _sh(intent.size),
+                _sh(inst.min_size),
             )
         return None
 
@@ -87,7 +90,8 @@ class PostOnlyControl:
                 return Rejection(
                     self.name,
                     f"post-only buy at {fmt_price(intent.price)} would cross the best ask {fmt_price(best)}",
-                    fmt_price(intent.price), f"< {fmt_price(best)}",
+                    fmt_price(intent.price),
+                    f"< {fmt_price(best)}",
                 )
         else:
             best = book.best_bid()
@@ -95,7 +99,8 @@ class PostOnlyControl:
                 return Rejection(
                     self.name,
                     f"post-only sell at {fmt_price(intent.price)} would cross the best bid {fmt_price(best)}",
-                    fmt_price(intent.price), f"> {fmt_price(best)}",
+                    fmt_price(intent.price),
+                    f"> {fmt_price(best)}",
                 )
         return None
 
@@ -112,7 +117,12 @@ class SelfCrossControl:
         for o in view.env.open_orders(view.strategy, intent.instrument_id):
             if o.side is intent.side:
                 continue
-            if intent.side is Side.BUY and view.price >= o.price or intent.side is Side.SELL and view.price <= o.price:
+            if (
+                intent.side is Side.BUY
+                and view.price >= o.price
+                or intent.side is Side.SELL
+                and view.price <= o.price
+            ):
                 crossed = True
             else:
                 crossed = False
@@ -123,7 +133,8 @@ class SelfCrossControl:
                     self.name,
                     f"{what} at {at} would cross the strategy's own resting "
                     f"{o.side.value.lower()} order {o.order_id} at {fmt_price(o.price)}",
-                    at, fmt_price(o.price),
+                    at,
+                    fmt_price(o.price),
                 )
         return None
 
@@ -146,7 +157,8 @@ class FundsControl:
                 return Rejection(
                     self.name,
                     f"order needs {fmt_usd(need)} cash, available {fmt_usd(have)}",
-                    fmt_usd(need), fmt_usd(have),
+                    fmt_usd(need),
+                    fmt_usd(have),
                 )
             return None
         have = pf.available_qty(intent.instrument_id)
@@ -154,6 +166,7 @@ class FundsControl:
             return Rejection(
                 self.name,
                 f"selling {_sh(intent.size)} shares, available {_sh(have)} (no short sales)",
-                _sh(intent.size), _sh(have),
+                _sh(intent.size),
+                _sh(have),
             )
         return None

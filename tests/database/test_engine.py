@@ -97,7 +97,10 @@ def test_migrate_creates_all_tables_in_wal_mode(tmp_path: Path) -> None:
         assert set(TABLES) == EXPECTED_TABLES
         assert _pragma(engine, "journal_mode") == "wal"
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+            assert (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                == HEAD_REVISION
+            )
     finally:
         engine.dispose()
 

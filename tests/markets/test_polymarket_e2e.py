@@ -18,9 +18,19 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def fake_venue():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.markets.fake_polymarket", "--port", "0",
-         "--walk-interval", "0.01"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT),
+        [
+            sys.executable,
+            "-m",
+            "tests.markets.fake_polymarket",
+            "--port",
+            "0",
+            "--walk-interval",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
     )
     urls: dict[str, str] = {}
     try:
@@ -28,7 +38,9 @@ def fake_venue():
         while len(urls) < 2:
             line = proc.stdout.readline()
             if not line:
-                raise AssertionError(f"fake venue did not start: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"fake venue did not start: {proc.stderr.read() if proc.stderr else ''}"
+                )
             key, _, value = line.strip().partition("=")
             urls[key] = value
         yield urls
@@ -37,7 +49,9 @@ def fake_venue():
         proc.wait(timeout=10)
 
 
-def test_bot_trades_paper_on_the_fake_polymarket(fake_venue: dict[str, str], tmp_path: Path) -> None:
+def test_bot_trades_paper_on_the_fake_polymarket(
+    fake_venue: dict[str, str], tmp_path: Path
+) -> None:
     base, ws = fake_venue["FAKE_POLYMARKET_URL"], fake_venue["FAKE_POLYMARKET_WS"]
     rec_dir = tmp_path / "rec"
     cfg = tmp_path / "config.yaml"
@@ -71,9 +85,13 @@ dashboard: {{enabled: false}}
     assert proc.returncode == 0, proc.stderr[-3000:]
     con = sqlite3.connect(db)
     try:
-        n_inst = con.execute("select count(*) from instruments where venue='polymarket'").fetchone()[0]
+        n_inst = con.execute(
+            "select count(*) from instruments where venue='polymarket'"
+        ).fetchone()[0]
         n_orders = con.execute("select count(*) from orders where strategy='mm'").fetchone()[0]
-        tops = con.execute("select count(*) from market_tops where best_bid is not null").fetchone()[0]
+        tops = con.execute(
+            "select count(*) from market_tops where best_bid is not null"
+        ).fetchone()[0]
         health = con.execute("select value_json from bot_state where key='data_health'").fetchone()
     finally:
         con.close()

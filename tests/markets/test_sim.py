@@ -546,7 +546,9 @@ def test_latent_converges_to_hidden_winner_and_information_integrates() -> None:
 def test_initial_markets_ending_soon_resolve_early() -> None:
     cfg = SimConfig(markets=8, neg_risk_events=0, initial_ending_soon=3, initial_ending_soon_s=60)
     feed = SimFeed(cfg, seed=2, start_ts=0.0, duration_s=70.0)
-    resolved = [ev for batch in feed.iter_batches() for ev in batch if isinstance(ev, MarketResolved)]
+    resolved = [
+        ev for batch in feed.iter_batches() for ev in batch if isinstance(ev, MarketResolved)
+    ]
     assert len(resolved) == 3
     cfg0 = SimConfig(markets=8, neg_risk_events=0, initial_ending_soon=0)
     feed0 = SimFeed(cfg0, seed=2, start_ts=0.0, duration_s=70.0)

@@ -13,8 +13,15 @@ from utils.safety_config import HealthConfig
 CAP = usd(10_000)
 
 
-def m(equity: int = CAP, *, peak: int = CAP, day: int = CAP, wins: int = 0, losses: int = 0,
-      cl: int = 0) -> StrategyMeasure:
+def m(
+    equity: int = CAP,
+    *,
+    peak: int = CAP,
+    day: int = CAP,
+    wins: int = 0,
+    losses: int = 0,
+    cl: int = 0,
+) -> StrategyMeasure:
     return StrategyMeasure("s1", "active", equity, peak, day, wins, losses, cl)
 
 
@@ -62,19 +69,29 @@ def test_rebase_counts_from_the_re_enable_and_round_trips() -> None:
 
 
 def test_disabled_rules_and_schedule() -> None:
-    h = HealthMonitor(HealthConfig(max_daily_loss_pct=None, max_consecutive_losses=None,
-                                   max_drawdown_pct=None, min_win_rate_pct=None,
-                                   check_interval_s=60))
+    h = HealthMonitor(
+        HealthConfig(
+            max_daily_loss_pct=None,
+            max_consecutive_losses=None,
+            max_drawdown_pct=None,
+            min_win_rate_pct=None,
+            check_interval_s=60,
+        )
+    )
     assert h.check(m(1, wins=0, losses=100, cl=100)) is None
     assert h.due(T0) and not h.due(T0 + 59.9) and h.due(T0 + 60)
 
 
 def test_the_monitor_disables_a_losing_strategy_on_the_engine_clock() -> None:
-    h = make_harness(make_config({
-        "health": {"check_interval_s": 60, "max_daily_loss_pct": 1},
-        "breakers": {"enabled": False},
-        "risk": {"enabled": False},
-    }))
+    h = make_harness(
+        make_config(
+            {
+                "health": {"check_interval_s": 60, "max_daily_loss_pct": 1},
+                "breakers": {"enabled": False},
+                "risk": {"enabled": False},
+            }
+        )
+    )
     h.at(T0)  # first check: all healthy; the next one is due at T0 + 60
     h.buy("s1", "Y1", 1000, None)  # 1000 shares at 0.51
     h.buy("s1", "N1", 10, 0.30)  # a resting order, cancelled by the disable
@@ -84,7 +101,9 @@ def test_the_monitor_disables_a_losing_strategy_on_the_engine_clock() -> None:
     h.at(T0 + 60)
     r = h.engine.runners["s1"]
     assert r.status == "disabled" and r.status_since == T0 + 60
-    assert r.status_reason is not None and r.status_reason.startswith("health daily_loss: lost 1.10%")
+    assert r.status_reason is not None and r.status_reason.startswith(
+        "health daily_loss: lost 1.10%"
+    )
     assert h.engine.open_orders("s1", None) == []
     ev = h.writer.events("auto_disable")[-1]
     assert ev["strategy"] == "s1" and ev["value"] == "1.10%" and ev["limit_value"] == "1.00%"

@@ -45,29 +45,61 @@ def px(x: float) -> int:
 
 
 def intent(
-    iid: str = "Y1", side: Side = Side.BUY, size: float = 10, price: float | None = 0.5, *,
-    strategy: str = "s1", post_only: bool = False, reduce_only: bool | None = None,
+    iid: str = "Y1",
+    side: Side = Side.BUY,
+    size: float = 10,
+    price: float | None = 0.5,
+    *,
+    strategy: str = "s1",
+    post_only: bool = False,
+    reduce_only: bool | None = None,
     tif: TimeInForce = TimeInForce.GTC,
 ) -> Intent:
     """Build an intent (sells are reduce-only, like the context makes them)."""
     ro = side is Side.SELL if reduce_only is None else reduce_only
-    return Intent(strategy, iid, side, sh(size), None if price is None else px(price), tif,
-                  post_only, "test", reduce_only=ro)
+    return Intent(
+        strategy,
+        iid,
+        side,
+        sh(size),
+        None if price is None else px(price),
+        tif,
+        post_only,
+        "test",
+        reduce_only=ro,
+    )
 
 
-def book(iid: str = "Y1", bids: Iterable[tuple[float, float]] = ((0.49, 100),),
-         asks: Iterable[tuple[float, float]] = ((0.51, 100),)) -> OrderBook:
+def book(
+    iid: str = "Y1",
+    bids: Iterable[tuple[float, float]] = ((0.49, 100),),
+    asks: Iterable[tuple[float, float]] = ((0.51, 100),),
+) -> OrderBook:
     """Build a book from (price, shares) levels."""
     b = OrderBook(iid)
-    b.apply_snapshot(tuple((px(p), sh(s)) for p, s in bids),
-                     tuple((px(p), sh(s)) for p, s in asks), T0)
+    b.apply_snapshot(
+        tuple((px(p), sh(s)) for p, s in bids), tuple((px(p), sh(s)) for p, s in asks), T0
+    )
     return b
 
 
 def buy_fill(pf: Portfolio, inst: Instrument, shares: float, price: float, ts: float = T0) -> None:
     """Give a portfolio a position through a real fill."""
-    pf.apply_fill(Fill(pf.fill_count + 1, 1, pf.strategy, inst.instrument_id, Side.BUY, px(price),
-                       sh(shares), 0, "taker", ts), inst)
+    pf.apply_fill(
+        Fill(
+            pf.fill_count + 1,
+            1,
+            pf.strategy,
+            inst.instrument_id,
+            Side.BUY,
+            px(price),
+            sh(shares),
+            0,
+            "taker",
+            ts,
+        ),
+        inst,
+    )
 
 
 @dataclass
@@ -81,8 +113,13 @@ class FakeEnv:
     peak: dict[str, int] = field(default_factory=dict)
 
     def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:
-        return [o for o in self.orders if o.strategy == strategy and o.active
-                and (instrument_id is None or o.instrument_id == instrument_id)]
+        return [
+            o
+            for o in self.orders
+            if o.strategy == strategy
+            and o.active
+            and (instrument_id is None or o.instrument_id == instrument_id)
+        ]
 
     def mark(self, instrument_id: str) -> int | None:
         return self.marks.get(instrument_id)
@@ -98,8 +135,14 @@ class FakeEnv:
 
 
 def view(
-    it: Intent, pf: Portfolio, inst: Instrument | None = None, *, env: FakeEnv | None = None,
-    bk: OrderBook | None = None, kind: str = "market_making", status: str = "active",
+    it: Intent,
+    pf: Portfolio,
+    inst: Instrument | None = None,
+    *,
+    env: FakeEnv | None = None,
+    bk: OrderBook | None = None,
+    kind: str = "market_making",
+    status: str = "active",
     now: float = T0,
 ) -> RiskView:
     """Build the RiskView the engine would build for ``it``."""
@@ -110,8 +153,9 @@ def view(
     return RiskView(now, inst, bk, pf, kind, status, price, it.strategy, env)
 
 
-def resting(oid: int, side: Side, price: float, size: float, *, iid: str = "Y1",
-            strategy: str = "s1") -> Order:
+def resting(
+    oid: int, side: Side, price: float, size: float, *, iid: str = "Y1", strategy: str = "s1"
+) -> Order:
     """Build an open resting order."""
     from services.execution.orders import OrderStatus
 
@@ -170,20 +214,33 @@ class Harness:
         self.engine.exchange.now = ts
         self.engine.on_clock()
 
-    def buy(self, strategy: str, iid: str, shares: float, price: float | None = None,
-            **kw: Any) -> Order | None:
+    def buy(
+        self, strategy: str, iid: str, shares: float, price: float | None = None, **kw: Any
+    ) -> Order | None:
         """Submit a buy through the normal path (market when ``price`` is None)."""
         return self.engine.submit(intent(iid, Side.BUY, shares, price, strategy=strategy, **kw))
 
-    def sell(self, strategy: str, iid: str, shares: float, price: float | None = None,
-             **kw: Any) -> Order | None:
+    def sell(
+        self, strategy: str, iid: str, shares: float, price: float | None = None, **kw: Any
+    ) -> Order | None:
         return self.engine.submit(intent(iid, Side.SELL, shares, price, strategy=strategy, **kw))
 
-    def set_book(self, iid: str, bids: Iterable[tuple[float, float]],
-                 asks: Iterable[tuple[float, float]], ts: float | None = None) -> None:
+    def set_book(
+        self,
+        iid: str,
+        bids: Iterable[tuple[float, float]],
+        asks: Iterable[tuple[float, float]],
+        ts: float | None = None,
+    ) -> None:
         t = self.clock.now() if ts is None else ts
-        self.engine.handle(BookSnapshot(t, iid, tuple((px(p), sh(s)) for p, s in bids),
-                                        tuple((px(p), sh(s)) for p, s in asks)))
+        self.engine.handle(
+            BookSnapshot(
+                t,
+                iid,
+                tuple((px(p), sh(s)) for p, s in bids),
+                tuple((px(p), sh(s)) for p, s in asks),
+            )
+        )
 
     def pf(self, name: str) -> Portfolio:
         return self.engine.runners[name].portfolio
@@ -195,8 +252,11 @@ def make_config(extra: dict[str, Any] | None = None) -> AppConfig:
 
 
 def make_harness(
-    cfg: AppConfig | None = None, *, kinds: tuple[str, ...] = ("market_making", "market_making"),
-    state: dict[str, Any] | None = None, start: bool = True,
+    cfg: AppConfig | None = None,
+    *,
+    kinds: tuple[str, ...] = ("market_making", "market_making"),
+    state: dict[str, Any] | None = None,
+    start: bool = True,
 ) -> Harness:
     """Build the harness; ``state`` restores persisted ``bot_state`` values first."""
     cfg = cfg or make_config()

@@ -15,8 +15,15 @@ from utils.safety_config import BreakerConfig
 CAP = usd(10_000)
 
 
-def m(name: str = "s1", equity: int = CAP, *, peak: int = CAP, day: int = CAP, cl: int = 0,
-      status: str = "active") -> StrategyMeasure:
+def m(
+    name: str = "s1",
+    equity: int = CAP,
+    *,
+    peak: int = CAP,
+    day: int = CAP,
+    cl: int = 0,
+    status: str = "active",
+) -> StrategyMeasure:
     return StrategyMeasure(name, status, equity, peak, day, 0, cl, cl)
 
 
@@ -83,8 +90,13 @@ def test_portfolio_drawdown_at_exactly_40_percent_activates_the_kill_switch() ->
 
 
 def test_system_failures_open_cool_down_half_open_probe_and_close() -> None:
-    b = board(failure_threshold=3, failure_window_s=300, cooldown_s=1800, probe_max_usd=50,
-              probe_window_s=60)
+    b = board(
+        failure_threshold=3,
+        failure_window_s=300,
+        cooldown_s=1800,
+        probe_max_usd=50,
+        probe_window_s=60,
+    )
     assert b.record_failure(T0, "e1") == []
     assert b.record_failure(T0 + 100, "e2") == []
     acts = b.record_failure(T0 + 299, "e3")
@@ -148,7 +160,12 @@ def test_reset_validates_names_and_strategy_reset_rebases() -> None:
 
 
 def test_disabled_thresholds_never_trip() -> None:
-    b = board(consecutive_losses=None, daily_loss_pct=None, strategy_drawdown_pct=None,
-              portfolio_drawdown_pct=None, failure_threshold=None)
+    b = board(
+        consecutive_losses=None,
+        daily_loss_pct=None,
+        strategy_drawdown_pct=None,
+        portfolio_drawdown_pct=None,
+        failure_threshold=None,
+    )
     assert b.evaluate(T0, [m(cl=99, equity=1, peak=CAP)], 1, CAP, CAP) == []
     assert all(b.record_failure(T0, "e") == [] for _ in range(50))

@@ -30,8 +30,11 @@ def setup(tmp_path: Path, text: str) -> tuple[Harness, ConfigWatcher, Path]:
 
 
 def test_flatten_and_diff() -> None:
-    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {"a.b": 1, "a.c.d": [1, 2],
-                                                                    "e": {}}
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": {},
+    }
     a = make_config({"risk": {"limits": {"max_order_usd": 5}}})
     b = make_config({"risk": {"limits": {"max_order_usd": 6}}, "market_data": {"seed": 3}})
     assert diff(a, b) == [("market_data.seed", 7, 3), ("risk.limits.max_order_usd", "5", "6")]

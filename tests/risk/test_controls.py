@@ -95,9 +95,16 @@ def test_reducing_orders_skip_size_limits() -> None:
 
 def test_per_strategy_override_replaces_only_written_keys() -> None:
     cfg = parse_config(
-        {"strategies": [{"name": "s1", "class": "MarketMaker"}, {"name": "s2", "class": "MarketMaker"}],
-         "risk": {"limits": {"max_order_usd": 1000, "max_orders_per_s": 7},
-                  "per_strategy": {"s1": {"max_order_usd": 100}}}},
+        {
+            "strategies": [
+                {"name": "s1", "class": "MarketMaker"},
+                {"name": "s2", "class": "MarketMaker"},
+            ],
+            "risk": {
+                "limits": {"max_order_usd": 1000, "max_orders_per_s": 7},
+                "per_strategy": {"s1": {"max_order_usd": 100}},
+            },
+        },
         "t.yaml",
     )
     book_ = LimitsBook(cfg.risk)
@@ -108,8 +115,13 @@ def test_per_strategy_override_replaces_only_written_keys() -> None:
 
 def test_override_naming_an_unknown_strategy_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as ei:
-        parse_config({"strategies": [{"name": "s1", "class": "MarketMaker"}],
-                      "risk": {"per_strategy": {"typo": {"max_order_usd": 1}}}}, "t.yaml")
+        parse_config(
+            {
+                "strategies": [{"name": "s1", "class": "MarketMaker"}],
+                "risk": {"per_strategy": {"typo": {"max_order_usd": 1}}},
+            },
+            "t.yaml",
+        )
     assert ei.value.key == "risk"
     assert "names strategy 'typo'" in ei.value.message
 
@@ -215,7 +227,9 @@ def test_rate_limit_allows_n_per_second_and_exempts_market_exits() -> None:
     for k in range(3):
         assert c.check(it, view(it, pf, now=T0 + k * 0.1)) is None
     rej = c.check(it, view(it, pf, now=T0 + 0.5))
-    assert rej is not None and rej.message == "3 orders in the last second reached max_orders_per_s 3"
+    assert (
+        rej is not None and rej.message == "3 orders in the last second reached max_orders_per_s 3"
+    )
     exit_ = intent(side=Side.SELL, size=10, price=None)
     assert c.check(exit_, view(exit_, pf, now=T0 + 0.5)) is None
     # The first order leaves the 1-second window exactly 1 s later.
@@ -300,8 +314,17 @@ def test_funds_include_the_worst_taker_fee() -> None:
 # ------------------------------------------------------------------------------ zones
 @pytest.mark.parametrize(
     ("price", "zone"),
-    [(0.04, "outside"), (0.05, "Z1"), (0.199, "Z1"), (0.20, "Z2"), (0.40, "Z3"), (0.60, "Z4"),
-     (0.80, "Z5"), (0.98, "Z5"), (0.99, "outside")],
+    [
+        (0.04, "outside"),
+        (0.05, "Z1"),
+        (0.199, "Z1"),
+        (0.20, "Z2"),
+        (0.40, "Z3"),
+        (0.60, "Z4"),
+        (0.80, "Z5"),
+        (0.98, "Z5"),
+        (0.99, "outside"),
+    ],
 )
 def test_zone_boundaries(price: float, zone: str) -> None:
     assert zone_of(px(price), RiskConfig().zones) == zone
@@ -387,7 +410,9 @@ def test_kelly_half_is_the_default_cap_quarter_can_be_required() -> None:
     rej = kelly_rejection("k", half, quarter)
     assert rej is not None
     assert rej.message == "k: sizing.kelly_fraction 0.5 exceeds risk.max_kelly_fraction 0.25"
-    assert kelly_rejection("k", KellyParams(sizing=SizingParams(mode="fixed_shares")), quarter) is None
+    assert (
+        kelly_rejection("k", KellyParams(sizing=SizingParams(mode="fixed_shares")), quarter) is None
+    )
     assert cap_kelly_fraction(1.0, RiskConfig()) == 0.5
     assert cap_kelly_fraction(0.1, quarter) == 0.1
 

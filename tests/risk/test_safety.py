@@ -56,9 +56,17 @@ def test_daily_loss_breaker_pauses_everyone_until_a_person_resets_it() -> None:
 
 
 def test_strategy_drawdown_halts_until_resumed_and_portfolio_drawdown_kills() -> None:
-    cfg = make_config({"breakers": {"strategy_drawdown_pct": 2, "portfolio_drawdown_pct": 3,
-                                    "daily_loss_pct": None},
-                       "risk": {"enabled": False}, "health": {"enabled": False}})
+    cfg = make_config(
+        {
+            "breakers": {
+                "strategy_drawdown_pct": 2,
+                "portfolio_drawdown_pct": 3,
+                "daily_loss_pct": None,
+            },
+            "risk": {"enabled": False},
+            "health": {"enabled": False},
+        }
+    )
     h = make_harness(cfg)
     h.at(T0)
     h.buy("s1", "Y1", 1000, None)
@@ -101,9 +109,7 @@ def test_a_strategy_exception_counts_as_a_system_failure() -> None:
     runner.strategy.on_timer = boom  # type: ignore[method-assign]
     h.at(T0 + 5)
     assert h.safety.board.get("system_failures").state is BreakerState.OPEN
-    assert h.writer.events("breaker_trip")[-1]["message"].endswith(
-        "entries refused for 1800 s"
-    )
+    assert h.writer.events("breaker_trip")[-1]["message"].endswith("entries refused for 1800 s")
 
 
 def test_persisted_breakers_and_day_start_survive_a_restart() -> None:
