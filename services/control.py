@@ -38,6 +38,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
+from database.commands import COMMANDS
 from services.risk.actions import CommandError
 from services.risk.safety import SafetyLayer
 
@@ -45,17 +46,6 @@ log = logging.getLogger("bot.control")
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], str]
 
-COMMANDS = (
-    "kill_switch.activate",
-    "kill_switch.deactivate",
-    "strategy.pause",
-    "strategy.resume",
-    "strategy.enable",
-    "strategy.disable",
-    "position.close",
-    "positions.flatten",
-    "breaker.reset",
-)
 """Every command name the bot applies."""
 
 

@@ -9,20 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.data.common import Row, t
+from database.commands import DASHBOARD_COMMANDS
 from database.queries import recent_commands, submit_command
 
 SOURCE = "dashboard"
 
-COMMANDS = (
-    "kill_switch.activate",
-    "kill_switch.deactivate",
-    "strategy.pause",
-    "strategy.resume",
-    "strategy.enable",
-    "strategy.disable",
-    "position.close",
-    "positions.flatten",
-)
+COMMANDS = DASHBOARD_COMMANDS
 """Command names the dashboard may send (the bot's control loop applies them)."""
 
 
