@@ -113,7 +113,16 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     for row in open_orders:
         r = engine.runners.get(row["strategy"])
         inst = insts.get(row["instrument_id"])
-        if r is None or inst is None:
+        if r is None:
+            continue  # a strategy removed from the config keeps its rows; it is not resumed
+        if inst is None:
+            log.warning(
+                "Open order %d of %s is on instrument %s, which the database does not know; "
+                "it is not restored.",
+                row["id"],
+                row["strategy"],
+                row["instrument_id"],
+            )
             continue
         filled = filled_by_order.get(row["id"], 0)
         order = Order(
