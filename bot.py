@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_strategies:
         from services.strategies.catalog import print_catalog
 
-        print_catalog()
+        try:
+            print_catalog()
+        except BrokenPipeError:  # e.g. `bot.py --list-strategies | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     path, is_example = find_config(args.config)
     try:
