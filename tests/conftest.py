@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +67,27 @@ def run_bot(
 def tmp_db(tmp_path: Path) -> Path:
     """A path for a fresh SQLite database file."""
     return tmp_path / "bot.db"
+
+
+def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run one read query on a (possibly busy) SQLite file and return all rows."""
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll_s: float = 0.1) -> Any:
+    """Poll ``cond`` until it returns something truthy (a locked or missing table counts as
+    not yet); fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            v = cond()
+        except sqlite3.OperationalError:
+            v = None
+        if v:
+            return v
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

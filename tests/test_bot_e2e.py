@@ -5,26 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from services.money import notional
-from tests.conftest import ROOT, run_bot
+from tests.conftest import ROOT, run_bot, wait_for
+from tests.conftest import query as _q
 
 pytestmark = pytest.mark.e2e
-
-
-def _q(db: Path, sql: str, *args: object) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def replay_ledger(db: Path) -> dict[str, dict]:
@@ -245,13 +236,9 @@ def test_kill_9_loses_no_persisted_fill(tmp_db: Path) -> None:
 
 
 def _wait_for_fills(db: Path, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                if _q(db, "select count(*) from fills")[0][0] >= n:
-                    return
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"no {n} fills within {timeout}s")
+    wait_for(
+        lambda: db.exists() and _q(db, "select count(*) from fills")[0][0] >= n,
+        timeout,
+        f"{n} fills",
+        poll_s=0.2,
+    )

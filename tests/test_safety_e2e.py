@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,8 @@ import yaml
 
 from database import queries
 from database.engine import db_url_from_path, make_engine, make_session_factory
-from tests.conftest import ROOT, run_bot
+from tests.conftest import ROOT, run_bot, wait_for
+from tests.conftest import query as q
 
 pytestmark = pytest.mark.e2e
 
@@ -48,27 +47,6 @@ def write_atomic(p: Path, text: str) -> None:
     tmp = p.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)
-
-
-def q(db: Path, sql: str, *args: object) -> list[tuple]:
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = cond()
-        except sqlite3.OperationalError:
-            v = None
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start_bot(cfg: Path, db: Path) -> subprocess.Popen[str]:
