@@ -38,8 +38,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from database.commands import submit_retrying  # noqa: E402
 from database.engine import db_url_from_path, make_engine, make_session_factory  # noqa: E402
-from utils.control_cli import submit_retrying  # noqa: E402
 
 TARGET_MS = 500.0
 FALLBACK_STRATEGIES = [

@@ -6,6 +6,15 @@ The dashboard and ``bot.py control`` write rows with these command names; the bo
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from database import queries
+
 COMMANDS: tuple[str, ...] = (
     "kill_switch.activate",
     "kill_switch.deactivate",
@@ -21,3 +30,30 @@ COMMANDS: tuple[str, ...] = (
 
 DASHBOARD_COMMANDS: tuple[str, ...] = tuple(c for c in COMMANDS if c != "breaker.reset")
 """Commands the dashboard sends (breakers are reset from the shell: ``bot.py control``)."""
+
+
+def submit_retrying(
+    sessions: sessionmaker[Session],
+    name: str,
+    args: dict[str, Any],
+    *,
+    source: str,
+    timeout_s: float = 30.0,
+    wall: Callable[[], float] = time.time,
+) -> int:
+    """Insert a command row, retrying while the busy bot holds SQLite's write lock.
+
+    A bot at full speed commits back to back, and SQLite's lock is not fair: a single attempt
+    can time out (``database is locked``). An emergency stop must not fail for that, so the
+    insert is retried until ``timeout_s``. ``created_ts`` is stamped at the attempt that
+    succeeds, so the latency the bot measures starts when the row was really written.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with sessions.begin() as s:
+                return queries.submit_command(s, name, args, source=source, created_ts=wall())
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)

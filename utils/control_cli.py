@@ -216,35 +216,6 @@ def _list(sessions: sessionmaker[Session], limit: int, out: Any) -> int:
     return EXIT_OK
 
 
-def submit_retrying(
-    sessions: sessionmaker[Session],
-    name: str,
-    cargs: dict[str, Any],
-    *,
-    source: str,
-    timeout_s: float = 30.0,
-) -> int:
-    """Insert a command row, retrying while the busy bot holds SQLite's write lock.
-
-    A bot at full speed commits back to back, and SQLite's lock is not fair: a single attempt
-    can time out (``database is locked``). ``created_ts`` is stamped at the attempt that
-    succeeds, so the latency the bot measures starts when the row was really written.
-    """
-    from sqlalchemy.exc import OperationalError
-
-    from database import queries
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with sessions.begin() as s:
-                return queries.submit_command(s, name, cargs, source=source, created_ts=time.time())
-        except OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.01)
-
-
 def send(
     sessions: sessionmaker[Session],
     name: str,
@@ -258,6 +229,8 @@ def send(
     from database.models import TABLES
 
     now = time.time()
+    from database.commands import submit_retrying
+
     cid = submit_retrying(sessions, name, cargs, source=source)
     with sessions() as s:
         age = _heartbeat_age(s, now)

@@ -29,8 +29,8 @@ def _submit(command: str, args: dict[str, Any]) -> Any:
     d = ctx()
     now = d.now()
     source = "api" if getattr(g, "auth", None) == "token" else "dashboard"
-    with d.write() as s:
-        cid = commands.submit(s, command, args, now, source)
+    # Retried while a bot running flat out holds SQLite's write lock: a stop must not fail.
+    cid = commands.submit_retrying(d.sessions, command, args, d.now, source)
     with d.read() as s:
         row = commands.get(s, cid)
         status = bot_status(load_state(s), now, d.cfg.dashboard.bot_stale_s)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.data.common import Row, t
 from database.commands import DASHBOARD_COMMANDS
+from database.commands import submit_retrying as _submit_retrying
 from database.queries import recent_commands, submit_command
 
 SOURCE = "dashboard"
@@ -52,6 +54,19 @@ def submit(
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}")
     return submit_command(session, command, args, source=source, created_ts=now_wall)
+
+
+def submit_retrying(
+    sessions: sessionmaker[Session],
+    command: str,
+    args: dict[str, Any],
+    wall: Callable[[], float],
+    source: str = SOURCE,
+) -> int:
+    """Like :func:`submit` in its own transaction, retried while the database is locked."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}")
+    return _submit_retrying(sessions, command, args, source=source, wall=wall)
 
 
 def get(session: Session, command_id: int) -> Row | None:

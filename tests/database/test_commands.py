@@ -1,0 +1,67 @@
+"""Control commands are written even while another connection holds SQLite's write lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import database.engine as dbe
+from database import queries
+from database.commands import COMMANDS, DASHBOARD_COMMANDS, submit_retrying
+
+
+def _sessions(path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A short busy timeout makes SQLite give up fast, so the retry loop is what gets through.
+    monkeypatch.setattr(dbe, "SQLITE_BUSY_TIMEOUT_MS", 20)
+    url = dbe.db_url_from_path(path)
+    dbe.migrate(url)
+    return dbe.make_session_factory(dbe.make_engine(url))
+
+
+def _hold_lock(path: Path, seconds: float, started: threading.Event) -> None:
+    con = sqlite3.connect(path, timeout=5, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    started.set()
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_submit_waits_for_the_lock_and_stamps_the_real_write_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "bot.db"
+    sessions = _sessions(db, monkeypatch)
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(db, 0.5, started))
+    holder.start()
+    started.wait(5)
+    t0 = time.time()
+    cid = submit_retrying(sessions, "kill_switch.activate", {"reason": "test"}, source="cli")
+    holder.join()
+    assert time.time() - t0 >= 0.4  # it really had to wait for the holder
+    with sessions() as s:
+        rows = queries.pending_commands(s)
+    assert [r["id"] for r in rows] == [cid]
+    assert rows[0]["created_ts"] >= t0 + 0.4  # stamped when written, not when first tried
+
+
+def test_submit_gives_up_after_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "bot.db"
+    sessions = _sessions(db, monkeypatch)
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(db, 1.0, started))
+    holder.start()
+    started.wait(5)
+    with pytest.raises(OperationalError):
+        submit_retrying(sessions, "strategy.pause", {"strategy": "a"}, source="cli", timeout_s=0.2)
+    holder.join()
+
+
+def test_dashboard_commands_are_the_bot_commands_minus_breaker_reset() -> None:
+    assert set(DASHBOARD_COMMANDS) == set(COMMANDS) - {"breaker.reset"}
