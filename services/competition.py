@@ -29,8 +29,6 @@ import numpy as np
 from utils.config import CompetitionConfig
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
-MIN_RETURNS_FOR_SHARPE = 30
-"""Persisted-snapshot returns needed before a Sharpe ratio is shown (5 minutes at 10 s)."""
 
 
 class EquityRing:
@@ -95,9 +93,9 @@ class StrategyStats:
         """Return the fall from the peak right now, percent."""
         return (self.peak - equity) / self.peak * 100.0 if self.peak > 0 else 0.0
 
-    def sharpe(self, interval_s: float) -> float | None:
+    def sharpe(self, interval_s: float, min_returns: int = 30) -> float | None:
         """Return the annualised Sharpe ratio, or None if undefined."""
-        if self.n_returns < MIN_RETURNS_FOR_SHARPE:
+        if self.n_returns < max(2, min_returns):
             return None
         var = self.m2_ret / (self.n_returns - 1)
         if var <= 1e-18:

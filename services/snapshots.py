@@ -68,7 +68,7 @@ class PerformanceTracker:
                 st.add_return(equity)
             unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
             return_pct = (equity / st.starting - 1.0) * 100.0
-            sharpe = st.sharpe(cfg.snapshot_interval_s)
+            sharpe = st.sharpe(cfg.snapshot_interval_s, cfg.sharpe_min_returns)
             score = composite_score(cfg, return_pct, sharpe, pf.win_rate, st.max_drawdown_pct)
             rows.append(
                 LeaderboardRow(

@@ -152,6 +152,12 @@ class CompetitionConfig(_Frozen):
     return_scale_pct: float = Field(
         10.0, gt=0, description="Return (%) that maps to a full return score; -x maps to 0"
     )
+    sharpe_min_returns: int = Field(
+        30,
+        ge=2,
+        le=100_000,
+        description="Persisted-snapshot returns needed before a Sharpe ratio is shown, count",
+    )
     sharpe_scale: float = Field(3.0, gt=0, description="Sharpe that maps to a full Sharpe score")
     drawdown_scale_pct: float = Field(
         50.0, gt=0, le=100, description="Drawdown (%) at which the drawdown score reaches 0"
