@@ -138,6 +138,9 @@ class OrderRow(Base):
     liquidity: Mapped[str | None] = mapped_column(String(8))  # maker / taker / mixed
     created_ts: Mapped[float] = mapped_column(Float)
     updated_ts: Mapped[float] = mapped_column(Float)
+    client_order_id: Mapped[str | None] = mapped_column(String(64))  # "msb-<id>"
+    venue_order_id: Mapped[str | None] = mapped_column(String(128))  # the venue's id
+    route: Mapped[str | None] = mapped_column(String(32))  # execution client, e.g. "paper"
 
 
 class FillRow(Base):
@@ -155,6 +158,7 @@ class FillRow(Base):
     fee: Mapped[int] = mapped_column(BigInteger)  # micro-USDC
     liquidity: Mapped[str] = mapped_column(String(8))  # maker / taker
     ts: Mapped[float] = mapped_column(Float, index=True)
+    venue_fill_id: Mapped[str | None] = mapped_column(String(128))  # the venue's trade id
 
 
 class SettlementRow(Base):

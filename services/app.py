@@ -20,10 +20,10 @@ from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
-from services.feeds import DataGuard, DataGuardControl, make_feed, watch_live_feed
+from services.feeds import make_feed, watch_live_feed
+from services.node import build_node
 from services.persistence import Sink
 from services.recovery import restore
-from services.risk.safety import SafetyLayer
 from services.strategies.base import Strategy
 from utils.config import AppConfig
 from utils.terminal import leaderboard_table
@@ -48,7 +48,10 @@ async def run_app(
     clock: SimClock | LiveClock = (
         SimClock(md.start_ts) if md.source in ("sim", "replay") else LiveClock()
     )
-    engine = Engine(cfg, clock, None, strategies, sink)
+    node = build_node(cfg, strategies, sink, clock=clock)
+    engine, bus, data_guard = node.engine, node.bus, node.data_guard
+    assert node.safety is not None
+    safety = node.safety
     rep = restore(engine, sessions)
     start_ts = md.start_ts
     if rep.last_ts is not None and isinstance(clock, SimClock):
@@ -59,10 +62,6 @@ async def run_app(
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
-    safety = SafetyLayer(engine, cfg)
-    data_guard = DataGuard()
-    # Data checks come right after the trading-state and status gates: no order on bad data.
-    engine.risk.controls.insert(2, DataGuardControl(data_guard))
     with sessions() as session:
         safety.restore(lambda key: queries.get_state(session, key))
     if rep.resumed:
@@ -118,7 +117,7 @@ async def run_app(
     if bundle.live is not None:
         side_tasks.append(
             asyncio.create_task(
-                watch_live_feed(bundle, data_guard, sink, cfg, clock), name="feed-health"
+                watch_live_feed(bundle, data_guard, sink, bus, cfg, clock), name="feed-health"
             )
         )
 
@@ -196,7 +195,7 @@ def _restored_summary(engine: Engine) -> dict[str, object]:
         out[name] = {
             "cash": pf.cash,
             "positions": {iid: p.qty for iid, p in sorted(pf.positions.items())},
-            "open_orders": sorted(o.order_id for o in engine.exchange.open_orders(name)),
+            "open_orders": sorted(o.order_id for o in engine.open_orders(name, None)),
         }
     return out
 

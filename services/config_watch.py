@@ -122,7 +122,7 @@ class ConfigWatcher:
         eng = self.safety.engine
         msg = f"config.yaml reload failed; keeping the previous values: {error}"
         log.error("%s", msg)
-        self.safety.sink.event(
+        self.safety.bus.event(
             eng.clock.now(),
             "config_reload",
             msg,
@@ -155,7 +155,7 @@ class ConfigWatcher:
             log.warning("%s", msg)
         else:
             log.info("%s", msg)
-        self.safety.sink.event(
+        self.safety.bus.event(
             eng.clock.now(),
             "config_reload",
             msg,

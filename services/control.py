@@ -190,7 +190,7 @@ class ControlLoop:
         eng = self.safety.engine
         text = f"command #{row.get('id')} {row.get('command')} from {row.get('source')} refused: {message}"
         log.warning("%s", text)
-        self.safety.sink.event(
+        self.safety.bus.event(
             eng.clock.now(),
             "control",
             text,

@@ -1,7 +1,10 @@
 """The engine loop: one path for backtest, paper and live.
 
-feed -> books -> simulated exchange -> strategies -> risk chain -> execution -> portfolios.
-The engine wires the parts together; each part lives in its own module.
+feed -> books -> (paper matcher) -> strategies -> risk chain -> execution client -> portfolios.
+The engine wires the parts together; each part lives in its own module. It never builds an
+execution client: :func:`services.node.build_node` does, and routes each strategy to one. What a
+client does to an order reaches the engine as :class:`~services.execution.client.OrderEvent`
+values, applied here in order (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from services.bus import EventBus
 from services.clock import Clock, SimClock
+from services.enums import MarketState, StrategyStatus
 from services.events import (
     BookDelta,
     BookSnapshot,
@@ -23,10 +28,11 @@ from services.events import (
     TickSizeChange,
     TradePrint,
 )
+from services.execution.client import ExecutionClient, OrderEvent, OrderEventKind
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
-from services.execution.simulated import SimulatedExchange
+from services.feed import Feed
 from services.instruments import Instrument, Side
-from services.markets.base import Feed
+from services.intents import Intent
 from services.money import MICRO, floor_lot, notional, taker_fee
 from services.orderbook import BookStore, OrderBook
 from services.persistence import Sink
@@ -34,14 +40,46 @@ from services.portfolio import Portfolio
 from services.risk.chain import RiskChain, RiskEnv, RiskView
 from services.runner import StrategyRunner
 from services.snapshots import PerformanceTracker
-from services.strategies.base import Gateway, Intent, Strategy, StrategyContext
+from services.strategies.base import Gateway, Strategy, StrategyContext
 from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
 
+CLIENT_ORDER_PREFIX = "msb-"
+"""Client order ids are this prefix and the order id (unique in one database)."""
+
 
 class Engine(Gateway):
-    """Runs many strategies side by side on one feed, each with an isolated portfolio."""
+    """Runs many strategies side by side on one feed, each with an isolated portfolio.
+
+    Build it with :func:`services.node.build_node`, which creates the execution clients, routes
+    every strategy to one of them and attaches the safety layer; this constructor only wires.
+
+    Parameters
+    ----------
+    cfg : AppConfig
+        The running configuration.
+    clock : Clock
+        Event time (backtests, simulation) or wall time (live).
+    feed : Feed | None
+        The market-data source (may be set later, before :meth:`run`).
+    strategies : list[Strategy]
+        The competitors.
+    sink : Sink
+        Where orders, fills, positions and snapshots are stored.
+    clients : dict[str, ExecutionClient]
+        Execution clients by route name (bound to this engine here).
+    routes : dict[str, str]
+        Strategy name -> client route name.
+    capital : dict[str, int]
+        Strategy name -> starting capital, micro-units of the portfolio's currency.
+    bus : EventBus
+        The one event path (audit events); the sink subscribes to it in the builder.
+    risk : RiskChain | None
+        The pre-trade chain (the builder declares the full chain once).
+    books, instruments : BookStore, dict[str, Instrument]
+        The node's books and instrument registry, shared with the execution clients.
+    """
 
     def __init__(
         self,
@@ -50,20 +88,30 @@ class Engine(Gateway):
         feed: Feed | None,
         strategies: list[Strategy],
         sink: Sink,
+        *,
+        clients: dict[str, ExecutionClient],
+        routes: dict[str, str],
+        capital: dict[str, int],
+        bus: EventBus,
         risk: RiskChain | None = None,
+        books: BookStore | None = None,
+        instruments: dict[str, Instrument] | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
         self._sim_clock = clock if isinstance(clock, SimClock) else None
         self.feed = feed
         self.sink = sink
+        self.bus = bus
         self.risk = risk or RiskChain()
         # Set by services.risk.safety.SafetyLayer when the safety layer is attached.
         self.risk_env: RiskEnv | None = None
         self.safety: Any = None
-        self.books = BookStore()
-        self.instruments: dict[str, Instrument] = {}
+        # Shared with the execution clients (the paper client reads them to match orders).
+        self.books = books if books is not None else BookStore()
+        self.instruments: dict[str, Instrument] = instruments if instruments is not None else {}
         self.live: set[str] = set()
+        self.market_state: dict[str, MarketState] = {}
         self._events: dict[str, list[Instrument]] = {}
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
@@ -71,17 +119,22 @@ class Engine(Gateway):
         self.order_seq = 0
         self.fill_seq = 0
         self.settlement_seq = 0
-        self.exchange = SimulatedExchange(
-            self.books,
-            self.instruments,
-            self,
-            self._next_fill_id,
-            latency_s=cfg.execution.latency_ms / 1000.0,
-        )
-        capital = int(cfg.competition.starting_capital_usd * MICRO)
+        # Orders the engine knows (finished ones are forgotten every forget_interval_s; storage
+        # keeps them), and the working ones per strategy in submission order.
+        self.orders: dict[int, Order] = {}
+        self._open: dict[str, dict[int, Order]] = {}
+        self.clients = clients
+        self._inbox: list[OrderEvent] = []
+        for c in clients.values():
+            c.bind(self._inbox.append)
+        self._clients_t = tuple(clients.values())
+        self._md_clients = tuple(c for c in self._clients_t if c.watches_market_data)
+        # Called with every order after an event changed it (the safety layer waits on closes).
+        self.order_listeners: list[Callable[[Order], None]] = []
         self.runners: dict[str, StrategyRunner] = {}
+        self._route: dict[str, ExecutionClient] = {}
         for strat in strategies:
-            pf = Portfolio(strat.name, capital)
+            pf = Portfolio(strat.name, capital[strat.name])
             self.runners[strat.name] = StrategyRunner(
                 strat,
                 StrategyContext(strat.name, self),
@@ -89,6 +142,8 @@ class Engine(Gateway):
                 cfg.competition.strategy_error_limit,
                 self._strategy_error,
             )
+            self._route[strat.name] = clients[routes[strat.name]]
+            self._open[strat.name] = {}
         self._subs: dict[str, list[StrategyRunner]] = {}
         # Only strategies that override a hook are called for it (saves a call per event).
         self._book_subs: dict[str, list[StrategyRunner]] = {}
@@ -96,7 +151,9 @@ class Engine(Gateway):
         self.forget_interval_s = 10.0
         self._next_forget = 0.0
         self._deferred: list[tuple[StrategyRunner, Fill]] = []
-        self.tracker = PerformanceTracker(cfg.competition, capital)
+        self.tracker = PerformanceTracker(
+            cfg.competition, int(cfg.competition.starting_capital_usd * MICRO), capital
+        )
         self.events_processed = 0
         self.started = False
         self.stop_requested = False
@@ -109,6 +166,11 @@ class Engine(Gateway):
             TickSizeChange: self._on_tick_change,
             MarketStatus: self._on_status,
         }
+        self._now = clock.now()
+
+    def client_of(self, strategy: str) -> ExecutionClient:
+        """Return the execution client a strategy is routed to."""
+        return self._route[strategy]
 
     # ================================================================== running
     def start(self) -> None:
@@ -121,8 +183,8 @@ class Engine(Gateway):
                     "name": r.name,
                     "class_path": f"{type(s).__module__}:{type(s).__name__}",
                     "params_json": s.params.model_dump_json(),
-                    "kind": s.kind,
-                    "status": r.status,
+                    "kind": str(s.kind),
+                    "status": str(r.status),
                     "status_reason": r.status_reason,
                     "status_since": r.status_since,
                     "starting_capital": r.portfolio.starting_cash,
@@ -167,9 +229,13 @@ class Engine(Gateway):
         ts = ev.ts
         if self._sim_clock is not None and ts > self._sim_clock.now():
             self._sim_clock.advance(ts)
-        if self.exchange._pending:
-            self.exchange.advance(self.clock.now())
-        self.exchange.now = self.clock.now()
+        now = self._now = self.clock.now()
+        for c in self._clients_t:
+            # Delayed orders arrive before the event that follows them in time.
+            if c.next_due <= now:
+                c.on_time(now)
+        if self._inbox:
+            self._drain()
         self._dispatch[type(ev)](ev)
         self.events_processed += 1
         if self._deferred:
@@ -177,13 +243,14 @@ class Engine(Gateway):
 
     def on_clock(self) -> None:
         """Run timers and snapshots that are due at the current time."""
-        now = self.clock.now()
-        if self.exchange._pending:
-            # Orders delayed by latency arrive on the clock too, not only with market events.
-            self.exchange.advance(now)
+        now = self._now = self.clock.now()
+        for c in self._clients_t:
+            c.on_time(now)
+        if self._inbox:
+            self._drain()
         if now >= self._next_forget:
             self._next_forget = now + self.forget_interval_s
-            self.exchange.forget_inactive()
+            self.orders = {k: o for k, o in self.orders.items() if o.active}
         for r in self.runners.values():
             if now >= r.next_timer and r.enabled:
                 r.next_timer = now + r.strategy.timer_interval_s
@@ -195,11 +262,16 @@ class Engine(Gateway):
             self._write_tops(now)
         if self.safety is not None:
             self.safety.on_clock(now)
+        if self._inbox:
+            self._drain()
+            self._flush_deferred()
 
     def finish(self) -> None:
         """Final snapshot (persisted), strategies' ``on_stop``."""
         for r in self.runners.values():
             r.call("on_stop")
+        if self._inbox:
+            self._drain()
         self.tracker.tick(self.clock.now(), self, force_persist=True)
         self._write_tops(self.clock.now())
         for r in self.runners.values():
@@ -212,7 +284,11 @@ class Engine(Gateway):
         old = [set_level(side, price, size) for side, price, size in ev.changes]
         book.ts = ev.ts
         book.updates += 1
-        self.exchange.on_delta(ev, book, old)
+        if self._md_clients:
+            for c in self._md_clients:
+                c.on_book_delta(ev, book, old, self._now)
+            if self._inbox:
+                self._drain()
         self._tops_dirty.add(ev.instrument_id)
         subs = self._book_subs.get(ev.instrument_id)
         if subs:
@@ -221,13 +297,19 @@ class Engine(Gateway):
 
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         book = self.books.apply_snapshot(ev)
-        self.exchange.on_snapshot(ev, book)
+        for c in self._md_clients:
+            c.on_book_snapshot(ev, book, self._now)
+        if self._inbox:
+            self._drain()
         self._tops_dirty.add(ev.instrument_id)
         for r in self._book_subs.get(ev.instrument_id, ()):
             r.call("on_book", book)
 
     def _on_trade(self, ev: TradePrint) -> None:
-        self.exchange.on_trade(ev)
+        for c in self._md_clients:
+            c.on_trade_print(ev, self._now)
+        if self._inbox:
+            self._drain()
         self._last_trade[ev.instrument_id] = ev.price
         for r in self._trade_subs.get(ev.instrument_id, ()):
             r.call("on_trade", ev)
@@ -270,16 +352,40 @@ class Engine(Gateway):
         self.sink.instrument(new, "open", ev.ts)
 
     def _on_status(self, ev: MarketStatus) -> None:
-        if ev.status == "closed":
-            for iid, inst in self.instruments.items():
-                if inst.market_id == ev.market_id and iid in self.live:
-                    for o in self.exchange.open_orders():
-                        if o.instrument_id == iid:
-                            self.exchange.cancel(o.order_id, ev.ts, "market closed")
+        try:
+            state = MarketState(ev.status)
+        except ValueError:
+            log.warning("Market %s reported unknown status %r; ignored.", ev.market_id, ev.status)
+            return
+        prev = self.market_state.get(ev.market_id, MarketState.OPEN)
+        if state is MarketState.OPEN:
+            self.market_state.pop(ev.market_id, None)
+        else:
+            self.market_state[ev.market_id] = state
+        if state is prev or state is MarketState.OPEN:
+            return
+        iids = [
+            iid
+            for iid, inst in self.instruments.items()
+            if inst.market_id == ev.market_id and iid in self.live
+        ]
+        if not iids:
+            return
+        # No new orders from now on (see submit); resting ones go where the venue would send
+        # them: a closed, suspended or not-accepting market cancels them (docs/ENGINE.md).
+        reason = f"market {state.value.replace('_', ' ')}"
+        for c in self._clients_t:
+            c.on_market_closed(iids, ev.ts, reason)
+        if self._inbox:
+            self._drain()
 
     def _on_resolved(self, ev: MarketResolved) -> None:
         iids = [iid for iid, _ in ev.payouts]
-        self.exchange.on_resolved(iids, ev.ts)
+        for c in self._clients_t:
+            c.on_market_closed(iids, ev.ts, "market resolved")
+        if self._inbox:
+            self._drain()
+        self.market_state.pop(ev.market_id, None)
         for iid, payout in ev.payouts:
             for r in self.runners.values():
                 st = r.portfolio.settle(iid, payout, ev.ts, self._next_settlement_id())
@@ -343,23 +449,43 @@ class Engine(Gateway):
 
     def available(self, strategy: str, instrument_id: str, side: Side, price: int) -> int:
         """Return a level's size not yet consumed by ``strategy``."""
-        return self.exchange.available(strategy, instrument_id, side, price)
+        return self._route[strategy].available(
+            strategy, self.books.find(instrument_id), side, price
+        )
 
     def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:
-        """Return a strategy's active orders."""
+        """Return a strategy's working orders (oldest first), optionally on one instrument."""
         return [
             o
-            for o in self.exchange.open_orders(strategy)
-            if instrument_id is None or o.instrument_id == instrument_id
+            for o in self._open.get(strategy, {}).values()
+            if o.active and (instrument_id is None or o.instrument_id == instrument_id)
         ]
 
+    def all_open_orders(self) -> list[Order]:
+        """Return every strategy's working orders."""
+        return [o for d in self._open.values() for o in d.values() if o.active]
+
     def submit(self, intent: Intent) -> Order | None:
-        """Risk-check an intent, turn it into an order and send it to execution."""
+        """Risk-check an intent, turn it into an order and send it to the strategy's client.
+
+        Returns the order (its status is whatever the client reported so far: a paper order may
+        already be filled, a live one is usually still pending), or None if refused before an
+        order existed (unknown instrument, market not open, risk chain).
+        """
         r = self.runners[intent.strategy]
         now = self.clock.now()
         inst = self.instruments.get(intent.instrument_id)
         if inst is None or intent.instrument_id not in self.live:
             self._reject_event(intent, now, f"instrument {intent.instrument_id} is not live")
+            return None
+        state = self.market_state.get(inst.market_id)
+        if state is not None:
+            self._reject_event(
+                intent,
+                now,
+                f"market {inst.market_id} is {state.value.replace('_', ' ')}: no orders",
+                control="market_status",
+            )
             return None
         price = intent.price
         tif = intent.tif
@@ -385,7 +511,7 @@ class Engine(Gateway):
             # The safety layer throttles repeats of one (strategy, control) refusal.
             skipped = 0 if self.safety is None else self.safety.rejection_gate(r.name, rej, now)
             if skipped is not None:
-                self.sink.event(
+                self.bus.event(
                     now,
                     "risk_rejection",
                     rej.message,
@@ -417,6 +543,8 @@ class Engine(Gateway):
             created_ts=now,
             updated_ts=now,
             reduce_only=intent.reduce_only,
+            client_order_id=f"{CLIENT_ORDER_PREFIX}{self.order_seq}",
+            route=self._route[r.name].name,
         )
         problem = r.portfolio.check_order(order, inst)
         if problem is not None:
@@ -426,36 +554,100 @@ class Engine(Gateway):
             return order
         r.portfolio.reserve(order, inst)
         self.sink.order(order)
-        self.exchange.submit(order, now)
+        self.orders[order.order_id] = order
+        self._open[r.name][order.order_id] = order
+        self._route[r.name].submit(order, now)
+        if self._inbox:
+            self._drain()
         return order
 
     def cancel(self, strategy: str, order_id: int, reason: str) -> bool:
-        """Cancel one of a strategy's orders."""
-        o = self.exchange.orders.get(order_id)
-        if o is None or o.strategy != strategy:
+        """Request a cancel of one of a strategy's orders (the outcome arrives as an event)."""
+        o = self.orders.get(order_id)
+        if o is None or o.strategy != strategy or not o.active:
             return False
-        return self.exchange.cancel(order_id, self.clock.now(), reason or "cancelled by strategy")
+        ok = self._route[strategy].cancel(o, self.clock.now(), reason or "cancelled by strategy")
+        if self._inbox:
+            self._drain()
+        return ok
 
-    # ================================================================== execution listener
-    def on_fill(self, order: Order, fill: Fill) -> None:
-        """Apply a fill to the owner's portfolio and storage; tell the strategy afterwards."""
-        r = self.runners[order.strategy]
-        inst = self.instruments[order.instrument_id]
+    def cancel_orders(
+        self,
+        reason: str,
+        *,
+        strategy: str | None = None,
+        side: Side | None = None,
+        instrument_id: str | None = None,
+    ) -> int:
+        """Request cancels of working orders matching the filters; return how many were asked."""
+        n = 0
+        orders = self.open_orders(strategy, None) if strategy else self.all_open_orders()
+        for o in orders:
+            if (side is None or o.side is side) and (
+                instrument_id is None or o.instrument_id == instrument_id
+            ):
+                n += self.cancel(o.strategy, o.order_id, reason)
+        return n
+
+    # ================================================================== execution events
+    def _drain(self) -> None:
+        """Apply what the execution clients reported, in the order they reported it."""
+        inbox = self._inbox
+        while inbox:
+            batch = inbox[:]
+            inbox.clear()
+            for ev in batch:
+                self._apply(ev)
+
+    def _apply(self, ev: OrderEvent) -> None:
+        order = ev.order
+        r = self.runners.get(order.strategy)
+        if r is None:
+            log.error(
+                "Execution event %s for order %d of unknown strategy %s ignored.",
+                ev.kind.value,
+                order.order_id,
+                order.strategy,
+                extra={"strategy": order.strategy, "order": order.order_id},
+            )
+            return
         pf = r.portfolio
-        pf.release(order)
-        pf.apply_fill(fill, inst)
-        if order.active and order.remaining > 0:
-            pf.reserve(order, inst)
-        self.sink.fill(fill)
-        self.sink.order(order)
-        self.sink.position(r.name, fill.instrument_id, pf.positions.get(fill.instrument_id))
-        self._deferred.append((r, fill))
-
-    def on_order_update(self, order: Order) -> None:
-        """Persist an order's new status and free what it held once it is done."""
+        if ev.fill is not None:
+            fill = replace(ev.fill, fill_id=self._next_fill_id())
+            inst = self.instruments[order.instrument_id]
+            pf.release(order)
+            pf.apply_fill(fill, inst)
+            if order.active and order.remaining > 0:
+                pf.reserve(order, inst)
+            self.sink.fill(fill)
+            self.sink.order(order)
+            self.sink.position(r.name, fill.instrument_id, pf.positions.get(fill.instrument_id))
+            self._deferred.append((r, fill))
+        else:
+            if not order.active:
+                pf.release(order)
+            self.sink.order(order)
+            if ev.kind is OrderEventKind.REJECTED:
+                self.bus.event(
+                    ev.ts,
+                    "order_rejected",
+                    f"{order.strategy}: order {order.order_id} rejected by "
+                    f"{self._route[order.strategy].name}: {ev.reason}",
+                    severity="warning",
+                    strategy=order.strategy,
+                    instrument_id=order.instrument_id,
+                    data={"order_id": order.order_id, "client_order_id": order.client_order_id},
+                )
         if not order.active:
-            self.runners[order.strategy].portfolio.release(order)
-        self.sink.order(order)
+            self._open.get(order.strategy, {}).pop(order.order_id, None)
+        for fn in self.order_listeners:
+            fn(order)
+
+    def adopt_order(self, order: Order) -> None:
+        """Take an order that was working before a restart back into the books and its client."""
+        self.orders[order.order_id] = order
+        self._open.setdefault(order.strategy, {})[order.order_id] = order
+        self._route[order.strategy].restore(order)
 
     def _flush_deferred(self) -> None:
         while self._deferred:
@@ -494,16 +686,16 @@ class Engine(Gateway):
 
     def set_status(self, name: str, status: str, reason: str) -> None:
         """Change a strategy's status (active/paused/disabled); disabling cancels its orders."""
+        status = StrategyStatus(status)
         r = self.runners[name]
         now = self.clock.now()
         r.status, r.status_reason, r.status_since = status, reason, now
         if status == "disabled":
-            for o in self.exchange.open_orders(name):
-                self.exchange.cancel(o.order_id, now, f"strategy disabled: {reason}")
+            self.cancel_orders(f"strategy disabled: {reason}", strategy=name)
         self.sink.strategy(
             {
                 "name": name,
-                "status": status,
+                "status": str(status),
                 "status_reason": reason,
                 "status_since": now,
                 "error_count": r.errors,
@@ -513,7 +705,7 @@ class Engine(Gateway):
 
     def _strategy_error(self, r: StrategyRunner, hook: str, exc: BaseException) -> None:
         now = self.clock.now()
-        self.sink.event(
+        self.bus.event(
             now,
             "strategy_error",
             f"{r.name}.{hook} raised {type(exc).__name__}: {exc}",
@@ -528,7 +720,7 @@ class Engine(Gateway):
             reason = f"{r.errors} errors reached strategy_error_limit {r.error_limit}"
             log.error("Disabling strategy %s: %s.", r.name, reason)
             self.set_status(r.name, "disabled", reason)
-            self.sink.event(
+            self.bus.event(
                 now,
                 "auto_disable",
                 f"{r.name} disabled: {reason}",
@@ -538,14 +730,17 @@ class Engine(Gateway):
                 limit=str(r.error_limit),
             )
 
-    def _reject_event(self, intent: Intent, now: float, message: str) -> None:
-        self.sink.event(
+    def _reject_event(
+        self, intent: Intent, now: float, message: str, control: str = "instrument"
+    ) -> None:
+        self.bus.event(
             now,
             "risk_rejection",
             message,
             severity="warning",
             strategy=intent.strategy,
             instrument_id=intent.instrument_id,
+            data={"control": control, "side": intent.side.value, "size": intent.size},
         )
 
     def _next_fill_id(self) -> int:

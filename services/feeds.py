@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.bus import EventBus
 from services.clock import Clock
 from services.events import MarketEvent
+from services.feed import Feed
 from services.instruments import Instrument
-from services.markets.base import Feed
 from services.markets.recorder import Recorder, RecordingFeed
 from services.orderbook import BookStore
 from services.persistence import Sink
-from services.risk.chain import Rejection, RiskView
-from services.strategies.base import Intent
+from services.risk.data_guard import DataGuard, DataGuardControl
 from utils.config import AppConfig
+
+__all__ = ["DataGuard", "DataGuardControl", "FeedBundle", "make_feed", "watch_live_feed"]
 
 log = logging.getLogger(__name__)
 
@@ -131,46 +133,8 @@ class _RetryingStart:
         self.inner.adopt(instruments, mids)
 
 
-class DataGuard:
-    """What the risk chain needs to know about the data: per-instrument validity and pipeline
-    status. With no live feed attached everything passes (the simulator is always clean)."""
-
-    def __init__(self) -> None:
-        self.validator: Any = None
-        self.allows_new_positions = True
-        self.status = "healthy"
-
-
-class DataGuardControl:
-    """Refuse orders on instruments whose data failed validation, and new positions while the
-    data pipeline is critical (reducing intents and cancels still pass)."""
-
-    name = "data_guard"
-
-    def __init__(self, guard: DataGuard) -> None:
-        self.guard = guard
-
-    def check(self, intent: Intent, view: RiskView) -> Rejection | None:
-        """Return a rejection when the data behind the intent cannot be trusted."""
-        g = self.guard
-        if not g.allows_new_positions and not intent.reduce_only:
-            return Rejection(
-                self.name, f"data pipeline is {g.status}: no new positions", g.status, "healthy"
-            )
-        if g.validator is not None:
-            ok, reason = g.validator.can_trade(intent.instrument_id, view.now)
-            if not ok:
-                return Rejection(
-                    self.name,
-                    f"market data for {intent.instrument_id} not trusted: {reason}",
-                    reason,
-                    "valid data",
-                )
-        return None
-
-
 async def watch_live_feed(
-    bundle: FeedBundle, guard: DataGuard, sink: Sink, cfg: AppConfig, clock: Clock
+    bundle: FeedBundle, guard: DataGuard, sink: Sink, bus: EventBus, cfg: AppConfig, clock: Clock
 ) -> None:
     """Every ``pipeline.evaluate_interval_s``: evaluate the pipeline, log validation failures as
     events, and keep ``bot_state.data_health`` current (the dashboard's health panel)."""
@@ -186,7 +150,7 @@ async def watch_live_feed(
         await asyncio.sleep(interval)
         now = clock.now()
         for failure in live.validator.take_failures():
-            sink.event(
+            bus.event(
                 failure.ts,
                 "data_validation",
                 f"{failure.instrument_id}: {failure.reason}",
@@ -207,7 +171,7 @@ async def watch_live_feed(
                 row["status"],
                 "; ".join(row.get("reasons") or []) or "all checks pass",
             )
-            sink.event(
+            bus.event(
                 now,
                 "data_health",
                 f"data pipeline {row.get('previous_status')} -> {row['status']}",

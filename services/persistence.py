@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from services.bus import AuditEvent
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument
 from services.portfolio import Position
@@ -57,6 +58,9 @@ class Sink:
                 "liquidity": o.liquidity,
                 "created_ts": o.created_ts,
                 "updated_ts": o.updated_ts,
+                "client_order_id": o.client_order_id or None,
+                "venue_order_id": o.venue_order_id,
+                "route": o.route,
             },
         )
 
@@ -75,6 +79,7 @@ class Sink:
                 "fee": f.fee,
                 "liquidity": f.liquidity,
                 "ts": f.ts,
+                "venue_fill_id": f.venue_fill_id or None,
             },
         )
 
@@ -168,6 +173,20 @@ class Sink:
         from database.queries import prune_snapshots
 
         call(lambda session: prune_snapshots(session, granularity, older_than_ts))
+
+    def audit(self, ev: AuditEvent) -> None:
+        """Store a published audit event (the database sink's subscription to the event bus)."""
+        self.event(
+            ev.ts,
+            ev.kind,
+            ev.message,
+            severity=ev.severity,
+            strategy=ev.strategy,
+            instrument_id=ev.instrument_id,
+            value=ev.value,
+            limit=ev.limit,
+            data=ev.data,
+        )
 
     def event(
         self,

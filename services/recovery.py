@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
-from services.engine import Engine
+from services.engine import CLIENT_ORDER_PREFIX, Engine
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import FeeSchedule, Instrument, Side
 from services.money import MICRO
@@ -151,7 +151,12 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             engine.sink.order(order)
             continue
         r.portfolio.reserve(order, inst)
-        engine.exchange.restore(order)
+        order.client_order_id = (
+            row.get("client_order_id") or f"{CLIENT_ORDER_PREFIX}{order.order_id}"
+        )
+        order.venue_order_id = row.get("venue_order_id")
+        order.route = row.get("route")
+        engine.adopt_order(order)
         order.queue_ahead = _QUEUE_UNKNOWN
         rep.open_orders += 1
     for name, r in engine.runners.items():
@@ -165,7 +170,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         r.portfolio.check_ledger()
         _restore_stats(engine, name, history.get(name, []))
     held = {iid for r in engine.runners.values() for iid in r.portfolio.positions}
-    held |= {o.instrument_id for o in engine.exchange.open_orders()}
+    held |= {o.instrument_id for o in engine.all_open_orders()}
     rep.carried_instruments = [insts[i] for i in sorted(held) if i in insts]
     # Carry whole markets (both tokens; every outcome of an event) so books stay consistent.
     markets = {i.market_id for i in rep.carried_instruments}
@@ -176,7 +181,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         top = tops.get(iid)
         if top and top.get("mid") is not None:
             rep.mids[iid] = int(top["mid"])
-    rep.open_orders = len(engine.exchange.open_orders())
+    rep.open_orders = len(engine.all_open_orders())
     log.info(
         "Resumed from the database: %d fills and %d settlements replayed, %d open orders, "
         "%d instruments carried over.",

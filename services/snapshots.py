@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 class PerformanceTracker:
     """Samples every strategy's equity on the clock and keeps the leaderboard current."""
 
-    def __init__(self, cfg: CompetitionConfig, capital: int) -> None:
+    def __init__(
+        self, cfg: CompetitionConfig, capital: int, per_strategy: dict[str, int] | None = None
+    ) -> None:
         self.cfg = cfg
         self.capital = capital
+        self.per_strategy = dict(per_strategy or {})
         self.stats: dict[str, StrategyStats] = {}
         self.rings: dict[str, EquityRing] = {}
         self._capacity = max(2, int(cfg.memory_window_h * 3600 / cfg.memory_snapshot_interval_s))
@@ -40,7 +43,7 @@ class PerformanceTracker:
         """Return (creating) a strategy's statistics."""
         st = self.stats.get(name)
         if st is None:
-            cap = self.capital / MICRO
+            cap = self.per_strategy.get(name, self.capital) / MICRO
             st = self.stats[name] = StrategyStats(starting=cap, peak=cap)
             self.rings[name] = EquityRing(self._capacity)
         return st

@@ -113,10 +113,17 @@ class MarketDataConfig(_Frozen):
 
 
 class ExecutionConfig(_Frozen):
-    """Paper execution settings."""
+    """Execution settings (paper client; outcome waits of the safety actions)."""
 
     latency_ms: float = Field(
         0.0, ge=0, le=10_000, description="Event-time delay before orders/cancels reach the venue"
+    )
+    close_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a close, flatten or exit order may take to finish before the safety "
+        "layer cancels its rest and reports what was sold",
     )
 
 
@@ -179,6 +186,12 @@ class StrategyEntry(_Frozen):
     )
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
+    capital_usd: Decimal | None = Field(
+        None,
+        gt=0,
+        le=Decimal("1e9"),
+        description="This strategy's starting capital, USD; unset: competition.starting_capital_usd",
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -57,6 +57,11 @@ class Order:
     reserved: int = 0  # cash (buys) or shares (sells) held back for this order by the portfolio
     reduce_only: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    # The id the engine gives the venue to find the order again (unique per database), and the
+    # venue's own id once it accepted the order.
+    client_order_id: str = ""
+    venue_order_id: str | None = None
+    route: str | None = None  # the execution client the order went to
 
     @property
     def remaining(self) -> int:
@@ -101,6 +106,7 @@ class Fill:
     fee: int
     liquidity: str  # "maker" | "taker"
     ts: float
+    venue_fill_id: str = ""  # the venue's trade id (paper: "sim-N")
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,10 @@ class SimulatedExchange:
                 self._do_cancel(order, str(order.extra.get("cancel_reason", "cancelled")))
         self.now = now
 
+    def next_due(self) -> float:
+        """Return the event time of the next delayed arrival or cancel (inf: none)."""
+        return self._pending[0][0] if self._pending else float("inf")
+
     def open_orders(self, strategy: str | None = None) -> list[Order]:
         """Return active orders, optionally of one strategy."""
         return [
@@ -248,13 +252,17 @@ class SimulatedExchange:
 
     def on_resolved(self, instrument_ids: list[str], now: float) -> None:
         """Cancel every order on resolved instruments and forget their state."""
+        self.close_instruments(instrument_ids, now, "market resolved")
+
+    def close_instruments(self, instrument_ids: list[str], now: float, reason: str) -> None:
+        """Cancel every order on these instruments at once (the venue did it) and forget them."""
         self.now = now
         for iid in instrument_ids:
             for o in list(self._resting.get(iid, [])):
-                self._do_cancel(o, "market resolved")
+                self._do_cancel(o, reason)
             for o in list(self.orders.values()):
                 if o.instrument_id == iid and o.active:
-                    self._do_cancel(o, "market resolved")
+                    self._do_cancel(o, reason)
             self._consumed.pop(iid, None)
             self._traded.pop(iid, None)
             self._resting.pop(iid, None)

@@ -45,8 +45,8 @@ from services.events import (
     TickSizeChange,
     TradePrint,
 )
+from services.feed import Feed
 from services.instruments import FeeSchedule, Instrument, Side
-from services.markets.base import Feed
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from services.bus import EventBus
 from services.execution.orders import Order, OrderStatus, TimeInForce
 from services.instruments import Side
+from services.intents import Intent
 from services.money import floor_lot
 from services.monitors.health import HealthMonitor
 from services.persistence import Sink
@@ -21,13 +24,33 @@ from services.risk import breakers as bk
 from services.risk.breakers import BreakerBoard, BreakerState
 from services.risk.kill_switch import KillSwitch, TradingState
 from services.risk.metrics import RiskMetrics, StrategyMeasure
-from services.strategies.base import Intent
 
 if TYPE_CHECKING:
     from services.engine import Engine
     from utils.config import AppConfig
 
 log = logging.getLogger("bot.safety")
+
+
+@dataclass
+class CloseWatch:
+    """A closing order whose outcome someone is waiting for."""
+
+    order: Order
+    qty: int
+    deadline: float
+    on_done: Callable[[Order, str], None]
+
+
+def close_outcome(order: Order, qty: int) -> str:
+    """Describe what a finished (or timed-out) closing order really did."""
+    if order.status is OrderStatus.REJECTED:
+        return f"order {order.order_id} rejected: {order.reject_reason}"
+    avg = f" at {order.avg_price / 1e6:.4f}" if order.avg_price else ""
+    return (
+        f"order {order.order_id} sold {order.filled / 1e6:,.2f} of "
+        f"{qty / 1e6:,.2f} shares{avg} ({order.status.value})"
+    )
 
 
 class CommandError(ValueError):
@@ -53,6 +76,8 @@ class SafetyActions:
     health: HealthMonitor
     metrics: RiskMetrics
     flatten_next: float
+    bus: EventBus
+    closing: dict[int, CloseWatch]
 
     def _save(self, key: str, value: Any, now: float) -> None:
         self.sink.state(key, value, now)
@@ -69,13 +94,51 @@ class SafetyActions:
         side: Side | None = None,
         instrument_id: str | None = None,
     ) -> int:
-        n = 0
-        for o in self.engine.exchange.open_orders(strategy):
-            if (side is None or o.side is side) and (
-                instrument_id is None or o.instrument_id == instrument_id
-            ):
-                n += self.engine.exchange.cancel(o.order_id, now, reason)
-        return n
+        return self.engine.cancel_orders(
+            reason, strategy=strategy, side=side, instrument_id=instrument_id
+        )
+
+    # ------------------------------------------------------------------ waiting for outcomes
+    def _await(self, order: Order, qty: int, on_done: Callable[[Order, str], None]) -> str:
+        """Return ``order``'s outcome if it is known now, else watch it for ``on_done``.
+
+        A paper order is usually done when ``submit`` returns: its outcome is returned and
+        ``on_done`` is not called. A live order's fills arrive later: the watch ends when the
+        order finishes, or at ``execution.close_timeout_s``, when the rest is cancelled; then
+        ``on_done(order, outcome)`` reports what was really sold.
+        """
+        if not order.active:
+            return close_outcome(order, qty)
+        deadline = self.engine.clock.now() + self.cfg.execution.close_timeout_s
+        self.closing[order.order_id] = CloseWatch(order, qty, deadline, on_done)
+        return (
+            f"order {order.order_id} sent to sell {qty / 1e6:,.2f} shares; "
+            "the outcome follows when the venue reports it"
+        )
+
+    def on_order(self, order: Order) -> None:
+        """Engine order listener: finish the watch of a closing order that is done."""
+        if order.active or order.order_id not in self.closing:
+            return
+        w = self.closing.pop(order.order_id)
+        w.on_done(order, close_outcome(order, w.qty))
+
+    def _expire_closes(self, now: float) -> None:
+        for oid, w in list(self.closing.items()):
+            if now < w.deadline or oid not in self.closing:
+                continue
+            del self.closing[oid]
+            o = w.order
+            if o.active:
+                self.engine.cancel(o.strategy, o.order_id, "close timed out")
+            w.on_done(
+                o,
+                close_outcome(o, w.qty)
+                + f"; timed out after {self.cfg.execution.close_timeout_s:g} s, rest cancelled",
+            )
+
+    def _closing_keys(self) -> set[tuple[str, str]]:
+        return {(w.order.strategy, w.order.instrument_id) for w in self.closing.values()}
 
     def closeable(self, strategy: str, instrument_id: str) -> bool:
         """Return whether a position can be sold now (live market, at least the minimum size)."""
@@ -90,9 +153,19 @@ class SafetyActions:
         )
 
     def _close(
-        self, strategy: str, instrument_id: str, reason: str, now: float
+        self,
+        strategy: str,
+        instrument_id: str,
+        reason: str,
+        now: float,
+        on_done: Callable[[Order, str], None] | None = None,
     ) -> tuple[Order | None, str]:
-        """Cancel the strategy's orders on the instrument and sell the position at market."""
+        """Cancel the strategy's orders on the instrument and sell the position at market.
+
+        Returns the order and what is known now; ``on_done(order, text)`` gets the real outcome
+        (at once for a paper order, when the venue reports it for a live one). A refusal before
+        any order existed is only returned.
+        """
         eng = self.engine
         pf = eng.runners[strategy].portfolio
         pos = pf.positions.get(instrument_id)
@@ -125,13 +198,7 @@ class SafetyActions:
         )
         if order is None:
             return None, "refused by the risk chain (see the risk_rejection event)"
-        if order.status is OrderStatus.REJECTED:
-            return order, f"order {order.order_id} rejected: {order.reject_reason}"
-        avg = f" at {order.avg_price / 1e6:.4f}" if order.avg_price else ""
-        return order, (
-            f"order {order.order_id} sold {order.filled / 1e6:,.2f} of "
-            f"{qty / 1e6:,.2f} shares{avg} ({order.status.value})"
-        )
+        return order, self._await(order, qty, on_done or self._report_late)
 
     def _flatten_targets(self) -> list[tuple[str, str]]:
         held = [(n, i) for n, r in self.engine.runners.items() for i in r.portfolio.positions]
@@ -144,9 +211,10 @@ class SafetyActions:
         """Close what the kill switch must close (``send``); REDUCING -> HALTED when nothing is
         left or at the deadline."""
         ks = self.kill
-        todo = [k for k in self._flatten_targets() if self.closeable(*k)]
+        in_flight = self._closing_keys()
+        todo = [k for k in self._flatten_targets() if self.closeable(*k) and k not in in_flight]
         deadline = ks.reducing_deadline_ts
-        if not todo or (deadline is not None and now >= deadline):
+        if (not todo and not in_flight) or (deadline is not None and now >= deadline):
             left = self._flatten_targets()
             ks.halt()
             why = "nothing left to close" if not todo else "flatten_timeout_s reached"
@@ -154,7 +222,7 @@ class SafetyActions:
             if left:
                 msg += f"; {len(left)} positions stay open until resolution"
             log.warning("%s.", msg)
-            self.sink.event(
+            self.bus.event(
                 now,
                 "kill_switch",
                 msg + ".",
@@ -168,15 +236,32 @@ class SafetyActions:
             return []
         ids = []
         for strategy, iid in todo:
-            order, _ = self._close(strategy, iid, f"kill switch flatten: {ks.reason}", now)
+            order, _ = self._close(
+                strategy, iid, f"kill switch flatten: {ks.reason}", now, self._report_late
+            )
             if order is not None:
                 ids.append(order.order_id)
         self.flatten_next = now + self.cfg.kill_switch_options.flatten_retry_s
         return ids
 
+    def _report_late(self, order: Order, text: str) -> None:
+        """Record the outcome of a closing order that finished after its caller reported."""
+        now = self.engine.clock.now()
+        self.bus.event(
+            now,
+            "close_outcome",
+            f"{order.strategy} closing order for {order.instrument_id}: {text}.",
+            severity="info" if order.filled else "warning",
+            strategy=order.strategy,
+            instrument_id=order.instrument_id,
+            value=str(order.filled),
+            limit=str(order.size),
+            data={"order_id": order.order_id, "status": order.status.value},
+        )
+
     def _halt_everything(self, now: float, reason: str) -> tuple[int, int]:
         eng = self.engine
-        cancelled = len(eng.exchange.open_orders())
+        cancelled = len(eng.all_open_orders())
         disabled = 0
         for name, r in eng.runners.items():
             if r.status != "disabled":
@@ -232,7 +317,7 @@ class SafetyActions:
         if latency_ms is not None:
             msg += f" Latency {latency_ms:.1f} ms."
         log.critical("%s", msg)
-        self.sink.event(
+        self.bus.event(
             now,
             "kill_switch",
             msg,
@@ -282,7 +367,7 @@ class SafetyActions:
                 "activates it again."
             )
         log.warning("%s", msg)
-        self.sink.event(
+        self.bus.event(
             now,
             "kill_switch",
             msg,
@@ -313,7 +398,7 @@ class SafetyActions:
 
     def _person(self, now: float, message: str, strategy: str | None = None) -> str:
         log.warning("%s", message)
-        self.sink.event(now, "control", message, severity="warning", strategy=strategy)
+        self.bus.event(now, "control", message, severity="warning", strategy=strategy)
         return message
 
     def set_strategy(self, action: str, name: str, reason: str, source: str) -> str:
@@ -364,7 +449,9 @@ class SafetyActions:
                 now, self.cfg.kill_switch_options.flatten_timeout_s, [(strategy, instrument_id)]
             )
             self._save("kill_switch", self.kill.to_dict(), now)
-        _, result = self._close(strategy, instrument_id, f"closed by {source}: {reason}", now)
+        _, result = self._close(
+            strategy, instrument_id, f"closed by {source}: {reason}", now, self._report_late
+        )
         return self._person(
             now,
             f"{strategy} position {instrument_id} closed by {source}: {reason}: {result}.",
@@ -411,7 +498,7 @@ class SafetyActions:
             if paused_by_it and not self.kill.active:
                 self._set_active(rn, f"breaker {name} reset by {source}: {reason}", now)
                 resumed.append(rn)
-        self.sink.event(
+        self.bus.event(
             now,
             "breaker_reset",
             f"Breaker {b.key} reset by {source}: {reason}"

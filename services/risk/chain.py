@@ -12,9 +12,9 @@ from typing import Protocol
 
 from services.execution.orders import Order
 from services.instruments import Instrument
+from services.intents import Intent
 from services.orderbook import OrderBook
 from services.portfolio import Portfolio
-from services.strategies.base import Intent
 
 
 class RiskEnv(Protocol):

@@ -13,11 +13,13 @@ a *loss* limit (daily loss, drawdown) stops entries once the loss reaches it. Re
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services.instruments import Side
+from services.intents import Intent
 from services.money import MICRO, fmt_usd, notional
 from services.risk.chain import Rejection, RiskChain, RiskControl, RiskView, TradingStatusControl
+from services.risk.data_guard import DataGuard, DataGuardControl
 from services.risk.limits import (
     LimitsBook,
     buy_exposure,
@@ -36,7 +38,6 @@ from services.risk.sanity import (
     SizeControl,
     fmt_price,
 )
-from services.strategies.base import Intent
 from utils.safety_config import RiskConfig
 
 if TYPE_CHECKING:
@@ -356,8 +357,11 @@ class LimitsSwitch:
         return self.control.check(intent, view)
 
 
-def build_chain(limits: LimitsBook, kill: KillSwitch, board: BreakerBoard) -> RiskChain:
-    """Return the ordered chain: trading state, status, breaker, sanity, then limits, then rate."""
+def build_chain(
+    limits: LimitsBook, kill: KillSwitch, board: BreakerBoard, guard: DataGuard
+) -> RiskChain:
+    """Return the whole pre-trade chain, declared once for every node (docs/SAFETY.md):
+    trading state, status, data guard, breaker gate, sanity, then limits, then rate."""
     sanity: list[RiskControl] = [
         PriceControl(),
         SizeControl(),
@@ -379,6 +383,7 @@ def build_chain(limits: LimitsBook, kill: KillSwitch, board: BreakerBoard) -> Ri
     controls: list[RiskControl] = [
         TradingStateControl(kill),
         TradingStatusControl(),
+        DataGuardControl(guard),
         BreakerGateControl(board),
         *sanity,
         *(LimitsSwitch(c, limits) for c in limit_controls),
@@ -393,14 +398,14 @@ def kelly_rejection(strategy: str, params: object, cfg: RiskConfig) -> Rejection
     fields; a ``kelly`` mode with ``kelly_fraction`` above ``risk.max_kelly_fraction`` is refused
     (half Kelly by default; quarter if configured; full only with ``allow_full_kelly``).
     """
-    from services.strategies.sizing import SizingParams
-
+    # Duck-typed (risk does not import strategies): any parameter block with a ``mode`` of
+    # ``"kelly"`` and a ``kelly_fraction`` is a Kelly sizing block.
     fields = getattr(type(params), "model_fields", {})
     for name in fields:
-        sp = getattr(params, name, None)
+        sp: Any = getattr(params, name, None)
         if (
-            isinstance(sp, SizingParams)
-            and sp.mode == "kelly"
+            getattr(sp, "mode", None) == "kelly"
+            and hasattr(sp, "kelly_fraction")
             and sp.kelly_fraction > cfg.max_kelly_fraction
         ):
             return Rejection(

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.instruments import Side
+from services.intents import Intent
 from services.money import MICRO, notional, to_micro
 from services.risk.chain import RiskView
-from services.strategies.base import Intent
 from utils.safety_config import OUTSIDE_ZONE, RiskConfig, ZoneConfig
 
 

@@ -19,10 +19,11 @@ from services.execution.orders import Order
 from services.instruments import Side
 from services.monitors.health import HealthMonitor, HealthVerdict
 from services.portfolio import Portfolio
-from services.risk.actions import SafetyActions, when
+from services.risk.actions import CloseWatch, SafetyActions, when
 from services.risk.breakers import BreakerAction, BreakerBoard
 from services.risk.chain import Rejection
 from services.risk.controls import LimitsBook, build_chain, kelly_rejection
+from services.risk.data_guard import DataGuard
 from services.risk.exits import ExitDecision, ExitManager
 from services.risk.kill_switch import KillSwitch, TradingState
 from services.risk.metrics import RiskMetrics, StrategyMeasure
@@ -45,16 +46,26 @@ class SafetyLayer(SafetyActions):
         The engine to guard; its ``risk`` chain, ``risk_env`` and ``safety`` are set here.
     cfg : AppConfig
         The running configuration (safety sections are replaced by :meth:`apply_config`).
+    data_guard : DataGuard | None
+        The data gate's state (the live feed's health task updates it); a fresh one passes all.
     wall : Callable[[], float]
         Wall clock, used only to measure the kill switch's latency (never for decisions).
     """
 
     def __init__(
-        self, engine: Engine, cfg: AppConfig, *, wall: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        cfg: AppConfig,
+        *,
+        data_guard: DataGuard | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        self.data_guard = data_guard if data_guard is not None else DataGuard()
+        self.closing: dict[int, CloseWatch] = {}
         self.cfg = cfg
         self.sink = engine.sink
+        self.bus = engine.bus
         self.wall = wall
         self.limits = LimitsBook(cfg.risk)
         self.kill = KillSwitch()
@@ -65,27 +76,20 @@ class SafetyLayer(SafetyActions):
         self.next_measure = float("-inf")
         self.next_persist = float("-inf")
         self.flatten_next = float("-inf")
-        self._oo_cache: dict[str, tuple[int, list[Order]]] = {}
         self._rej_last: dict[tuple[str, str], tuple[float, int]] = {}
         self._attach()
 
     def _attach(self) -> None:
-        self.engine.risk = build_chain(self.limits, self.kill, self.board)
+        self.engine.risk = build_chain(self.limits, self.kill, self.board, self.data_guard)
         self.engine.risk_env = self
         self.engine.safety = self
+        if self.on_order not in self.engine.order_listeners:
+            self.engine.order_listeners.append(self.on_order)
 
     # ================================================================== RiskEnv
     def open_orders(self, strategy: str, instrument_id: str | None) -> list[Order]:
-        """Return a strategy's active orders (cached per order sequence; filtered live)."""
-        seq = self.engine.order_seq
-        hit = self._oo_cache.get(strategy)
-        if hit is None or hit[0] != seq:
-            hit = self._oo_cache[strategy] = (seq, self.engine.exchange.open_orders(strategy))
-        return [
-            o
-            for o in hit[1]
-            if o.active and (instrument_id is None or o.instrument_id == instrument_id)
-        ]
+        """Return a strategy's working orders, optionally on one instrument."""
+        return self.engine.open_orders(strategy, instrument_id)
 
     def mark(self, instrument_id: str) -> int | None:
         """Return the engine's mark (mid) of an instrument."""
@@ -142,7 +146,7 @@ class SafetyLayer(SafetyActions):
                 self.kill.reason,
             )
             halted = self._halt_everything(now, f"kill switch active at start: {self.kill.reason}")
-            self.sink.event(
+            self.bus.event(
                 now,
                 "kill_switch",
                 f"Bot started with the kill switch active ({self.kill.state.value}): trading "
@@ -193,6 +197,8 @@ class SafetyLayer(SafetyActions):
     # ================================================================== clock
     def on_clock(self, now: float) -> None:
         """Run what is due: flatten retries, breakers, health checks, exits, persistence."""
+        if self.closing:
+            self._expire_closes(now)
         if self.kill.state is TradingState.REDUCING:
             self._flatten_step(now, send=now >= self.flatten_next)
         measures: list[StrategyMeasure] | None = None
@@ -258,7 +264,7 @@ class SafetyLayer(SafetyActions):
             if a.kind == "trip":
                 severe = a.effect in ("kill_switch", "halt_all", "block_entries")
                 log.warning("Breaker %s tripped: %s.", b.key, b.reason)
-                self.sink.event(
+                self.bus.event(
                     now,
                     "breaker_trip",
                     f"Breaker {b.key} tripped: {b.reason}",
@@ -271,7 +277,7 @@ class SafetyLayer(SafetyActions):
                 self._trip_effect(a, now)
             else:
                 log.info("Breaker %s is %s: %s.", b.key, b.state.value, b.reason)
-                self.sink.event(
+                self.bus.event(
                     now,
                     "breaker_reset",
                     f"Breaker {b.key} is {b.state.value}: {b.reason}",
@@ -310,7 +316,7 @@ class SafetyLayer(SafetyActions):
         self.engine.set_status(name, "paused", reason)
         self._cancel_orders(now, f"strategy paused: {reason}", strategy=name, side=Side.BUY)
         log.warning("Strategy %s paused: %s.", name, reason)
-        self.sink.event(
+        self.bus.event(
             now, "auto_pause", f"{name} paused: {reason}", severity="warning", strategy=name
         )
 
@@ -318,7 +324,7 @@ class SafetyLayer(SafetyActions):
         reason = f"health {v.rule}: {v.message}"
         self.engine.set_status(name, "disabled", reason)
         log.error("Strategy %s disabled by the health monitor: %s.", name, v.message)
-        self.sink.event(
+        self.bus.event(
             now,
             "auto_disable",
             f"{name} disabled: {reason}",
@@ -336,7 +342,7 @@ class SafetyLayer(SafetyActions):
                 continue
             self.engine.set_status(name, "disabled", f"risk kelly: {rej.message}")
             log.error("Strategy %s disabled: %s.", name, rej.message)
-            self.sink.event(
+            self.bus.event(
                 now,
                 "risk_rejection",
                 rej.message,
@@ -350,10 +356,13 @@ class SafetyLayer(SafetyActions):
     # ================================================================== exits / closing
     def _run_exits(self, now: float) -> None:
         eng = self.engine
+        in_flight = self._closing_keys()
         for name, r in eng.runners.items():
             if r.status == "disabled" or (r.status == "paused" and not self.cfg.exits.when_paused):
                 continue
             for iid, pos in list(r.portfolio.positions.items()):
+                if (name, iid) in in_flight:
+                    continue  # its closing order is still working: wait for the outcome
                 d = self.exits.decide(now, name, pos, eng.instruments.get(iid), eng.mark(iid))
                 if d is not None:
                     self._execute_exit(d, now)
@@ -362,9 +371,19 @@ class SafetyLayer(SafetyActions):
             self.exits.forget(*key)
 
     def _execute_exit(self, d: ExitDecision, now: float) -> None:
-        order, result = self._close(d.strategy, d.instrument_id, f"exit {d.rule}: {d.message}", now)
+        order, result = self._close(
+            d.strategy,
+            d.instrument_id,
+            f"exit {d.rule}: {d.message}",
+            now,
+            lambda o, text: self._exit_event(d, o, text, self.engine.clock.now()),
+        )
+        if order is None or not order.active:
+            self._exit_event(d, order, result, now)
+
+    def _exit_event(self, d: ExitDecision, order: Order | None, result: str, now: float) -> None:
         log.info("Exit %s %s: %s -> %s.", d.strategy, d.instrument_id, d.message, result)
-        self.sink.event(
+        self.bus.event(
             now,
             "exit",
             f"{d.strategy} exits {d.instrument_id}: {d.message}; {result}",

@@ -9,9 +9,9 @@ reducing ones included, and whatever ``risk.enabled`` says.
 from __future__ import annotations
 
 from services.instruments import Side
+from services.intents import Intent
 from services.money import LOT, MICRO, fmt_usd, notional, taker_fee
 from services.risk.chain import Rejection, RiskView
-from services.strategies.base import Intent
 
 
 def fmt_price(price: int) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from services.enums import StrategyKind
 from services.events import MarketResolved
 from services.execution.orders import Fill, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
@@ -43,7 +44,7 @@ class BundleArbitrage(Strategy):
     """
 
     Params: ClassVar[type[StrategyParams]] = ArbParams
-    kind = "arbitrage"
+    kind = StrategyKind.ARBITRAGE
     params: ArbParams
 
     def __init__(self, name: str, params: ArbParams) -> None:  # type: ignore[override]

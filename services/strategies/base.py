@@ -8,14 +8,15 @@ database, the network or wall time, so the same class runs in backtests, paper a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from services.enums import StrategyKind
 from services.events import MarketResolved, TradePrint
 from services.execution.orders import Fill, Order, TimeInForce
 from services.instruments import Instrument, Side
+from services.intents import Intent
 from services.orderbook import OrderBook
 
 if TYPE_CHECKING:
@@ -46,21 +47,6 @@ class StrategyParams(BaseModel):
             if isinstance(default, BaseModel):
                 out[name] = {**default.model_dump(exclude_unset=False), **given}
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """What a strategy asks for, before risk checks. ``price=None`` means a market order."""
-
-    strategy: str
-    instrument_id: str
-    side: Side
-    size: int
-    price: int | None
-    tif: TimeInForce
-    post_only: bool
-    reason: str
-    reduce_only: bool = False
 
 
 class StrategyContext:
@@ -227,7 +213,7 @@ class Strategy:
     """
 
     Params: ClassVar[type[StrategyParams]] = StrategyParams
-    kind: ClassVar[str] = "directional"
+    kind: ClassVar[str] = StrategyKind.DIRECTIONAL  # a StrategyKind value
     description: ClassVar[str] = ""
     timer_interval_s: ClassVar[float] = 1.0
 

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.enums import StrategyKind
 from services.events import MarketResolved
 from services.execution.orders import Fill, TimeInForce
 from services.instruments import Instrument, Side
@@ -135,7 +136,7 @@ class DirectionalStrategy(Strategy):
     """
 
     Params: ClassVar[type[StrategyParams]] = DirectionalParams
-    kind = "directional"
+    kind = StrategyKind.DIRECTIONAL
     params: DirectionalParams
 
     def __init__(self, name: str, params: DirectionalParams) -> None:  # type: ignore[override]

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from services.enums import StrategyKind
 from services.events import MarketResolved
 from services.execution.orders import Fill, Order
 from services.instruments import Instrument, Side
@@ -66,7 +67,7 @@ class MarketMaker(Strategy):
     """Quotes both sides of binary markets around the mid, leaning against inventory."""
 
     Params = MarketMakerParams
-    kind = "market_making"
+    kind = StrategyKind.MARKET_MAKING
     description = "Post-only two-sided quotes around the mid with inventory skew and limits."
     params: MarketMakerParams
 

@@ -15,13 +15,15 @@ from services.engine import Engine
 from services.events import BookSnapshot, MarketListed
 from services.execution.orders import Fill, Order, TimeInForce
 from services.instruments import Instrument, Side
+from services.intents import Intent
 from services.money import MICRO
+from services.node import ClientFactory, build_node
 from services.orderbook import OrderBook
 from services.persistence import Sink
 from services.portfolio import Portfolio
 from services.risk.chain import RiskView
 from services.risk.safety import SafetyLayer
-from services.strategies.base import Intent, Strategy, StrategyParams
+from services.strategies.base import Strategy, StrategyParams
 from tests.conftest import make_instrument
 from utils.config import AppConfig, parse_config
 
@@ -211,7 +213,6 @@ class Harness:
     def at(self, ts: float) -> None:
         """Move event time and run the clock-driven work (breakers, health, exits)."""
         self.clock.advance(ts)
-        self.engine.exchange.now = ts
         self.engine.on_clock()
 
     def buy(
@@ -257,8 +258,13 @@ def make_harness(
     kinds: tuple[str, ...] = ("market_making", "market_making"),
     state: dict[str, Any] | None = None,
     start: bool = True,
+    client: ClientFactory | None = None,
 ) -> Harness:
-    """Build the harness; ``state`` restores persisted ``bot_state`` values first."""
+    """Build the harness; ``state`` restores persisted ``bot_state`` values first.
+
+    ``client`` routes both strategies to another execution client (the fake asynchronous venue
+    of tests/execution/fake_async.py) instead of the paper client.
+    """
     cfg = cfg or make_config()
     clock = SimClock(T0)
     writer = RecordingWriter()
@@ -266,8 +272,18 @@ def make_harness(
     for i, kind in enumerate(kinds, start=1):
         cls = Directional if kind == "directional" else Idle
         strategies.append(cls(f"s{i}", StrategyParams()))
-    engine = Engine(cfg, clock, None, strategies, Sink(writer))
-    safety = SafetyLayer(engine, cfg, wall=lambda: 1000.0)
+    node = build_node(
+        cfg,
+        strategies,
+        Sink(writer),
+        clock=clock,
+        extra_clients={"test": client} if client is not None else None,
+        routes={s.name: "test" for s in strategies} if client is not None else None,
+        wall=lambda: 1000.0,
+    )
+    engine = node.engine
+    assert node.safety is not None
+    safety = node.safety
     if state is not None:
         safety.restore(lambda k: state.get(k))
     yes = make_instrument("Y1", end_ts=T0 + 7200)

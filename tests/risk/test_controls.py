@@ -25,6 +25,7 @@ from services.risk.controls import (
     cap_kelly_fraction,
     kelly_rejection,
 )
+from services.risk.data_guard import DataGuard
 from services.risk.kill_switch import KillSwitch
 from services.risk.limits import LimitsBook, order_notional, zone_of
 from services.risk.sanity import (
@@ -382,7 +383,7 @@ def test_paused_and_disabled_strategies_may_only_reduce(status: str) -> None:
 def test_chain_first_refusal_wins_and_risk_enabled_false_keeps_sanity() -> None:
     ks = KillSwitch()
     book_ = lim(max_order_usd=1)
-    chain = build_chain(book_, ks, BreakerBoard(BreakerConfig()))
+    chain = build_chain(book_, ks, BreakerBoard(BreakerConfig()), DataGuard())
     pf = Portfolio("s1", CAPITAL)
     big = intent(size=100, price=0.5)
     rej = chain.check(big, view(big, pf, env=FakeEnv()))

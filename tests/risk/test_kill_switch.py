@@ -66,8 +66,8 @@ def test_activation_cancels_every_resting_order_disables_all_and_records_latency
     ids = _rest_orders(h)
     msg = h.safety.activate_kill_switch("feed looks wrong", "dashboard", created_wall=999.95)
     assert "4 resting orders cancelled" in msg
-    assert all(h.engine.exchange.orders[i].status is OrderStatus.CANCELLED for i in ids)
-    assert all("kill switch" in (h.engine.exchange.orders[i].reject_reason or "") for i in ids)
+    assert all(h.engine.orders[i].status is OrderStatus.CANCELLED for i in ids)
+    assert all("kill switch" in (h.engine.orders[i].reject_reason or "") for i in ids)
     assert {r.status for r in h.engine.runners.values()} == {"disabled"}
     ev = h.writer.events("kill_switch")[-1]
     assert ev["severity"] == "critical" and ev["value"] == "HALTED"
@@ -92,7 +92,7 @@ def test_flatten_closes_positions_through_execution_then_halts() -> None:
     h.safety.activate_kill_switch("risk check", "cli", flatten=True)
     assert h.safety.kill.state is TradingState.REDUCING
     assert h.pf("s1").qty("Y1") == 0  # sold at market into the 0.49 bid
-    close = [o for o in h.engine.exchange.orders.values() if o.reduce_only and o.side is Side.SELL]
+    close = [o for o in h.engine.orders.values() if o.reduce_only and o.side is Side.SELL]
     assert len(close) == 1 and close[0].order_type == "market" and close[0].reduce_only
     assert "kill switch flatten" in close[0].reason
     # REDUCING refuses new entries but lets reducing orders through.

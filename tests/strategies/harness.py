@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from services.clock import SimClock
-from services.engine import Engine
 from services.events import (
     BookDelta,
     BookSnapshot,
@@ -20,6 +19,7 @@ from services.events import (
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, Side
 from services.money import MICRO, to_micro
+from services.node import ClientFactory, build_node
 from services.persistence import NullSink
 from services.portfolio import Portfolio
 from services.strategies.base import Strategy, StrategyParams
@@ -103,6 +103,7 @@ class Harness:
         latency_ms: int = 0,
         capital: int = 10_000,
         start: float = START,
+        client: ClientFactory | None = None,
     ) -> None:
         cfg = parse_config(
             {
@@ -113,7 +114,21 @@ class Harness:
         )
         self.clock = SimClock(start)
         self.sink = RecordingSink()
-        self.engine = Engine(cfg, self.clock, None, list(strategies), self.sink)
+        # Strategy unit tests: the bare engine (status gate only), on the paper client or, with
+        # ``client``, on another execution client routed for every strategy (e.g. the fake
+        # asynchronous venue of tests/execution/fake_async.py).
+        extra = {"test": client} if client is not None else None
+        routes = {s.name: "test" for s in strategies} if client is not None else None
+        self.node = build_node(
+            cfg,
+            list(strategies),
+            self.sink,
+            clock=self.clock,
+            extra_clients=extra,
+            routes=routes,
+            safety=False,
+        )
+        self.engine = self.node.engine
         self.engine.forget_interval_s = float("inf")  # tests inspect every order ever placed
         self.engine.start()
         self.t = start
@@ -181,7 +196,7 @@ class Harness:
         return sorted(
             (
                 o
-                for o in self.engine.exchange.orders.values()
+                for o in self.engine.orders.values()
                 if o.strategy == name and (iid is None or o.instrument_id == iid)
             ),
             key=lambda o: o.order_id,

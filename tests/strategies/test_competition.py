@@ -5,10 +5,10 @@ from __future__ import annotations
 import yaml
 
 from services.clock import SimClock
-from services.engine import Engine
 from services.execution.orders import Order, OrderStatus
 from services.markets.sim import SimFeed
 from services.money import LOT
+from services.node import build_node
 from services.persistence import NullSink
 from services.strategies.loader import build_strategies
 from tests.conftest import ROOT
@@ -39,7 +39,7 @@ def test_default_field_competes_and_results_differ() -> None:
     assert len(strategies) == 6
     start = cfg.market_data.start_ts
     sink = _OrderRecorder()
-    engine = Engine(cfg, SimClock(start), None, strategies, sink)
+    engine = build_node(cfg, strategies, sink, clock=SimClock(start), safety=False).engine
     engine.start()
     feed = SimFeed(cfg.market_data.sim, seed=7, start_ts=start, duration_s=HOURS * 3600)
     for batch in feed.iter_batches():

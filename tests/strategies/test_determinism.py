@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 SCRIPT = """
 import hashlib, yaml
 from services.clock import SimClock
-from services.engine import Engine
+from services.node import build_node
 from services.markets.sim import SimFeed
 from services.persistence import NullSink
 from services.strategies.loader import BUILTINS, build_strategies
@@ -31,8 +31,8 @@ class Rec(NullSink):
 
 
 sink = Rec()
-engine = Engine(cfg, SimClock(cfg.market_data.start_ts), None, build_strategies(cfg, "c.yaml"),
-                sink)
+engine = build_node(cfg, build_strategies(cfg, "c.yaml"), sink,
+                    clock=SimClock(cfg.market_data.start_ts), safety=False).engine
 engine.start()
 for batch in SimFeed(cfg.market_data.sim, seed=3, start_ts=cfg.market_data.start_ts,
                      duration_s=900).iter_batches():

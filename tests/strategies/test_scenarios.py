@@ -14,6 +14,7 @@ from services.clock import SimClock
 from services.engine import Engine
 from services.markets.sim import SimConfig, SimFeed
 from services.money import notional
+from services.node import build_node
 from services.strategies.base import Strategy
 from services.strategies.complement_arb import ComplementArbitrage
 from services.strategies.neg_risk_arb import NegRiskArbitrage
@@ -31,7 +32,7 @@ def run(
         **{"fee_enabled_share": 0.3, "lifetime_min_s": 700.0, "lifetime_max_s": 700.0, **sim}
     )  # type: ignore[arg-type]
     sink = RecordingSink()
-    engine = Engine(cfg, SimClock(START), None, [strategy], sink)
+    engine = build_node(cfg, [strategy], sink, clock=SimClock(START), safety=False).engine
     engine.start()
     for batch in SimFeed(sim_cfg, seed=seed, start_ts=START, duration_s=seconds).iter_batches():
         engine.process_batch(batch)

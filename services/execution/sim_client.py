@@ -1,0 +1,166 @@
+"""The simulated (paper) execution client: the paper matcher behind the client boundary.
+
+It is the only part of the system that watches market data to match orders: the engine hands it
+every book and trade event before strategies see them (``watches_market_data``), and it reports
+what the matcher did as :class:`~services.execution.client.OrderEvent` values. The matching rules
+themselves live in :mod:`services.execution.simulated` (docs/FILLS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from services.events import BookDelta, BookSnapshot, TradePrint
+from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
+from services.execution.orders import Fill, Order, OrderStatus
+from services.execution.simulated import SimulatedExchange
+from services.instruments import Instrument, Side
+from services.orderbook import BookStore, OrderBook
+
+FORGET_INTERVAL_S = 10.0
+"""Event seconds between sweeps of finished orders out of the matcher's memory."""
+
+
+class SimulatedClient(ExecutionClient):
+    """Paper execution against the displayed books, with queue position, latency and fees.
+
+    Parameters
+    ----------
+    books : BookStore
+        The node's books (read only).
+    instruments : dict[str, Instrument]
+        The node's instrument registry (tick, minimum size, fees), shared, read only.
+    latency_s : float
+        Event-time delay before an order or a cancel reaches the simulated venue.
+    name : str
+        The route name strategies are sent to.
+    """
+
+    watches_market_data = True
+
+    def __init__(
+        self,
+        books: BookStore,
+        instruments: dict[str, Instrument],
+        *,
+        latency_s: float = 0.0,
+        name: str = "paper",
+        venue: str = "sim",
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.venue = venue
+        self._fill_seq = 0
+        self.matcher = SimulatedExchange(
+            books, instruments, self, self._next_venue_fill, latency_s=latency_s
+        )
+        self.next_due = float("inf")
+        self._next_forget = 0.0
+        self._filled: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ orders
+    def submit(self, order: Order, now: float) -> None:
+        """Send an order to the paper venue (after the configured latency)."""
+        self.matcher.submit(order, now)
+        self._sync_due()
+
+    def cancel(self, order: Order, now: float, reason: str) -> bool:
+        """Request a cancel (it travels with the same latency as orders)."""
+        ok = self.matcher.cancel(order.order_id, now, reason)
+        self._sync_due()
+        return ok
+
+    def open_orders(self, strategy: str | None = None) -> list[Order]:
+        """Return the orders resting or travelling at the paper venue."""
+        return self.matcher.open_orders(strategy)
+
+    def restore(self, order: Order) -> None:
+        """Re-rest an order that was open before a restart."""
+        if order.venue_order_id is None:
+            order.venue_order_id = f"sim-{order.order_id}"
+        self.matcher.restore(order)
+
+    def report(self) -> ExecutionReport:
+        """Return the paper venue's open orders and filled quantities."""
+        return ExecutionReport(self.name, self.open_orders(), dict(self._filled))
+
+    # ------------------------------------------------------------------ time and data
+    def on_time(self, now: float) -> None:
+        """Deliver delayed orders and cancels; forget finished orders now and then."""
+        m = self.matcher
+        if m.next_due() <= now:
+            m.advance(now)
+            self._sync_due()
+        if now >= self._next_forget:
+            self._next_forget = now + FORGET_INTERVAL_S
+            m.forget_inactive()
+
+    def available(self, strategy: str, book: OrderBook | None, side: Side, price: int) -> int:
+        """Return the displayed size at a level minus what ``strategy`` already took there."""
+        if book is None:
+            return 0
+        return self.matcher.available(strategy, book.instrument_id, side, price)
+
+    def on_book_snapshot(self, ev: BookSnapshot, book: OrderBook, now: float) -> None:
+        """Refresh queues and fill what the new book crosses."""
+        self.matcher.now = now
+        self.matcher.on_snapshot(ev, book)
+
+    def on_book_delta(
+        self, ev: BookDelta, book: OrderBook, old_sizes: list[int], now: float
+    ) -> None:
+        """Move queues and fill what the changed levels cross."""
+        self.matcher.now = now
+        self.matcher.on_delta(ev, book, old_sizes)
+
+    def on_trade_print(self, ev: TradePrint, now: float) -> None:
+        """Advance queues at the print's price and fill what it traded through."""
+        self.matcher.now = now
+        self.matcher.on_trade(ev)
+
+    def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
+        """Cancel every order on these instruments at once (no latency: the venue did it)."""
+        self.matcher.close_instruments(instrument_ids, now, reason)
+
+    # ------------------------------------------------------------------ matcher listener
+    def on_fill(self, order: Order, fill: Fill) -> None:
+        """Relay one paper fill as an event."""
+        if order.venue_order_id is None:
+            order.venue_order_id = f"sim-{order.order_id}"
+        self._filled[order.order_id] = order.filled
+        fill = replace(fill, fill_id=0, venue_fill_id=f"sim-{fill.fill_id}")
+        kind = (
+            OrderEventKind.FILLED
+            if order.status is OrderStatus.FILLED
+            else OrderEventKind.PARTIALLY_FILLED
+        )
+        self._emit(OrderEvent(kind, order, fill.ts, fill=fill))
+
+    def on_order_update(self, order: Order) -> None:
+        """Relay a status change as an event (a FILLED update was already sent with its fill)."""
+        st = order.status
+        if st is OrderStatus.OPEN or st is OrderStatus.PARTIALLY_FILLED:
+            if order.venue_order_id is None:
+                order.venue_order_id = f"sim-{order.order_id}"
+            self._emit(OrderEvent(OrderEventKind.ACCEPTED, order, order.updated_ts))
+        elif st is OrderStatus.CANCELLED:
+            self._emit(
+                OrderEvent(
+                    OrderEventKind.CANCELLED, order, order.updated_ts, reason=order.reject_reason
+                )
+            )
+        elif st is OrderStatus.REJECTED:
+            self._emit(
+                OrderEvent(
+                    OrderEventKind.REJECTED, order, order.updated_ts, reason=order.reject_reason
+                )
+            )
+        # PENDING (travelling) needs no event: the engine stored the order when it sent it.
+
+    # ------------------------------------------------------------------ internals
+    def _next_venue_fill(self) -> int:
+        self._fill_seq += 1
+        return self._fill_seq
+
+    def _sync_due(self) -> None:
+        self.next_due = self.matcher.next_due()
