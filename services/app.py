@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.live import Live
 from sqlalchemy.orm import Session, sessionmaker
 
-from database import queries
 from database.engine import make_engine, make_session_factory, migrate
 from database.writer import DbWriter
 from services.clock import LiveClock, SimClock
@@ -21,9 +20,8 @@ from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_live_feed
-from services.node import build_node
+from services.node import restore_node
 from services.persistence import Sink
-from services.recovery import restore
 from services.strategies.base import Strategy
 from utils.config import AppConfig
 from utils.terminal import leaderboard_table
@@ -48,11 +46,10 @@ async def run_app(
     clock: SimClock | LiveClock = (
         SimClock(md.start_ts) if md.source in ("sim", "replay") else LiveClock()
     )
-    node = build_node(cfg, strategies, sink, clock=clock)
+    node, rep = restore_node(cfg, strategies, sink, sessions, clock=clock)
     engine, bus, data_guard = node.engine, node.bus, node.data_guard
     assert node.safety is not None
     safety = node.safety
-    rep = restore(engine, sessions)
     start_ts = md.start_ts
     if rep.last_ts is not None and isinstance(clock, SimClock):
         start_ts = max(start_ts, rep.last_ts + 1.0)
@@ -62,8 +59,6 @@ async def run_app(
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
-    with sessions() as session:
-        safety.restore(lambda key: queries.get_state(session, key))
     if rep.resumed:
         sink.state("restored", _restored_summary(engine), start_ts)
     sink.state(

@@ -129,13 +129,12 @@ class SafetyActions:
                 continue
             del self.closing[oid]
             o = w.order
+            note = f"; timed out after {self.cfg.execution.close_timeout_s:g} s"
             if o.active:
                 self.engine.cancel(o.strategy, o.order_id, "close timed out")
-            w.on_done(
-                o,
-                close_outcome(o, w.qty)
-                + f"; timed out after {self.cfg.execution.close_timeout_s:g} s, rest cancelled",
-            )
+                # A paper cancel is done at once; a venue confirms it later (or not at all).
+                note += ", rest cancelled" if not o.active else ", cancel of the rest requested"
+            w.on_done(o, close_outcome(o, w.qty) + note)
 
     def _closing_keys(self) -> set[tuple[str, str]]:
         return {(w.order.strategy, w.order.instrument_id) for w in self.closing.values()}
