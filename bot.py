@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     raw = sys.argv[1:] if argv is None else argv
     if raw[:1] == ["control"]:  # `python bot.py control ...`: talk to a running (or stopped) bot
-        from utils.control_cli import main as control_main
+        from services.control_cli import main as control_main
 
         return control_main(raw[1:])
     args = parse_args(argv)

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.clock import SimClock  # noqa: E402
-from services.engine import Engine  # noqa: E402
 from services.events import BookDelta, BookSnapshot  # noqa: E402
 from services.markets.sim import SimConfig, SimFeed  # noqa: E402
+from services.node import build_node  # noqa: E402
 from services.orderbook import BookStore  # noqa: E402
 from services.persistence import NullSink, Sink  # noqa: E402
 from services.strategies.base import Strategy  # noqa: E402
@@ -111,7 +111,9 @@ def main() -> None:
         ("all built-ins", lambda: all_builtins(cfg, args.config)),
     ):
         strategies = build()
-        engine = Engine(cfg, SimClock(cfg.market_data.start_ts), None, strategies, NullSink())
+        engine = build_node(
+            cfg, strategies, NullSink(), clock=SimClock(cfg.market_data.start_ts), safety=False
+        ).engine
         engine.start()
         t0, c0 = time.perf_counter(), time.process_time()
         for batch in batches:
@@ -126,7 +128,9 @@ def main() -> None:
         strategies = build()
         for s in strategies:
             timer.wrap(s)
-        engine = Engine(cfg, SimClock(cfg.market_data.start_ts), None, strategies, NullSink())
+        engine = build_node(
+            cfg, strategies, NullSink(), clock=SimClock(cfg.market_data.start_ts), safety=False
+        ).engine
         engine.start()
         t0 = time.perf_counter()
         for batch in batches:
@@ -143,6 +147,23 @@ def main() -> None:
                 f"({timer.calls[name]:,} hook calls, {spent / timed_s * 100:4.1f}% of engine time)"
             )
 
+    # 2b. The default field on the node bot.py builds: the safety layer and the whole risk chain
+    #     (every intent checked, breakers, health and exits on the clock), still no storage.
+    strategies = build_strategies(cfg, args.config)
+    node = build_node(cfg, strategies, NullSink(), clock=SimClock(cfg.market_data.start_ts))
+    assert node.safety is not None
+    node.engine.start()
+    node.safety.startup()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for batch in batches:
+        node.engine.process_batch(batch)
+    eng_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"whole engine with the safety layer, default field, no storage: "
+        f"{n_events / eng_s:,.0f} events/s ({n_events / cpu_s:,.0f} per CPU second; "
+        f"{node.engine.fill_seq:,} fills, {node.engine.order_seq:,} orders)"
+    )
+
     # 3. Whole engine writing to a real SQLite file through the batched writer thread.
     from database.engine import make_engine, make_session_factory, migrate
     from database.writer import DbWriter
@@ -154,7 +175,9 @@ def main() -> None:
         writer = DbWriter(make_session_factory(db))
         writer.start()
         strategies = build_strategies(cfg, args.config)
-        engine = Engine(cfg, SimClock(cfg.market_data.start_ts), None, strategies, Sink(writer))
+        engine = build_node(
+            cfg, strategies, Sink(writer), clock=SimClock(cfg.market_data.start_ts), safety=False
+        ).engine
         engine.start()
         t0 = time.perf_counter()
         for batch in batches:

@@ -23,8 +23,8 @@ from services.feeds import make_feed, watch_live_feed
 from services.node import restore_node
 from services.persistence import Sink
 from services.strategies.base import Strategy
+from services.terminal import leaderboard_table
 from utils.config import AppConfig
-from utils.terminal import leaderboard_table
 
 log = logging.getLogger("bot")
 

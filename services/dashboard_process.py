@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from dashboard.token import TOKEN_ENV, TokenError, resolve_token
 from utils.config import AppConfig
+from utils.dashboard_token import TOKEN_ENV, TokenError, resolve_token
 
 log = logging.getLogger(__name__)
 

@@ -184,6 +184,7 @@ class Engine(Gateway):
                     "class_path": f"{type(s).__module__}:{type(s).__name__}",
                     "params_json": s.params.model_dump_json(),
                     "kind": str(s.kind),
+                    "stage": str(r.stage),
                     "status": str(r.status),
                     "status_reason": r.status_reason,
                     "status_since": r.status_since,
@@ -718,7 +719,7 @@ class Engine(Gateway):
             self.safety.on_failure(now, "strategy", r.name, f"{hook}: {type(exc).__name__}: {exc}")
         if r.errors >= r.error_limit and r.status != "disabled":
             reason = f"{r.errors} errors reached strategy_error_limit {r.error_limit}"
-            log.error("Disabling strategy %s: %s.", r.name, reason)
+            log.error("Disabling strategy %s: %s.", r.name, reason, extra={"strategy": r.name})
             self.set_status(r.name, "disabled", reason)
             self.bus.event(
                 now,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from utils.errors import BotError
+
 MICRO = 1_000_000
 """Micro-units per unit (1 USDC, 1 share, or a probability of 1.0)."""
 
@@ -26,7 +28,7 @@ FEE_QUANTUM = 10
 """Fees are rounded to 5 decimals of USDC, i.e. multiples of 10 micro-USDC."""
 
 
-class MoneyParseError(ValueError):
+class MoneyParseError(BotError, ValueError):
     """A decimal string from a venue or a config could not be turned into micro-units."""
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, Side
 from services.money import FEE_QUANTUM, LOT, MICRO, notional, split_cost, taker_fee
+from utils.errors import FatalError
 
 
-class LedgerError(AssertionError):
+class LedgerError(FatalError, AssertionError):
     """The ledger identity does not hold: a bug, never a normal outcome."""
 
 

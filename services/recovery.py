@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
 from services.engine import CLIENT_ORDER_PREFIX, Engine
+from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import FeeSchedule, Instrument, Side
 from services.money import MICRO
@@ -162,7 +163,8 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     for name, r in engine.runners.items():
         srow = strategies.get(name)
         if srow is not None:
-            r.status = srow["status"] or "active"
+            r.status = StrategyStatus(srow["status"] or "active")
+            r.stage = Stage(srow.get("stage") or "paper")
             r.status_reason = srow["status_reason"]
             r.status_since = srow["status_since"]
         for pos_iid, pos in r.portfolio.positions.items():

@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from services.enums import Stage, StrategyStatus
 from services.instruments import Instrument
 from services.portfolio import Portfolio
 from services.strategies.base import Strategy, StrategyContext
@@ -34,7 +35,8 @@ class StrategyRunner:
         self.portfolio = portfolio
         self.error_limit = error_limit
         self.errors = 0
-        self.status = "active"
+        self.status: StrategyStatus = StrategyStatus.ACTIVE
+        self.stage: Stage = Stage.PAPER
         self.status_reason: str | None = None
         self.status_since: float | None = None
         self.subscribed: dict[str, Instrument] = {}
@@ -62,5 +64,6 @@ class StrategyRunner:
                 self.error_limit,
                 exc,
                 "".join(traceback.format_exception(exc)[-3:]),
+                extra={"strategy": self.name, "hook": hook},
             )
             self._on_error(self, hook, exc)

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
 from database.engine import db_url_from_path, make_engine, make_session_factory, migrate
+from services import control_cli
 from services.control import ControlLoop
 from services.risk.kill_switch import TradingState
 from tests.conftest import ROOT, run_bot
 from tests.risk.conftest import T0, Harness, make_harness
-from utils import control_cli
 
 
 @pytest.fixture(scope="module")

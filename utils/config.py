@@ -25,11 +25,9 @@ from pydantic import (
     model_validator,
 )
 
-from services.markets.polymarket.config import PolymarketConfig, ValidationConfig
-from services.markets.recorder import RecorderConfig
-from services.markets.sim import SimConfig
-from services.monitors.data_pipeline import PipelineMonitorConfig
 from utils.errors import ConfigError
+from utils.market_config import PipelineMonitorConfig, RecorderConfig
+from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
     BreakerConfig,
     ControlConfig,
@@ -39,6 +37,7 @@ from utils.safety_config import (
     RiskConfig,
     check_override_names,
 )
+from utils.sim_config import SimConfig
 
 
 class _Frozen(BaseModel):

@@ -38,3 +38,20 @@ class StrategyError(BotError):
 
 class FatalEngineError(BotError):
     """An unexpected failure in a core loop: trading halts rather than running degraded."""
+
+
+class FatalError(BotError):
+    """A failure that retrying cannot fix (a refused request, a broken ledger): stop and say so."""
+
+
+class VenueError(BotError):
+    """A venue (REST, WebSocket, order entry) failed. ``temporary`` says whether to retry."""
+
+    temporary: bool = True
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """Return whether ``exc`` is worth retrying (temporary errors and temporary venue errors)."""
+    if isinstance(exc, VenueError):
+        return exc.temporary
+    return isinstance(exc, TemporaryError)

@@ -7,21 +7,49 @@ import logging
 import sys
 from pathlib import Path
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (structured
+# context such as ``strategy``, ``market``, ``order``) and is kept in both formats.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def structured_fields(record: logging.LogRecord) -> dict[str, object]:
+    """Return the ``extra=`` fields of a record (its structured context), in insertion order."""
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (for log shippers)."""
+    """One JSON object per line: time, level, logger, message and the structured fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as JSON."""
-        out = {
+        out: dict[str, object] = {
             "ts": record.created,
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for k, v in structured_fields(record).items():
+            out.setdefault(k, v)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message [key=value ...]``: the structured fields stay readable."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as one line of text (plus a traceback, if any)."""
+        line = super().format(record)
+        fields = structured_fields(record)
+        if not fields:
+            return line
+        ctx = " ".join(f"{k}={v}" for k, v in fields.items())
+        head, sep, tail = line.partition("\n")
+        return f"{head} [{ctx}]{sep}{tail}"
 
 
 def setup_logging(
@@ -36,11 +64,7 @@ def setup_logging(
     for h in list(root.handlers):
         root.removeHandler(h)
     root.setLevel(level)
-    formatter: logging.Formatter = (
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     if console:
         sh = logging.StreamHandler(sys.stderr)
         sh.setFormatter(formatter)

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.strategies.sizing import MAX_KELLY_FRACTION
+MAX_KELLY_FRACTION = Decimal("0.5")
+"""Half Kelly is the most any strategy may bet: full Kelly is too aggressive for noisy edges."""
 
 
 class _Frozen(BaseModel):

@@ -33,8 +33,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from services.events import (
     BookDelta,
     BookSnapshot,
@@ -47,6 +45,7 @@ from services.events import (
 )
 from services.feed import Feed
 from services.instruments import FeeSchedule, Instrument, Side
+from utils.market_config import RecorderConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +63,6 @@ except ImportError:  # pragma: no cover - depends on the environment
         return json.dumps(obj, separators=(",", ":"))
 
 
-class RecorderConfig(BaseModel):
-    """Recording of market data for later replay."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    record: bool = Field(default=False, description="Write every received message to disk.")
-    directory: str = Field(
-        default="data/recordings", min_length=1, description="Directory of the recording files."
-    )
-    rotate_mb: float = Field(
-        default=64.0,
-        gt=0,
-        le=100_000,
-        description="Start a new file past this compressed size, MB.",
-    )
-    flush_interval_s: float = Field(
-        default=2.0,
-        gt=0,
-        le=3600,
-        description="Longest time buffered records wait before a flush, s.",
-    )
-    compresslevel: int = Field(default=6, ge=1, le=9, description="gzip compression level.")
-
-
-# ---------------------------------------------------------------------------- codec
 def instrument_to_dict(inst: Instrument) -> dict[str, Any]:
     """Return a JSON-ready dict of an instrument."""
     return {

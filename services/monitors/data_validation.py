@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.instruments import Side
-from services.markets.polymarket.config import ValidationConfig
 from services.money import MICRO, notional, to_micro
 from services.orderbook import BookStore, OrderBook
+from utils.polymarket_config import ValidationConfig
 
 DEFAULT_TICK = 10_000
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.measures import StrategyMeasure, more_than_pct, pct
 from services.money import fmt_usd
-from services.risk.metrics import StrategyMeasure, more_than_pct, pct
 from utils.safety_config import HealthConfig
 
 

@@ -24,6 +24,7 @@ from services.risk import breakers as bk
 from services.risk.breakers import BreakerBoard, BreakerState
 from services.risk.kill_switch import KillSwitch, TradingState
 from services.risk.metrics import RiskMetrics, StrategyMeasure
+from utils.errors import BotError
 
 if TYPE_CHECKING:
     from services.engine import Engine
@@ -53,7 +54,7 @@ def close_outcome(order: Order, qty: int) -> str:
     )
 
 
-class CommandError(ValueError):
+class CommandError(BotError, ValueError):
     """A person's request cannot be applied; the message is shown as the command's result."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from utils.errors import BotError
+
 CONFIRM_TOKEN = "CONFIRM"
 """The token a deactivation must carry (``confirm: "CONFIRM"``)."""
 
@@ -30,7 +32,7 @@ class TradingState(StrEnum):
     HALTED = "HALTED"
 
 
-class KillSwitchError(ValueError):
+class KillSwitchError(BotError, ValueError):
     """A kill-switch request was refused (shown to the user as the command's result)."""
 
 

@@ -315,7 +315,7 @@ class SafetyLayer(SafetyActions):
             return
         self.engine.set_status(name, "paused", reason)
         self._cancel_orders(now, f"strategy paused: {reason}", strategy=name, side=Side.BUY)
-        log.warning("Strategy %s paused: %s.", name, reason)
+        log.warning("Strategy %s paused: %s.", name, reason, extra={"strategy": name})
         self.bus.event(
             now, "auto_pause", f"{name} paused: {reason}", severity="warning", strategy=name
         )
@@ -323,7 +323,12 @@ class SafetyLayer(SafetyActions):
     def _auto_disable(self, name: str, v: HealthVerdict, now: float) -> None:
         reason = f"health {v.rule}: {v.message}"
         self.engine.set_status(name, "disabled", reason)
-        log.error("Strategy %s disabled by the health monitor: %s.", name, v.message)
+        log.error(
+            "Strategy %s disabled by the health monitor: %s.",
+            name,
+            v.message,
+            extra={"strategy": name, "rule": v.rule},
+        )
         self.bus.event(
             now,
             "auto_disable",
@@ -382,7 +387,18 @@ class SafetyLayer(SafetyActions):
             self._exit_event(d, order, result, now)
 
     def _exit_event(self, d: ExitDecision, order: Order | None, result: str, now: float) -> None:
-        log.info("Exit %s %s: %s -> %s.", d.strategy, d.instrument_id, d.message, result)
+        log.info(
+            "Exit %s %s: %s -> %s.",
+            d.strategy,
+            d.instrument_id,
+            d.message,
+            result,
+            extra={
+                "strategy": d.strategy,
+                "market": d.instrument_id,
+                "order": order.order_id if order else None,
+            },
+        )
         self.bus.event(
             now,
             "exit",

@@ -24,9 +24,7 @@ from pydantic import Field, field_validator
 from services.instruments import Instrument
 from services.money import LOT, MICRO, floor_lot, to_micro
 from services.strategies.base import StrategyParams
-
-MAX_KELLY_FRACTION = Decimal("0.5")
-"""Half Kelly is the most any strategy may bet: full Kelly is too aggressive for noisy edges."""
+from utils.safety_config import MAX_KELLY_FRACTION
 
 
 class SizingParams(StrategyParams):

@@ -33,6 +33,7 @@ from services.markets.polymarket.ws import ShardManager
 from services.markets.recorder import Recorder
 from services.monitors.data_validation import DataValidator
 from services.orderbook import BookStore
+from utils.errors import FatalEngineError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _RAW, _LISTED, _EVENTS, _CONNECTED, _ERROR, _STOP = range(6)
 _SHUTDOWN_TIMEOUT_S = 5.0
 
 
-class FeedError(RuntimeError):
+class FeedError(FatalEngineError, RuntimeError):
     """A core task of the feed failed unexpectedly; trading on this feed must halt."""
 
 

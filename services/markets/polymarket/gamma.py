@@ -17,6 +17,7 @@ from typing import Any
 from services.instruments import FeeSchedule, Instrument
 from services.markets.polymarket.config import DiscoveryConfig
 from services.money import MICRO, MoneyParseError, to_micro
+from utils.errors import VenueError
 
 VENUE = "polymarket"
 DEFAULT_TICK = 10_000
@@ -24,8 +25,10 @@ DEFAULT_MIN_SIZE = 5 * MICRO
 _DAY_S = 86_400.0
 
 
-class GammaParseError(ValueError):
+class GammaParseError(VenueError, ValueError):
     """A Gamma market object lacks what is needed to trade it."""
+
+    temporary = False
 
 
 @dataclass(frozen=True, slots=True)

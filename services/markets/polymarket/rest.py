@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from services.markets.polymarket.config import PolymarketConfig, RateLimit, RateLimits
+from utils.errors import VenueError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ class Priority(IntEnum):
     HISTORY = 3
 
 
-class RestError(Exception):
+class RestError(VenueError):
     """A REST request failed after its retries (a temporary error: try again later)."""
+
+    temporary = True
 
     def __init__(self, message: str, status: int | None = None, url: str = "") -> None:
         super().__init__(message)
@@ -50,6 +53,8 @@ class RestError(Exception):
 
 class RestClientError(RestError):
     """The venue rejected the request (4xx other than 425/429); retrying will not help."""
+
+    temporary = False
 
 
 class _Bucket:
