@@ -14,11 +14,12 @@ from decimal import Decimal
 from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
-from services.engine import CLIENT_ORDER_PREFIX, Engine
+from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import FeeSchedule, Instrument, Side
 from services.money import MICRO
+from services.order_flow import CLIENT_ORDER_PREFIX
 
 log = logging.getLogger(__name__)
 
