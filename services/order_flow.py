@@ -280,3 +280,39 @@ class OrderFlow:
     def _next_fill_id(self) -> int:
         self.fill_seq += 1
         return self.fill_seq
+
+    # ================================================================== reconciliation
+    def reconcile(self) -> list[str]:
+        """Compare the engine's working orders and filled quantities with each client's report.
+
+        Returns one sentence per difference (empty when they agree): an order the venue works
+        that the engine does not know, one the engine thinks is working that the venue does not
+        hold, or a filled quantity that differs. Live clients call this after every reconnect;
+        for the paper client it is always empty.
+        """
+        out: list[str] = []
+        clients = {id(c): c for c in self._route.values()}
+        for c in clients.values():
+            rep = c.report()
+            venue_open = {o.order_id for o in rep.open_orders}
+            mine = {
+                o.order_id
+                for name, orders in self._open.items()
+                if self._route[name] is c
+                for o in orders.values()
+                if o.active
+            }
+            for oid in sorted(venue_open - mine):
+                out.append(f"{c.name}: the venue works order {oid}, which the engine does not")
+            for oid in sorted(mine - venue_open):
+                out.append(
+                    f"{c.name}: the engine thinks order {oid} works; the venue has no such order"
+                )
+            for oid, filled in sorted(rep.filled.items()):
+                o = self.orders.get(oid)
+                if o is not None and o.filled != filled:
+                    out.append(
+                        f"{c.name}: order {oid} filled {filled / MICRO:,.2f} at the venue, "
+                        f"{o.filled / MICRO:,.2f} in the engine"
+                    )
+        return out

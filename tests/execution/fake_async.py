@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.execution.client import ExecutionClient, OrderEvent, OrderEventKind
+from services.execution.client import (
+    ExecutionClient,
+    ExecutionReport,
+    OrderEvent,
+    OrderEventKind,
+)
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.money import floor_lot, notional, taker_fee
@@ -45,6 +50,7 @@ class FakeAsyncVenue(ExecutionClient):
     reject_reasons: list[str] = field(default_factory=list)  # the next orders are rejected
     silent: bool = False  # the venue answers nothing (a hung connection) while set
     submitted: list[int] = field(default_factory=list)
+    filled: dict[int, int] = field(default_factory=dict)  # order id -> quantity the venue filled
     _orders: dict[int, _Working] = field(default_factory=dict)
     _trade_seq: int = 0
 
@@ -74,6 +80,10 @@ class FakeAsyncVenue(ExecutionClient):
             for w in self._orders.values()
             if strategy is None or w.order.strategy == strategy
         ]
+
+    def report(self) -> ExecutionReport:
+        """Return the orders the venue holds and what it filled of every order it saw."""
+        return ExecutionReport(self.name, self.open_orders(), dict(self.filled))
 
     def on_time(self, now: float) -> None:
         """One venue step: acknowledge, fill, cancel."""
@@ -119,6 +129,7 @@ class FakeAsyncVenue(ExecutionClient):
                 break
             fee = taker_fee(q, price, inst.fees.rate, inst.fees.exponent)
             o.filled += q
+            self.filled[o.order_id] = o.filled
             o.filled_notional += notional(q, price)
             o.fees += fee
             o.taker_fills += 1

@@ -208,3 +208,26 @@ def test_a_close_the_venue_never_answers_times_out_and_says_so() -> None:
     assert h.engine.open_orders("s1", "Y1") == []
     assert h.pf("s1").available_qty("Y1") == sh(100)  # nothing stays reserved
     h.pf("s1").check_ledger()
+
+
+def test_reconciliation_names_every_difference_with_the_venue() -> None:
+    h, factory = _async_harness()
+    h.buy("s1", "Y1", 10, 0.40)  # rests at the venue
+    h.buy("s2", "Y1", 10, None)
+    _fill_now(h, T0 + 0.5)
+    assert h.engine.reconcile() == []
+    venue = factory.made[0]
+    resting = next(o for o in venue.open_orders() if o.strategy == "s1")
+    # The venue lost an order (a missed cancel), and reports a fill the engine never heard of.
+    del venue._orders[resting.order_id]
+    filled_order = next(o for o in h.engine.orders.values() if o.strategy == "s2")
+    venue.filled[filled_order.order_id] += sh(1)
+    diffs = h.engine.reconcile()
+    assert diffs == [
+        f"test: the engine thinks order {resting.order_id} works; the venue has no such order",
+        f"test: order {filled_order.order_id} filled 11.00 at the venue, 10.00 in the engine",
+    ]
+    paper = make_harness()
+    paper.buy("s1", "Y1", 10, 0.40)
+    paper.buy("s2", "Y1", 10, None)
+    assert paper.engine.reconcile() == []
