@@ -20,8 +20,8 @@ from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_live_feed
-from services.node import restore_node
 from services.persistence import Sink
+from services.recovery import restore_node
 from services.strategies.base import Strategy
 from services.terminal import leaderboard_table
 from utils.config import AppConfig

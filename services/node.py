@@ -13,9 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from database import queries
 from services.bus import EventBus
 from services.clock import Clock, SimClock
 from services.engine import Engine
@@ -26,7 +23,6 @@ from services.instruments import Instrument
 from services.money import MICRO
 from services.orderbook import BookStore
 from services.persistence import Sink
-from services.recovery import RestoreReport, restore
 from services.risk.data_guard import DataGuard
 from services.risk.safety import SafetyLayer
 from services.strategies.base import Strategy
@@ -143,26 +139,3 @@ def build_node(
     guard = DataGuard()
     layer = SafetyLayer(engine, cfg, data_guard=guard, wall=wall) if safety else None
     return Node(cfg, engine, bus, guard, layer, clients)
-
-
-def restore_node(
-    cfg: AppConfig,
-    strategies: list[Strategy],
-    sink: Sink,
-    sessions: sessionmaker[Session],
-    *,
-    clock: Clock,
-    wall: Callable[[], float] = time.time,
-) -> tuple[Node, RestoreReport]:
-    """Build the bot's node and bring back what the database holds: the ledger, open orders,
-    statuses, and the safety states (kill switch, breakers, health, exits).
-
-    The safety layer is restored after the ledger, and re-declares the whole chain; the data
-    guard stays the node's own (the live feed's health task updates that object).
-    """
-    node = build_node(cfg, strategies, sink, clock=clock, wall=wall)
-    rep = restore(node.engine, sessions)
-    assert node.safety is not None
-    with sessions() as session:
-        node.safety.restore(lambda key: queries.get_state(session, key))
-    return node, rep

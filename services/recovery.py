@@ -1,4 +1,5 @@
-"""Restart: rebuild every portfolio from the stored ledger, restore open paper orders.
+"""Restart: rebuild every portfolio from the stored ledger, restore open paper orders
+(``restore_node`` builds the bot's node and restores it in one step).
 
 The fills and settlements tables are the source of truth. Portfolios are a replay of them, so
 after a clean stop or a ``kill -9`` at any moment the state equals what was committed: an order's
@@ -8,18 +9,25 @@ filled quantity is recomputed from its fills (an order row may lag its last fill
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
+from services.clock import Clock
 from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import FeeSchedule, Instrument, Side
 from services.money import MICRO
+from services.node import Node, build_node
 from services.order_flow import CLIENT_ORDER_PREFIX
+from services.persistence import Sink
+from services.strategies.base import Strategy
+from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +226,26 @@ def _load_tops(s: Session, ids: set[str]) -> list[dict]:
     return [
         dict(m) for m in s.execute(select(t).where(t.c.instrument_id.in_(sorted(ids)))).mappings()
     ]
+
+
+def restore_node(
+    cfg: AppConfig,
+    strategies: list[Strategy],
+    sink: Sink,
+    sessions: sessionmaker[Session],
+    *,
+    clock: Clock,
+    wall: Callable[[], float] = time.time,
+) -> tuple[Node, RestoreReport]:
+    """Build the bot's node and bring back what the database holds: the ledger, open orders,
+    statuses, and the safety states (kill switch, breakers, health, exits).
+
+    The safety layer is restored after the ledger, and re-declares the whole chain; the data
+    guard stays the node's own (the live feed's health task updates that object).
+    """
+    node = build_node(cfg, strategies, sink, clock=clock, wall=wall)
+    rep = restore(node.engine, sessions)
+    assert node.safety is not None
+    with sessions() as session:
+        node.safety.restore(lambda key: queries.get_state(session, key))
+    return node, rep

@@ -14,8 +14,9 @@ from services.events import BookSnapshot, MarketListed
 from services.execution.orders import TimeInForce
 from services.instruments import Side
 from services.intents import Intent
-from services.node import PAPER, build_node, restore_node
+from services.node import PAPER, build_node
 from services.persistence import NullSink, Sink
+from services.recovery import restore_node
 from services.strategies.base import Strategy, StrategyParams
 from tests.conftest import make_instrument, query
 from utils.config import parse_config
