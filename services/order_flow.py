@@ -21,7 +21,6 @@ from services.execution.client import ExecutionClient, OrderEvent, OrderEventKin
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.intents import Intent
-from services.money import MICRO
 from services.orderbook import BookStore
 from services.persistence import Sink
 from services.risk.chain import RiskChain, RiskEnv, RiskView
@@ -101,7 +100,7 @@ class OrderFlow:
         order_type = "limit"
         if price is None:
             order_type = "market"
-            price = MICRO - inst.tick if intent.side is Side.BUY else inst.tick
+            price = inst.market_price(intent.side)
             if tif is TimeInForce.GTC:
                 tif = TimeInForce.FAK
         view = RiskView(
