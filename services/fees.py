@@ -141,3 +141,18 @@ class NetWinningsCommission(FeeModel):
             return 0
         c = (Decimal(net_winnings) * self.rate / PENNY).quantize(Decimal(1), ROUND_HALF_UP)
         return int(c) * PENNY
+
+
+def fee_model(kind: str, rate: Decimal, exponent: int = 1) -> FeeModel:
+    """Rebuild a fee model from its stored ``kind``, rate and exponent.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not a known model.
+    """
+    if kind == FeeSchedule.kind:
+        return FeeSchedule(rate, exponent)
+    if kind == NetWinningsCommission.kind:
+        return NetWinningsCommission(rate)
+    raise ValueError(f"unknown fee model {kind!r}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from services.fees import FeeModel, FeeSchedule, NetWinningsCommission
-from services.ladder import PriceLadder, Quote, UniformLadder
+from services.fees import FeeModel, FeeSchedule, NetWinningsCommission, fee_model
+from services.ladder import NAMED_LADDERS, PriceLadder, Quote, UniformLadder
 from services.money import LOT, MICRO, notional
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "NetWinningsCommission",
     "Side",
     "TICK_GRID",
+    "rules_from_dict",
+    "rules_to_dict",
 ]
 
 TICK_GRID = UniformLadder(0)
@@ -155,3 +159,47 @@ class Instrument:
             return notional(units, price)
         q, r = divmod(units * MICRO, price)
         return q + 1 if r * 2 >= price else q
+
+
+def rules_to_dict(inst: Instrument) -> dict[str, Any]:
+    """Return the trading rules beyond tick and minimum size, as storable plain values."""
+    return {
+        "fee_model": inst.fees.kind,
+        "fee_rate": str(inst.fees.rate),
+        "fee_exponent": inst.fees.exponent,
+        "ladder": inst.ladder.name,
+        "lot": inst.lot,
+        "currency": inst.currency,
+        "allows_short": inst.allows_short,
+    }
+
+
+def rules_from_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """Return ``Instrument`` keyword arguments from :func:`rules_to_dict` output.
+
+    Missing keys (rows and recordings from before venue-neutral instruments) mean Polymarket's
+    rules: the taker-fee curve, a uniform tick grid, a 0.01-share lot, USDC, long only.
+
+    Raises
+    ------
+    ValueError
+        If the ladder or fee model name is unknown.
+    """
+    ladder_name = d.get("ladder") or "uniform"
+    if ladder_name == "uniform":
+        ladder: PriceLadder = TICK_GRID
+    elif ladder_name in NAMED_LADDERS:
+        ladder = NAMED_LADDERS[ladder_name]
+    else:
+        raise ValueError(f"unknown price ladder {ladder_name!r}")
+    return {
+        "fees": fee_model(
+            d.get("fee_model") or FeeSchedule.kind,
+            Decimal(d.get("fee_rate") or "0"),
+            int(d.get("fee_exponent") or 1),
+        ),
+        "ladder": ladder,
+        "lot": int(d.get("lot") or LOT),
+        "currency": d.get("currency") or "USDC",
+        "allows_short": bool(d.get("allows_short") or False),
+    }

@@ -44,6 +44,11 @@ class PriceLadder(ABC):
 
     @property
     @abstractmethod
+    def name(self) -> str:
+        """Return the name the ladder is stored under (``uniform``, ``betfair``)."""
+
+    @property
+    @abstractmethod
     def min_price(self) -> int:
         """Return the lowest valid price (micro)."""
 
@@ -120,6 +125,11 @@ class UniformLadder(PriceLadder):
     quote = Quote.PROBABILITY
 
     @property
+    def name(self) -> str:
+        """Return ``uniform`` (the tick is stored with the instrument)."""
+        return "uniform"
+
+    @property
     def min_price(self) -> int:
         """Return ``tick``."""
         return self.tick
@@ -190,10 +200,16 @@ class OddsLadder(PriceLadder):
 
     start: int
     bands: tuple[tuple[int, int], ...]
+    label: str = "odds"
     prices: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _index: dict[int, int] = field(init=False, repr=False, compare=False)
     kind = "odds"
     quote = Quote.ODDS
+
+    @property
+    def name(self) -> str:
+        """Return the ladder's label."""
+        return self.label
 
     def __post_init__(self) -> None:
         prices = _build(self.start, self.bands)
@@ -269,5 +285,9 @@ BETFAIR_ODDS = OddsLadder(
         (_m("100"), _m("5")),
         (_m("1000"), _m("10")),
     ),
+    label="betfair",
 )
 """Betfair's standard odds ladder, 1.01 to 1000 (350 prices)."""
+
+NAMED_LADDERS: dict[str, PriceLadder] = {BETFAIR_ODDS.name: BETFAIR_ODDS}
+"""Non-uniform ladders by stored name (a uniform ladder is rebuilt from the tick)."""

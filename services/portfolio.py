@@ -330,8 +330,10 @@ class Portfolio:
         self.apply_commission(fee)
         return Settlement(settlement_id, self.strategy, inst.instrument_id, 0, 0, 0, ts, fee=fee)
 
-    def apply_commission(self, fee: int) -> None:
+    def apply_commission(self, fee: int, market_id: str | None = None) -> None:
         """Take a settled market's commission from cash (also used to replay the ledger)."""
+        if market_id is not None:
+            self._market_net.pop(market_id, None)
         self.cash -= fee
         self.fees += fee
         self.commission += fee

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +16,7 @@ from database import queries
 from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
-from services.instruments import FeeSchedule, Instrument, Side
+from services.instruments import Instrument, Side, rules_from_dict
 from services.money import MICRO
 from services.order_flow import CLIENT_ORDER_PREFIX
 
@@ -48,12 +47,12 @@ def instrument_from_row(row: dict) -> Instrument:
         outcome=row["outcome"],
         tick=int(row["tick"]),
         min_size=int(row["min_size"]),
-        fees=FeeSchedule(Decimal(row["fee_rate"] or "0"), int(row["fee_exponent"] or 1)),
         end_ts=row["end_ts"],
         complement_id=row["complement_id"],
         event_id=row["event_id"],
         question=row["question"] or "",
         category=row["category"] or "",
+        **rules_from_dict(row),
     )
 
 
@@ -111,6 +110,10 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             rep.fills += 1
         else:
             r.portfolio.settle(row["instrument_id"], row["payout_per_share"], row["ts"], row["id"])
+            if row.get("fee"):
+                # Commission on a settled market's net winnings (Betfair): replayed as charged.
+                inst = insts.get(row["instrument_id"])
+                r.portfolio.apply_commission(row["fee"], inst.market_id if inst else None)
             rep.settlements += 1
     for row in open_orders:
         r = engine.runners.get(row["strategy"])
