@@ -145,6 +145,26 @@ class Portfolio:
                 total += notional(pos.qty, m) if inst is None else inst.unit_value(pos.qty, m)
         return total
 
+    def exposure_of(self, instrument_id: str, mark: int | None) -> int:
+        """Return the money at risk in one position at a book ``mark`` (micro, never negative).
+
+        A long is worth its marked value (its cost basis without a mark), which it loses if the
+        outcome loses. A short loses what it owes if the outcome wins, net of what buying it
+        back would cost now: ``units - value`` (without a mark: ``units - proceeds``).
+        """
+        pos = self.positions.get(instrument_id)
+        if pos is None or pos.qty == 0:
+            return 0
+        inst = self._inst_of.get(instrument_id)
+        if pos.qty > 0:
+            if mark is None:
+                return pos.cost_basis
+            return notional(pos.qty, mark) if inst is None else inst.unit_value(pos.qty, mark)
+        units = -pos.qty
+        if mark is None or inst is None:
+            return max(0, units + pos.cost_basis)
+        return max(0, units - inst.unit_value(units, mark))
+
     def equity(self, mark: Callable[[str], int | None]) -> int:
         """Return cash plus positions marked at ``mark``."""
         return self.cash + self.market_value(mark)
