@@ -74,8 +74,8 @@ class FeeSchedule(FeeModel):
     Makers pay nothing. ``rate == 0`` means the market is fee-free.
     """
 
-    rate: Decimal = Decimal(0)  # type: ignore[assignment]
-    exponent: int = 1  # type: ignore[assignment]
+    rate: Decimal = Decimal(0)
+    exponent: int = 1
     kind = "polymarket_taker"
 
     def fill_fee(self, size: int, price: int, maker: bool) -> int:
