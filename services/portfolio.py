@@ -196,6 +196,14 @@ class Portfolio:
                 f"instrument {inst.instrument_id} trades in {inst.currency}, "
                 f"the portfolio holds {self.currency}"
             )
+        if inst.allows_short and order.reduce_only:
+            units, _ = inst.position_delta(order.side, order.size, order.price)
+            held = self.qty(order.instrument_id)
+            if held == 0 or (units > 0) == (held > 0) or abs(units) > abs(held):
+                return (
+                    f"reduce-only order would not reduce the position: {units / MICRO:,.2f} "
+                    f"units against {held / MICRO:,.2f} held"
+                )
         if order.side is Side.BUY or inst.allows_short:
             need = self.buy_reservation(order, inst)
             if need > self.available_cash:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.instruments import Side
 from services.intents import Intent
+from services.ladder import Quote
 from services.money import MICRO, fmt_usd
 from services.risk.chain import Rejection, RiskChain, RiskControl, RiskView, TradingStatusControl
 from services.risk.data_guard import DataGuard, DataGuardControl
@@ -103,6 +104,8 @@ class ZoneControl:
         ):
             return None
         price = reference_price(intent, view)
+        if view.instrument.quote is Quote.ODDS:
+            price = MICRO * MICRO // price  # zones are probabilities: odds 4.0 -> 0.25
         zone = zone_of(price, zones)
         if zone not in zones.directional_blocked:
             return None

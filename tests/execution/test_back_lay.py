@@ -27,7 +27,7 @@ from services.persistence import NullSink, Sink
 from services.portfolio import Portfolio
 from services.risk.chain import RiskChain, TradingStatusControl
 from services.risk.sanity import FundsControl, PostOnlyControl, PriceControl, SizeControl
-from services.strategies.base import Strategy, StrategyContext, StrategyParams
+from services.strategies.base import Intent, Strategy, StrategyContext, StrategyParams
 from utils.config import parse_config
 
 MARKET = "1.200"
@@ -320,3 +320,23 @@ def test_a_gbp_instrument_is_refused_by_a_usdc_portfolio() -> None:
     o = s.ctx.back(A, m("2"), m("2.5"))
     assert o is not None and o.status is OrderStatus.REJECTED
     assert o.reject_reason == "instrument 1.200:101 trades in GBP, the portfolio holds USDC"
+
+
+def test_a_reduce_only_sell_cannot_add_to_a_back() -> None:
+    """Closing by "selling at market" (the safety layer's close) must not back more on odds."""
+    s = Session()
+    s.send(MarketListed(s.at(), (runner(A, "Alpha"),)))
+    s.book(A, back=[("2.5", "50")], lay=[("2.52", "50")])
+    assert s.ctx.back(A, m("10"), m("2.5"), tif=TimeInForce.FAK) is not None
+    held = s.pf.qty(A)
+    assert held == m("25")
+    o = s.ctx.sell(A, held)  # reduce-only SELL = a back at market: it would add 25 * 1.01
+    assert o is not None and o.status is OrderStatus.REJECTED
+    assert o.reject_reason is not None and "would not reduce the position" in o.reject_reason
+    assert s.pf.qty(A) == held
+    # A reduce-only lay of at most what is held goes through: lay 9.92 at 2.52 gives 24.9984.
+    o = s.engine.submit(
+        Intent("s", A, Side.BUY, m("9.92"), m("2.52"), TimeInForce.FAK, False, "", True)
+    )
+    assert o is not None and o.status is OrderStatus.FILLED
+    assert s.pf.qty(A) == held - m("24.9984")

@@ -11,7 +11,12 @@ from services.ladder import BETFAIR_ODDS
 from services.money import MICRO, to_micro
 from services.portfolio import Portfolio
 from services.risk.chain import RiskView
-from services.risk.controls import GlobalExposureControl, OrderSizeControl, PositionLimitControl
+from services.risk.controls import (
+    GlobalExposureControl,
+    OrderSizeControl,
+    PositionLimitControl,
+    ZoneControl,
+)
 from services.risk.limits import LimitsBook, order_notional
 from services.strategies.base import Intent
 from tests.risk.conftest import T0, FakeEnv, make_config
@@ -85,3 +90,17 @@ def test_a_short_position_counts_its_liability_at_the_mark() -> None:
     assert rej is not None and rej.value == "27.50"  # 22.5 held + the 5 stake
     it = bet(Side.SELL, "2.5", "4")
     assert GlobalExposureControl(book).check(it, view(it, pf, env)) is None
+
+
+def test_price_zones_use_the_implied_probability_of_odds() -> None:
+    zones = {
+        "boundaries": [0.05, 0.2, 0.4, 0.6, 0.8, 0.98],
+        "directional_blocked": ["Z1", "outside"],
+    }
+    book = LimitsBook(make_config({"risk": {"zones": zones}}).risk)
+    pf = Portfolio("s1", m("1000"), currency="GBP")
+    favourite = bet(Side.SELL, "5", "2")  # 1 / 2.0 = 0.50: Z3
+    assert ZoneControl(book).check(favourite, view(favourite, pf)) is None
+    outsider = bet(Side.SELL, "5", "10")  # 1 / 10 = 0.10: Z1
+    rej = ZoneControl(book).check(outsider, view(outsider, pf))
+    assert rej is not None and rej.value == "Z1"
