@@ -16,13 +16,13 @@ from decimal import Decimal
 import pytest
 
 from services.clock import SimClock
-from services.engine import Engine
 from services.events import BookSnapshot, MarketListed, MarketResolved, TradePrint
 from services.execution.orders import Fill, Order, OrderStatus, Settlement, TimeInForce
 from services.fees import NetWinningsCommission
 from services.instruments import Instrument, Side
 from services.ladder import BETFAIR_ODDS
 from services.money import MICRO, to_micro
+from services.node import build_node
 from services.persistence import NullSink, Sink
 from services.portfolio import Portfolio
 from services.risk.chain import RiskChain, TradingStatusControl
@@ -100,7 +100,9 @@ class Session:
                 FundsControl(),
             ]
         )
-        self.engine = Engine(cfg, SimClock(T0), None, [self.strat], sink or self.sink, chain)
+        node = build_node(cfg, [self.strat], sink or self.sink, clock=SimClock(T0), safety=False)
+        self.engine = node.engine
+        self.engine.risk = chain
         self.engine.runners["s"].portfolio = Portfolio("s", m("1000"), currency="GBP")
         self.engine.start()
         self.t = T0
