@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.clock import SimClock
+from services.events import BookSnapshot, MarketListed, TickSizeChange
+from services.execution.orders import OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
+from services.intents import Intent
 from services.ladder import BETFAIR_ODDS, LadderError, OddsLadder, Quote, UniformLadder
 from services.money import MICRO, to_micro
+from services.node import build_node
+from services.persistence import NullSink
+from services.strategies.base import Strategy, StrategyParams
 from tests.conftest import make_instrument
+from utils.config import parse_config
 
 # Betfair's published increments (/work/shared/reference/betfair.md): (from, to, step).
 BANDS = [
@@ -177,8 +186,6 @@ def test_uniform_ladder_index_round_trip(tick: int, raw: int) -> None:
 
 
 def test_tick_size_change_keeps_the_ladder_in_step() -> None:
-    from dataclasses import replace
-
     inst = make_instrument(tick=10_000)
     assert inst.ladder == UniformLadder(10_000)
     finer = replace(inst, tick=1_000)
@@ -188,8 +195,28 @@ def test_tick_size_change_keeps_the_ladder_in_step() -> None:
 
 
 def test_an_odds_instrument_keeps_its_ladder_through_replace() -> None:
-    from dataclasses import replace
-
     inst = Instrument("r", "betfair", "1.1", "A", 10_000, MICRO, ladder=BETFAIR_ODDS)
     assert replace(inst, question="x").ladder is BETFAIR_ODDS
     assert inst.quote is Quote.ODDS
+
+
+def test_the_engine_trades_on_the_new_grid_after_a_tick_size_change() -> None:
+    cfg = parse_config({}, "test")
+    node = build_node(
+        cfg, [Strategy("s", StrategyParams())], NullSink(), clock=SimClock(1.0), safety=False
+    )
+    eng = node.engine
+    inst = make_instrument(tick=10_000, min_size=MICRO)
+    eng.process_batch([MarketListed(1.0, (inst,))])
+    eng.process_batch([BookSnapshot(2.0, "Y1", ((400_000, 10 * MICRO),), ((600_000, 10 * MICRO),))])
+
+    def bid(price: int) -> OrderStatus:
+        o = eng.submit(Intent("s", "Y1", Side.BUY, 2 * MICRO, price, TimeInForce.GTC, False, ""))
+        assert o is not None
+        return o.status
+
+    assert bid(505_000) is OrderStatus.REJECTED  # off the 0.01 grid
+    eng.process_batch([TickSizeChange(3.0, "Y1", 1_000)])
+    assert eng.instruments["Y1"].ladder == UniformLadder(1_000)
+    assert bid(505_000) is OrderStatus.OPEN
+    assert eng.instruments["Y1"].market_price(Side.BUY) == 999_000
