@@ -324,7 +324,7 @@ class Engine(OrderFlow, Gateway):
                     group.append(inst)
             self.sink.instrument(inst, "open", ev.ts)
             for r in self.runners.values():
-                if r.strategy.wants(inst):
+                if inst.quote in r.strategy.quotes and r.strategy.wants(inst):
                     r.subscribed[inst.instrument_id] = inst
                     self._subs.setdefault(inst.instrument_id, []).append(r)
                     if _overrides(r.strategy, "on_book"):

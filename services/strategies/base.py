@@ -17,6 +17,7 @@ from services.events import MarketResolved, TradePrint
 from services.execution.orders import Fill, Order, TimeInForce
 from services.instruments import Instrument, Side
 from services.intents import Intent
+from services.ladder import Quote
 from services.orderbook import OrderBook
 
 if TYPE_CHECKING:
@@ -258,6 +259,10 @@ class Strategy:
     kind: ClassVar[str] = StrategyKind.DIRECTIONAL  # a StrategyKind value
     description: ClassVar[str] = ""
     timer_interval_s: ClassVar[float] = 1.0
+    quotes: ClassVar[frozenset[Quote]] = frozenset({Quote.PROBABILITY})
+    """Price conventions the strategy understands. The engine subscribes it only to instruments
+    quoted that way, so a strategy written for probabilities never sees decimal odds; a strategy
+    for an odds ladder (Betfair) sets ``frozenset({Quote.ODDS})``."""
 
     def __init__(self, name: str, params: StrategyParams) -> None:
         self.name = name

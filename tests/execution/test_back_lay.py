@@ -20,7 +20,7 @@ from services.events import BookSnapshot, MarketListed, MarketResolved, TradePri
 from services.execution.orders import Fill, Order, OrderStatus, Settlement, TimeInForce
 from services.fees import NetWinningsCommission
 from services.instruments import Instrument, Side
-from services.ladder import BETFAIR_ODDS
+from services.ladder import BETFAIR_ODDS, Quote
 from services.money import MICRO, to_micro
 from services.node import build_node
 from services.persistence import NullSink, Sink
@@ -63,6 +63,7 @@ class Hand(Strategy):
     """A strategy whose decisions the test makes (through its own context)."""
 
     Params = StrategyParams
+    quotes = frozenset({Quote.ODDS})
 
     def on_start(self, ctx: StrategyContext) -> None:
         self.ctx = ctx
@@ -342,3 +343,17 @@ def test_a_reduce_only_sell_cannot_add_to_a_back() -> None:
     )
     assert o is not None and o.status is OrderStatus.FILLED
     assert s.pf.qty(A) == held - m("24.9984")
+
+
+def test_a_strategy_written_for_probabilities_is_not_subscribed_to_odds() -> None:
+    s = Session()
+    plain = Strategy("plain", StrategyParams())
+    assert plain.quotes == frozenset({Quote.PROBABILITY})
+    assert Hand.quotes == frozenset({Quote.ODDS})
+    s.send(MarketListed(s.at(), (runner(A, "Alpha"),)))
+    assert A in s.engine.runners["s"].subscribed
+    node = build_node(
+        parse_config({}, "test"), [plain], NullSink(), clock=SimClock(T0), safety=False
+    )
+    node.engine.process_batch([MarketListed(T0, (runner(A, "Alpha"),))])
+    assert node.engine.runners["plain"].subscribed == {}
