@@ -21,6 +21,7 @@ from services.execution.client import ExecutionClient, OrderEvent, OrderEventKin
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.intents import Intent
+from services.money import MICRO
 from services.orderbook import BookStore
 from services.persistence import Sink
 from services.risk.chain import RiskChain, RiskEnv, RiskView
