@@ -107,6 +107,11 @@ class InstrumentRow(Base):
     min_size: Mapped[int] = mapped_column(BigInteger)  # micro-shares
     fee_rate: Mapped[str] = mapped_column(String(32), server_default="0")  # Decimal
     fee_exponent: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    fee_model: Mapped[str] = mapped_column(String(32), server_default="polymarket_taker")
+    ladder: Mapped[str] = mapped_column(String(32), server_default="uniform")  # price ladder name
+    lot: Mapped[int] = mapped_column(BigInteger, server_default=text("10000"))  # micro size step
+    currency: Mapped[str] = mapped_column(String(8), server_default="USDC")
+    allows_short: Mapped[bool] = mapped_column(Boolean, server_default=false())
     end_ts: Mapped[float | None] = mapped_column(Float)
     complement_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     status: Mapped[str] = mapped_column(String(16), server_default="open")
@@ -171,7 +176,8 @@ class SettlementRow(Base):
     instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
     size: Mapped[int] = mapped_column(BigInteger)  # micro-shares settled
     payout_per_share: Mapped[int] = mapped_column(BigInteger)  # micro-USDC (0 or 1_000_000)
-    amount: Mapped[int] = mapped_column(BigInteger)  # micro-USDC paid
+    amount: Mapped[int] = mapped_column(BigInteger)  # micro-USDC paid (negative: a short paid)
+    fee: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # commission charged
     ts: Mapped[float] = mapped_column(Float)
 
 

@@ -32,7 +32,8 @@ from services.execution.client import ExecutionClient, OrderEvent
 from services.execution.orders import Fill, Order
 from services.feed import Feed
 from services.instruments import Instrument, Side
-from services.money import MICRO, floor_lot, notional, taker_fee
+from services.ladder import Quote
+from services.money import MICRO, notional
 from services.order_flow import OrderFlow
 from services.orderbook import BookStore, OrderBook
 from services.persistence import Sink
@@ -323,7 +324,7 @@ class Engine(OrderFlow, Gateway):
                     group.append(inst)
             self.sink.instrument(inst, "open", ev.ts)
             for r in self.runners.values():
-                if r.strategy.wants(inst):
+                if inst.quote in r.strategy.quotes and r.strategy.wants(inst):
                     r.subscribed[inst.instrument_id] = inst
                     self._subs.setdefault(inst.instrument_id, []).append(r)
                     if _overrides(r.strategy, "on_book"):
@@ -395,6 +396,7 @@ class Engine(OrderFlow, Gateway):
             inst = self.instruments.get(iid)
             if inst is not None:
                 self.sink.instrument(inst, "resolved", ev.ts, payout=payout, resolved_ts=ev.ts)
+        self._charge_commission(iids, ev.ts)
         notified: set[str] = set()
         for iid in iids:
             self._book_subs.pop(iid, None)
@@ -463,12 +465,15 @@ class Engine(OrderFlow, Gateway):
             inst = self.instruments.get(iid)
             if book is None or inst is None:
                 continue
+            if pos.qty < 0 or inst.quote is not Quote.PROBABILITY:
+                # Closing a short or an odds-quoted bet is not a sale into the bids: mark it.
+                m = self.mark(iid)
+                total += inst.unit_value(pos.qty, m) if m is not None else pos.cost_basis
+                continue
             left = pos.qty
             for price, size in book.levels(Side.BUY):
-                q = floor_lot(min(left, size))
-                total += notional(q, price) - taker_fee(
-                    q, price, inst.fees.rate, inst.fees.exponent
-                )
+                q = inst.floor_lot(min(left, size))
+                total += notional(q, price) - inst.fees.taker_fee(q, price)
                 left -= q
                 if left <= 0:
                     break
@@ -519,6 +524,20 @@ class Engine(OrderFlow, Gateway):
                 value=str(r.errors),
                 limit=str(r.error_limit),
             )
+
+    def _charge_commission(self, iids: list[str], ts: float) -> None:
+        # Venues such as Betfair charge commission on each market's net result once it settled.
+        seen: set[str] = set()
+        for iid in iids:
+            inst = self.instruments.get(iid)
+            if inst is None or not inst.fees.charges_commission or inst.market_id in seen:
+                continue
+            seen.add(inst.market_id)
+            for r in self.runners.values():
+                st = r.portfolio.settle_commission(inst, ts, self.settlement_seq + 1)
+                if st is not None:
+                    self.settlement_seq += 1
+                    self.sink.settlement(st)
 
     def _next_settlement_id(self) -> int:
         self.settlement_seq += 1

@@ -1,7 +1,9 @@
 """Normalized market events: the only shapes the engine sees, whatever the venue.
 
 Venue formats (Polymarket JSON, Betfair stream, the simulator) are translated into these at the
-edge. Prices are micro-USDC per share, sizes micro-shares, timestamps epoch seconds (event time).
+edge. Prices and sizes are micro-units in the instrument's own terms (``Instrument.ladder``):
+probability per share and shares on Polymarket, decimal odds and stake on an odds ladder
+(Betfair: "available to back" are the bids). Timestamps are epoch seconds (event time).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class MarketStatus:
 
 @dataclass(frozen=True, slots=True)
 class MarketResolved:
-    """A market settled. ``payouts`` maps each instrument id to micro-USDC paid per share."""
+    """A market settled. ``payouts`` maps each instrument id to what one payout unit (a share;
+    ``stake * odds`` of a back) pays, in micro-units of the currency (0 or ``1_000_000``)."""
 
     ts: float
     market_id: str

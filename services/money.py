@@ -76,8 +76,16 @@ def fmt_usd(value: int) -> str:
     return f"{d:,}"
 
 
+def fmt_money(value: int, currency: str = "USDC") -> str:
+    """Format micro-units of ``currency`` as ``"1,234.56 GBP"`` (two decimals, half-up)."""
+    return f"{fmt_usd(value)} {currency}"
+
+
 def floor_lot(size: int) -> int:
-    """Round a micro-share quantity down to the lot grid (0.01 share)."""
+    """Round a micro-share quantity down to Polymarket's lot grid (0.01 share).
+
+    Where an instrument is at hand, use ``Instrument.floor_lot`` (its own lot) instead.
+    """
     return (size // LOT) * LOT
 
 

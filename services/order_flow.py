@@ -101,7 +101,7 @@ class OrderFlow:
         order_type = "limit"
         if price is None:
             order_type = "market"
-            price = MICRO - inst.tick if intent.side is Side.BUY else inst.tick
+            price = inst.market_price(intent.side)
             if tif is TimeInForce.GTC:
                 tif = TimeInForce.FAK
         view = RiskView(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from services.bus import AuditEvent
 from services.execution.orders import Fill, Order, Settlement
-from services.instruments import Instrument
+from services.instruments import Instrument, rules_to_dict
 from services.portfolio import Position
 
 
@@ -94,6 +94,7 @@ class Sink:
                 "size": s.size,
                 "payout_per_share": s.payout_per_share,
                 "amount": s.amount,
+                "fee": s.fee,
                 "ts": s.ts,
             },
         )
@@ -138,8 +139,7 @@ class Sink:
                 "category": inst.category,
                 "tick": inst.tick,
                 "min_size": inst.min_size,
-                "fee_rate": str(inst.fees.rate),
-                "fee_exponent": inst.fees.exponent,
+                **rules_to_dict(inst),
                 "end_ts": inst.end_ts,
                 "complement_id": inst.complement_id,
                 "status": status,

@@ -1,12 +1,20 @@
 """A strategy's isolated virtual portfolio: cash, positions, reservations, exact ledger.
 
-Every amount is an integer in micro-units. The ledger identity
+Every amount is an integer in micro-units of the portfolio's currency (USDC for Polymarket, GBP
+or EUR for Betfair). Positions are kept in *payout units* of their instrument (one unit pays 1 if
+the outcome wins): Polymarket shares, or a Betfair bet's ``stake * odds``
+(``Instrument.position_delta``). They are long-only on venues that forbid short sales
+(Polymarket) and may be short where the venue allows it (a Betfair lay). The ledger identity
 
     cash == starting_cash - bought + sold - fees + payouts
 
-holds after every fill and settlement (``check_ledger``), and so does
+holds after every fill and settlement (``check_ledger``); ``payouts`` is signed (a short that
+settles in the money pays out), and ``fees`` includes commission charged at settlement. So does
 
     equity - starting_cash == realized_pnl + unrealized_pnl - fees.
+
+A short position holds back its worst case, the payout it owes if its outcome wins
+(``short_liability``); ``available_cash`` excludes it.
 
 Win/loss is counted per *bet*: all positions a strategy holds in one market (or one neg-risk
 event) form one round trip that closes when they are all back to zero (sold or settled). So an
@@ -20,7 +28,7 @@ from dataclasses import dataclass
 
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, Side
-from services.money import FEE_QUANTUM, LOT, MICRO, notional, split_cost, taker_fee
+from services.money import MICRO, fmt_money, notional, split_cost
 from utils.errors import FatalError
 
 
@@ -30,7 +38,10 @@ class LedgerError(FatalError, AssertionError):
 
 @dataclass(slots=True)
 class Position:
-    """Shares held in one instrument (long only: prediction-market shares are bought or sold)."""
+    """Payout units held in one instrument; negative ``qty`` is a short (a lay).
+
+    ``cost_basis`` is what the open units cost (negative for a short: the proceeds received).
+    """
 
     instrument_id: str
     qty: int = 0
@@ -42,7 +53,7 @@ class Position:
 
     @property
     def avg_price(self) -> int:
-        """Return the average cost per share in micro (0 when flat)."""
+        """Return the average cost per unit in micro (0 when flat)."""
         return (self.cost_basis * MICRO) // self.qty if self.qty else 0
 
 
@@ -53,40 +64,58 @@ class _Bet:
 
 
 class Portfolio:
-    """One strategy's money. Mutated only by the engine (fills, settlements, reservations)."""
+    """One strategy's money. Mutated only by the engine (fills, settlements, reservations).
 
-    def __init__(self, strategy: str, starting_cash: int) -> None:
+    Parameters
+    ----------
+    strategy : str
+        The owning strategy.
+    starting_cash : int
+        Starting cash in micro-units of ``currency``.
+    currency : str
+        The portfolio's currency; it trades only instruments quoted in it.
+    """
+
+    def __init__(self, strategy: str, starting_cash: int, currency: str = "USDC") -> None:
         self.strategy = strategy
         self.starting_cash = starting_cash
+        self.currency = currency
         self.cash = starting_cash
         self.positions: dict[str, Position] = {}
         self.bought = 0
         self.sold = 0
         self.payouts = 0
         self.fees = 0
+        self.commission = 0
         self.realized_pnl = 0
         self.reserved_cash = 0
         self.reserved_shares: dict[str, int] = {}
+        self.short_liability = 0
         self.fill_count = 0
         self.wins = 0
         self.losses = 0
         self.consecutive_losses = 0
         self._bets: dict[str, _Bet] = {}
         self._group_of: dict[str, str] = {}
+        self._inst_of: dict[str, Instrument] = {}
+        # Orders on short-capable instruments hold cash on both sides (order ids).
+        self._cash_backed: set[int] = set()
+        # market id -> realized P&L there, for markets whose venue charges commission on it.
+        self._market_net: dict[str, int] = {}
 
     # ------------------------------------------------------------------ queries
     @property
     def available_cash(self) -> int:
-        """Return cash not held back for resting buy orders."""
-        return self.cash - self.reserved_cash
+        """Return cash not held back for resting orders nor for short positions' liability."""
+        return self.cash - self.reserved_cash - self.short_liability
 
     def qty(self, instrument_id: str) -> int:
-        """Return shares held (micro-shares)."""
+        """Return units held (micro; negative when short)."""
         pos = self.positions.get(instrument_id)
         return pos.qty if pos else 0
 
     def available_qty(self, instrument_id: str) -> int:
-        """Return shares held and not already offered by resting sell orders."""
+        """Return units held and not already offered by resting sell orders."""
         return self.qty(instrument_id) - self.reserved_shares.get(instrument_id, 0)
 
     @property
@@ -100,13 +129,41 @@ class Portfolio:
         n = self.wins + self.losses
         return self.wins / n if n else None
 
+    def market_net(self, market_id: str) -> int:
+        """Return the realized net result so far on a commission-charging market (micro)."""
+        return self._market_net.get(market_id, 0)
+
     def market_value(self, mark: Callable[[str], int | None]) -> int:
         """Return the value of all positions at ``mark(instrument_id)`` (cost basis if unknown)."""
         total = 0
         for iid, pos in self.positions.items():
             m = mark(iid)
-            total += notional(pos.qty, m) if m is not None else pos.cost_basis
+            if m is None:
+                total += pos.cost_basis
+            else:
+                inst = self._inst_of.get(iid)
+                total += notional(pos.qty, m) if inst is None else inst.unit_value(pos.qty, m)
         return total
+
+    def exposure_of(self, instrument_id: str, mark: int | None) -> int:
+        """Return the money at risk in one position at a book ``mark`` (micro, never negative).
+
+        A long is worth its marked value (its cost basis without a mark), which it loses if the
+        outcome loses. A short loses what it owes if the outcome wins, net of what buying it
+        back would cost now: ``units - value`` (without a mark: ``units - proceeds``).
+        """
+        pos = self.positions.get(instrument_id)
+        if pos is None or pos.qty == 0:
+            return 0
+        inst = self._inst_of.get(instrument_id)
+        if pos.qty > 0:
+            if mark is None:
+                return pos.cost_basis
+            return notional(pos.qty, mark) if inst is None else inst.unit_value(pos.qty, mark)
+        units = -pos.qty
+        if mark is None or inst is None:
+            return max(0, units + pos.cost_basis)
+        return max(0, units - inst.unit_value(units, mark))
 
     def equity(self, mark: Callable[[str], int | None]) -> int:
         """Return cash plus positions marked at ``mark``."""
@@ -118,26 +175,46 @@ class Portfolio:
 
     # ------------------------------------------------------------------ reservations
     def buy_reservation(self, order: Order, inst: Instrument) -> int:
-        """Return the cash an active buy order must hold back: notional plus the worst fee."""
+        """Return the cash an active order must hold back: its worst cash need plus the worst fee.
+
+        A Polymarket buy holds its notional plus the worst fee. On a short-capable instrument,
+        an order that gains units holds what they cost; one that gives units (a lay) holds the
+        payout it could owe minus what it receives. Netting against a held position is not
+        counted (conservative).
+        """
         rem = order.remaining
         if rem <= 0:
             return 0
-        worst_fee_price = min(order.price, MICRO // 2)  # p(1-p) peaks at 0.5
-        fee = taker_fee(rem, worst_fee_price, inst.fees.rate, inst.fees.exponent)
-        if fee:
-            # Fees are rounded per fill and every fill is at least one lot, so per-fill rounding
-            # can add at most half a fee quantum per lot on top of the whole-order figure.
-            fee += (FEE_QUANTUM // 2) * (rem // LOT)
-        return notional(rem, order.price) + fee
+        units, cash = inst.position_delta(order.side, rem, order.price)
+        need = cash if units > 0 else -units - cash
+        return need + inst.fees.worst_fee(rem, order.price, inst.lot)
 
     def check_order(self, order: Order, inst: Instrument) -> str | None:
         """Return why this order cannot be funded, or None (no negative cash, no naked sells)."""
-        if order.side is Side.BUY:
+        if inst.currency != self.currency:
+            return (
+                f"instrument {inst.instrument_id} trades in {inst.currency}, "
+                f"the portfolio holds {self.currency}"
+            )
+        if inst.allows_short and order.reduce_only:
+            units, _ = inst.position_delta(order.side, order.size, order.price)
+            held = self.qty(order.instrument_id)
+            if held == 0 or (units > 0) == (held > 0) or abs(units) > abs(held):
+                return (
+                    f"reduce-only order would not reduce the position: {units / MICRO:,.2f} "
+                    f"units against {held / MICRO:,.2f} held"
+                )
+        if order.side is Side.BUY or inst.allows_short:
             need = self.buy_reservation(order, inst)
             if need > self.available_cash:
+                if self.currency == "USDC":
+                    return (
+                        f"insufficient cash: order needs {need / MICRO:,.2f}, "
+                        f"available {self.available_cash / MICRO:,.2f}"
+                    )
                 return (
-                    f"insufficient cash: order needs {need / MICRO:,.2f}, "
-                    f"available {self.available_cash / MICRO:,.2f}"
+                    f"insufficient cash: order needs {fmt_money(need, self.currency)}, "
+                    f"available {fmt_money(self.available_cash, self.currency)}"
                 )
         else:
             have = self.available_qty(order.instrument_id)
@@ -149,9 +226,11 @@ class Portfolio:
         return None
 
     def reserve(self, order: Order, inst: Instrument) -> None:
-        """Hold back cash (buy) or shares (sell) for the order's unfilled part."""
+        """Hold back cash (buy, or any order on a short-capable instrument) or shares (sell)."""
         self.release(order)
-        if order.side is Side.BUY:
+        if order.side is Side.BUY or inst.allows_short:
+            if inst.allows_short:
+                self._cash_backed.add(order.order_id)
             order.reserved = self.buy_reservation(order, inst)
             self.reserved_cash += order.reserved
         else:
@@ -163,8 +242,9 @@ class Portfolio:
         """Give back whatever the order held."""
         if not order.reserved:
             return
-        if order.side is Side.BUY:
+        if order.side is Side.BUY or order.order_id in self._cash_backed:
             self.reserved_cash -= order.reserved
+            self._cash_backed.discard(order.order_id)
         else:
             iid = order.instrument_id
             left = self.reserved_shares.get(iid, 0) - order.reserved
@@ -176,9 +256,13 @@ class Portfolio:
 
     # ------------------------------------------------------------------ ledger
     def apply_fill(self, fill: Fill, inst: Instrument) -> int:
-        """Apply one fill; return its realized P&L (0 for buys). Fees are kept separately."""
+        """Apply one fill; return its realized P&L (0 when it opens). Fees are kept separately."""
         iid = fill.instrument_id
-        value = notional(fill.size, fill.price)
+        if inst.currency != self.currency:
+            raise LedgerError(
+                f"{self.strategy}: fill in {inst.currency} on a {self.currency} portfolio"
+            )
+        units, value = inst.position_delta(fill.side, fill.size, fill.price)
         pos = self.positions.get(iid)
         if pos is None:
             pos = self.positions[iid] = Position(iid, opened_ts=fill.ts)
@@ -189,34 +273,49 @@ class Portfolio:
         bet.pnl -= fill.fee
         self.fill_count += 1
         pos.updated_ts = fill.ts
-        realized = 0
-        if fill.side is Side.BUY:
+        held = pos.qty
+        if units < 0 and -units > held and not inst.allows_short:
+            raise LedgerError(
+                f"{self.strategy}: sell of {fill.size} exceeds position {held} in {iid}"
+            )
+        if units > 0:
             self.cash -= value + fill.fee
             self.bought += value
-            pos.qty += fill.size
-            pos.cost_basis += value
         else:
-            if fill.size > pos.qty:
-                raise LedgerError(
-                    f"{self.strategy}: sell of {fill.size} exceeds position {pos.qty} in {iid}"
-                )
-            part = split_cost(pos.cost_basis, fill.size, pos.qty)
-            realized = value - part
             self.cash += value - fill.fee
             self.sold += value
-            pos.qty -= fill.size
+        realized = 0
+        if held == 0 or (held > 0) == (units > 0):
+            pos.qty += units
+            pos.cost_basis += value if units > 0 else -value
+        else:
+            n = abs(units)
+            close = min(n, abs(held))
+            part = split_cost(pos.cost_basis, close, abs(held))
+            v_close = value if close == n else (value * close) // n
+            # Closing a long receives v_close for basis ``part``; closing a short pays v_close
+            # for basis ``part`` (negative: the proceeds received when it opened).
+            realized = v_close - part if held > 0 else -part - v_close
             pos.cost_basis -= part
+            pos.qty += close if units > 0 else -close
+            if close < n:  # the fill flips the position: the rest opens the other way
+                pos.qty += (n - close) if units > 0 else -(n - close)
+                pos.cost_basis += (value - v_close) if units > 0 else -(value - v_close)
             pos.realized_pnl += realized
             self.realized_pnl += realized
             bet.pnl += realized
-            if pos.qty == 0:
-                self._close_position(iid)
+            if inst.market_id in self._market_net:
+                self._market_net[inst.market_id] += realized
+        if held < 0 or pos.qty < 0:
+            self.short_liability += max(0, -pos.qty) - max(0, -held)
+        if pos.qty == 0:
+            self._close_position(iid)
         return realized
 
     def settle(
         self, instrument_id: str, payout_per_share: int, ts: float, settlement_id: int
     ) -> Settlement | None:
-        """Pay out a position at resolution; return the settlement, or None if flat."""
+        """Pay out a position at resolution (a short pays); return the settlement, or None."""
         pos = self.positions.get(instrument_id)
         if pos is None or pos.qty == 0:
             return None
@@ -227,6 +326,11 @@ class Portfolio:
         self.realized_pnl += realized
         pos.realized_pnl += realized
         self._bets[self._group_of[instrument_id]].pnl += realized
+        inst = self._inst_of.get(instrument_id)
+        if inst is not None and inst.market_id in self._market_net:
+            self._market_net[inst.market_id] += realized
+        if pos.qty < 0:
+            self.short_liability += pos.qty
         st = Settlement(
             settlement_id, self.strategy, instrument_id, pos.qty, payout_per_share, amount, ts
         )
@@ -236,6 +340,32 @@ class Portfolio:
         self._close_position(instrument_id)
         return st
 
+    def settle_commission(
+        self, inst: Instrument, ts: float, settlement_id: int
+    ) -> Settlement | None:
+        """Charge the venue's commission on this market's net result once it has settled.
+
+        Call after every runner of ``inst``'s market has been settled. Returns a settlement
+        record carrying only the fee (``size`` and ``amount`` 0, on ``inst``), or None when
+        nothing is due (no commission model, no trades there, or a net loss).
+        """
+        net = self._market_net.pop(inst.market_id, None)
+        if net is None:
+            return None
+        fee = inst.fees.commission(net)
+        if fee == 0:
+            return None
+        self.apply_commission(fee)
+        return Settlement(settlement_id, self.strategy, inst.instrument_id, 0, 0, 0, ts, fee=fee)
+
+    def apply_commission(self, fee: int, market_id: str | None = None) -> None:
+        """Take a settled market's commission from cash (also used to replay the ledger)."""
+        if market_id is not None:
+            self._market_net.pop(market_id, None)
+        self.cash -= fee
+        self.fees += fee
+        self.commission += fee
+
     def check_ledger(self) -> None:
         """Raise LedgerError unless cash equals the replay of buys, sells, fees and payouts."""
         expect = self.starting_cash - self.bought + self.sold - self.fees + self.payouts
@@ -243,11 +373,19 @@ class Portfolio:
             raise LedgerError(f"{self.strategy}: cash {self.cash} != ledger {expect}")
         if self.reserved_cash < 0 or any(v < 0 for v in self.reserved_shares.values()):
             raise LedgerError(f"{self.strategy}: negative reservation")
+        short = sum(-p.qty for p in self.positions.values() if p.qty < 0)
+        if self.short_liability != short:
+            raise LedgerError(
+                f"{self.strategy}: short liability {self.short_liability} != positions {short}"
+            )
 
     # ------------------------------------------------------------------ bets
     def _open_bet(self, iid: str, inst: Instrument) -> None:
         group = inst.group_id
         self._group_of[iid] = group
+        self._inst_of[iid] = inst
+        if inst.fees.charges_commission:
+            self._market_net.setdefault(inst.market_id, 0)
         bet = self._bets.get(group)
         if bet is None:
             bet = self._bets[group] = _Bet()
@@ -255,6 +393,7 @@ class Portfolio:
 
     def _close_position(self, iid: str) -> None:
         del self.positions[iid]
+        self._inst_of.pop(iid, None)
         group = self._group_of.pop(iid)
         bet = self._bets[group]
         bet.open_instruments -= 1

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +20,7 @@ from services.clock import Clock
 from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
-from services.instruments import FeeSchedule, Instrument, Side
+from services.instruments import Instrument, Side, rules_from_dict
 from services.money import MICRO
 from services.node import Node, build_node
 from services.order_flow import CLIENT_ORDER_PREFIX
@@ -56,12 +55,12 @@ def instrument_from_row(row: dict) -> Instrument:
         outcome=row["outcome"],
         tick=int(row["tick"]),
         min_size=int(row["min_size"]),
-        fees=FeeSchedule(Decimal(row["fee_rate"] or "0"), int(row["fee_exponent"] or 1)),
         end_ts=row["end_ts"],
         complement_id=row["complement_id"],
         event_id=row["event_id"],
         question=row["question"] or "",
         category=row["category"] or "",
+        **rules_from_dict(row),
     )
 
 
@@ -119,6 +118,10 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             rep.fills += 1
         else:
             r.portfolio.settle(row["instrument_id"], row["payout_per_share"], row["ts"], row["id"])
+            if row.get("fee"):
+                # Commission on a settled market's net winnings (Betfair): replayed as charged.
+                inst = insts.get(row["instrument_id"])
+                r.portfolio.apply_commission(row["fee"], inst.market_id if inst else None)
             rep.settlements += 1
     for row in open_orders:
         r = engine.runners.get(row["strategy"])

@@ -26,6 +26,8 @@ PACKAGES = ("services", "utils", "database", "dashboard")
 KERNEL = {
     "services.money",
     "services.instruments",
+    "services.ladder",  # price ladders (instruments carry one)
+    "services.fees",  # fee models (instruments carry one)
     "services.events",
     "services.orderbook",
     "services.clock",

@@ -111,7 +111,12 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A position paid out at market resolution (1 or 0 per share, in micro)."""
+    """A position paid out at market resolution (1 or 0 per unit, in micro).
+
+    ``fee`` is commission charged on the market's net winnings (Betfair); a record that only
+    charges commission has ``size`` and ``amount`` 0. ``size`` and ``amount`` are negative for
+    a short position.
+    """
 
     settlement_id: int
     strategy: str
@@ -120,3 +125,4 @@ class Settlement:
     payout_per_share: int
     amount: int
     ts: float
+    fee: int = 0

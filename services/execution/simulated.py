@@ -30,7 +30,8 @@ from typing import Protocol
 from services.events import BookDelta, BookSnapshot, TradePrint
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
-from services.money import MICRO, floor_lot, notional, taker_fee
+from services.ladder import Quote
+from services.money import MICRO, notional
 from services.orderbook import BookStore, OrderBook
 
 
@@ -244,7 +245,7 @@ class SimulatedExchange:
                     continue
                 vol -= o.queue_ahead
                 o.queue_ahead = 0
-            q = floor_lot(min(vol, o.remaining))
+            q = self.instruments[iid].floor_lot(min(vol, o.remaining))
             left[o.strategy] = vol - q
             if q > 0:
                 self._fill(o, o.price, q, maker=True)
@@ -321,6 +322,7 @@ class SimulatedExchange:
     def _available(self, order: Order, book: OrderBook) -> int:
         consumed = self._consumed.get(order.instrument_id, {})
         opp = order.side.opposite
+        floor_lot = self.instruments[order.instrument_id].floor_lot
         total = 0
         for price, size in book.levels(opp):
             if (order.side is Side.BUY and price > order.price) or (
@@ -334,6 +336,7 @@ class SimulatedExchange:
     def _walk(self, order: Order, book: OrderBook, inst: Instrument) -> None:
         opp = order.side.opposite
         consumed = self._consumed.setdefault(order.instrument_id, {})
+        floor_lot = inst.floor_lot
         for price, size in list(book.levels(opp)):
             if order.remaining <= 0:
                 break
@@ -358,6 +361,7 @@ class SimulatedExchange:
         if bid is None and ask is None:
             return
         consumed = self._consumed.setdefault(iid, {})
+        floor_lot = self.instruments[iid].floor_lot
         for o in sorted(resting, key=_priority_key):
             if o.remaining <= 0:
                 continue
@@ -388,7 +392,7 @@ class SimulatedExchange:
     ) -> None:
         if inst is None:
             inst = self.instruments[order.instrument_id]
-        fee = 0 if maker else taker_fee(size, price, inst.fees.rate, inst.fees.exponent)
+        fee = inst.fees.fill_fee(size, price, maker)
         order.filled += size
         order.filled_notional += notional(size, price)
         order.fees += fee
@@ -448,8 +452,13 @@ def _priority_key(o: Order) -> tuple[int, float, int]:
 
 
 def _venue_check(order: Order, inst: Instrument) -> str | None:
-    """Reject what the venue itself would reject (tick grid, price range, minimum size)."""
+    """Reject what the venue itself would reject (price ladder, price range, minimum size, lot)."""
     if not inst.on_grid(order.price):
+        if inst.ladder.quote is Quote.ODDS:
+            return (
+                f"odds {order.price / MICRO:g} are not on the {inst.ladder.kind} ladder "
+                f"[{inst.ladder.min_price / MICRO:g}, {inst.ladder.max_price / MICRO:g}]"
+            )
         return (
             f"price {order.price / MICRO:.4f} is not on the tick grid {inst.tick / MICRO:g} "
             f"inside [{inst.tick / MICRO:g}, {1 - inst.tick / MICRO:g}]"
@@ -458,6 +467,7 @@ def _venue_check(order: Order, inst: Instrument) -> str | None:
         return (
             f"size {order.size / MICRO:.2f} is below the market minimum {inst.min_size / MICRO:.2f}"
         )
-    if order.size % 10_000:
-        return f"size {order.size / MICRO} is not a multiple of 0.01 share"
+    if order.size % inst.lot:
+        unit = "share" if inst.ladder.quote is Quote.PROBABILITY else inst.currency
+        return f"size {order.size / MICRO} is not a multiple of {inst.lot / MICRO:g} {unit}"
     return None

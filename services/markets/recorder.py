@@ -29,7 +29,6 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,7 +43,7 @@ from services.events import (
     TradePrint,
 )
 from services.feed import Feed
-from services.instruments import FeeSchedule, Instrument, Side
+from services.instruments import Instrument, Side, rules_from_dict, rules_to_dict
 from utils.market_config import RecorderConfig
 
 log = logging.getLogger(__name__)
@@ -72,8 +71,7 @@ def instrument_to_dict(inst: Instrument) -> dict[str, Any]:
         "outcome": inst.outcome,
         "tick": inst.tick,
         "min_size": inst.min_size,
-        "fee_rate": str(inst.fees.rate),
-        "fee_exponent": inst.fees.exponent,
+        **rules_to_dict(inst),
         "end_ts": inst.end_ts,
         "complement_id": inst.complement_id,
         "event_id": inst.event_id,
@@ -91,14 +89,12 @@ def instrument_from_dict(d: dict[str, Any]) -> Instrument:
         outcome=d["outcome"],
         tick=int(d["tick"]),
         min_size=int(d["min_size"]),
-        fees=FeeSchedule(
-            rate=Decimal(d.get("fee_rate", "0")), exponent=int(d.get("fee_exponent", 1))
-        ),
         end_ts=d.get("end_ts"),
         complement_id=d.get("complement_id"),
         event_id=d.get("event_id"),
         question=d.get("question", ""),
         category=d.get("category", ""),
+        **rules_from_dict(d),
     )
 
 

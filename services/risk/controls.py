@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from services.instruments import Side
 from services.intents import Intent
-from services.money import MICRO, fmt_usd, notional
+from services.ladder import Quote
+from services.money import MICRO, fmt_usd
 from services.risk.chain import Rejection, RiskChain, RiskControl, RiskView, TradingStatusControl
 from services.risk.data_guard import DataGuard, DataGuardControl
 from services.risk.limits import (
     LimitsBook,
+    adds_exposure,
     buy_exposure,
     equity_of,
     order_notional,
@@ -102,6 +104,8 @@ class ZoneControl:
         ):
             return None
         price = reference_price(intent, view)
+        if view.instrument.quote is Quote.ODDS:
+            price = MICRO * MICRO // price  # zones are probabilities: odds 4.0 -> 0.25
         zone = zone_of(price, zones)
         if zone not in zones.directional_blocked:
             return None
@@ -149,7 +153,7 @@ class PositionLimitControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse a buy that would take the instrument's notional over the limit."""
         lim = self.limits.for_strategy(view.strategy).max_position
-        if lim is None or intent.reduce_only or intent.side is not Side.BUY:
+        if lim is None or not adds_exposure(intent, view):
             return None
         iid = intent.instrument_id
         value = position_value(view, iid) + buy_exposure(view, iid) + order_notional(intent, view)
@@ -175,7 +179,7 @@ class ExposureControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse a buy that would take the strategy's exposure over the limit."""
         lim = self.limits.for_strategy(view.strategy).max_exposure
-        if lim is None or intent.reduce_only or intent.side is not Side.BUY:
+        if lim is None or not adds_exposure(intent, view):
             return None
         value = strategy_exposure(view) + order_notional(intent, view)
         if value <= lim:
@@ -200,14 +204,13 @@ class GlobalExposureControl:
         """Refuse a buy that would take the total over the global cap."""
         lim = self.limits.global_max_exposure
         env = view.env
-        if lim is None or env is None or intent.reduce_only or intent.side is not Side.BUY:
+        if lim is None or env is None or not adds_exposure(intent, view):
             return None
         total = order_notional(intent, view)
         for pf in env.portfolios():
             total += pf.reserved_cash
-            for iid, pos in pf.positions.items():
-                m = env.mark(iid)
-                total += notional(pos.qty, m) if m is not None else pos.cost_basis
+            for iid in pf.positions:
+                total += pf.exposure_of(iid, env.mark(iid))
         if total <= lim:
             return None
         return Rejection(
@@ -230,7 +233,7 @@ class OpenPositionsControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse a buy on a new instrument once the count is at the limit."""
         lim = self.limits.for_strategy(view.strategy).max_open_positions
-        if lim is None or intent.reduce_only or intent.side is not Side.BUY:
+        if lim is None or not adds_exposure(intent, view):
             return None
         held = set(view.portfolio.positions)
         if view.env is not None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from services.instruments import Side
 from services.intents import Intent
+from services.ladder import Quote
 from services.money import MICRO, notional, to_micro
 from services.risk.chain import RiskView
 from utils.safety_config import OUTSIDE_ZONE, RiskConfig, ZoneConfig
@@ -73,6 +74,11 @@ def order_notional(intent: Intent, view: RiskView) -> int:
     A limit order counts at its limit price. A market order counts at the prices it would walk
     through on the displayed book, the rest at its worst price (``view.price``).
     """
+    inst = view.instrument
+    if inst.allows_short or inst.quote is not Quote.PROBABILITY:
+        # A back risks its stake, a lay its liability (at the limit, or the worst price).
+        units, cash = inst.position_delta(intent.side, intent.size, view.price)
+        return cash if units > 0 else -units - cash
     if intent.price is not None or view.book is None:
         return notional(intent.size, view.price)
     left = intent.size
@@ -85,6 +91,13 @@ def order_notional(intent: Intent, view: RiskView) -> int:
         if left <= 0:
             return total
     return total + notional(left, view.price)
+
+
+def adds_exposure(intent: Intent, view: RiskView) -> bool:
+    """Return whether an intent can add exposure: a buy, or either side where shorts exist."""
+    if intent.reduce_only:
+        return False
+    return intent.side is Side.BUY or view.instrument.allows_short
 
 
 def reference_price(intent: Intent, view: RiskView) -> int:
@@ -109,11 +122,8 @@ def buy_exposure(view: RiskView, instrument_id: str | None) -> int:
 
 def position_value(view: RiskView, iid: str) -> int:
     """Return a position's value at the mark (cost basis without a mark), micro-USDC."""
-    pos = view.portfolio.positions.get(iid)
-    if pos is None or pos.qty == 0:
-        return 0
     m = view.env.mark(iid) if view.env is not None else None
-    return notional(pos.qty, m) if m is not None else pos.cost_basis
+    return view.portfolio.exposure_of(iid, m)
 
 
 def equity_of(view: RiskView) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from services.instruments import Side
 from services.intents import Intent
-from services.money import LOT, MICRO, fmt_usd, notional, taker_fee
+from services.ladder import Quote
+from services.money import MICRO, fmt_money, fmt_usd, notional, taker_fee
 from services.risk.chain import Rejection, RiskView
 
 
@@ -36,6 +37,15 @@ class PriceControl:
         inst = view.instrument
         if inst.on_grid(intent.price):
             return None
+        lad = inst.ladder
+        if lad.quote is Quote.ODDS:
+            return Rejection(
+                self.name,
+                f"odds {intent.price / MICRO:g} are not on the {lad.kind} ladder "
+                f"[{lad.min_price / MICRO:g}, {lad.max_price / MICRO:g}]",
+                f"{intent.price / MICRO:g}",
+                f"{lad.kind} ladder",
+            )
         return Rejection(
             self.name,
             f"price {fmt_price(intent.price)} is not on the tick grid {fmt_price(inst.tick)} inside "
@@ -53,12 +63,14 @@ class SizeControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse sizes the venue would refuse."""
         inst = view.instrument
-        if intent.size <= 0 or intent.size % LOT:
+        if intent.size <= 0 or intent.size % inst.lot:
+            unit = "share" if inst.quote is Quote.PROBABILITY else inst.currency
             return Rejection(
                 self.name,
-                f"size {intent.size / MICRO} is not a positive multiple of 0.01 share",
+                f"size {intent.size / MICRO} is not a positive multiple of "
+                f"{inst.lot / MICRO:g} {unit}",
                 str(intent.size / MICRO),
-                "0.01",
+                f"{inst.lot / MICRO:g}",
             )
         if intent.size < inst.min_size:
             return Rejection(
@@ -147,6 +159,22 @@ class FundsControl:
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
         """Refuse what the portfolio cannot fund."""
         pf = view.portfolio
+        inst = view.instrument
+        if inst.allows_short:
+            # Either side may need cash: a back pays its stake, a lay holds its liability.
+            units, cash = inst.position_delta(intent.side, intent.size, view.price)
+            need = cash if units > 0 else -units - cash
+            need += inst.fees.worst_fee(intent.size, view.price, inst.lot)
+            have = pf.available_cash
+            if need > have:
+                cur = inst.currency
+                return Rejection(
+                    self.name,
+                    f"order needs {fmt_money(need, cur)}, available {fmt_money(have, cur)}",
+                    fmt_usd(need),
+                    fmt_usd(have),
+                )
+            return None
         if intent.side is Side.BUY:
             fees = view.instrument.fees
             need = notional(intent.size, view.price) + taker_fee(

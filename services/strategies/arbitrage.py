@@ -27,7 +27,7 @@ from services.enums import StrategyKind
 from services.events import MarketResolved
 from services.execution.orders import Fill, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
-from services.money import MICRO, floor_lot, notional, taker_fee, to_micro
+from services.money import MICRO, floor_lot, notional, to_micro
 from services.orderbook import OrderBook
 from services.strategies.base import Strategy, StrategyContext, StrategyParams
 from services.strategies.bundles import ArbParams, Bundle, fee_per_share, sweep_asks
@@ -171,7 +171,7 @@ class BundleArbitrage(Strategy):
         if size == 0:
             return
         cost = sum(
-            notional(size, a) + taker_fee(size, a, leg.fees.rate, leg.fees.exponent)
+            notional(size, a) + leg.fees.taker_fee(size, a)
             for leg, a in zip(legs, asks, strict=True)
         )
         edge = size - cost  # exactly one leg pays 1 per share
@@ -214,7 +214,7 @@ class BundleArbitrage(Strategy):
         if size < max(leg.min_size for leg in legs):
             return
         proceeds = sum(
-            notional(size, p) - taker_fee(size, p, leg.fees.rate, leg.fees.exponent)
+            notional(size, p) - leg.fees.taker_fee(size, p)
             for leg, p in zip(legs, bids, strict=True)
         )
         gain = proceeds - size

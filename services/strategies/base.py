@@ -17,6 +17,7 @@ from services.events import MarketResolved, TradePrint
 from services.execution.orders import Fill, Order, TimeInForce
 from services.instruments import Instrument, Side
 from services.intents import Intent
+from services.ladder import Quote
 from services.orderbook import OrderBook
 
 if TYPE_CHECKING:
@@ -151,6 +152,48 @@ class StrategyContext:
             )
         )
 
+    def back(
+        self,
+        instrument_id: str,
+        stake: int,
+        odds: int | None = None,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reason: str = "",
+    ) -> Order | None:
+        """Back an outcome on an odds ladder: ``stake`` micro-units of cash at ``odds`` or better.
+
+        Prices on an odds ladder are decimal odds, and a backer wants them high, so a back is an
+        order on the SELL side (it rests among "available to lay" and takes "available to back").
+        Economically it is a long of ``stake * odds`` payout units (see ``docs/ENGINE.md``).
+        """
+        return self._gw.submit(
+            Intent(
+                self.strategy_name, instrument_id, Side.SELL, stake, odds, tif, post_only, reason
+            )
+        )
+
+    def lay(
+        self,
+        instrument_id: str,
+        stake: int,
+        odds: int | None = None,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reason: str = "",
+    ) -> Order | None:
+        """Lay an outcome on an odds ladder: the backer's ``stake`` at ``odds`` or lower.
+
+        A lay is an order on the BUY side; it holds the liability ``stake * (odds - 1)`` and is
+        economically a short of ``stake * odds`` payout units. Only instruments with
+        ``allows_short`` accept it when nothing is held.
+        """
+        return self._gw.submit(
+            Intent(self.strategy_name, instrument_id, Side.BUY, stake, odds, tif, post_only, reason)
+        )
+
     def cancel(self, order_id: int, reason: str = "") -> bool:
         """Ask to cancel one of this strategy's orders; False if unknown or already done."""
         return self._gw.cancel(self.strategy_name, order_id, reason)
@@ -216,6 +259,10 @@ class Strategy:
     kind: ClassVar[str] = StrategyKind.DIRECTIONAL  # a StrategyKind value
     description: ClassVar[str] = ""
     timer_interval_s: ClassVar[float] = 1.0
+    quotes: ClassVar[frozenset[Quote]] = frozenset({Quote.PROBABILITY})
+    """Price conventions the strategy understands. The engine subscribes it only to instruments
+    quoted that way, so a strategy written for probabilities never sees decimal odds; a strategy
+    for an odds ladder (Betfair) sets ``frozenset({Quote.ODDS})``."""
 
     def __init__(self, name: str, params: StrategyParams) -> None:
         self.name = name

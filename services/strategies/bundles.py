@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import Field
 
 from services.instruments import Instrument, Side
-from services.money import MICRO, floor_lot, notional, taker_fee
+from services.money import MICRO, floor_lot, notional
 from services.strategies.base import StrategyContext, StrategyParams
 from services.strategies.sizing import SizingParams, sizing_defaults
 from services.strategies.universe import UniverseParams, all_markets
@@ -113,7 +113,7 @@ def sweep_asks(ctx: StrategyContext, leg: Instrument, qty: int) -> tuple[int, in
         take = floor_lot(min(left, ctx.available(leg.instrument_id, Side.SELL, price)))
         if take <= 0:
             continue
-        cost += notional(take, price) + taker_fee(take, price, leg.fees.rate, leg.fees.exponent)
+        cost += notional(take, price) + leg.fees.taker_fee(take, price)
         left -= take
         if left <= 0:
             return price, cost

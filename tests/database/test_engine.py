@@ -39,7 +39,7 @@ EXPECTED_TABLES = {
     "alert_triggers",
     "journal_entries",
 }
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0007"
 
 
 def _pragma(engine: Engine, name: str) -> object:
