@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from utils.errors import ConfigError
+from utils.errors import ConfigError, StoreError
 
 log = logging.getLogger("bot")
 
@@ -57,10 +56,10 @@ def find_config(arg: str | None) -> tuple[Path, bool]:
 
 def load_raw(path: Path) -> dict[str, Any]:
     """Read the YAML document (syntax errors become ConfigError)."""
-    from utils.config import load_config
+    from utils.config import load_config, read_yaml
 
     load_config(path)  # full validation first: reports YAML and schema errors with key paths
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path) or {}
     return data
 
 
@@ -74,11 +73,14 @@ def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
             md["speed"] = "max"
         else:
             try:
-                md["speed"] = float(args.speed)
+                speed = float(args.speed)
             except ValueError:
+                speed = math.nan
+            if not (math.isfinite(speed) and speed > 0):
                 raise ConfigError(
-                    "<command line>", "--speed", "expected a number or 'max'"
-                ) from None
+                    "<command line>", "--speed", "expected a finite number > 0, or 'max'"
+                )
+            md["speed"] = speed
     if args.duration is not None:
         md["duration_s"] = args.duration
     data["market_data"] = md
@@ -139,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     from services.app import run_app
 
-    return asyncio.run(run_app(cfg, strategies, quiet=args.quiet, config_path=str(path)))
+    try:
+        return asyncio.run(run_app(cfg, strategies, quiet=args.quiet, config_path=str(path)))
+    except StoreError as exc:
+        print(f"Database error: {exc}", file=sys.stderr)
+        print("The bot did not start.", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

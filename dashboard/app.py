@@ -26,7 +26,7 @@ from dashboard.blueprints import register_blueprints
 from dashboard.context import Dashboard, LoginLimiter, wall_time
 from dashboard.live import LiveUpdates
 from dashboard.token import resolve_token, session_secret
-from dashboard.validation import ApiError
+from dashboard.validation import ApiError, DbIdConverter
 from database.engine import make_engine, make_session_factory
 from utils.config import AppConfig, DashboardConfig
 
@@ -131,6 +131,7 @@ def create_app(
     app.extensions["dashboard"] = dash
     formatting.install(app)
     security.install(app)
+    app.url_map.converters["dbid"] = DbIdConverter
     register_blueprints(app)
     _install_error_handlers(app)
 

@@ -17,7 +17,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, session
+from flask import Flask, request, session
 from flask_socketio import SocketIO
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +27,7 @@ from dashboard.data import alerts as alerts_data
 from dashboard.data import commands as commands_data
 from dashboard.data.common import bot_status, load_state, max_id, t
 from dashboard.data.leaderboard import leaderboard, summary
+from dashboard.security import host_allowed
 
 if TYPE_CHECKING:
     from dashboard.context import Dashboard
@@ -96,6 +97,8 @@ class LiveUpdates:
     # ------------------------------------------------------------------ socket handlers
     def _on_connect(self, auth: Any = None) -> bool:
         d = self.dash
+        if not host_allowed(request.host, d.cfg.dashboard.host_names()):
+            return False  # DNS rebinding: the live feed answers only to this dashboard's names
         if d.read_login_required:
             until = session.get("auth_until")
             if not (isinstance(until, int | float) and until > d.now()):

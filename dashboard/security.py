@@ -47,7 +47,10 @@ def _csrf_ok() -> bool:
         return False
     given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
     if not given and request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # a hostile, deeply nested body: no token in it
+            body = None
         given = body.get(CSRF_FIELD) if isinstance(body, dict) else None
     return isinstance(given, str) and tokens_equal(given, expected)
 
@@ -109,7 +112,36 @@ def _deny(status: int, message: str) -> Response:
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    """Return whether a Host header (``name`` or ``name:port``) names this dashboard."""
+    if "*" in allowed:
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return bool(name) and name.rstrip(".") in allowed
+
+
+def _host_check() -> Response | None:
+    allowed = ctx().cfg.dashboard.host_names()
+    if host_allowed(request.host, allowed):
+        return None
+    resp = jsonify(
+        {
+            "error": "this dashboard does not answer to that Host header; add the name to "
+            "dashboard.allowed_hosts if it is yours"
+        }
+    )
+    resp.status_code = 400
+    return resp
+
+
 def _guard() -> Response | None:
+    denied = _host_check()  # first: a DNS-rebinding page must not read or do anything
+    if denied is not None:
+        return denied
     endpoint = request.endpoint
     if endpoint is None:
         return None  # 404/405 handlers answer
@@ -119,13 +151,16 @@ def _guard() -> Response | None:
             return None if _csrf_ok() else _deny(403, "missing or invalid CSRF token")
         given = presented_token()
         if given is not None:
+            # The correct token always passes: the limiter slows guessing, it must never stand
+            # between the operator and the emergency stop (an attacker on the same address
+            # could otherwise lock the operator out).
+            if tokens_equal(given, d.token):
+                g.auth = "token"
+                return None
             if d.limiter.blocked(client_addr()):
                 return _deny(429, "too many failed attempts; wait a minute")
-            if not tokens_equal(given, d.token):
-                d.limiter.failed(client_addr())
-                return _deny(401, "invalid token")
-            g.auth = "token"
-            return None
+            d.limiter.failed(client_addr())
+            return _deny(401, "invalid token")
         if not logged_in():
             return _deny(401, "authentication required: log in or send the token header")
         if not _csrf_ok():

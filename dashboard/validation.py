@@ -12,11 +12,40 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from werkzeug.routing import BaseConverter
+
 REASON_MIN = 3
 REASON_MAX = 500
 TEXT_MAX = 4000
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
+
+MAX_DB_ID = 2**63 - 1
+"""Largest id a database row can have (SQLite INTEGER); larger ids name nothing."""
+
+
+class DbIdConverter(BaseConverter):
+    """URL converter ``<dbid:name>``: a row id of 1-19 digits that fits a database integer.
+
+    Werkzeug's ``<int:...>`` accepts any length, and a 20-digit id then overflowed SQLite's
+    integer binding into a 500; here it simply does not match (404).
+    """
+
+    regex = r"\d{1,19}"
+
+    def to_python(self, value: str) -> int:
+        """Return the id; an out-of-range one does not match the route (404)."""
+        from werkzeug.routing import ValidationError
+
+        n = int(value)
+        if n > MAX_DB_ID:
+            raise ValidationError()
+        return n
+
+    def to_url(self, value: Any) -> str:
+        """Return the id as digits."""
+        return str(int(value))
 
 
 class ApiError(Exception):

@@ -40,19 +40,22 @@ def submit_retrying(
     source: str,
     timeout_s: float = 30.0,
     wall: Callable[[], float] = time.time,
+    asked_ts: float | None = None,
 ) -> int:
     """Insert a command row, retrying while the busy bot holds SQLite's write lock.
 
     A bot at full speed commits back to back, and SQLite's lock is not fair: a single attempt
     can time out (``database is locked``). An emergency stop must not fail for that, so the
-    insert is retried until ``timeout_s``. ``created_ts`` is stamped at the attempt that
-    succeeds, so the latency the bot measures starts when the row was really written.
+    insert is retried until ``timeout_s``. ``created_ts`` is when the operator asked
+    (``asked_ts``, else the first attempt), not when the row was finally written: the latency
+    the bot records for a kill switch includes the time the command waited for the lock.
     """
+    created = wall() if asked_ts is None else asked_ts
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             with sessions.begin() as s:
-                return queries.submit_command(s, name, args, source=source, created_ts=wall())
+                return queries.submit_command(s, name, args, source=source, created_ts=created)
         except OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise

@@ -49,18 +49,25 @@ def db_url_from_path(path: str | os.PathLike[str]) -> str:
     return "sqlite:///" + os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _pragma_hook(busy_timeout_ms: int) -> Any:
+    def hook(dbapi_connection: Any, _record: Any) -> None:
+        _set_sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms)
+
+    return hook
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, busy_timeout_ms: int | None = None) -> Engine:
     """Create an engine for ``url``, configured for the bot's access pattern.
 
     Parameters
@@ -71,6 +78,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         ``postgresql+psycopg://user:pass@host/db``.
     echo : bool, default False
         Log every SQL statement (debugging).
+    busy_timeout_ms : int, optional
+        How long a SQLite connection waits for another process's lock, milliseconds
+        (default :data:`SQLITE_BUSY_TIMEOUT_MS`).
 
     Returns
     -------
@@ -96,7 +106,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
-    event.listen(engine, "connect", _set_sqlite_pragmas)
+    timeout = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
+    event.listen(engine, "connect", _pragma_hook(timeout))
     return engine
 
 

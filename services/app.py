@@ -7,24 +7,29 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.engine import make_engine, make_session_factory, migrate
-from database.writer import DbWriter
+from database.preflight import check_url, sqlite_path
+from database.writer import DbWriter, StoreUnavailableError
 from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_live_feed
 from services.persistence import Sink
-from services.recovery import restore_node
+from services.recovery import restore_node, restored_summary
+from services.risk.store_guard import EXIT_STORE, StoreGuard, StoreGuardControl
 from services.strategies.base import Strategy
 from services.terminal import leaderboard_table
 from utils.config import AppConfig
+from utils.errors import StoreError
 
 log = logging.getLogger("bot")
 
@@ -32,15 +37,44 @@ log = logging.getLogger("bot")
 async def run_app(
     cfg: AppConfig, strategies: list[Strategy], *, quiet: bool, config_path: str
 ) -> int:
-    """Run the bot until the feed ends or a signal arrives; return the exit code."""
+    """Run the bot until the feed ends or a signal arrives; return the exit code.
+
+    Raises
+    ------
+    StoreError
+        If the database cannot be used (not a database, corrupt, unwritable, locked, or a spool
+        left by an earlier run cannot be written): nothing has started.
+    """
     url = cfg.db_url()
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    migrate(url)
-    db = make_engine(url)
+    db_file = sqlite_path(url)
+    if db_file is not None and not db_file.is_dir():
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    # Another process's lock may be held for a moment (the dashboard, the CLI): wait three
+    # busy timeouts before refusing to start.
+    check_url(url, lock_wait_s=3 * cfg.bot.db_busy_timeout_ms / 1000)
+    try:
+        migrate(url)
+    except SQLAlchemyError as exc:
+        detail = exc.args[0] if exc.args else exc
+        raise StoreError(f"cannot prepare the database {url}: {detail}") from exc
+    db = make_engine(url, busy_timeout_ms=cfg.bot.db_busy_timeout_ms)
     sessions = make_session_factory(db)
-    writer = DbWriter(sessions)
-    writer.start()
+    spool = _spool_path(cfg, db_file)
+    writer = DbWriter(
+        sessions,
+        spool_path=spool,
+        rejected_path=spool.with_name(spool.name.removesuffix(".spool") + ".rejected"),
+        memory_rows=cfg.bot.writer_memory_rows,
+        max_retries=1,  # a lock held through two busy timeouts is an outage: fail closed
+    )
+    try:
+        writer.start()
+    except StoreUnavailableError as exc:
+        db.dispose()
+        raise StoreError(
+            f"{exc}. Make the database writable (free disk space, stop the process holding its "
+            "lock, fix its permissions) and start again; the spool is kept until then."
+        ) from exc
     sink = Sink(writer)
     md = cfg.market_data
     clock: SimClock | LiveClock = (
@@ -59,8 +93,17 @@ async def run_app(
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
+    # No new positions while the database cannot be written (issue 12). restore_node has rebuilt
+    # the chain; the node builder should declare this gate in build_chain (gate on
+    # ``writer.healthy``), until then it goes right after the data guard here.
+    chain = engine.risk.controls
+    at = next((i + 1 for i, c in enumerate(chain) if c.name == "data_guard"), 2)
+    chain.insert(at, StoreGuardControl(writer))
+    store_guard = StoreGuard(
+        writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path)
+    )
     if rep.resumed:
-        sink.state("restored", _restored_summary(engine), start_ts)
+        sink.state("restored", restored_summary(engine), start_ts)
     sink.state(
         "run",
         {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path},
@@ -70,10 +113,21 @@ async def run_app(
 
     loop = asyncio.get_running_loop()
     stop_signals = 0
+    shutting_down = False
 
     def on_signal(signame: str) -> None:
+        # The handler stays installed until the final flush is done: a second SIGINT/SIGTERM must
+        # not abandon rows that are only in memory (SIGKILL still can; see docs/RELIABILITY.md).
         nonlocal stop_signals
         stop_signals += 1
+        if stop_signals > 1 or shutting_down:
+            log.warning(
+                "Received %s again: already stopping; the final database flush finishes first "
+                "(%d row(s) to write).",
+                signame,
+                writer.backlog(),
+            )
+            return
         log.warning("Received %s: stopping cleanly (flushing the database).", signame)
         engine.request_stop()
 
@@ -85,6 +139,7 @@ async def run_app(
         safety.activate_kill_switch("SIGUSR1 received", "signal", created_wall=time.time())
 
     loop.add_signal_handler(signal.SIGUSR1, on_kill_signal)
+    first_fill_id = engine.fill_seq
     engine.start()
     safety.startup()
     control = ControlLoop(safety, sessions, writer.call)
@@ -102,9 +157,16 @@ async def run_app(
         )
         safety.activate_kill_switch(f"task {task.get_name()} failed", "bot")
 
+    store_stop: list[str] = []
+
+    def on_store_give_up(message: str) -> None:
+        store_stop.append(message)
+        engine.request_stop()
+
     safety_tasks = [
         asyncio.create_task(control.run(), name="control"),
         asyncio.create_task(watcher.run(), name="config-watch"),
+        asyncio.create_task(store_guard.run(on_store_give_up), name="store-guard"),
     ]
     for t in safety_tasks:
         t.add_done_callback(on_safety_task_done)
@@ -129,6 +191,7 @@ async def run_app(
         log.exception("The engine stopped on an unexpected error; trading halted.")
         exit_code = 1
     finally:
+        shutting_down = True
         if view_task is not None:
             view_task.cancel()
             await asyncio.gather(view_task, return_exceptions=True)
@@ -138,8 +201,6 @@ async def run_app(
         for t in side_tasks:
             t.cancel()
         await asyncio.gather(*side_tasks, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-            loop.remove_signal_handler(sig)
         try:
             engine.finish()
             safety.finish()
@@ -149,24 +210,99 @@ async def run_app(
         await feed.close()
         if bundle.recorder is not None:
             await bundle.recorder.aclose()
-        sink.state("run", {"stopped_wall": time.time(), "clean": exit_code == 0}, clock.now())
-        ok = await asyncio.to_thread(writer.flush, cfg.bot.shutdown_timeout_s)
-        await asyncio.to_thread(writer.stop, cfg.bot.shutdown_timeout_s)
+        if store_stop:
+            exit_code = EXIT_STORE
+        exit_code = await _final_flush(cfg, writer, sink, clock.now, exit_code)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            loop.remove_signal_handler(sig)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Everything is written; a late stop signal must not turn a clean exit into a
+            # traceback or a kill in the last moments of teardown.
+            signal.signal(sig, signal.SIG_IGN)
         db.dispose()
-        if not ok:
-            log.error("Some rows could not be written to the database; see errors above.")
-            exit_code = exit_code or 1
+        st = writer.stats
         log.info(
-            "Stopped after %d events; %d fills persisted (last fill id %d).",
+            "Stopped after %d events and %d fills (engine fill id %d): %d row(s) committed this "
+            "run (%d fills, %d settlements, "
+            "%d order updates; last committed fill id %d); %d row(s) spooled during outages, "
+            "%d left in the spool, %d unsaved, %d rejected.",
             engine.events_processed,
+            engine.fill_seq - first_fill_id,
             engine.fill_seq,
+            st.rows_written,
+            st.committed_fills,
+            st.committed_settlements,
+            st.committed_orders,
             writer.persisted_fill_id,
+            st.spooled_total,
+            st.spooled_rows,
+            st.unsaved_rows,
+            st.dropped_rows,
         )
+        if store_stop:
+            left = (
+                f"{st.spooled_rows} row(s) wait in the spool {writer.spool_path} for the next start"
+                if st.spooled_rows
+                else "every row was committed before the exit"
+            )
+            if st.unsaved_rows:
+                left += f"; {st.unsaved_rows} row(s) could not be saved anywhere"
+            print(f"Database error: {store_stop[0]} ({left}.)", file=sys.stderr)
     console.print(
         leaderboard_table(
             engine.tracker.latest, clock.now(), engine.events_processed, title="Final leaderboard"
         )
     )
+    return exit_code
+
+
+def _spool_path(cfg: AppConfig, db_file: Path | None) -> Path:
+    """Return where the writer spools rows the store could not take (``bot.spool_path``)."""
+    if cfg.bot.spool_path:
+        return Path(cfg.bot.spool_path).expanduser()
+    if db_file is not None:
+        return db_file.with_name(db_file.name + ".spool")
+    return Path("data/bot.spool")
+
+
+async def _final_flush(
+    cfg: AppConfig, writer: DbWriter, sink: Sink, now: Callable[[], float], exit_code: int
+) -> int:
+    """Commit everything, then record the run as clean only if everything was committed.
+
+    During an outage the rows go to the spool at the stop. If the spool cannot be written either
+    (a full disk), the bot does not exit while rows exist only in its memory: it says so every
+    few seconds until the database or the spool takes them (SIGKILL abandons them).
+    """
+    timeout = cfg.bot.shutdown_timeout_s
+    if not writer.healthy:
+        timeout = min(timeout, 2.0)  # the store is failing: do not hang; rows go to the spool
+    ok = await asyncio.to_thread(writer.flush, timeout)
+    clean = ok and exit_code == 0
+    sink.state("run", {"stopped_wall": time.time(), "clean": clean}, now())
+    ok = await asyncio.to_thread(writer.flush, timeout) and ok
+    while not writer.healthy and writer.spool_failing and writer.backlog() > 0:
+        log.critical(
+            "%d row(s) exist only in memory: the database (%s) and the spool %s cannot be "
+            "written. The bot stopped trading and waits to save them before it exits: free disk "
+            "space or fix permissions. SIGKILL would lose them.",
+            writer.backlog(),
+            writer.last_store_error,
+            writer.spool_path,
+        )
+        ok = await asyncio.to_thread(writer.flush, 5.0) and ok
+    await asyncio.to_thread(writer.stop, cfg.bot.shutdown_timeout_s)
+    if not ok:
+        st = writer.stats
+        log.error(
+            "Not every row reached the database: %d in the spool %s (written at the next start), "
+            "%d unsaved, %d rejected; the run is not recorded as clean.",
+            st.spooled_rows,
+            writer.spool_path,
+            st.unsaved_rows,
+            st.dropped_rows,
+        )
+        exit_code = exit_code or 1
     return exit_code
 
 
@@ -180,19 +316,6 @@ async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> No
                 )
             )
             await asyncio.sleep(refresh)
-
-
-def _restored_summary(engine: Engine) -> dict[str, object]:
-    """Per strategy: cash, positions and open orders as rebuilt at start (for audits and tests)."""
-    out: dict[str, object] = {}
-    for name, r in engine.runners.items():
-        pf = r.portfolio
-        out[name] = {
-            "cash": pf.cash,
-            "positions": {iid: p.qty for iid, p in sorted(pf.positions.items())},
-            "open_orders": sorted(o.order_id for o in engine.open_orders(name, None)),
-        }
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

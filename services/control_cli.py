@@ -224,14 +224,19 @@ def send(
     out: Any,
     *,
     source: str = "cli",
+    asked_ts: float | None = None,
 ) -> int:
-    """Queue a command, wait for the bot's answer and print it; return the exit code."""
+    """Queue a command, wait for the bot's answer and print it; return the exit code.
+
+    ``asked_ts`` (wall time the operator ran the command) becomes the command's created time,
+    from which the bot measures the kill switch's latency.
+    """
     from database.models import TABLES
 
     now = time.time()
     from database.commands import submit_retrying
 
-    cid = submit_retrying(sessions, name, cargs, source=source)
+    cid = submit_retrying(sessions, name, cargs, source=source, asked_ts=asked_ts or now)
     with sessions() as s:
         age = _heartbeat_age(s, now)
     if age is None or age > STALE_HEARTBEAT_S:
@@ -258,6 +263,7 @@ def send(
 
 def main(argv: list[str]) -> int:
     """Run ``bot.py control``; return the exit code."""
+    asked = time.time()  # when the operator asked: the kill switch's latency starts here
     args = _parser().parse_args(argv)
     from database.engine import make_engine, make_session_factory, migrate
     from utils.errors import ConfigError
@@ -268,9 +274,20 @@ def main(argv: list[str]) -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         print("Pass --db PATH to use a database file directly.", file=sys.stderr)
         return EXIT_ERROR
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    migrate(url)  # a command queued before the first start creates the database
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from database.preflight import check_file, sqlite_path
+    from utils.errors import StoreError
+
+    db_file = sqlite_path(url)
+    try:
+        if db_file is not None:
+            # Only cheap checks: the kill switch must not wait for a scan of a large database.
+            check_file(db_file)
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+        migrate(url)  # a command queued before the first start creates the database
+    except (StoreError, SQLAlchemyError, OSError) as exc:
+        return _store_failure(url, exc)
     db = make_engine(url)
     try:
         sessions = make_session_factory(db)
@@ -281,9 +298,22 @@ def main(argv: list[str]) -> int:
             return _list(sessions, args.limit, out)
         cmd = _command(args)
         assert cmd is not None
-        return send(sessions, cmd[0], cmd[1], args.wait if args.wait is not None else wait, out)
+        wait_s = args.wait if args.wait is not None else wait
+        return send(sessions, cmd[0], cmd[1], wait_s, out, asked_ts=asked)
+    except SQLAlchemyError as exc:
+        return _store_failure(url, exc)
     finally:
         db.dispose()
+
+
+def _store_failure(url: str, exc: BaseException) -> int:
+    orig = getattr(exc, "orig", None)
+    detail = str(orig) if orig is not None else str(exc).split("\n", 1)[0]
+    if "not a database" in detail or "malformed" in detail:
+        detail = f"the file is corrupt or not a SQLite database ({detail})"
+    print(f"Database error: {url}: {detail}", file=sys.stderr)
+    print("No command was sent. Check --db (or bot.db_path).", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -218,9 +218,10 @@ class Portfolio:
                 )
         else:
             have = self.available_qty(order.instrument_id)
-            if order.size > have:
+            # The unfilled part: a partly filled sell already took its fills off the position.
+            if order.remaining > have:
                 return (
-                    f"insufficient shares: selling {order.size / MICRO:,.2f}, "
+                    f"insufficient shares: selling {order.remaining / MICRO:,.2f}, "
                     f"available {have / MICRO:,.2f}"
                 )
         return None

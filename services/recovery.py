@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +22,7 @@ from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side, rules_from_dict
-from services.money import MICRO
+from services.money import MICRO, notional
 from services.node import Node, build_node
 from services.order_flow import CLIENT_ORDER_PREFIX
 from services.persistence import Sink
@@ -75,7 +76,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         strategies = {r["name"]: r for r in queries.load_strategies(s)}
         rep.last_ts = queries.last_event_ts(s)
         needed = {f["instrument_id"] for f in fills} | {o["instrument_id"] for o in open_orders}
-        inst_rows = {r["instrument_id"]: r for r in queries.load_instruments(s, needed)}
+        inst_rows = _with_market_siblings(s, queries.load_instruments(s, needed))
         tops = {r["instrument_id"]: r for r in _load_tops(s, needed)}
         history = {name: queries.snapshot_history(s, name, 0.0) for name in engine.runners}
     engine.order_seq, engine.fill_seq, engine.settlement_seq = (
@@ -95,6 +96,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     ]
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     filled_by_order: dict[int, int] = {}
+    details = _fill_details(fills)
     for _ts, kind, _id, row in entries:
         r = engine.runners.get(row["strategy"])
         if kind == 0:
@@ -153,6 +155,9 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             updated_ts=row["updated_ts"],
             filled=filled,
             status=OrderStatus.OPEN if filled == 0 else OrderStatus.PARTIALLY_FILLED,
+            **details.get(
+                row["id"], _FillDetails(filled_notional=0, fees=0, maker_fills=0, taker_fills=0)
+            ),
         )
         if order.remaining <= 0 or order.tif is not TimeInForce.GTC:
             order.status = OrderStatus.FILLED if order.remaining <= 0 else OrderStatus.CANCELLED
@@ -188,8 +193,9 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     rep.carried_instruments = [insts[i] for i in sorted(held) if i in insts]
     # Carry whole markets (both tokens; every outcome of an event) so books stay consistent.
     markets = {i.market_id for i in rep.carried_instruments}
+    events = {i.event_id for i in rep.carried_instruments if i.event_id}
     for iid, row in inst_rows.items():
-        if row["market_id"] in markets and iid not in held:
+        if (row["market_id"] in markets or row["event_id"] in events) and iid not in held:
             rep.carried_instruments.append(insts[iid])
     for iid in held:
         top = tops.get(iid)
@@ -205,6 +211,105 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         len(rep.carried_instruments),
     )
     return rep
+
+
+def _with_market_siblings(s: Session, rows: list[dict]) -> dict[str, dict]:
+    """Return ``rows`` by instrument id plus every other token of their markets.
+
+    A market is re-listed whole (both tokens of a binary market, every market of a neg-risk
+    event) even when only one token has fills or open orders; without its sibling it could not be adopted and its positions would
+    stay unsettled past the market's end.
+    """
+    from sqlalchemy import select
+
+    from database.models import TABLES
+
+    out = {r["instrument_id"]: r for r in rows}
+    t = TABLES["instruments"]
+    events = sorted({r["event_id"] for r in rows if r.get("event_id")})
+    for start in range(0, len(events), 500):  # every outcome of a neg-risk event
+        chunk = events[start : start + 500]
+        for m in s.execute(select(t).where(t.c.event_id.in_(chunk))).mappings():
+            out.setdefault(m["instrument_id"], dict(m))
+    markets = sorted({r["market_id"] for r in out.values()})
+    for start in range(0, len(markets), 500):
+        chunk = markets[start : start + 500]
+        for m in s.execute(select(t).where(t.c.market_id.in_(chunk))).mappings():
+            out.setdefault(m["instrument_id"], dict(m))
+    return out
+
+
+class _FillDetails(TypedDict):
+    filled_notional: int
+    fees: int
+    maker_fills: int
+    taker_fills: int
+
+
+def _fill_details(fills: list[dict]) -> dict[int, _FillDetails]:
+    """Per order id: the filled notional, fees and maker/taker counts its fills add up to.
+
+    A restored partly filled order then reports the same average price, fees and liquidity flag
+    as before the restart (they are rewritten with the order row).
+    """
+    out: dict[int, _FillDetails] = {}
+    for f in fills:
+        d = out.setdefault(
+            f["order_id"],
+            _FillDetails(filled_notional=0, fees=0, maker_fills=0, taker_fills=0),
+        )
+        d["filled_notional"] += notional(f["size"], f["price"])
+        d["fees"] += f["fee"]
+        if f["liquidity"] == "maker":
+            d["maker_fills"] += 1
+        else:
+            d["taker_fills"] += 1
+    return out
+
+
+def restored_summary(engine: Engine) -> dict[str, object]:
+    """Per strategy: the state rebuilt at start, for audits and restart tests.
+
+    ``cash``, ``positions`` (qty per instrument) and ``open_orders`` (ids) as before, plus
+    ``position_details`` (qty, cost basis, realized P&L, fees), ``order_details`` (side,
+    filled, average price, fees, liquidity, status per open order id) and ``metrics`` (Sharpe,
+    returns counted, peak equity, max drawdown) of the performance tracker.
+    """
+    cfg = engine.cfg.competition
+    out: dict[str, object] = {}
+    for name, r in engine.runners.items():
+        pf = r.portfolio
+        orders = sorted(engine.open_orders(name, None), key=lambda o: o.order_id)
+        st = engine.tracker.stats_for(name)
+        out[name] = {
+            "cash": pf.cash,
+            "realized_pnl": pf.realized_pnl,
+            "fees": pf.fees,
+            "positions": {iid: p.qty for iid, p in sorted(pf.positions.items())},
+            "position_details": {
+                iid: [p.qty, p.cost_basis, p.realized_pnl, p.fees]
+                for iid, p in sorted(pf.positions.items())
+            },
+            "open_orders": [o.order_id for o in orders],
+            "order_details": {
+                str(o.order_id): [
+                    o.side.value,
+                    o.filled,
+                    o.avg_price,
+                    o.fees,
+                    o.liquidity,
+                    o.status.value,
+                ]
+                for o in orders
+            },
+            "metrics": {
+                "sharpe": st.sharpe(cfg.snapshot_interval_s, cfg.sharpe_min_returns),
+                "n_returns": st.n_returns,
+                "peak": st.peak,
+                "max_drawdown_pct": st.max_drawdown_pct,
+            },
+        }
+    return out
 
 
 def _restore_stats(engine: Engine, name: str, rows: list[dict]) -> None:

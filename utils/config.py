@@ -7,6 +7,7 @@ so secrets never live in the file.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from decimal import Decimal
@@ -63,6 +64,32 @@ class BotSection(_Frozen):
         "(backpressure at --speed max), count",
     )
     shutdown_timeout_s: float = Field(60.0, gt=0, le=600, description="Seconds to wait for tasks")
+    db_busy_timeout_ms: int = Field(
+        5_000,
+        ge=100,
+        le=60_000,
+        description="How long one database write waits for another process's lock before it "
+        "counts as failed and is retried, milliseconds",
+    )
+    store_outage_max_s: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="Longest time the database may stay unwritable (rows held and spooled, no "
+        "new positions) before the bot stops trading and exits with code 3, seconds",
+    )
+    writer_memory_rows: int = Field(
+        5_000,
+        ge=100,
+        le=1_000_000,
+        description="Rows the database writer keeps in memory during an outage before it "
+        "spools the oldest to a file, count",
+    )
+    spool_path: str = Field(
+        "",
+        description="File for rows the database could not take yet ('' = the SQLite file's "
+        "path plus '.spool', or data/bot.spool for other databases)",
+    )
 
 
 class MarketDataConfig(_Frozen):
@@ -106,8 +133,8 @@ class MarketDataConfig(_Frozen):
     @field_validator("speed")
     @classmethod
     def _speed_positive(cls, v: float | str) -> float | str:
-        if isinstance(v, float) and v <= 0:
-            raise ValueError("speed must be > 0 or 'max'")
+        if isinstance(v, float) and not (math.isfinite(v) and v > 0):
+            raise ValueError("speed must be a finite number > 0, or 'max'")
         return v
 
 
@@ -201,6 +228,13 @@ class DashboardConfig(_Frozen):
     enabled: bool = True
     host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Listen address")
     port: int = Field(5000, ge=1, le=65535)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Host names (without port) the dashboard answers to; other Host headers get "
+        "400 (DNS rebinding). Empty: localhost, 127.0.0.1, ::1 and `host` when it is a name or "
+        "address; '*' allows any",
+    )
     token: SecretStr | None = Field(
         None,
         description="Control token; write ${DASHBOARD_TOKEN}, never the token itself. "
@@ -244,6 +278,26 @@ class DashboardConfig(_Frozen):
     log_file: str = Field(
         "logs/dashboard.log", description="Output of the dashboard started by the bot ('' none)"
     )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_plain(cls, v: list[str]) -> list[str]:
+        out = []
+        for h in v:
+            name = h.strip().lower()
+            if not name or ("/" in name) or (" " in name):
+                raise ValueError(f"{h!r} is not a host name (write e.g. 'mybox.lan', no scheme)")
+            out.append(name)
+        return out
+
+    def host_names(self) -> frozenset[str]:
+        """Return the Host header names (lower case, no port) the dashboard accepts."""
+        if self.allowed_hosts:
+            return frozenset(h.strip("[]") for h in self.allowed_hosts)
+        names = {"localhost", "127.0.0.1", "::1"}
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.strip("[]").lower())
+        return frozenset(names)
 
 
 class AppConfig(_Frozen):
@@ -363,10 +417,38 @@ def load_config(path: str | Path) -> AppConfig:
     """Read and validate a YAML config file."""
     p = Path(path)
     file = str(p)
+    return parse_config(read_yaml(p), file)
+
+
+MAX_CONFIG_DEPTH = 32
+"""Deepest nesting of mappings and lists a config file may have (the schema needs about 6)."""
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file as UTF-8 text and parse it, refusing deep nesting.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read, is not UTF-8, is not valid YAML, or nests deeper than
+        :data:`MAX_CONFIG_DEPTH` levels.
+    """
+    file = str(path)
+    if path.is_dir():
+        raise ConfigError(file, "", "is a directory, not a config file")
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read the file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            file,
+            "",
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save it as UTF-8",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -374,4 +456,28 @@ def load_config(path: str | Path) -> AppConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, "", f"invalid YAML at {where}: {problem}") from None
-    return parse_config(data, file)
+    except RecursionError:
+        raise ConfigError(
+            file, "", f"nests too deep to read; at most {MAX_CONFIG_DEPTH} levels are allowed"
+        ) from None
+    depth = _data_depth(data)
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            file, "", f"nests {depth} levels deep; at most {MAX_CONFIG_DEPTH} are allowed"
+        )
+    return data
+
+
+def _data_depth(data: Any) -> int:
+    """Return the nesting depth of parsed YAML, iteratively (no recursion limit)."""
+    top = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            top = max(top, depth)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            top = max(top, depth)
+            stack.extend((v, depth + 1) for v in node)
+    return top

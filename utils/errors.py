@@ -55,3 +55,8 @@ def is_temporary(exc: BaseException) -> bool:
     if isinstance(exc, VenueError):
         return exc.temporary
     return isinstance(exc, TemporaryError)
+
+
+class StoreError(BotError):
+    """The database cannot be used (not a database, corrupt, unwritable, locked): the bot refuses
+    to start (exit code 2) with what is wrong and what to do."""

@@ -123,13 +123,13 @@ def alerts_create_form() -> Any:
     return _create(body())
 
 
-@bp.post("/alerts/<int:alert_id>/toggle")
+@bp.post("/alerts/<dbid:alert_id>/toggle")
 def alerts_toggle_form(alert_id: int) -> Any:
     """Enable or disable an alert from the page (``enabled`` field)."""
     return _set_enabled(alert_id, v.boolean(body(), "enabled"))
 
 
-@bp.post("/alerts/<int:alert_id>/delete")
+@bp.post("/alerts/<dbid:alert_id>/delete")
 def alerts_delete_form(alert_id: int) -> Any:
     """Delete an alert from the page."""
     return _delete(alert_id)
@@ -148,7 +148,7 @@ def api_alerts_create() -> Any:
     return _create(body())
 
 
-@bp.patch("/api/alerts/<int:alert_id>")
+@bp.patch("/api/alerts/<dbid:alert_id>")
 def api_alerts_update(alert_id: int) -> Any:
     """Enable or disable an alert (``{"enabled": true|false}``)."""
     data = body()
@@ -157,7 +157,7 @@ def api_alerts_update(alert_id: int) -> Any:
     return _set_enabled(alert_id, v.boolean(data, "enabled"))
 
 
-@bp.delete("/api/alerts/<int:alert_id>")
+@bp.delete("/api/alerts/<dbid:alert_id>")
 def api_alerts_delete(alert_id: int) -> Any:
     """Delete an alert and its triggers."""
     return _delete(alert_id)

@@ -26,10 +26,11 @@ def login() -> Any:
     d = ctx()
     nxt = safe_next(request.form.get("next") or request.args.get("next"))
     addr = client_addr()
-    if d.limiter.blocked(addr):
-        return _fail("Too many failed attempts; wait a minute and try again.", 429, nxt)
     given = request.form.get("token", "")
     if not tokens_equal(given.strip(), d.token):
+        # The correct token always logs in; only wrong guesses are limited.
+        if d.limiter.blocked(addr):
+            return _fail("Too many failed attempts; wait a minute and try again.", 429, nxt)
         d.limiter.failed(addr)
         return _fail("Wrong token.", 401, nxt)
     csrf = log_in()

@@ -30,7 +30,7 @@ def _submit(command: str, args: dict[str, Any]) -> Any:
     now = d.now()
     source = "api" if getattr(g, "auth", None) == "token" else "dashboard"
     # Retried while a bot running flat out holds SQLite's write lock: a stop must not fail.
-    cid = commands.submit_retrying(d.sessions, command, args, d.now, source)
+    cid = commands.submit_retrying(d.sessions, command, args, d.now, source, asked_ts=now)
     with d.read() as s:
         row = commands.get(s, cid)
         status = bot_status(load_state(s), now, d.cfg.dashboard.bot_stale_s)
@@ -126,7 +126,7 @@ def api_commands() -> Any:
         return jsonify({"commands": commands.recent(s, lim)})
 
 
-@bp.get("/api/commands/<int:command_id>")
+@bp.get("/api/commands/<dbid:command_id>")
 def api_command(command_id: int) -> Any:
     """One control command (poll it until ``status`` is ``applied`` or ``failed``)."""
     with ctx().read() as s:

@@ -114,7 +114,7 @@ def journal_create_form() -> Any:
     return _create(body())
 
 
-@bp.get("/journal/<int:entry_id>")
+@bp.get("/journal/<dbid:entry_id>")
 def journal_edit_page(entry_id: int) -> Any:
     """Edit form of one entry."""
     with ctx().read() as s:
@@ -124,7 +124,7 @@ def journal_edit_page(entry_id: int) -> Any:
         return render_template("journal_edit.html", e=entry, names=strategy_names(s))
 
 
-@bp.post("/journal/<int:entry_id>")
+@bp.post("/journal/<dbid:entry_id>")
 def journal_edit_form(entry_id: int) -> Any:
     """Save the edit form."""
     return _update(entry_id, body())
@@ -146,7 +146,7 @@ def api_journal_create() -> Any:
     return _create(body())
 
 
-@bp.get("/api/journal/<int:entry_id>")
+@bp.get("/api/journal/<dbid:entry_id>")
 def api_journal_entry(entry_id: int) -> Any:
     """One entry."""
     with ctx().read() as s:
@@ -156,7 +156,7 @@ def api_journal_entry(entry_id: int) -> Any:
     return jsonify({"entry": entry})
 
 
-@bp.route("/api/journal/<int:entry_id>", methods=["PATCH", "PUT"])
+@bp.route("/api/journal/<dbid:entry_id>", methods=["PATCH", "PUT"])
 def api_journal_update(entry_id: int) -> Any:
     """Update the given fields of an entry."""
     return _update(entry_id, body())

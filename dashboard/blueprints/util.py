@@ -19,7 +19,10 @@ from dashboard.validation import ApiError
 def body() -> dict[str, Any]:
     """Return the request's JSON object or form fields as a dict (400 for other JSON)."""
     if request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # json's parser recurses per level: a hostile body
+            raise ApiError(400, "the request body nests too deep") from None
         if not isinstance(data, dict):
             raise ApiError(400, "the request body must be a JSON object")
         return data

@@ -62,11 +62,16 @@ def submit_retrying(
     args: dict[str, Any],
     wall: Callable[[], float],
     source: str = SOURCE,
+    asked_ts: float | None = None,
 ) -> int:
-    """Like :func:`submit` in its own transaction, retried while the database is locked."""
+    """Like :func:`submit` in its own transaction, retried while the database is locked.
+
+    ``asked_ts`` (when the request arrived) is the command's created time, so the recorded
+    kill-switch latency includes any wait for the database lock.
+    """
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}")
-    return _submit_retrying(sessions, command, args, source=source, wall=wall)
+    return _submit_retrying(sessions, command, args, source=source, wall=wall, asked_ts=asked_ts)
 
 
 def get(session: Session, command_id: int) -> Row | None:

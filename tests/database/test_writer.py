@@ -294,36 +294,6 @@ def test_transient_error_is_retried(session_factory: sessionmaker[Session]) -> N
         w.stop()
 
 
-def test_persistent_error_drops_batch_and_keeps_running(
-    session_factory: sessionmaker[Session],
-) -> None:
-    errors: list[BaseException] = []
-
-    def always_locked(session: Session) -> None:
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
-
-    w = DbWriter(
-        session_factory,
-        flush_interval_s=0.05,
-        retry_backoff_s=0.001,
-        max_retries=2,
-        on_error=errors.append,
-    )
-    w.start()
-    try:
-        w.upsert("strategies", strategy_row("mm"))
-        w.call(always_locked)
-        assert w.flush() is False
-        assert w.stats.dropped_rows == 2
-        assert w.stats.retries == 2
-        assert len(errors) == 1 and isinstance(errors[0], OperationalError)
-        w.upsert("strategies", strategy_row("after"))
-        assert w.flush() is True
-        assert [r["name"] for r in _all(session_factory, "strategies")] == ["after"]
-    finally:
-        w.stop()
-
-
 def test_writer_waits_for_a_lock_held_by_another_writer(
     writer: DbWriter, engine: Any, session_factory: sessionmaker[Session]
 ) -> None:
