@@ -16,7 +16,7 @@ Failures never drop a row:
   that appended to a local spool file (:mod:`database.spool`), and retries every
   ``retry_interval_s`` until the store takes them, in submission order. The trading side reads
   :attr:`DbWriter.healthy` / :attr:`DbWriter.degraded_for_s` to stop new positions and, past a
-  configured time, to stop the bot (see :mod:`services.store_guard`).
+  configured time, to stop the bot (see :mod:`services.risk.store_guard`).
 * Bad data (integrity or type errors) is isolated: the batch is replayed one operation per
   transaction; a row the database rejects is written to a dead-letter file (``rejected_path``),
   logged at ERROR with its table and key, counted in :attr:`DbWriter.stats` (``dropped_rows``)

@@ -14,6 +14,7 @@ from database.models import TABLES
 from services.clock import SimClock
 from services.engine import Engine
 from services.execution.orders import OrderStatus
+from services.node import build_node
 from services.persistence import Sink
 from services.recovery import restore
 from services.strategies.base import StrategyParams
@@ -50,7 +51,8 @@ def sessions(tmp_path: Path) -> sessionmaker[Session]:
 def _engine() -> tuple[Engine, RecordingWriter]:
     writer = RecordingWriter()
     strategies = [Idle("s1", StrategyParams())]
-    return Engine(make_config(), SimClock(T0), None, strategies, Sink(writer)), writer
+    node = build_node(make_config(), strategies, Sink(writer), clock=SimClock(T0))
+    return node.engine, writer
 
 
 def _seed(sessions: sessionmaker[Session]) -> None:
@@ -139,7 +141,7 @@ def test_a_partly_filled_resting_sell_stays_open_with_its_fill_details(
     assert pf.positions["Y1"].qty == 6 * M
     cancelled = [r for r in writer.rows.get("orders", []) if r["status"] == "cancelled"]
     assert cancelled == []  # was "not funded after restart": the check used the full size
-    (order,) = engine.exchange.open_orders("s1")
+    (order,) = engine.open_orders("s1", None)
     assert (order.order_id, order.filled, order.remaining) == (2, 4 * M, 6 * M)
     assert order.status is OrderStatus.PARTIALLY_FILLED
     assert order.avg_price == (3 * 600_000 + 1 * 610_000) // 4
@@ -160,7 +162,7 @@ def test_a_restored_order_written_again_keeps_avg_price_fees_and_liquidity(
         )
     engine, writer = _engine()
     restore(engine, sessions)
-    (order,) = engine.exchange.open_orders("s1")
+    (order,) = engine.open_orders("s1", None)
     engine.sink.order(order)
     row = writer.rows["orders"][-1]
     assert (row["avg_price"], row["fees"], row["liquidity"]) == (602_500, 14_000, "taker")

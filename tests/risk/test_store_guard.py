@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.portfolio import Portfolio
-from services.store_guard import StoreGuard, StoreGuardControl
+from services.risk.store_guard import StoreGuard, StoreGuardControl
 from tests.risk.conftest import CAPITAL, intent, view
 
 
