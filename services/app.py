@@ -272,7 +272,7 @@ async def _final_flush(
 
     During an outage the rows go to the spool at the stop. If the spool cannot be written either
     (a full disk), the bot does not exit while rows exist only in its memory: it says so every
-    few seconds until the database or the spool takes them (SIGKILL abandons them).
+    two seconds until the database or the spool takes them (SIGKILL abandons them).
     """
     timeout = cfg.bot.shutdown_timeout_s
     if not writer.healthy:
@@ -290,7 +290,7 @@ async def _final_flush(
             writer.last_store_error,
             writer.spool_path,
         )
-        ok = await asyncio.to_thread(writer.flush, 5.0) and ok
+        ok = await asyncio.to_thread(writer.flush, 2.0) and ok
     await asyncio.to_thread(writer.stop, cfg.bot.shutdown_timeout_s)
     if not ok:
         st = writer.stats

@@ -122,6 +122,11 @@ class Bot:
         self._reader.join(5)
         return rc
 
+    def final_line(self) -> str:
+        """Return the bot's last ``Stopped after ...`` log line (what it committed)."""
+        lines = [line for line in self.lines if "Stopped after" in line]
+        return lines[-1].strip() if lines else ""
+
     def engine_fill_id(self) -> int:
         found = FINAL_LINE.findall(self.stderr)
         assert found, self.stderr[-3000:]
@@ -216,8 +221,9 @@ def assert_nothing_lost(db: Path, engine_fill_id: int | None = None) -> None:
     assert over == []
     settlements = q(db, "select count(*) from settlements")[0][0]
     # Figures for docs/RELIABILITY.md (visible with `pytest -s`).
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0].split("::")[-1]
     print(
-        f"\nreliability: {count} fills (ids 1..{top}, no gap; engine made up to "
+        f"\nreliability [{test}]: {count} fills (ids 1..{top}, no gap; engine made up to "
         f"{engine_fill_id if engine_fill_id is not None else 'n/a'}), {settlements} "
         "settlements, ledger reconciled, 0 rows lost"
     )

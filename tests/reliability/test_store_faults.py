@@ -59,6 +59,7 @@ def test_lock_past_the_retries_holds_rows_stops_new_positions_and_recovers(
         if bot.proc.poll() is None:
             bot.proc.kill()
     assert "dropped" not in bot.stderr
+    print("\nfault run:", bot.final_line())
     assert _run_record(db)["clean"] is True
     kinds = [k for (k,) in q(db, "select kind from events where kind like 'store_%' order by id")]
     assert kinds[:2] == ["store_degraded", "store_recovered"]
@@ -94,6 +95,7 @@ def test_lock_past_the_outage_limit_exits_3_and_the_next_start_replays_the_spool
     assert spool.exists() and spool.stat().st_size > 0
     engine_fill_id = bot.engine_fill_id()
     assert "dropped" not in bot.stderr
+    print("\nfault run:", bot.final_line())
     assert _run_record(db).get("clean") is not True  # never recorded clean
     spooled_stop = [line for line in spool.read_text().splitlines() if '"key": "run"' in line]
     assert spooled_stop and '\\"clean\\": false' in spooled_stop[-1]
@@ -123,6 +125,7 @@ def test_full_disk_keeps_every_fill_and_the_bot_waits_until_it_can_save_them(
             bot.proc.kill()
     assert rc == 3, bot.stderr[-3000:]
     assert "could not be saved anywhere" not in bot.stderr
+    print("\nfault run:", bot.final_line())
     assert "disk is full" in bot.stderr or "File too large" in bot.stderr
     restart_and_check(db, cfg, bot.engine_fill_id())
 
@@ -130,7 +133,7 @@ def test_full_disk_keeps_every_fill_and_the_bot_waits_until_it_can_save_them(
 def test_start_on_a_read_only_database_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     cfg = write_config(tmp_path)
-    first = run_bot(db, cfg, "--duration", "10")
+    first = run_bot(db, cfg, "--duration", "5")
     assert first.proc.returncode == 0, first.stderr[-3000:]
     fills = q(db, "select count(*) from fills")[0][0]
     os.chmod(db, 0o444)
@@ -171,7 +174,7 @@ def test_start_on_a_bad_database_file_exits_2_with_a_reason(tmp_path: Path, kind
         db.write_text("strategies:\n  - name: x\n")
         expect = "not a SQLite database"
     else:
-        assert run_bot(db, cfg, "--duration", "10").proc.returncode == 0
+        assert run_bot(db, cfg, "--duration", "5").proc.returncode == 0
         con = sqlite3.connect(db)
         con.execute("pragma wal_checkpoint(TRUNCATE)")
         con.close()
