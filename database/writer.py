@@ -717,8 +717,8 @@ class DbWriter:
                 controls.append(item)
                 continue
             self._memory.append(item)
-            if len(self._memory) > self._memory_rows:
-                self._spill_if_needed()
+            if len(self._memory) > self._memory_rows and not self._spool_failing:
+                self._spill_if_needed()  # a failing spool is retried once per cycle, not per row
 
     def _spill_if_needed(self) -> None:
         """Move the oldest held operations to the spool while memory is over its bound."""
@@ -810,7 +810,7 @@ class DbWriter:
                 if done < len(merged):
                     return False
                 continue
-            batch = [self._memory[i] for i in range(min(self._max_batch, len(self._memory)))]
+            batch = list(itertools.islice(self._memory, self._max_batch))
             try:
                 done = self._apply(batch, spool_offsets=None)
             except OperationalError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from database.engine import db_url_from_path, migrate
 from tests.conftest import query as q
 from tests.reliability.harness import (
     Bot,
@@ -133,8 +134,7 @@ def test_full_disk_keeps_every_fill_and_the_bot_waits_until_it_can_save_them(
 def test_start_on_a_read_only_database_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     cfg = write_config(tmp_path)
-    first = run_bot(db, cfg, "--duration", "5")
-    assert first.proc.returncode == 0, first.stderr[-3000:]
+    migrate(db_url_from_path(db))
     fills = q(db, "select count(*) from fills")[0][0]
     os.chmod(db, 0o444)
     try:
@@ -152,7 +152,7 @@ def test_start_on_a_read_only_database_is_refused(tmp_path: Path) -> None:
 def test_start_while_another_process_holds_the_lock_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     cfg = write_config(tmp_path)
-    assert run_bot(db, cfg, "--duration", "5").proc.returncode == 0
+    migrate(db_url_from_path(db))
     lock = HeldLock(db, 60)
     try:
         bot = run_bot(db, cfg, "--duration", "5")
@@ -174,8 +174,11 @@ def test_start_on_a_bad_database_file_exits_2_with_a_reason(tmp_path: Path, kind
         db.write_text("strategies:\n  - name: x\n")
         expect = "not a SQLite database"
     else:
-        assert run_bot(db, cfg, "--duration", "5").proc.returncode == 0
+        migrate(db_url_from_path(db))
         con = sqlite3.connect(db)
+        con.execute("create table filler (x blob)")  # pages to smash
+        con.executemany("insert into filler values (?)", [(b"x" * 3000,) for _ in range(40)])
+        con.commit()
         con.execute("pragma wal_checkpoint(TRUNCATE)")
         con.close()
         data = bytearray(db.read_bytes())
