@@ -25,7 +25,7 @@ from services.engine import Engine
 from services.feeds import make_feed, watch_live_feed
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
-from services.risk.store_guard import EXIT_STORE, StoreGuard, StoreGuardControl
+from services.risk.store_guard import EXIT_STORE, StoreGuard
 from services.strategies.base import Strategy
 from services.terminal import leaderboard_table
 from utils.config import AppConfig
@@ -93,12 +93,6 @@ async def run_app(
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
-    # No new positions while the database cannot be written (issue 12). restore_node has rebuilt
-    # the chain; the node builder should declare this gate in build_chain (gate on
-    # ``writer.healthy``), until then it goes right after the data guard here.
-    chain = engine.risk.controls
-    at = next((i + 1 for i, c in enumerate(chain) if c.name == "data_guard"), 2)
-    chain.insert(at, StoreGuardControl(writer))
     store_guard = StoreGuard(
         writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path)
     )

@@ -25,6 +25,7 @@ from services.orderbook import BookStore
 from services.persistence import Sink
 from services.risk.data_guard import DataGuard
 from services.risk.safety import SafetyLayer
+from services.risk.store_guard import store_state_of
 from services.strategies.base import Strategy
 from utils.config import AppConfig
 
@@ -137,5 +138,9 @@ def build_node(
         instruments=instruments,
     )
     guard = DataGuard()
-    layer = SafetyLayer(engine, cfg, data_guard=guard, wall=wall) if safety else None
+    layer = (
+        SafetyLayer(engine, cfg, data_guard=guard, store=store_state_of(sink.w), wall=wall)
+        if safety
+        else None
+    )
     return Node(cfg, engine, bus, guard, layer, clients)

@@ -194,10 +194,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(comp) > 1:
                 found.append(sorted(comp))
 
-    sys.setrecursionlimit(10_000)
-    for v in sorted(lg):
-        if v not in index:
-            visit(v)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 10_000))
+    try:
+        for v in sorted(lg):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(old)
     return found
 
 

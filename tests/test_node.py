@@ -25,6 +25,7 @@ CHAIN = [
     "trading_state",
     "trading_status",
     "data_guard",
+    "store",
     "breaker",
     "price",
     "size",

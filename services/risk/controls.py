@@ -40,6 +40,7 @@ from services.risk.sanity import (
     SizeControl,
     fmt_price,
 )
+from services.risk.store_guard import AlwaysWritable, StoreGuardControl, StoreState
 from utils.safety_config import RiskConfig
 
 if TYPE_CHECKING:
@@ -361,10 +362,14 @@ class LimitsSwitch:
 
 
 def build_chain(
-    limits: LimitsBook, kill: KillSwitch, board: BreakerBoard, guard: DataGuard
+    limits: LimitsBook,
+    kill: KillSwitch,
+    board: BreakerBoard,
+    guard: DataGuard,
+    store: StoreState | None = None,
 ) -> RiskChain:
     """Return the whole pre-trade chain, declared once for every node (docs/SAFETY.md):
-    trading state, status, data guard, breaker gate, sanity, then limits, then rate."""
+    trading state, status, data guard, store guard, breaker gate, sanity, limits, rate."""
     sanity: list[RiskControl] = [
         PriceControl(),
         SizeControl(),
@@ -387,6 +392,7 @@ def build_chain(
         TradingStateControl(kill),
         TradingStatusControl(),
         DataGuardControl(guard),
+        StoreGuardControl(store if store is not None else AlwaysWritable()),
         BreakerGateControl(board),
         *sanity,
         *(LimitsSwitch(c, limits) for c in limit_controls),

@@ -27,6 +27,7 @@ from services.risk.data_guard import DataGuard
 from services.risk.exits import ExitDecision, ExitManager
 from services.risk.kill_switch import KillSwitch, TradingState
 from services.risk.metrics import RiskMetrics, StrategyMeasure
+from services.risk.store_guard import AlwaysWritable, StoreState
 
 if TYPE_CHECKING:
     from services.engine import Engine
@@ -48,6 +49,8 @@ class SafetyLayer(SafetyActions):
         The running configuration (safety sections are replaced by :meth:`apply_config`).
     data_guard : DataGuard | None
         The data gate's state (the live feed's health task updates it); a fresh one passes all.
+    store : StoreState | None
+        The database writer's health (no new positions while it cannot write); None: healthy.
     wall : Callable[[], float]
         Wall clock, used only to measure the kill switch's latency (never for decisions).
     """
@@ -58,10 +61,12 @@ class SafetyLayer(SafetyActions):
         cfg: AppConfig,
         *,
         data_guard: DataGuard | None = None,
+        store: StoreState | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.data_guard = data_guard if data_guard is not None else DataGuard()
+        self.store: StoreState = store if store is not None else AlwaysWritable()
         self.closing: dict[int, CloseWatch] = {}
         self.cfg = cfg
         self.sink = engine.sink
@@ -80,7 +85,9 @@ class SafetyLayer(SafetyActions):
         self._attach()
 
     def _attach(self) -> None:
-        self.engine.risk = build_chain(self.limits, self.kill, self.board, self.data_guard)
+        self.engine.risk = build_chain(
+            self.limits, self.kill, self.board, self.data_guard, self.store
+        )
         self.engine.risk_env = self
         self.engine.safety = self
         if self.on_order not in self.engine.order_listeners:

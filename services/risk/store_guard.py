@@ -53,6 +53,21 @@ class StoreState(Protocol):
         ...
 
 
+class AlwaysWritable:
+    """The store state of a node without a database (tests, benchmarks): always healthy."""
+
+    healthy = True
+    degraded_for_s = 0.0
+    last_store_error = ""
+
+
+def store_state_of(writer: object) -> StoreState:
+    """Return ``writer`` if it reports its health (``DbWriter``), else :class:`AlwaysWritable`."""
+    if all(hasattr(writer, a) for a in ("healthy", "degraded_for_s", "last_store_error")):
+        return writer  # type: ignore[return-value]
+    return AlwaysWritable()
+
+
 class StoreGuardControl:
     """Refuse new positions while the database cannot be written (reducing intents pass)."""
 
