@@ -259,10 +259,15 @@ class ValidationConfig(_Frozen):
         default=10.0,
         ge=0,
         le=1e9,
-        description="Minimum displayed notional per side near the mid, USDC.",
+        description="Minimum displayed notional on each side within depth_ticks of that "
+        "side's best price, USDC (0: no depth check).",
     )
     depth_ticks: int = Field(
-        default=5, ge=1, le=1000, description="Ticks either side of the mid counted for min depth."
+        default=5,
+        ge=0,
+        le=1000,
+        description="Ticks from each side's best price counted for min depth (0: the best level "
+        "only).",
     )
     require_two_sided: bool = Field(
         default=True, description="Block instruments with an empty bid or ask side."
