@@ -67,8 +67,9 @@ class DiscoveryConfig(_Frozen):
     )
     categories: tuple[str, ...] = Field(
         default=(),
-        description="Keep markets whose category or tag label/slug matches one of these "
-        "(case-insensitive); empty keeps all.",
+        description="Keep markets with a tag (label or slug) equal to one of these, or whose "
+        "market or event slug contains it as whole words (case-insensitive; 'nba' matches "
+        "'nba-champion-2026-27'); empty keeps all.",
     )
     tag_ids: tuple[int, ...] = Field(
         default=(), description="Gamma tag ids passed as tag_id query filters; empty sends none."
