@@ -86,7 +86,7 @@ def make_feed(
             md.validation, books, status=stream, ticks=_Ticks(instruments or {}), venue_top={}
         )
         sim = _Heard(sim, stream)
-        feed = RecordingFeed(sim, recorder) if recorder is not None else sim
+        feed: Feed = RecordingFeed(sim, recorder) if recorder is not None else sim
         return FeedBundle(feed, recorder, validator=validator)
     if md.source == "replay":
         from services.markets.replay import ReplayFeed
@@ -111,7 +111,7 @@ def make_feed(
     )
     feed = _RetryingStart(live, md.polymarket.reconnect_backoff_max_s)
     if md.duration_s is not None:
-        feed = _Limited(feed, md.duration_s)  # type: ignore[assignment]
+        feed = _Limited(feed, md.duration_s)
     return FeedBundle(feed, recorder, live, validator=live.validator)
 
 

@@ -36,8 +36,11 @@ class Fidelity:
     @property
     def fills(self) -> int:
         """Return the number of fills of every kind."""
-        return self.taker_fills + self.maker_print_fills + self.maker_cross_fills + (
-            self.unknown_fills
+        return (
+            self.taker_fills
+            + self.maker_print_fills
+            + self.maker_cross_fills
+            + (self.unknown_fills)
         )
 
     @property

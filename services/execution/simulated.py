@@ -113,6 +113,8 @@ class SimulatedExchange:
         # instrument -> (book side, price) -> [(event time, size)] removed by deltas that no
         # print has explained yet: a print arriving after its book update finds its volume here
         self._unexplained: dict[str, dict[tuple[Side, int], list[tuple[float, int]]]] = {}
+        # order id -> shares filled on crossing evidence that no print has confirmed yet
+        self._cross_credit: dict[int, int] = {}
         self._pending: list[tuple[float, int, int, int]] = []
         self._seq = 0
         self.now = 0.0
@@ -289,10 +291,10 @@ class SimulatedExchange:
             if vol <= 0:
                 continue
             # A crossing already filled this order on the book's word: the print confirms it.
-            credit = int(o.extra.get("cross_credit", 0) or 0)
+            credit = self._cross_credit.get(o.order_id, 0)
             confirmed = min(credit, vol)
             if confirmed:
-                o.extra["cross_credit"] = credit - confirmed
+                self._cross_credit[o.order_id] = credit - confirmed
             q = self.instruments[iid].floor_lot(min(vol - confirmed, o.remaining))
             given[o.strategy] = used + confirmed + q
             if q > 0:
@@ -342,6 +344,7 @@ class SimulatedExchange:
     def forget_inactive(self) -> None:
         """Drop finished orders from memory (storage keeps them)."""
         self.orders = {k: o for k, o in self.orders.items() if o.active}
+        self._cross_credit = {k: c for k, c in self._cross_credit.items() if k in self.orders}
 
     # ------------------------------------------------------------------ internals
     def _arrive(self, order: Order) -> None:
@@ -487,7 +490,7 @@ class SimulatedExchange:
                 take -= t
                 if take <= 0:
                     break
-            o.extra["cross_credit"] = int(o.extra.get("cross_credit", 0) or 0) + q
+            self._cross_credit[o.order_id] = self._cross_credit.get(o.order_id, 0) + q
             self._fill(o, o.price, q, maker=True, reason=MAKER_CROSS)
         self._prune(iid)
 
@@ -569,9 +572,7 @@ def _cap_consumed(
     or regrown level offers it only the size beyond its claim, and only a level that empties
     (size 0, or missing from a snapshot) lifts the claim.
     """
-    if size <= 0:
-        del consumed[key]
-    elif not by_strategy:
+    if size <= 0 or not by_strategy:
         del consumed[key]
 
 

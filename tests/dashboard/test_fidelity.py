@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,12 +20,26 @@ def _more(seeded: sessionmaker[Session]) -> None:
             s,
             "fills",
             [
-                {"id": 10 + i, "order_id": 1, "strategy": "alpha", "instrument_id": "Y1",
-                 "side": "BUY", "price": 400_000, "size": size * M, "fee": 0, "liquidity": liq,
-                 "ts": T0 + 10 + i, "fill_reason": reason}
+                {
+                    "id": 10 + i,
+                    "order_id": 1,
+                    "strategy": "alpha",
+                    "instrument_id": "Y1",
+                    "side": "BUY",
+                    "price": 400_000,
+                    "size": size * M,
+                    "fee": 0,
+                    "liquidity": liq,
+                    "ts": T0 + 10 + i,
+                    "fill_reason": reason,
+                }
                 for i, (size, liq, reason) in enumerate(
-                    [(5, "taker", "taker"), (7, "maker", "maker_print"),
-                     (3, "maker", "maker_cross"), (2, "maker", "maker_cross")]
+                    [
+                        (5, "taker", "taker"),
+                        (7, "maker", "maker_print"),
+                        (3, "maker", "maker_cross"),
+                        (2, "maker", "maker_cross"),
+                    ]
                 )
             ],
         )
@@ -34,14 +47,25 @@ def _more(seeded: sessionmaker[Session]) -> None:
             s,
             "events",
             [
-                {"ts": T0 + 50, "kind": "risk_rejection", "severity": "warning",
-                 "strategy": "alpha", "instrument_id": "Y1",
-                 "message": "market data for Y1 not trusted: crossed_book",
-                 "value": "crossed_book", "limit_value": "valid data",
-                 "data_json": json.dumps({"control": "data_guard", "suppressed": 4})},
-                {"ts": T0 + 51, "kind": "risk_rejection", "severity": "warning",
-                 "strategy": "alpha", "message": "order notional too large",
-                 "data_json": json.dumps({"control": "limits", "suppressed": 0})},
+                {
+                    "ts": T0 + 50,
+                    "kind": "risk_rejection",
+                    "severity": "warning",
+                    "strategy": "alpha",
+                    "instrument_id": "Y1",
+                    "message": "market data for Y1 not trusted: crossed_book",
+                    "value": "crossed_book",
+                    "limit_value": "valid data",
+                    "data_json": json.dumps({"control": "data_guard", "suppressed": 4}),
+                },
+                {
+                    "ts": T0 + 51,
+                    "kind": "risk_rejection",
+                    "severity": "warning",
+                    "strategy": "alpha",
+                    "message": "order notional too large",
+                    "data_json": json.dumps({"control": "limits", "suppressed": 0}),
+                },
             ],
         )
 

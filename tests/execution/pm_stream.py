@@ -65,17 +65,14 @@ class Stream:
         self.frames.append(frame)
         return self.translator.translate_frame(frame, self.ms / 1000)
 
-    def book(
-        self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
-    ) -> list[MarketEvent]:
+    def book(self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> list[MarketEvent]:
         """Send a ``book`` snapshot (levels listed best last, as captures show them)."""
         msg = copy.deepcopy(MSGS["book"])
         self.bids = {Decimal(p): Decimal(s) for p, s in bids}
         self.asks = {Decimal(p): Decimal(s) for p, s in asks}
         msg["bids"] = [{"price": _fmt(p), "size": _fmt(s)} for p, s in sorted(self.bids.items())]
         msg["asks"] = [
-            {"price": _fmt(p), "size": _fmt(s)}
-            for p, s in sorted(self.asks.items(), reverse=True)
+            {"price": _fmt(p), "size": _fmt(s)} for p, s in sorted(self.asks.items(), reverse=True)
         ]
         msg["tick_size"] = _fmt(Decimal(self.inst.tick) / 1_000_000)
         msg["timestamp"] = str(self.ms)
@@ -93,7 +90,9 @@ class Stream:
                 levels.pop(p, None)
             else:
                 levels[p] = s
-            entries.append({"asset_id": TOKEN, "price": _fmt(p), "size": _fmt(s), "side": side.value})
+            entries.append(
+                {"asset_id": TOKEN, "price": _fmt(p), "size": _fmt(s), "side": side.value}
+            )
         bb = _fmt(max(self.bids)) if self.bids else "0"
         ba = _fmt(min(self.asks)) if self.asks else "0"
         template = MSGS["price_change"]["price_changes"][0]
@@ -101,9 +100,7 @@ class Stream:
             "event_type": "price_change",
             "market": MARKET,
             "timestamp": str(self.ms),
-            "price_changes": [
-                {**template, **e, "best_bid": bb, "best_ask": ba} for e in entries
-            ],
+            "price_changes": [{**template, **e, "best_bid": bb, "best_ask": ba} for e in entries],
         }
         return self._translate(msg)
 

@@ -59,7 +59,12 @@ class Paper:
         self.feed(self.s.trade(price, size, taker))
 
     def order(
-        self, side: Side, price: str, size: str, tif: TimeInForce = GTC, strategy: str = "a",
+        self,
+        side: Side,
+        price: str,
+        size: str,
+        tif: TimeInForce = GTC,
+        strategy: str = "a",
         post_only: bool = False,
     ) -> Order:
         return self.v.submit(
@@ -67,9 +72,7 @@ class Paper:
         )
 
     def fills(self, o: Order) -> list[tuple[int, int, str, str]]:
-        return [
-            (f.price, f.size, f.liquidity, f.fill_reason) for f in self.v.listener.fills_of(o)
-        ]
+        return [(f.price, f.size, f.liquidity, f.fill_reason) for f in self.v.listener.fills_of(o)]
 
 
 # The captured book: bids .38 x 120, .39 x 55.5, .40 x 210.25; asks .42 x 150, .43 x 64.1, .44 x 80

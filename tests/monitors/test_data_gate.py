@@ -12,6 +12,7 @@ import pytest
 
 from services.clock import SimClock
 from services.events import BookSnapshot
+from services.execution.orders import TimeInForce
 from services.feeds import DataGuard, DataGuardControl, make_feed
 from services.instruments import Side
 from services.markets.polymarket.config import ValidationConfig
@@ -22,7 +23,6 @@ from services.monitors.data_validation import DataValidator, StreamStatus
 from services.orderbook import BookStore
 from services.risk.chain import RiskView
 from services.strategies.base import Intent
-from services.execution.orders import TimeInForce
 from tests.execution.pm_stream import TOKEN, Stream
 from utils.config import AppConfig
 
@@ -46,8 +46,10 @@ class Healthy:
 def session() -> Stream:
     """A real-shaped session: the captured book, a normal update, a crossing, the venue's fix."""
     s = Stream()
-    s.book([(".38", "120"), (".39", "55.5"), (".40", "210.25")],
-           [(".42", "150"), (".43", "64.1"), (".44", "80")])
+    s.book(
+        [(".38", "120"), (".39", "55.5"), (".40", "210.25")],
+        [(".42", "150"), (".43", "64.1"), (".44", "80")],
+    )
     s.change((Side.BUY, ".41", "30"))
     s.change((Side.SELL, ".40", "25"))  # crossed: the ask arrives before the bids it matched go
     s.change((Side.BUY, ".41", "5"), (Side.BUY, ".40", "210.25"), (Side.SELL, ".40", "0"))
@@ -58,8 +60,12 @@ def write_recording(path: Path, s: Stream) -> None:
     t0 = s.frames and json.loads(s.frames[0])["timestamp"]
     lines = [
         {"k": "meta", "v": 1, "source": "polymarket"},
-        {"k": "instruments", "t": int(t0) / 1000 - 1, "n": 0,
-         "instruments": [instrument_to_dict(s.inst)]},
+        {
+            "k": "instruments",
+            "t": int(t0) / 1000 - 1,
+            "n": 0,
+            "instruments": [instrument_to_dict(s.inst)],
+        },
     ]
     for n, frame in enumerate(s.frames, start=1):
         msg = json.loads(frame)
@@ -95,8 +101,9 @@ def live_decisions(s: Stream) -> list[tuple[bool, str | None]]:
     from services.markets.polymarket.translate import Translator
 
     tr = Translator()
-    v = DataValidator(ValidationConfig(), books, status=status, ticks=tr.ticks,
-                      venue_top=tr.venue_top)
+    v = DataValidator(
+        ValidationConfig(), books, status=status, ticks=tr.ticks, venue_top=tr.venue_top
+    )
     tr.sink = v
     tr.register([s.inst])
     out = []
@@ -138,7 +145,9 @@ def test_every_source_gets_a_validator_on_the_engine_books(tmp_path: Path) -> No
 
 def test_a_quiet_book_on_a_flowing_stream_is_not_stale() -> None:
     books = BookStore()
-    books.apply_snapshot(BookSnapshot(100.0, "t", ((400_000, 100_000_000),), ((420_000, 100_000_000),)))
+    books.apply_snapshot(
+        BookSnapshot(100.0, "t", ((400_000, 100_000_000),), ((420_000, 100_000_000),))
+    )
     stream = StreamStatus()
     v = DataValidator(ValidationConfig(freshness_threshold_s=5), books, status=stream)
     stream.note(130.0)  # other instruments kept the stream busy
@@ -152,7 +161,9 @@ def test_thin_depth_measures_the_touch_not_the_mid() -> None:
     books = BookStore()
     v = DataValidator(ValidationConfig(check_venue_top=False), books, ticks=s.translator.ticks)
     # A real-shaped wide book: 2,005 shares at the best bid, the ask 25 ticks away.
-    apply_to_books(books, s.book([(".04", "300"), (".05", "2005")], [(".30", "150"), (".31", "80")]))
+    apply_to_books(
+        books, s.book([(".04", "300"), (".05", "2005")], [(".30", "150"), (".31", "80")])
+    )
     assert v.can_trade(TOKEN, s.ms / 1000) == (True, None)
     # Thin where a strategy trades: 0.50 USDC within 5 ticks of the best bid, depth far away does not count.
     apply_to_books(books, s.book([(".10", "50000"), (".20", "2.5")], [(".40", "150")]))

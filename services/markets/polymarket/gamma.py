@@ -170,13 +170,14 @@ def _categories(raw: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _slugs(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    values: list[Any] = [raw.get("slug")]
+    events = raw.get("events")
+    if isinstance(events, list):
+        for ev in events:
+            if isinstance(ev, dict):
+                values += [ev.get("slug"), ev.get("ticker")]
     out: list[str] = []
-    for v in [raw.get("slug")] + [
-        e.get(k)
-        for e in (raw.get("events") if isinstance(raw.get("events"), list) else [])
-        if isinstance(e, dict)
-        for k in ("slug", "ticker")
-    ]:
+    for v in values:
         if isinstance(v, str) and v.strip() and v.strip().lower() not in out:
             out.append(v.strip().lower())
     return tuple(out)
