@@ -91,7 +91,9 @@ async def replay_decisions(cfg: AppConfig) -> tuple[list[tuple[bool, str | None]
         if books.find(TOKEN) is not None:
             out.append(bundle.validator.can_trade(TOKEN, batch[-1].ts))
     await bundle.feed.close()
-    return out, DataGuard(bundle.validator)
+    guard = DataGuard()
+    guard.validator = bundle.validator  # as services/app.py wires it
+    return out, guard
 
 
 def live_decisions(s: Stream) -> list[tuple[bool, str | None]]:
