@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.bus import EventBus
 from services.clock import Clock
@@ -29,11 +29,16 @@ from services.orderbook import BookStore
 from services.persistence import Sink
 from services.risk.data_guard import DataGuard, DataGuardControl
 from utils.config import AppConfig
+from utils.polymarket_config import ValidationConfig
+
+if TYPE_CHECKING:
+    from services.markets.polymarket.translate import Translator
 
 __all__ = [
     "DataGuard",
     "DataGuardControl",
     "FeedBundle",
+    "attach_data_gate",
     "log_validation_failures",
     "make_feed",
     "watch_data",
@@ -81,11 +86,7 @@ def make_feed(
         sim: Feed = SimFeed(
             md.sim, seed=md.seed, start_ts=start_ts, speed=speed, duration_s=md.duration_s
         )
-        stream = StreamStatus()
-        validator = DataValidator(
-            md.validation, books, status=stream, ticks=_Ticks(instruments or {}), venue_top={}
-        )
-        sim = _Heard(sim, stream)
+        sim, validator = attach_data_gate(sim, md.validation, books, instruments=instruments)
         feed: Feed = RecordingFeed(sim, recorder) if recorder is not None else sim
         return FeedBundle(feed, recorder, validator=validator)
     if md.source == "replay":
@@ -93,13 +94,9 @@ def make_feed(
 
         paths = [Path(p).expanduser() for p in md.replay_paths]
         source = ReplayFeed(paths, speed=speed)
-        stream = StreamStatus()
-        tr = source.translator
-        validator = DataValidator(
-            md.validation, books, status=stream, ticks=tr.ticks, venue_top=tr.venue_top
+        replay, validator = attach_data_gate(
+            source, md.validation, books, translator=source.translator
         )
-        tr.sink = validator  # bad prices/sizes block as they did live
-        replay: Feed = _Heard(source, stream)
         if md.duration_s is not None:
             replay = _Limited(replay, md.duration_s)
         feed = RecordingFeed(replay, recorder) if recorder is not None else replay
@@ -113,6 +110,39 @@ def make_feed(
     if md.duration_s is not None:
         feed = _Limited(feed, md.duration_s)
     return FeedBundle(feed, recorder, live, validator=live.validator)
+
+
+def attach_data_gate(
+    feed: Feed,
+    validation: ValidationConfig,
+    books: BookStore,
+    *,
+    instruments: Mapping[str, Instrument] | None = None,
+    translator: Translator | None = None,
+) -> tuple[Feed, DataValidator]:
+    """Give a feed without connections (replay, simulator, a test's feed) its data gate.
+
+    Returns the feed wrapped so that the stream counts as the connection (a
+    :class:`StreamStatus`), and the validator reading ``books`` (the engine's). With the
+    ``translator`` of a replayed Polymarket recording, the validator also sees the venue's
+    reported best prices and bad data, exactly as the live feed's validator does; otherwise the
+    ticks of ``instruments`` size the depth window.
+    """
+    stream = StreamStatus()
+    if translator is not None:
+        validator = DataValidator(
+            validation,
+            books,
+            status=stream,
+            ticks=translator.ticks,
+            venue_top=translator.venue_top,
+        )
+        translator.sink = validator  # bad prices/sizes block as they did live
+    else:
+        validator = DataValidator(
+            validation, books, status=stream, ticks=_Ticks(instruments or {}), venue_top={}
+        )
+    return _Heard(feed, stream), validator
 
 
 class _Ticks(Mapping[str, int]):
