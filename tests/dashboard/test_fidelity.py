@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -106,3 +107,16 @@ def test_report_from_exchange_fills() -> None:
     assert rep["a"].maker_cross_fills == 1 and rep["a"].taker_fills == 1
     assert rep["a"].cross_share_pct == 100.0 and rep["b"].cross_share_pct is None
     assert rep["c"].data_gate_refusals == 2 and rep["c"].fills == 0
+
+
+def test_control_cli_prints_the_report(
+    seeded: sessionmaker[Session], db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.control_cli import main
+
+    _more(seeded)
+    assert main(["--db", str(db_path), "fidelity"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["strategy", "taker", "maker:print", "maker:cross"]
+    alpha = next(line.split() for line in lines if line.startswith("alpha"))
+    assert alpha == ["alpha", "1", "1", "2", "1", "41.7", "5"]
