@@ -236,6 +236,9 @@ class SimulatedExchange:
                 # Possibly a trade whose print has not arrived yet: remember it, so that the
                 # print does not move the queue a second time.
                 pend = self._unexplained.setdefault(iid, {}).setdefault(key, [])
+                horizon = ev.ts - self.print_match_window_s
+                if pend and pend[0][0] < horizon:
+                    pend[:] = [x for x in pend if x[0] >= horizon]  # too old to be explained
                 pend.append((ev.ts, cancelled))
             # The queue was already reduced by the prints: cancels come out of what was left.
             left_after_trades = old - traded_here
@@ -455,17 +458,19 @@ class SimulatedExchange:
         if not resting:
             return
         bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
+        if bid is None and ask is None:
             return
         consumed = self._consumed.setdefault(iid, {})
         floor_lot = self.instruments[iid].floor_lot
         for o in sorted(resting, key=_priority_key):
             if o.remaining <= 0:
                 continue
+            # The opposite side must reach our price, and no better price on our side may be
+            # displayed (its orders are ahead of ours).
             if o.side is Side.BUY:
-                if ask > o.price or bid > o.price:
+                if ask is None or ask > o.price or (bid is not None and bid > o.price):
                     continue
-            elif bid < o.price or ask < o.price:
+            elif bid is None or bid < o.price or (ask is not None and ask < o.price):
                 continue
             opp = o.side.opposite
             crossing: list[tuple[int, int, dict[str, int]]] = []

@@ -135,6 +135,19 @@ def test_a_resting_buy_below_the_displayed_best_bid_does_not_fill_from_a_crossin
     assert o.filled == sh("20")
 
 
+def test_an_order_alone_on_its_side_fills_from_a_crossing() -> None:
+    p = Paper()
+    p.book([], ASKS)  # no bids displayed at all: our buy is the whole bid side
+    o = p.order(B, ".40", "50")
+    assert o.queue_ahead == 0
+    p.change((S, ".40", "20"))
+    assert p.fills(o) == [(400_000, sh("20"), "maker", "maker_cross")]
+    s = p.order(S, ".45", "10")  # the same for a sell with no ask better than it
+    p.change((S, ".40", "0"), (S, ".42", "0"), (S, ".43", "0"), (S, ".44", "0"))
+    p.change((B, ".46", "4"))
+    assert s.filled == sh("4")
+
+
 def test_a_taker_on_a_crossed_book_gets_only_what_the_displayed_bids_leave() -> None:
     p = captured()
     p.change((S, ".38", "40"))  # crossed: .40 x 210.25 and .39 x 55.5 sit above the .38 ask
