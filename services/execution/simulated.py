@@ -87,7 +87,7 @@ class SimulatedExchange:
         Event-time delay before an order or cancel reaches the venue.
     """
 
-    print_match_window_s: float = 2.0
+    print_match_window_s: float = 0.25
     """How long (event time) a level's unexplained size removal waits for the print that would
     explain it; after that it counts as a cancel for good."""
 
