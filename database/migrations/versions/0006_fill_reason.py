@@ -14,7 +14,6 @@ from alembic import op
 
 revision: str = "0006"
 # Chained to main's head when this branch was rebased (the lead re-chains at merge).
-# Chained to main's head when this branch was rebased (the lead re-chains at merge).
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
