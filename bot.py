@@ -98,6 +98,20 @@ def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
     return data
 
 
+def check_replay_files(cfg: Any, file: str) -> None:
+    """Refuse replay paths that are not recordings before anything starts (a ConfigError)."""
+    if cfg.market_data.source != "replay":
+        return
+    from services.markets.replay import ReplayFileError, check_recording, recording_files
+
+    for i, p in enumerate(cfg.market_data.replay_paths):
+        try:
+            for f in recording_files(Path(p).expanduser()):
+                check_recording(f)
+        except ReplayFileError as exc:
+            raise ConfigError(file, f"market_data.replay_paths[{i}]", str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     raw = sys.argv[1:] if argv is None else argv
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         data = apply_overrides(load_raw(path), args)
         cfg = parse_config(data, str(path))
         strategies = build_strategies(cfg, str(path))
+        check_replay_files(cfg, str(path))
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         print("The bot did not start. Fix the key above and run it again.", file=sys.stderr)

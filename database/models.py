@@ -164,6 +164,8 @@ class FillRow(Base):
     liquidity: Mapped[str] = mapped_column(String(8))  # maker / taker
     ts: Mapped[float] = mapped_column(Float, index=True)
     venue_fill_id: Mapped[str | None] = mapped_column(String(128))  # the venue's trade id
+    # Evidence of a paper fill: taker / maker_print / maker_cross ("" for live or older rows).
+    fill_reason: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class SettlementRow(Base):

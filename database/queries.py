@@ -41,6 +41,50 @@ def load_strategies(session: Session) -> list[Row]:
     return _rows(session, select(t).order_by(t.c.name))
 
 
+def fill_evidence(session: Session, strategy: str | None = None) -> list[Row]:
+    """Return fills grouped by strategy, liquidity and ``fill_reason`` (the fidelity report).
+
+    Each row: ``strategy``, ``liquidity``, ``fill_reason``, ``count`` (fills) and ``size``
+    (micro-shares in total).
+    """
+    f = _t("fills")
+    stmt = select(
+        f.c.strategy,
+        f.c.liquidity,
+        f.c.fill_reason,
+        func.count().label("count"),
+        func.coalesce(func.sum(f.c.size), 0).label("size"),
+    ).group_by(f.c.strategy, f.c.liquidity, f.c.fill_reason)
+    if strategy is not None:
+        stmt = stmt.where(f.c.strategy == strategy)
+    return _rows(session, stmt.order_by(f.c.strategy))
+
+
+def data_gate_refusals(session: Session, strategy: str | None = None) -> dict[str, int]:
+    """Return the orders the data gate refused, per strategy.
+
+    Refusals are ``risk_rejection`` events of the ``data_guard`` control; repeats that the safety
+    layer folded into one row count through the row's ``suppressed`` tally.
+    """
+    e = _t("events")
+    stmt = select(e.c.strategy, e.c.data_json).where(
+        e.c.kind == "risk_rejection", e.c.data_json.like('%"data_guard"%')
+    )
+    if strategy is not None:
+        stmt = stmt.where(e.c.strategy == strategy)
+    out: dict[str, int] = {}
+    for name, raw in session.execute(stmt):
+        try:
+            data = json.loads(raw or "{}")
+        except ValueError:
+            continue
+        if name is None or not isinstance(data, dict) or data.get("control") != "data_guard":
+            continue
+        suppressed = data.get("suppressed")
+        out[name] = out.get(name, 0) + 1 + (suppressed if isinstance(suppressed, int) else 0)
+    return out
+
+
 def load_fills(session: Session, strategy: str | None = None) -> list[Row]:
     """Return fills ordered by id (the engine's execution order).
 

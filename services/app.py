@@ -22,7 +22,7 @@ from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
-from services.feeds import make_feed, watch_live_feed
+from services.feeds import make_feed, watch_data
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -88,7 +88,8 @@ async def run_app(
     if rep.last_ts is not None and isinstance(clock, SimClock):
         start_ts = max(start_ts, rep.last_ts + 1.0)
         clock.advance(start_ts)
-    bundle = make_feed(cfg, start_ts, engine.books, clock)
+    bundle = make_feed(cfg, start_ts, engine.books, clock, engine.instruments)
+    data_guard.validator = bundle.validator  # the source's data gate, whatever the source
     feed = bundle.feed
     if rep.carried_instruments:
         feed.adopt(rep.carried_instruments, rep.mids)
@@ -165,12 +166,11 @@ async def run_app(
     for t in safety_tasks:
         t.add_done_callback(on_safety_task_done)
     side_tasks = _start_side_tasks(cfg, engine, sink, writer, sessions, config_path)
-    if bundle.live is not None:
-        side_tasks.append(
-            asyncio.create_task(
-                watch_live_feed(bundle, data_guard, sink, bus, cfg, clock), name="feed-health"
-            )
+    side_tasks.append(
+        asyncio.create_task(
+            watch_data(bundle, data_guard, sink, bus, cfg, clock), name="feed-health"
         )
+    )
 
     # Off a terminal (logs, pipes) rich would squeeze the table into 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 140)

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     br.add_argument("--reason", required=True)
     cl = sub.add_parser("commands", help="list recent control commands and their results")
     cl.add_argument("--limit", type=int, default=20)
+    sub.add_parser(
+        "fidelity",
+        help="per strategy: taker fills, maker fills by trade print and by crossing, "
+        "orders refused by the data gate (docs/FILLS.md)",
+    )
     return p
 
 
@@ -261,6 +266,26 @@ def send(
     return EXIT_QUEUED
 
 
+def _fidelity(sessions: sessionmaker[Session], out: Any) -> int:
+    """Print the fidelity report (fills by evidence, data-gate refusals) per strategy."""
+    from database.queries import data_gate_refusals, fill_evidence
+    from services.execution.fidelity import fidelity_report
+
+    with sessions() as s:
+        report = fidelity_report(fill_evidence(s), data_gate_refusals(s))
+    head = ("strategy", "taker", "maker:print", "maker:cross", "unknown", "cross %", "gate refused")
+    out.write("{:<20} {:>12} {:>12} {:>12} {:>9} {:>8} {:>13}\n".format(*head))
+    for r in report.values():
+        pct = "-" if r.cross_share_pct is None else f"{r.cross_share_pct:.1f}"
+        out.write(
+            f"{r.strategy:<20} {r.taker_fills:>12} {r.maker_print_fills:>12} "
+            f"{r.maker_cross_fills:>12} {r.unknown_fills:>9} {pct:>8} {r.data_gate_refusals:>13}\n"
+        )
+    if not report:
+        out.write("No fills and no data-gate refusals yet.\n")
+    return EXIT_OK
+
+
 def main(argv: list[str]) -> int:
     """Run ``bot.py control``; return the exit code."""
     asked = time.time()  # when the operator asked: the kill switch's latency starts here
@@ -296,6 +321,8 @@ def main(argv: list[str]) -> int:
             return _status(sessions, out)
         if args.cmd == "commands":
             return _list(sessions, args.limit, out)
+        if args.cmd == "fidelity":
+            return _fidelity(sessions, out)
         cmd = _command(args)
         assert cmd is not None
         wait_s = args.wait if args.wait is not None else wait

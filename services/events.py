@@ -66,7 +66,12 @@ class MarketListed:
 
 @dataclass(frozen=True, slots=True)
 class MarketStatus:
-    """A market changed trading status: ``"open"``, ``"suspended"`` or ``"closed"``."""
+    """A market changed trading status.
+
+    ``"open"``; ``"not_accepting"`` (the venue refuses new orders, e.g. Polymarket
+    ``acceptingOrders: false``; resting orders may remain); ``"suspended"``; ``"closed"``.
+    New orders go only to markets whose last status is ``"open"``.
+    """
 
     ts: float
     market_id: str

@@ -1,15 +1,22 @@
 """Build the configured market-data source (sim, replay, polymarket), with optional recording,
-and watch a live feed's health for the engine and the dashboard.
+the data validator that gates orders on it, and watch the feed's health for the engine and the
+dashboard.
+
+Every source gets one :class:`~services.monitors.data_validation.DataValidator` reading the
+engine's books (``FeedBundle.validator``): the live feed's own (with connection status and REST
+cross-checks), or for a replay and the simulator one driven by the books themselves with the
+stream as the connection. A replay also wires its translator to it (venue-reported best prices,
+bad data), exactly as the live feed does, so the gate decides the same way on the same books.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.bus import EventBus
 from services.clock import Clock
@@ -17,12 +24,26 @@ from services.events import MarketEvent
 from services.feed import Feed
 from services.instruments import Instrument
 from services.markets.recorder import Recorder, RecordingFeed
+from services.monitors.data_validation import DataValidator, StreamStatus
 from services.orderbook import BookStore
 from services.persistence import Sink
 from services.risk.data_guard import DataGuard, DataGuardControl
 from utils.config import AppConfig
+from utils.polymarket_config import ValidationConfig
 
-__all__ = ["DataGuard", "DataGuardControl", "FeedBundle", "make_feed", "watch_live_feed"]
+if TYPE_CHECKING:
+    from services.markets.polymarket.translate import Translator
+
+__all__ = [
+    "DataGuard",
+    "DataGuardControl",
+    "FeedBundle",
+    "attach_data_gate",
+    "log_validation_failures",
+    "make_feed",
+    "watch_data",
+    "watch_live_feed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +56,22 @@ class FeedBundle:
     recorder: Recorder | None = None
     live: Any = None  # the PolymarketFeed, when the source is live
     notes: list[str] = field(default_factory=list)
+    validator: DataValidator | None = None  # the data gate of this source (see DataGuard)
 
 
-def make_feed(cfg: AppConfig, start_ts: float, books: BookStore, clock: Clock) -> FeedBundle:
-    """Build the configured source. ``books`` is the engine's store (the live feed reads it)."""
+def make_feed(
+    cfg: AppConfig,
+    start_ts: float,
+    books: BookStore,
+    clock: Clock,
+    instruments: Mapping[str, Instrument] | None = None,
+) -> FeedBundle:
+    """Build the configured source and its data validator.
+
+    ``books`` is the engine's store: the validator (and the live feed) read it. ``instruments``
+    (the engine's registry) gives the simulator's ticks to the depth check; a replay and the
+    live feed know their ticks from the venue's messages.
+    """
     md = cfg.market_data
     speed = None if md.speed == "max" else float(md.speed)
     recording = md.record or md.recorder.record
@@ -53,17 +86,21 @@ def make_feed(cfg: AppConfig, start_ts: float, books: BookStore, clock: Clock) -
         sim: Feed = SimFeed(
             md.sim, seed=md.seed, start_ts=start_ts, speed=speed, duration_s=md.duration_s
         )
-        feed = RecordingFeed(sim, recorder) if recorder is not None else sim
-        return FeedBundle(feed, recorder)
+        sim, validator = attach_data_gate(sim, md.validation, books, instruments=instruments)
+        feed: Feed = RecordingFeed(sim, recorder) if recorder is not None else sim
+        return FeedBundle(feed, recorder, validator=validator)
     if md.source == "replay":
         from services.markets.replay import ReplayFeed
 
         paths = [Path(p).expanduser() for p in md.replay_paths]
-        replay: Feed = ReplayFeed(paths, speed=speed)
+        source = ReplayFeed(paths, speed=speed)
+        replay, validator = attach_data_gate(
+            source, md.validation, books, translator=source.translator
+        )
         if md.duration_s is not None:
             replay = _Limited(replay, md.duration_s)
         feed = RecordingFeed(replay, recorder) if recorder is not None else replay
-        return FeedBundle(feed, recorder)
+        return FeedBundle(feed, recorder, validator=validator)
     from services.markets.polymarket import PolymarketFeed
 
     live = PolymarketFeed(
@@ -71,8 +108,82 @@ def make_feed(cfg: AppConfig, start_ts: float, books: BookStore, clock: Clock) -
     )
     feed = _RetryingStart(live, md.polymarket.reconnect_backoff_max_s)
     if md.duration_s is not None:
-        feed = _Limited(feed, md.duration_s)  # type: ignore[assignment]
-    return FeedBundle(feed, recorder, live)
+        feed = _Limited(feed, md.duration_s)
+    return FeedBundle(feed, recorder, live, validator=live.validator)
+
+
+def attach_data_gate(
+    feed: Feed,
+    validation: ValidationConfig,
+    books: BookStore,
+    *,
+    instruments: Mapping[str, Instrument] | None = None,
+    translator: Translator | None = None,
+) -> tuple[Feed, DataValidator]:
+    """Give a feed without connections (replay, simulator, a test's feed) its data gate.
+
+    Returns the feed wrapped so that the stream counts as the connection (a
+    :class:`StreamStatus`), and the validator reading ``books`` (the engine's). With the
+    ``translator`` of a replayed Polymarket recording, the validator also sees the venue's
+    reported best prices and bad data, exactly as the live feed's validator does; otherwise the
+    ticks of ``instruments`` size the depth window.
+    """
+    stream = StreamStatus()
+    if translator is not None:
+        validator = DataValidator(
+            validation,
+            books,
+            status=stream,
+            ticks=translator.ticks,
+            venue_top=translator.venue_top,
+        )
+        translator.sink = validator  # bad prices/sizes block as they did live
+    else:
+        validator = DataValidator(
+            validation, books, status=stream, ticks=_Ticks(instruments or {}), venue_top={}
+        )
+    return _Heard(feed, stream), validator
+
+
+class _Ticks(Mapping[str, int]):
+    """Read-only view of the instruments' current ticks (micro), for the depth window."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self._instruments = instruments
+
+    def __getitem__(self, key: str) -> int:
+        return self._instruments[key].tick
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._instruments)
+
+    def __len__(self) -> int:
+        return len(self._instruments)
+
+
+class _Heard:
+    """Pass a feed's batches through, noting on a StreamStatus that the stream is alive."""
+
+    def __init__(self, inner: Feed, status: StreamStatus) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.status = status
+
+    async def batches(self) -> AsyncIterator[list[MarketEvent]]:
+        note = self.status.note
+        async for batch in self.inner.batches():
+            if batch:
+                note(batch[-1].ts)
+            yield batch
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def adopt(self, instruments: list[Instrument], mids: dict[str, int]) -> None:
+        self.inner.adopt(instruments, mids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # counters, translator, instruments() of the source
 
 
 class _Limited:
@@ -133,6 +244,42 @@ class _RetryingStart:
         self.inner.adopt(instruments, mids)
 
 
+def log_validation_failures(validator: DataValidator, bus: EventBus) -> int:
+    """Publish the validator's new failures as audit events; return how many."""
+    failures = validator.take_failures()
+    for failure in failures:
+        bus.event(
+            failure.ts,
+            "data_validation",
+            f"{failure.instrument_id}: {failure.reason}",
+            severity="warning",
+            instrument_id=failure.instrument_id,
+            value=failure.reason,
+            data={"detail": failure.detail} if failure.detail else None,
+        )
+    return len(failures)
+
+
+async def watch_data(
+    bundle: FeedBundle, guard: DataGuard, sink: Sink, bus: EventBus, cfg: AppConfig, clock: Clock
+) -> None:
+    """Every ``pipeline_check_interval_s`` (wall time): log the data gate's new failures, for any
+    source; on a live feed also evaluate the pipeline (:func:`watch_live_feed`)."""
+    if bundle.live is not None:
+        await watch_live_feed(bundle, guard, sink, bus, cfg, clock)
+        return
+    validator = guard.validator or bundle.validator
+    if validator is None:
+        return
+    interval = cfg.market_data.pipeline_check_interval_s
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            log_validation_failures(validator, bus)
+    finally:
+        log_validation_failures(validator, bus)  # the last ones, on shutdown
+
+
 async def watch_live_feed(
     bundle: FeedBundle, guard: DataGuard, sink: Sink, bus: EventBus, cfg: AppConfig, clock: Clock
 ) -> None:
@@ -143,22 +290,14 @@ async def watch_live_feed(
     live = bundle.live
     if live is None:
         return
-    guard.validator = live.validator
+    if guard.validator is None:
+        guard.validator = live.validator
     monitor = DataPipelineMonitor(cfg.market_data.pipeline)
     interval = cfg.market_data.pipeline_check_interval_s
     while True:
         await asyncio.sleep(interval)
         now = clock.now()
-        for failure in live.validator.take_failures():
-            bus.event(
-                failure.ts,
-                "data_validation",
-                f"{failure.instrument_id}: {failure.reason}",
-                severity="warning",
-                instrument_id=failure.instrument_id,
-                value=failure.reason,
-                data={"detail": failure.detail} if failure.detail else None,
-            )
+        log_validation_failures(live.validator, bus)
         row = monitor.evaluate(live.pipeline_stats(), now)
         guard.status = row["status"]
         guard.allows_new_positions = bool(row["allows_new_positions"])

@@ -80,6 +80,7 @@ class Sink:
                 "liquidity": f.liquidity,
                 "ts": f.ts,
                 "venue_fill_id": f.venue_fill_id or None,
+                "fill_reason": f.fill_reason,
             },
         )
 

@@ -78,3 +78,20 @@ def test_replay_without_paths_is_a_config_error(tmp_path: Path) -> None:
     p = run_bot("--config", str(cfg), "--db", str(tmp_path / "x.db"), "--no-dashboard")
     assert p.returncode == 2
     assert "replay_paths is empty" in p.stderr
+
+
+BETFAIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "betfair" / "1.197931750"
+
+
+@pytest.mark.skipif(not BETFAIR.is_file(), reason="shared real data not present")
+def test_a_betfair_stream_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    """A file the replay cannot read stops the bot before it starts (exit 2), naming the file."""
+    cfg = _write(
+        tmp_path / "c.yaml",
+        f"market_data: {{source: replay, replay_paths: ['{BETFAIR}']}}\n"
+        "strategies: [{name: a, class: MarketMaker}]\n",
+    )
+    p = run_bot("--config", str(cfg), "--db", str(tmp_path / "x.db"), "--no-dashboard")
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "market_data.replay_paths[0]" in p.stderr
+    assert "Betfair Exchange stream file" in p.stderr and str(BETFAIR) in p.stderr

@@ -67,8 +67,9 @@ class DiscoveryConfig(_Frozen):
     )
     categories: tuple[str, ...] = Field(
         default=(),
-        description="Keep markets whose category or tag label/slug matches one of these "
-        "(case-insensitive); empty keeps all.",
+        description="Keep markets with a tag (label or slug) equal to one of these, or whose "
+        "market or event slug contains it as whole words (case-insensitive; 'nba' matches "
+        "'nba-champion-2026-27'); empty keeps all.",
     )
     tag_ids: tuple[int, ...] = Field(
         default=(), description="Gamma tag ids passed as tag_id query filters; empty sends none."
@@ -259,10 +260,15 @@ class ValidationConfig(_Frozen):
         default=10.0,
         ge=0,
         le=1e9,
-        description="Minimum displayed notional per side near the mid, USDC.",
+        description="Minimum displayed notional on each side within depth_ticks of that "
+        "side's best price, USDC (0: no depth check).",
     )
     depth_ticks: int = Field(
-        default=5, ge=1, le=1000, description="Ticks either side of the mid counted for min depth."
+        default=5,
+        ge=0,
+        le=1000,
+        description="Ticks from each side's best price counted for min depth (0: the best level "
+        "only).",
     )
     require_two_sided: bool = Field(
         default=True, description="Block instruments with an empty bid or ask side."

@@ -13,6 +13,7 @@ from dashboard.context import ctx
 from dashboard.data import risk as risk_data
 from dashboard.data import trading
 from dashboard.data.common import load_state
+from dashboard.data.fidelity import fidelity
 from dashboard.data.strategy import strategies_brief, strategy_detail
 from dashboard.validation import ApiError
 
@@ -40,12 +41,14 @@ def _detail(name: str) -> dict[str, Any]:
             ),
             "fills": trading.fills(s, strategy=name, limit=FILLS_SHOWN),
             "events": risk_data.events(s, strategy=name, limit=EVENTS_SHOWN),
+            "fidelity": fidelity(s, name),
         }
 
 
 @bp.get("/strategy/<name>")
 def detail_page(name: str) -> Any:
-    """Strategy page: metrics, charts, positions, resting orders, fills, events, controls."""
+    """Strategy page: metrics, charts, positions, resting orders, fills, fill fidelity, events,
+    controls."""
     data = _detail(name)
     return page(
         "strategy.html",
@@ -54,6 +57,7 @@ def detail_page(name: str) -> Any:
             "positions": "fragments/positions.html",
             "orders": "fragments/orders.html",
             "fills": "fragments/fills.html",
+            "fidelity": "fragments/fidelity.html",
             "events": "fragments/events.html",
         },
         windows=WINDOWS,

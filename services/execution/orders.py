@@ -107,6 +107,9 @@ class Fill:
     liquidity: str  # "maker" | "taker"
     ts: float
     venue_fill_id: str = ""  # the venue's trade id (paper: "sim-N")
+    # The evidence behind a paper fill: "taker" (walked the displayed book), "maker_print" (a
+    # venue trade print reached it), "maker_cross" (the opposite side crossed it); "" if unknown.
+    fill_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

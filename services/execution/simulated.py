@@ -1,21 +1,34 @@
 """The simulated exchange: paper fills against the real (or simulated) displayed book.
 
-Fill rules (see docs/FILLS.md for the reasoning):
+Fill rules (see docs/FILLS.md for the reasoning). Wherever the displayed data leaves a choice,
+the rule picks the outcome that is worse for the paper order:
 
 * Marketable orders walk the opposite side level by level at each level's price. A level that a
-  strategy consumed is not available to that same strategy again until the feed refreshes that
-  level (any delta at that price, or a snapshot). Quantities are floored to the 0.01-share lot.
+  strategy consumed stays consumed for it: a later update of that level makes more available only
+  when it shows more size than the strategy took (a re-sent or shrinking level does not).
+  Quantities are floored to the 0.01-share lot.
+* On a crossed book (best bid >= best ask, a transient state of real feeds), the displayed orders
+  on our side that cross are ahead of us in time: they absorb the crossing volume first, and a
+  taker only gets what is left (``_absorbed``).
 * FOK fills completely or is cancelled untouched; FAK fills what it can and cancels the rest;
-  GTC rests the remainder at its limit price.
+  GTC rests the remainder at its limit price. Post-only is refused with FAK/FOK, and refused when
+  it would cross, as the venue does.
 * A resting order joins the back of the queue: ``queue_ahead`` starts at the displayed size at
   its price. Trades printed at its price reduce the queue first; only volume beyond the queue
   fills it. Size removed from the level without a trade (cancels) reduces the queue in proportion
-  to the share of the level that was ahead. A trade printed through its price (a sell below our
-  bid, a buy above our ask) fills it, up to the printed size. If the opposite side moves through
-  its price, it fills as maker at its own price against the crossing volume.
-* Post-only orders that would cross are rejected, as the venue does.
+  to the share of the level that was ahead; a print that arrives after the update that already
+  removed its volume is not counted a second time. A trade printed through its price (a sell
+  below our bid, a buy above our ask) fills it, up to the printed size. Orders of one strategy
+  share a print in price-time priority.
+* Crossing: if the opposite side moves onto or through a resting order's price, the order fills
+  as maker at its own price only when no better price is displayed on its own side, and only with
+  the crossing volume that the queue ahead of it cannot absorb. Such a fill is provisional
+  evidence: the prints that later report the same trades confirm it instead of filling again.
 * Takers pay the market's fee; makers pay nothing.
 * With ``latency_s > 0``, orders and cancels reach the venue that much event time later.
+
+Every fill carries ``fill_reason`` (``taker``, ``maker_print``, ``maker_cross``), the evidence it
+rests on, for the fidelity report.
 
 Paper orders never change the displayed book: every strategy trades as if it were alone in the
 market, which is the only honest assumption when several strategies share one real book.
@@ -50,6 +63,12 @@ class ExecutionListener(Protocol):
 _ARRIVE = 0
 _CANCEL = 1
 
+TAKER = "taker"
+MAKER_PRINT = "maker_print"
+MAKER_CROSS = "maker_cross"
+FILL_REASONS = (TAKER, MAKER_PRINT, MAKER_CROSS)
+"""Evidence behind a fill: a walk of the displayed book, a venue trade print, a crossed book."""
+
 
 class SimulatedExchange:
     """Matches paper orders against the displayed books.
@@ -67,6 +86,10 @@ class SimulatedExchange:
     latency_s : float
         Event-time delay before an order or cancel reaches the venue.
     """
+
+    print_match_window_s: float = 0.25
+    """How long (event time) a level's unexplained size removal waits for the print that would
+    explain it; after that it counts as a cancel for good."""
 
     def __init__(
         self,
@@ -87,6 +110,11 @@ class SimulatedExchange:
         self._consumed: dict[str, dict[tuple[Side, int], dict[str, int]]] = {}
         # instrument -> (book side, price) -> traded size since the level's last delta
         self._traded: dict[str, dict[tuple[Side, int], int]] = {}
+        # instrument -> (book side, price) -> [(event time, size)] removed by deltas that no
+        # print has explained yet: a print arriving after its book update finds its volume here
+        self._unexplained: dict[str, dict[tuple[Side, int], list[tuple[float, int]]]] = {}
+        # order id -> shares filled on crossing evidence that no print has confirmed yet
+        self._cross_credit: dict[int, int] = {}
         self._pending: list[tuple[float, int, int, int]] = []
         self._seq = 0
         self.now = 0.0
@@ -168,17 +196,22 @@ class SimulatedExchange:
 
     # ------------------------------------------------------------------ market events
     def on_snapshot(self, ev: BookSnapshot, book: OrderBook) -> None:
-        """A full refresh: every level is refreshed, queues are capped at displayed size."""
-        self._consumed.pop(ev.instrument_id, None)
-        self._traded.pop(ev.instrument_id, None)
-        resting = self._resting.get(ev.instrument_id)
+        """A full refresh: consumption and queues are capped at the new displayed sizes."""
+        iid = ev.instrument_id
+        self._traded.pop(iid, None)
+        self._unexplained.pop(iid, None)
+        consumed = self._consumed.get(iid)
+        if consumed:
+            for (side, price), by_strategy in list(consumed.items()):
+                _cap_consumed(consumed, (side, price), by_strategy, book.size_at(side, price))
+        resting = self._resting.get(iid)
         if resting:
             for o in resting:
                 o.queue_ahead = min(o.queue_ahead, book.size_at(o.side, o.price))
-            self._match_crossed(ev.instrument_id, book)
+            self._match_crossed(iid, book)
 
     def on_delta(self, ev: BookDelta, book: OrderBook, old_sizes: list[int]) -> None:
-        """Level changes: refresh consumption, move queues, fill orders the book crossed.
+        """Level changes: cap consumption, move queues, fill orders the book crossed.
 
         ``old_sizes[i]`` is the level size before ``ev.changes[i]`` was applied.
         """
@@ -191,12 +224,22 @@ class SimulatedExchange:
         for (side, price, size), old in zip(ev.changes, old_sizes, strict=True):
             key = (side, price)
             if consumed:
-                consumed.pop(key, None)
+                by_strategy = consumed.get(key)
+                if by_strategy is not None:
+                    _cap_consumed(consumed, key, by_strategy, size)
             traded_here = traded.pop(key, 0) if traded else 0
             if not resting:
                 continue
             removed = old - size
             cancelled = removed - traded_here if removed > traded_here else 0
+            if cancelled:
+                # Possibly a trade whose print has not arrived yet: remember it, so that the
+                # print does not move the queue a second time.
+                pend = self._unexplained.setdefault(iid, {}).setdefault(key, [])
+                horizon = ev.ts - self.print_match_window_s
+                if pend and pend[0][0] < horizon:
+                    pend[:] = [x for x in pend if x[0] >= horizon]  # too old to be explained
+                pend.append((ev.ts, cancelled))
             # The queue was already reduced by the prints: cancels come out of what was left.
             left_after_trades = old - traded_here
             for o in resting:
@@ -221,35 +264,67 @@ class SimulatedExchange:
             bid = book.best_bid() if book else None
             aggressor = Side.SELL if bid is not None and ev.price <= bid else Side.BUY
         hit_side = aggressor.opposite  # the book side the trade consumed
+        key = (hit_side, ev.price)
+        # Volume a book update already removed from this level (counted then as cancels) is not
+        # counted again at this price; it still proves a trade through better-priced orders.
+        at_price = ev.size - self._explain(iid, key, ev.size, ev.ts)
         traded = self._traded.setdefault(iid, {})
-        traded[(hit_side, ev.price)] = traded.get((hit_side, ev.price), 0) + ev.size
+        if at_price:
+            traded[key] = traded.get(key, 0) + at_price
         resting = self._resting.get(iid)
         if not resting:
             return
-        # Each strategy sees the print's full volume (strategies are independent), but two
-        # orders of one strategy share it, in price-time priority.
-        left: dict[str, int] = {}
+        # Each strategy sees the print's full volume (strategies are independent); orders of one
+        # strategy share it in price-time priority: what an earlier order of the strategy took is
+        # not there for a later one, and every order's own queue comes first.
+        given: dict[str, int] = {}
         for o in sorted(resting, key=_priority_key):
             if o.side is not hit_side:
                 continue
             through = ev.price < o.price if o.side is Side.BUY else ev.price > o.price
             if not through and ev.price != o.price:
                 continue
-            vol = left.get(o.strategy, ev.size)
+            used = given.get(o.strategy, 0)
+            if through:
+                vol = ev.size - used
+            else:
+                ahead = o.queue_ahead
+                o.queue_ahead = max(0, ahead - at_price)
+                vol = at_price - ahead - used
             if vol <= 0:
                 continue
-            if not through:
-                if vol <= o.queue_ahead:
-                    o.queue_ahead -= vol
-                    left[o.strategy] = 0
-                    continue
-                vol -= o.queue_ahead
-                o.queue_ahead = 0
-            q = self.instruments[iid].floor_lot(min(vol, o.remaining))
-            left[o.strategy] = vol - q
+            # A crossing already filled this order on the book's word: the print confirms it.
+            credit = self._cross_credit.get(o.order_id, 0)
+            confirmed = min(credit, vol)
+            if confirmed:
+                self._cross_credit[o.order_id] = credit - confirmed
+            q = self.instruments[iid].floor_lot(min(vol - confirmed, o.remaining))
+            given[o.strategy] = used + confirmed + q
             if q > 0:
-                self._fill(o, o.price, q, maker=True)
+                self._fill(o, o.price, q, maker=True, reason=MAKER_PRINT)
         self._prune(iid)
+
+    def _explain(self, iid: str, key: tuple[Side, int], size: int, now: float) -> int:
+        """Return how much of a print's size an earlier book update already removed."""
+        levels = self._unexplained.get(iid)
+        pend = levels.get(key) if levels else None
+        if not pend:
+            return 0
+        horizon = now - self.print_match_window_s
+        explained = 0
+        keep: list[tuple[float, int]] = []
+        for ts, vol in pend:
+            if ts < horizon:
+                continue  # too old to be this print's update: it was a cancel
+            take = min(vol, size - explained)
+            explained += take
+            if vol > take:
+                keep.append((ts, vol - take))
+        if keep:
+            pend[:] = keep
+        else:
+            del levels[key]  # type: ignore[union-attr]
+        return explained
 
     def on_resolved(self, instrument_ids: list[str], now: float) -> None:
         """Cancel every order on resolved instruments and forget their state."""
@@ -266,11 +341,13 @@ class SimulatedExchange:
                     self._do_cancel(o, reason)
             self._consumed.pop(iid, None)
             self._traded.pop(iid, None)
+            self._unexplained.pop(iid, None)
             self._resting.pop(iid, None)
 
     def forget_inactive(self) -> None:
         """Drop finished orders from memory (storage keeps them)."""
         self.orders = {k: o for k, o in self.orders.items() if o.active}
+        self._cross_credit = {k: c for k, c in self._cross_credit.items() if k in self.orders}
 
     # ------------------------------------------------------------------ internals
     def _arrive(self, order: Order) -> None:
@@ -281,6 +358,10 @@ class SimulatedExchange:
         err = _venue_check(order, inst)
         if err:
             self._reject(order, err)
+            return
+        if order.post_only and order.tif is not TimeInForce.GTC:
+            # The venue takes post-only only on resting (GTC/GTD) orders.
+            self._reject(order, f"post-only is not allowed with {order.tif.value} orders")
             return
         book = self.books.get(order.instrument_id)
         opp = order.side.opposite
@@ -293,8 +374,9 @@ class SimulatedExchange:
             return
         order.status = OrderStatus.OPEN
         if crosses:
+            absorbed = _absorbed(book, order.side)
             if order.tif is TimeInForce.FOK:
-                avail = self._available(order, book)
+                avail = self._available(order, book, absorbed)
                 if avail < order.size:
                     order.status = OrderStatus.CANCELLED
                     order.reject_reason = (
@@ -304,7 +386,7 @@ class SimulatedExchange:
                     order.updated_ts = self.now
                     self.listener.on_order_update(order)
                     return
-            self._walk(order, book, inst)
+            self._walk(order, book, inst, absorbed)
         if order.remaining == 0:
             return  # _fill reported the FILLED update
         if order.tif is not TimeInForce.GTC:
@@ -319,7 +401,9 @@ class SimulatedExchange:
         order.updated_ts = self.now
         self.listener.on_order_update(order)
 
-    def _available(self, order: Order, book: OrderBook) -> int:
+    def _available(
+        self, order: Order, book: OrderBook, absorbed: dict[int, int] | None = None
+    ) -> int:
         consumed = self._consumed.get(order.instrument_id, {})
         opp = order.side.opposite
         floor_lot = self.instruments[order.instrument_id].floor_lot
@@ -330,10 +414,18 @@ class SimulatedExchange:
             ):
                 break
             used = consumed.get((opp, price), {}).get(order.strategy, 0)
+            if absorbed:
+                used += absorbed.get(price, 0)
             total += floor_lot(max(0, size - used))  # whole lots per level, as _walk takes them
         return total
 
-    def _walk(self, order: Order, book: OrderBook, inst: Instrument) -> None:
+    def _walk(
+        self,
+        order: Order,
+        book: OrderBook,
+        inst: Instrument,
+        absorbed: dict[int, int] | None = None,
+    ) -> None:
         opp = order.side.opposite
         consumed = self._consumed.setdefault(order.instrument_id, {})
         floor_lot = inst.floor_lot
@@ -346,14 +438,22 @@ class SimulatedExchange:
                 break
             by_strategy = consumed.setdefault((opp, price), {})
             used = by_strategy.get(order.strategy, 0)
-            q = floor_lot(min(size - used, order.remaining))
+            ahead = absorbed.get(price, 0) if absorbed else 0
+            q = floor_lot(min(size - used - ahead, order.remaining))
             if q <= 0:
                 continue
             by_strategy[order.strategy] = used + q
-            self._fill(order, price, q, maker=False, inst=inst)
+            self._fill(order, price, q, maker=False, inst=inst, reason=TAKER)
 
     def _match_crossed(self, iid: str, book: OrderBook) -> None:
-        """Fill resting orders that the opposite side now crosses, as maker at their price."""
+        """Fill resting orders that the opposite side now crosses, as maker at their price.
+
+        The displayed orders ahead of ours (better prices on our side, then the queue at our
+        price) absorb the crossing volume first; an order behind a better displayed price does
+        not fill from the crossing at all (it waits for the update that removes that price, or
+        for a print through its price). What the queue absorbed is consumed for the strategy
+        too, so a later update of an unrelated level cannot fill the order from it again.
+        """
         resting = self._resting.get(iid)
         if not resting:
             return
@@ -365,30 +465,48 @@ class SimulatedExchange:
         for o in sorted(resting, key=_priority_key):
             if o.remaining <= 0:
                 continue
+            # The opposite side must reach our price, and no better price on our side may be
+            # displayed (its orders are ahead of ours).
             if o.side is Side.BUY:
-                if ask is None or ask > o.price:
+                if ask is None or ask > o.price or (bid is not None and bid > o.price):
                     continue
-            elif bid is None or bid < o.price:
+            elif bid is None or bid < o.price or (ask is not None and ask < o.price):
                 continue
             opp = o.side.opposite
-            for price, size in list(book.levels(opp)):
+            crossing: list[tuple[int, int, dict[str, int]]] = []
+            total = 0
+            for price, size in book.levels(opp):
                 if (o.side is Side.BUY and price > o.price) or (
                     o.side is Side.SELL and price < o.price
                 ):
                     break
                 by_strategy = consumed.setdefault((opp, price), {})
-                used = by_strategy.get(o.strategy, 0)
-                q = floor_lot(min(size - used, o.remaining))
-                if q <= 0:
-                    continue
-                by_strategy[o.strategy] = used + q
-                self._fill(o, o.price, q, maker=True)
-                if o.remaining <= 0:
+                free = size - by_strategy.get(o.strategy, 0)
+                if free > 0:
+                    crossing.append((price, free, by_strategy))
+                    total += free
+            q = floor_lot(min(total - o.queue_ahead, o.remaining))
+            if q <= 0:
+                continue
+            take = o.queue_ahead + q  # the queue's share and ours, best levels first
+            for _price, free, by_strategy in crossing:
+                t = min(free, take)
+                by_strategy[o.strategy] = by_strategy.get(o.strategy, 0) + t
+                take -= t
+                if take <= 0:
                     break
+            self._cross_credit[o.order_id] = self._cross_credit.get(o.order_id, 0) + q
+            self._fill(o, o.price, q, maker=True, reason=MAKER_CROSS)
         self._prune(iid)
 
     def _fill(
-        self, order: Order, price: int, size: int, maker: bool, inst: Instrument | None = None
+        self,
+        order: Order,
+        price: int,
+        size: int,
+        maker: bool,
+        inst: Instrument | None = None,
+        reason: str = "",
     ) -> None:
         if inst is None:
             inst = self.instruments[order.instrument_id]
@@ -413,6 +531,7 @@ class SimulatedExchange:
             fee=fee,
             liquidity="maker" if maker else "taker",
             ts=self.now,
+            fill_reason=reason or (MAKER_PRINT if maker else TAKER),
         )
         self.listener.on_fill(order, fill)
         if order.status is OrderStatus.FILLED:
@@ -444,6 +563,51 @@ class SimulatedExchange:
             self._resting[iid] = alive
         else:
             del self._resting[iid]
+
+
+def _cap_consumed(
+    consumed: dict[tuple[Side, int], dict[str, int]],
+    key: tuple[Side, int],
+    by_strategy: dict[str, int],
+    size: int,
+) -> None:
+    """Keep each strategy's claim on a level until the level empties.
+
+    Had the strategy really traded, the venue would show that much less: so a re-sent, shrunk
+    or regrown level offers it only the size beyond its claim, and only a level that empties
+    (size 0, or missing from a snapshot) lifts the claim.
+    """
+    if size <= 0 or not by_strategy:
+        del consumed[key]
+
+
+def _absorbed(book: OrderBook, side: Side) -> dict[int, int]:
+    """Return, per opposite-side price, the volume that displayed ``side`` orders absorb first.
+
+    On a crossed book the displayed orders on our side that cross the opposite side are older
+    than our order, so the venue matched (or will match) them first. Empty when not crossed.
+    """
+    if not book.is_crossed():
+        return {}
+    opp = side.opposite
+    mine = [[p, s] for p, s in book.levels(side)]
+    out: dict[int, int] = {}
+    k = 0
+    for price, size in book.levels(opp):
+        left = size
+        while left > 0 and k < len(mine):
+            p, s = mine[k]
+            if (side is Side.BUY and p < price) or (side is Side.SELL and p > price):
+                return out
+            m = min(s, left)
+            out[price] = out.get(price, 0) + m
+            left -= m
+            mine[k][1] -= m
+            if mine[k][1] == 0:
+                k += 1
+        if k >= len(mine):
+            break
+    return out
 
 
 def _priority_key(o: Order) -> tuple[int, float, int]:

@@ -36,16 +36,83 @@ except ImportError:  # pragma: no cover - depends on the environment
 PathLike = str | Path
 
 
+class ReplayFileError(ValueError):
+    """A file given to the replay is not a recording it can read (the message says why)."""
+
+
+_KINDS = frozenset({"meta", "raw", "instruments", "normalized"})
+
+
 def recording_files(paths: PathLike | Sequence[PathLike]) -> list[Path]:
-    """Expand files and directories into the sorted list of recording files."""
+    """Expand files and directories into the sorted list of recording files.
+
+    Raises
+    ------
+    ReplayFileError
+        If a path does not exist, or a directory holds no ``.jsonl``/``.jsonl.gz`` file.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     out: list[Path] = []
     for p in map(Path, items):
         if p.is_dir():
-            out.extend(sorted(x for x in p.iterdir() if x.name.endswith((".jsonl.gz", ".jsonl"))))
+            found = sorted(x for x in p.iterdir() if x.name.endswith((".jsonl.gz", ".jsonl")))
+            if not found:
+                raise ReplayFileError(
+                    f"{p}: no recording files (*.jsonl, *.jsonl.gz) in this directory"
+                )
+            out.extend(found)
+        elif not p.is_file():
+            raise ReplayFileError(f"{p}: no such file")
         else:
             out.append(p)
     return out
+
+
+def check_recording(path: Path) -> None:
+    """Refuse a file that is not a recording written by this bot's recorder.
+
+    Reads the first non-empty line: it must be a JSON object with a record kind ``k``
+    (``meta``, ``raw``, ``instruments``, ``normalized``). A replay of anything else would yield
+    nothing and count every line as a bad record, which looks like an empty market.
+
+    Raises
+    ------
+    ReplayFileError
+        With the file and what it looks like instead (e.g. a Betfair stream file).
+    """
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            first = b""
+            for line in fh:
+                if line.strip():
+                    first = line
+                    break
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ReplayFileError(f"{path}: not a readable gzip file ({exc})") from exc
+    except OSError as exc:
+        raise ReplayFileError(f"{path}: cannot be read ({exc})") from exc
+    if not first:
+        return  # an empty file (a recorder stopped before its header): nothing to replay
+    try:
+        rec = _loads(first)
+    except ValueError:
+        rec = None
+    if isinstance(rec, dict) and rec.get("k") in _KINDS:
+        return
+    hint = "its first line is not a JSON record with a kind 'k'"
+    head = rec[0] if isinstance(rec, list) and rec else rec
+    if isinstance(head, dict) and head.get("op") in ("mcm", "connection", "status"):
+        hint = (
+            f"it looks like a Betfair Exchange stream file (op={head.get('op')!r}); the replay "
+            "reads only recordings written by this bot (market_data.record: true)"
+        )
+    elif isinstance(head, dict) and "event_type" in head:
+        hint = (
+            "it looks like raw Polymarket WebSocket messages without the recorder's envelope; "
+            "record sessions with market_data.record: true"
+        )
+    raise ReplayFileError(f"{path}: not a recording this replay can read: {hint}")
 
 
 class ReplayFeed:
@@ -59,6 +126,11 @@ class ReplayFeed:
         Market seconds per wall second; None plays as fast as possible.
     strict : bool
         Drop frames for tokens that were never listed (as the live feed does).
+
+    Raises
+    ------
+    ReplayFileError
+        If a path is missing or a file is not a recording (see :func:`check_recording`).
     """
 
     name = "replay"
@@ -67,6 +139,8 @@ class ReplayFeed:
         self, paths: PathLike | Sequence[PathLike], speed: float | None = None, strict: bool = True
     ) -> None:
         self.files = recording_files(paths)
+        for path in self.files:
+            check_recording(path)
         self.speed = speed
         self.translator = Translator(strict=strict)
         self.counters: dict[str, int] = {"records": 0, "bad_records": 0, "truncated_files": 0}

@@ -17,7 +17,13 @@ Blocks, in the order they are checked:
 * ``crossed_book`` / ``empty_book`` - best bid >= best ask, or a side is empty;
 * ``top_mismatch`` - the book's best prices differ from those the venue reported with its last
   update (a missed or reordered delta);
-* ``thin_depth`` - less than ``min_depth_usd`` displayed within ``depth_ticks`` of the mid.
+* ``thin_depth`` - less than ``min_depth_usd`` displayed on a side within ``depth_ticks`` ticks
+  of that side's best price (what a strategy could trade at or near the touch; a wide spread
+  does not make a deep book thin).
+
+One validator per node, whatever the source: the live feed gives it its connection status, a
+replay or the simulator a :class:`StreamStatus` (the stream itself is the connection), so a
+replayed session meets the same gate, with the same reasons, as the live session it recorded.
 """
 
 from __future__ import annotations
@@ -44,6 +50,31 @@ class ConnectionStatus(Protocol):
     def last_message_ts(self, instrument_id: str) -> float | None:
         """Return the receive time (epoch s) of the last message on its connection."""
         ...
+
+
+class StreamStatus:
+    """The connection status of a feed without connections (replay, simulator).
+
+    The stream is the connection: it is healthy while it yields, and the last event time it
+    yielded plays the part of the live socket's last message (a quiet book on a stream that
+    keeps flowing is not stale, exactly as on a live connection that keeps receiving).
+    """
+
+    def __init__(self) -> None:
+        self.last_ts: float | None = None
+
+    def note(self, ts: float) -> None:
+        """Record that the stream delivered events up to ``ts`` (event time, s)."""
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+
+    def is_healthy(self, instrument_id: str) -> bool:
+        """Return True: a recording or a simulator has no connection to lose."""
+        return True
+
+    def last_message_ts(self, instrument_id: str) -> float | None:
+        """Return the event time of the last batch the stream delivered."""
+        return self.last_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,26 +311,23 @@ class DataValidator:
         return None
 
     def _deep_enough(self, book: OrderBook, iid: str) -> bool:
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
-            return False
+        """Return whether each side shows ``min_depth_usd`` near its own best price."""
         tick = self.ticks.get(iid, DEFAULT_TICK)
-        mid2 = bid + ask  # twice the mid, to stay exact
-        lo2 = mid2 - 2 * tick * self.config.depth_ticks
-        hi2 = mid2 + 2 * tick * self.config.depth_ticks
-        bid_depth = 0
-        for p, s in book.levels(Side.BUY):
-            if 2 * p < lo2:
-                break
-            bid_depth += notional(s, p)
-        if bid_depth < self._min_depth:
-            return False
-        ask_depth = 0
-        for p, s in book.levels(Side.SELL):
-            if 2 * p > hi2:
-                break
-            ask_depth += notional(s, p)
-        return ask_depth >= self._min_depth
+        window = tick * self.config.depth_ticks
+        for side in (Side.BUY, Side.SELL):
+            depth = 0
+            best: int | None = None
+            for p, s in book.levels(side):
+                if best is None:
+                    best = p
+                elif abs(p - best) > window:
+                    break
+                depth += notional(s, p)
+                if depth >= self._min_depth:
+                    break
+            if depth < self._min_depth:
+                return False
+        return True
 
 
 def _differs(a: int | None, b: int | None, thr: int) -> bool:

@@ -13,7 +13,8 @@ from services.risk.chain import Rejection, RiskView
 
 class DataGuard:
     """What the risk chain needs to know about the data: per-instrument validity and pipeline
-    status. With no live feed attached everything passes (the simulator is always clean)."""
+    status. ``validator`` is the source's :class:`DataValidator` (``FeedBundle.validator``: live,
+    replay and simulator alike); without one every instrument passes."""
 
     def __init__(self) -> None:
         self.validator: Any = None

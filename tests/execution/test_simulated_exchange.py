@@ -278,12 +278,11 @@ def test_fok_counts_only_whole_lots_per_level() -> None:
 def test_gtc_rests_the_remainder_at_its_limit() -> None:
     v = Venue()
     standard_book(v)
-    v.delta((B, px("0.51"), sh(7)))
     o = v.submit(B, px("0.51"), sh(40), GTC)
     assert o.filled == sh(30)
     assert o.status is OrderStatus.PARTIALLY_FILLED
     assert o.remaining == sh(10)
-    assert o.queue_ahead == sh(7)  # joins behind the displayed bid at 0.51
+    assert o.queue_ahead == 0  # nobody displayed at 0.51: first in line
     assert v.ex.open_orders("a") == [o]
     assert v.ex.open_orders("b") == []
     assert v.listener.statuses(o)[-1] is OrderStatus.PARTIALLY_FILLED
@@ -331,25 +330,35 @@ def test_delta_elsewhere_does_not_refresh_a_consumed_level() -> None:
     assert o.filled == 0
 
 
-def test_delta_at_the_level_refreshes_it() -> None:
+def test_a_re_sent_level_does_not_refill_what_the_strategy_took() -> None:
     v = Venue()
     standard_book(v)
     v.submit(B, px("0.50"), sh(10), FAK)
-    v.delta((S, px("0.50"), sh(10)))  # same size re-sent: the level was refreshed
+    v.delta((S, px("0.50"), sh(10)))  # same size re-sent: had we traded, it would show 0
+    assert v.ex.available("a", "yes", S, px("0.50")) == 0
+    assert v.submit(B, px("0.50"), sh(10), FAK).filled == 0
+    v.delta((S, px("0.50"), sh(4)))  # shrinks: still nothing new
+    assert v.ex.available("a", "yes", S, px("0.50")) == 0
+    v.delta((S, px("0.50"), sh(15)))  # shows 5 more than we took
+    assert v.ex.available("a", "yes", S, px("0.50")) == sh(5)
+    v.delta((S, px("0.50"), 0))  # the level emptied: our claim is gone with it
+    v.delta((S, px("0.50"), sh(10)))
     assert v.ex.available("a", "yes", S, px("0.50")) == sh(10)
-    o = v.submit(B, px("0.50"), sh(10), FAK)
-    assert o.filled == sh(10)
 
 
-def test_snapshot_refreshes_every_level() -> None:
+def test_snapshot_caps_what_each_strategy_took() -> None:
     v = Venue()
     standard_book(v)
     v.submit(B, px("0.51"), sh(30), FAK)
     assert v.ex.available("a", "yes", S, px("0.51")) == 0
-    standard_book(v)
-    assert v.ex.available("a", "yes", S, px("0.50")) == sh(10)
-    assert v.ex.available("a", "yes", S, px("0.51")) == sh(20)
-    assert v.submit(B, px("0.51"), sh(30), FAK).filled == sh(30)
+    standard_book(v)  # the same book again: nothing new to take
+    assert v.ex.available("a", "yes", S, px("0.50")) == 0
+    assert v.ex.available("a", "yes", S, px("0.51")) == 0
+    v.snapshot(bids=[(px("0.49"), sh(100))], asks=[(px("0.50"), sh(25)), (px("0.51"), sh(8))])
+    assert v.ex.available("a", "yes", S, px("0.50")) == sh(15)
+    assert v.ex.available("a", "yes", S, px("0.51")) == 0
+    assert v.ex.available("b", "yes", S, px("0.50")) == sh(25)
+    assert v.submit(B, px("0.51"), sh(30), FAK).filled == sh(15)
 
 
 # ============================================================================ venue rules
@@ -552,7 +561,7 @@ def test_orders_of_one_strategy_share_a_print_in_price_time_priority() -> None:
     high = v.submit(B, px("0.49"), sh(10))
     low = v.submit(B, px("0.48"), sh(10))
     v.delta((B, px("0.49"), 0), (B, px("0.48"), 0))  # empty queues at both prices
-    v.trade(px("0.48"), sh(12), S)  # through 0.49, at 0.48
+    v.trade(px("0.48"), sh(12), S, ts=60.0)  # through 0.49, at 0.48 (long after the cancels)
     assert high.filled == sh(10)
     assert low.filled == sh(2)
 
@@ -561,8 +570,10 @@ def test_opposite_side_crossing_fills_as_maker_at_our_price() -> None:
     v = Venue()
     standard_book(v)
     o = v.submit(B, px("0.49"), sh(10))
+    v.delta((B, px("0.49"), 0))  # the bids ahead of us left: we are first in line
     v.delta((S, px("0.49"), sh(4)))  # the ask comes down to our bid
     assert fills_summary(v.listener.fills_of(o)) == [(px("0.49"), sh(4), "maker")]
+    assert v.listener.fills_of(o)[0].fill_reason == "maker_cross"
     v.delta((S, px("0.47"), sh(20)))  # through our price: we still get our own price
     assert o.status is OrderStatus.FILLED
     assert fills_summary(v.listener.fills_of(o)) == [
@@ -576,11 +587,14 @@ def test_crossing_volume_is_consumed_per_strategy() -> None:
     v = Venue()
     standard_book(v)
     o = v.submit(B, px("0.49"), sh(10))
+    v.delta((B, px("0.49"), 0))
     v.delta((S, px("0.49"), sh(4)))
     assert o.filled == sh(4)
     v.delta((B, px("0.40"), sh(1)))  # unrelated level: the 4 at 0.49 were already taken
     assert o.filled == sh(4)
-    v.delta((S, px("0.49"), sh(3)))  # refreshed level: 3 more
+    v.delta((S, px("0.49"), sh(3)))  # re-sent smaller: nothing new
+    assert o.filled == sh(4)
+    v.delta((S, px("0.49"), sh(7)))  # 3 more than the 4 we took
     assert o.filled == sh(7)
 
 
@@ -592,7 +606,9 @@ def test_snapshot_caps_queue_and_matches_crossing_book() -> None:
     assert o.queue_ahead == sh(30)
     v.snapshot(bids=[(px("0.49"), sh(50))], asks=[(px("0.48"), sh(4))])
     assert o.queue_ahead == sh(30)  # a queue never grows
-    assert o.filled == sh(4)
+    assert o.filled == 0  # the 30 ahead of us absorb the crossing 4
+    v.snapshot(bids=[(px("0.49"), sh(50))], asks=[(px("0.48"), sh(36))])
+    assert o.filled == sh(6)  # only what the queue could not absorb
     assert v.listener.fills[-1].price == px("0.49")
 
 

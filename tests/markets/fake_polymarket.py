@@ -3,7 +3,9 @@
 Serves fixture markets (``tests/resources/polymarket/``) on 127.0.0.1 with one aiohttp app:
 
 * Gamma ``GET /markets`` (``active``, ``closed``, ``limit``, ``offset``, ``order``, ``ascending``,
-  ``tag_id``), ``GET /markets/{id}``, ``GET /events``;
+  ``tag_id``, ``include_tag``), ``GET /markets/{id}``, ``GET /events``. As on the real Gamma, a
+  market object has no ``category`` and its nested ``events`` carry no tags; the market's tags
+  (those of its event in ``events.json``) are added only with ``include_tag=true``;
 * CLOB ``GET /book``, ``POST /books``, ``GET /midpoint``, ``GET /price``, ``GET /prices-history``;
 * WebSocket ``/ws/market``: a ``book`` per token on subscribe, ``PING``/``PONG``, dynamic
   ``operation`` subscribe/unsubscribe, then scripted or random-walk ``price_change`` (both tokens
@@ -244,18 +246,19 @@ class FakePolymarket:
         if q.get("active") == "true":
             rows = [m for m in rows if m.get("active")]
         if "tag_id" in q:
-            rows = [
-                m
-                for m in rows
-                if any(
-                    str(t.get("id")) == q["tag_id"] for e in m["events"] for t in e.get("tags", [])
-                )
-            ]
+            rows = [m for m in rows if any(str(t["id"]) == q["tag_id"] for t in self._tags(m))]
+        if q.get("include_tag") == "true":
+            rows = [{**m, "tags": self._tags(m)} for m in rows]
         order = q.get("order")
         if order:
             rows.sort(key=lambda m: m.get(order) or 0, reverse=q.get("ascending") != "true")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
         return web.json_response(rows[offset : offset + limit])
+
+    def _tags(self, market: dict[str, Any]) -> list[dict[str, Any]]:
+        """Return the tags of a market's events (from ``events.json``)."""
+        ids = {str(e.get("id")) for e in market.get("events", [])}
+        return [t for e in self.events if str(e.get("id")) in ids for t in e.get("tags", [])]
 
     async def _gamma_market(self, request: web.Request) -> web.Response:
         for m in self.markets:

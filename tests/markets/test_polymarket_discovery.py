@@ -25,8 +25,15 @@ from tests.markets.fake_polymarket import FakePolymarket
 
 RES = Path(__file__).resolve().parents[1] / "resources" / "polymarket"
 RAW = json.loads((RES / "markets.json").read_text())
+EVENTS = json.loads((RES / "events.json").read_text())
 NOW = parse_iso_ts("2026-11-21T00:00:00Z") or 0.0
 BTC, FED, LAKERS, CELTICS, THUNDER, SNOW, RESOLVED, PAUSED, BROKEN = RAW
+
+
+def tagged(raw: dict) -> dict:
+    """Return a market object as Gamma answers ``/markets?include_tag=true``: with its tags."""
+    ids = {e["id"] for e in raw.get("events", [])}
+    return {**raw, "tags": [t for e in EVENTS if e["id"] in ids for t in e["tags"]]}
 
 
 def test_parse_string_encoded_fields() -> None:
@@ -44,7 +51,8 @@ def test_parse_string_encoded_fields() -> None:
     assert yes.fees.rate == Decimal("0.072") and yes.fees.exponent == 1
     assert yes.end_ts == parse_iso_ts("2027-12-31T12:00:00Z") == 1830254400.0
     assert yes.event_id is None and yes.venue == "polymarket"
-    assert m.categories[:2] == ("crypto", "bitcoin")
+    assert m.categories == ()  # a real /markets object names no category by itself
+    assert parse_gamma_market(tagged(BTC)).categories[:2] == ("crypto", "bitcoin")
     assert m.liquidity_usd == 52000.5 and m.volume_usd == 1250000.25
 
 
@@ -97,7 +105,7 @@ def _parsed() -> list:
     out = []
     for raw in RAW:
         with contextlib.suppress(GammaParseError):
-            out.append(parse_gamma_market(raw))
+            out.append(parse_gamma_market(tagged(raw)))
     return out
 
 
@@ -234,5 +242,65 @@ async def test_socket_resolution_is_not_repeated_by_gamma(fake: FakePolymarket) 
         await fake.resolve(BTC["conditionId"], 0, via_ws=False)
         update = await disc.refresh(NOW + 1)
         assert update.resolved == [] and update.listed == []
+    finally:
+        await rest.close()
+
+
+# ============================================================================ issue 11
+def test_fixtures_have_the_real_shape_no_category_and_no_event_tags() -> None:
+    """Gamma ``/markets`` objects carry no ``category``; nested events carry no tags."""
+    for raw in RAW:
+        assert "category" not in raw and "tags" not in raw
+        assert all("tags" not in e for e in raw["events"])
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("nba",), [LAKERS, CELTICS, THUNDER]),  # the event slug nba-champion-2026-27
+        (("fed",), [FED]),  # fed-cuts-rates-in-march-2027, fed-decision-in-march-2027
+        (("NB",), []),  # not a whole word
+        (("miami 2027",), [SNOW]),  # words, with spaces
+    ],
+)
+def test_category_filter_matches_slug_words_of_untagged_objects(
+    names: tuple[str, ...], expected: list
+) -> None:
+    parsed = [parse_gamma_market(r) for r in RAW if r is not BROKEN]
+    chosen = select_markets(parsed, DiscoveryConfig(categories=names), NOW)
+    assert _slugs(chosen) == [m["slug"] for m in expected]
+
+
+@pytest.mark.asyncio
+async def test_discovery_asks_for_tags_so_category_filters_match_real_objects(
+    fake: FakePolymarket,
+) -> None:
+    disc, rest = _discovery(fake, categories=("sports",))
+    try:
+        update = await disc.refresh(NOW)
+        assert _slugs(update.listed) == [LAKERS["slug"], CELTICS["slug"], THUNDER["slug"]]
+        assert update.listed[0].instruments[0].category == "sports"
+    finally:
+        await rest.close()
+
+
+@pytest.mark.asyncio
+async def test_a_market_that_stops_accepting_orders_is_reported_at_once(
+    fake: FakePolymarket,
+) -> None:
+    disc, rest = _discovery(fake)
+    try:
+        await disc.refresh(NOW)
+        btc = next(m for m in fake.markets if m["slug"] == BTC["slug"])
+        btc["acceptingOrders"] = False  # still open, not closed: Gamma stops taking orders
+        update = await disc.refresh(NOW + 60)
+        assert [(e.market_id, e.status, e.ts) for e in update.status] == [
+            (BTC["conditionId"], "not_accepting", NOW + 60)
+        ]
+        assert update.closed == [] and BTC["conditionId"] in disc.watched
+        assert (await disc.refresh(NOW + 120)).status == []  # reported once
+        btc["acceptingOrders"] = True
+        again = await disc.refresh(NOW + 180)
+        assert [(e.market_id, e.status) for e in again.status] == [(BTC["conditionId"], "open")]
     finally:
         await rest.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from services.events import BookDelta, BookSnapshot, MarketListed, MarketResolved
+from services.events import BookDelta, BookSnapshot, MarketListed, MarketResolved, MarketStatus
 from services.markets.polymarket.config import DiscoveryConfig, PolymarketConfig, ValidationConfig
 from services.markets.polymarket.feed import PolymarketFeed, apply_to_books, rest_best
 from services.markets.polymarket.rest import RestError
@@ -374,3 +374,24 @@ async def test_start_fails_cleanly_when_gamma_is_down_and_can_retry(fake: FakePo
         assert len(feed.watched()) == 12
     finally:
         await feed.close()
+
+
+@pytest.mark.asyncio
+async def test_accepting_orders_false_becomes_a_not_accepting_status_event(
+    fake: FakePolymarket,
+) -> None:
+    """Gamma's ``acceptingOrders: false`` on a still-open market reaches the engine as
+    ``MarketStatus(status="not_accepting")`` at the next discovery refresh (issue 11)."""
+    feed, pump = await started(fake, refresh_s=0.1)
+    m = fake.markets[0]
+    try:
+        m["acceptingOrders"] = False
+        await pump.until(
+            lambda: any(isinstance(e, MarketStatus) for e in pump.events), what="status"
+        )
+        (ev,) = [e for e in pump.events if isinstance(e, MarketStatus)]
+        assert (ev.market_id, ev.status) == (m["conditionId"], "not_accepting")
+        tok = json.loads(m["clobTokenIds"])[0]
+        assert feed.shards.shard_of(tok) is not None  # still watched: books keep flowing
+    finally:
+        await pump.stop()

@@ -269,3 +269,32 @@ def test_raw_records_keep_frames_verbatim(tmp_path: Path) -> None:
     assert out[0] == [MarketListed(10.0, (INST,))]
     assert out[1] == [BookSnapshot(11.0, "tok-1", (), ())]
     assert replay.translator.counters["malformed"] == 1
+
+
+# ============================================================================ issue 11
+BETFAIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "betfair" / "1.197931750"
+
+
+@pytest.mark.skipif(not BETFAIR.is_file(), reason="shared real data not present")
+def test_replay_refuses_a_file_it_cannot_read() -> None:
+    from services.markets.replay import ReplayFileError
+
+    with pytest.raises(ReplayFileError, match="Betfair Exchange stream file"):
+        ReplayFeed([BETFAIR])
+
+
+def test_replay_refuses_missing_files_empty_dirs_and_foreign_json(tmp_path: Path) -> None:
+    from services.markets.replay import ReplayFileError
+
+    with pytest.raises(ReplayFileError, match="no such file"):
+        ReplayFeed([tmp_path / "nope.jsonl.gz"])
+    with pytest.raises(ReplayFileError, match="no recording files"):
+        ReplayFeed([tmp_path])
+    raw = tmp_path / "frames.jsonl"
+    raw.write_text('{"event_type": "book", "asset_id": "1"}\n')
+    with pytest.raises(ReplayFileError, match="raw Polymarket WebSocket messages"):
+        ReplayFeed([raw])
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(ReplayFileError, match="not a readable gzip file"):
+        ReplayFeed([bad])

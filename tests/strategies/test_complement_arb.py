@@ -86,8 +86,10 @@ def test_does_not_retake_a_consumed_level_and_buys_each_dislocation_once() -> No
     h.delta("Y1", (Side.SELL, 0.45, 90), dt=1)
     h.delta("N1", (Side.SELL, 0.50, 80))
     assert len(h.orders()) == 2
-    # The pair goes back to fair, then a new dislocation appears: buy it.
+    # The pair goes back to fair, then a new dislocation appears: buy it (the NO ask we took
+    # from now shows 80 more than our 100).
     h.delta("Y1", (Side.SELL, 0.45, 0), (Side.SELL, 0.51, 100), dt=1)
+    h.delta("N1", (Side.SELL, 0.50, 180))
     h.delta("Y1", (Side.SELL, 0.46, 70), dt=1)
     assert len(h.orders()) == 4
     assert {o.size for o in h.orders()[2:]} == {sh(70)}
@@ -99,8 +101,9 @@ def test_rebuying_refreshed_levels_can_be_allowed_after_the_cooldown() -> None:
     h.delta("Y1", (Side.SELL, 0.45, 90), dt=1)
     h.delta("N1", (Side.SELL, 0.50, 80))
     assert len(h.orders()) == 2  # refreshed, but inside the cooldown
-    h.delta("Y1", (Side.SELL, 0.45, 90), dt=2)
-    h.delta("N1", (Side.SELL, 0.50, 80))
+    # Levels a strategy took from offer it only what they show beyond what it took.
+    h.delta("Y1", (Side.SELL, 0.45, 190), dt=2)
+    h.delta("N1", (Side.SELL, 0.50, 180))
     assert len(h.orders()) == 4
     assert {o.size for o in h.orders()[2:]} == {sh(80)}
 

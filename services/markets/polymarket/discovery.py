@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.events import MarketResolved
+from services.events import MarketResolved, MarketStatus
 from services.markets.polymarket.config import DiscoveryConfig
 from services.markets.polymarket.gamma import (
     GammaMarket,
@@ -33,6 +33,8 @@ class DiscoveryUpdate:
     listed: list[GammaMarket] = field(default_factory=list)
     closed: list[GammaMarket] = field(default_factory=list)
     resolved: list[MarketResolved] = field(default_factory=list)
+    # Watched markets that stopped ("not_accepting") or resumed ("open") accepting orders.
+    status: list[MarketStatus] = field(default_factory=list)
 
 
 class Discovery:
@@ -71,6 +73,8 @@ class Discovery:
                     "order": cfg.order_by,
                     "ascending": False,
                     "tag_id": tag,
+                    # Real market objects carry no category: ask for their tags.
+                    "include_tag": True,
                 }
                 if cfg.active_only:
                     params["active"] = True
@@ -124,8 +128,10 @@ class Discovery:
         Returns
         -------
         DiscoveryUpdate
-            Newly selected markets, watched markets that closed without a result yet, and
-            ``MarketResolved`` events for watched markets Gamma shows settled.
+            Newly selected markets, watched markets that closed without a result yet,
+            ``MarketResolved`` events for watched markets Gamma shows settled, and
+            ``MarketStatus`` events for watched markets whose ``acceptingOrders`` flipped
+            (``"not_accepting"`` / ``"open"``).
 
         Raises
         ------
@@ -144,6 +150,11 @@ class Discovery:
                 cur = detail if detail is not None else cur
             if cur is None or not cur.closed:
                 if cur is not None:
+                    if cur.accepting_orders != m.accepting_orders:
+                        # acceptingOrders: false stops new orders now, long before Gamma
+                        # reports the market closed.
+                        status = "open" if cur.accepting_orders else "not_accepting"
+                        update.status.append(MarketStatus(ts=now, market_id=cid, status=status))
                     self.watched[cid] = cur
                 continue
             del self.watched[cid]

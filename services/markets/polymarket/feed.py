@@ -300,6 +300,8 @@ class PolymarketFeed:
         if insts:
             self._enqueue_listing(insts)
             await self.shards.add(i.instrument_id for i in insts)
+        if update.status:
+            self._enqueue_events(list(update.status))
         for m in update.closed:
             self._enqueue_events([MarketStatus(ts=0.0, market_id=m.condition_id, status="closed")])
             await self.shards.remove(m.token_ids)

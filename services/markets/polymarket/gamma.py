@@ -53,6 +53,27 @@ class GammaMarket:
     outcome_prices: tuple[str, ...]
     resolution_status: str
     instruments: tuple[Instrument, ...] = field(repr=False)
+    slugs: tuple[str, ...] = ()
+    """The market's slug and its events' slugs and tickers (lower case)."""
+
+    def matches_category(self, names: Iterable[str]) -> bool:
+        """Return whether any name is one of the tags, or a whole-word part of a slug.
+
+        Real Gamma ``/markets`` objects carry no ``category``; their tags arrive with
+        ``include_tag=true`` and their events' slugs name the topic (``nba-champion-2026-27``).
+        A name matches a tag label or slug exactly, or a run of whole words of a slug
+        (``nba`` and ``fed-rates`` match, ``nb`` does not), case-insensitively.
+        """
+        for raw in names:
+            name = raw.strip().lower()
+            if not name:
+                continue
+            if name in self.categories:
+                return True
+            words = "-" + "-".join(name.split()) + "-"
+            if any(words in f"-{slug}-" for slug in self.slugs):
+                return True
+        return False
 
     def payouts(self) -> tuple[tuple[str, int], ...] | None:
         """Return settlement payouts (micro per share) if Gamma shows the market resolved.
@@ -116,6 +137,12 @@ def _bool(value: Any) -> bool:
 
 
 def _categories(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the tag labels and slugs of a market and of its events (lower case).
+
+    Gamma puts a market's tags on the market itself when asked with ``include_tag=true``;
+    ``/events`` objects carry theirs. A ``category`` field, where an old object still has one,
+    counts too.
+    """
     out: list[str] = []
 
     def add(v: Any) -> None:
@@ -126,19 +153,33 @@ def _categories(raw: Mapping[str, Any]) -> tuple[str, ...]:
         if isinstance(tags, list):
             for t in tags:
                 if isinstance(t, dict):
-                    add(t.get("label"))
                     add(t.get("slug"))
+                    add(t.get("label"))
                 else:
                     add(t)
 
-    add(raw.get("category"))
     add_tags(raw.get("tags"))
     events = raw.get("events")
     if isinstance(events, list):
         for ev in events:
             if isinstance(ev, dict):
-                add(ev.get("category"))
                 add_tags(ev.get("tags"))
+                add(ev.get("category"))
+    add(raw.get("category"))
+    return tuple(out)
+
+
+def _slugs(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    values: list[Any] = [raw.get("slug")]
+    events = raw.get("events")
+    if isinstance(events, list):
+        for ev in events:
+            if isinstance(ev, dict):
+                values += [ev.get("slug"), ev.get("ticker")]
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, str) and v.strip() and v.strip().lower() not in out:
+            out.append(v.strip().lower())
     return tuple(out)
 
 
@@ -238,6 +279,7 @@ def parse_gamma_market(raw: Mapping[str, Any]) -> GammaMarket:
         outcome_prices=tuple(prices),
         resolution_status=str(raw.get("umaResolutionStatus") or ""),
         instruments=tuple(insts),
+        slugs=_slugs(raw),
     )
 
 
@@ -256,10 +298,8 @@ def passes_filters(m: GammaMarket, cfg: DiscoveryConfig, now: float) -> bool:
         return False
     if m.neg_risk and not cfg.neg_risk:
         return False
-    if cfg.categories:
-        wanted = {c.lower() for c in cfg.categories}
-        if not wanted.intersection(m.categories):
-            return False
+    if cfg.categories and not m.matches_category(cfg.categories):
+        return False
     if m.liquidity_usd < cfg.min_liquidity_usd or m.volume_usd < cfg.min_volume_usd:
         return False
     if cfg.end_within_min_days is not None or cfg.end_within_max_days is not None:
