@@ -39,7 +39,7 @@ EXPECTED_TABLES = {
     "alert_triggers",
     "journal_entries",
 }
-HEAD_REVISION = "0006"  # 0006 follows 0007 (revision ids are labels, not an order)
+HEAD_REVISION = "0006"
 
 
 def _pragma(engine: Engine, name: str) -> object:
