@@ -244,12 +244,16 @@ class Engine(OrderFlow, Gateway):
         """Run timers and snapshots that are due at the current time."""
         now = self._now = self.clock.now()
         for c in self._clients_t:
-            c.on_time(now)
+            # Orders delayed by latency arrive on the clock too, not only with market events.
+            if c.next_due <= now:
+                c.on_time(now)
         if self._inbox:
             self._drain()
         if now >= self._next_forget:
             self._next_forget = now + self.forget_interval_s
             self.orders = {k: o for k, o in self.orders.items() if o.active}
+            for c in self._clients_t:
+                c.housekeeping(now)
         for r in self.runners.values():
             if now >= r.next_timer and r.enabled:
                 r.next_timer = now + r.strategy.timer_interval_s

@@ -135,7 +135,10 @@ class ExecutionClient(ABC):
 
     # ------------------------------------------------------------------ time and data
     def on_time(self, now: float) -> None:
-        """Do what is due by ``now`` (delayed arrivals, expiries, housekeeping)."""
+        """Do what is due by ``now`` (called only once ``now >= next_due``)."""
+
+    def housekeeping(self, now: float) -> None:
+        """Drop what is no longer needed in memory (called every few event seconds)."""
 
     def available(self, strategy: str, book: OrderBook | None, side: Side, price: int) -> int:
         """Return what ``strategy`` could take at one displayed level (default: all of it)."""

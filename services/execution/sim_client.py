@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.events import BookDelta, BookSnapshot, TradePrint
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
 from services.execution.orders import Fill, Order, OrderStatus
 from services.execution.simulated import SimulatedExchange
 from services.instruments import Instrument, Side
 from services.orderbook import BookStore, OrderBook
-
-FORGET_INTERVAL_S = 10.0
-"""Event seconds between sweeps of finished orders out of the matcher's memory."""
 
 
 class SimulatedClient(ExecutionClient):
@@ -55,8 +51,12 @@ class SimulatedClient(ExecutionClient):
             books, instruments, self, self._next_venue_fill, latency_s=latency_s
         )
         self.next_due = float("inf")
-        self._next_forget = 0.0
         self._filled: dict[int, int] = {}
+        # The engine calls these once per book or trade event: bound straight to the matcher
+        # (same signatures as ExecutionClient's hooks), so no wrapper call is paid per event.
+        self.on_book_snapshot = self.matcher.on_snapshot  # type: ignore[method-assign]
+        self.on_book_delta = self.matcher.on_delta  # type: ignore[method-assign]
+        self.on_trade_print = self.matcher.on_trade  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ orders
     def submit(self, order: Order, now: float) -> None:
@@ -86,37 +86,19 @@ class SimulatedClient(ExecutionClient):
 
     # ------------------------------------------------------------------ time and data
     def on_time(self, now: float) -> None:
-        """Deliver delayed orders and cancels; forget finished orders now and then."""
-        m = self.matcher
-        if m.next_due() <= now:
-            m.advance(now)
-            self._sync_due()
-        if now >= self._next_forget:
-            self._next_forget = now + FORGET_INTERVAL_S
-            m.forget_inactive()
+        """Deliver delayed orders and cancels that are due."""
+        self.matcher.advance(now)
+        self._sync_due()
+
+    def housekeeping(self, now: float) -> None:
+        """Forget finished orders (storage keeps them)."""
+        self.matcher.forget_inactive()
 
     def available(self, strategy: str, book: OrderBook | None, side: Side, price: int) -> int:
         """Return the displayed size at a level minus what ``strategy`` already took there."""
         if book is None:
             return 0
         return self.matcher.available(strategy, book.instrument_id, side, price)
-
-    def on_book_snapshot(self, ev: BookSnapshot, book: OrderBook, now: float) -> None:
-        """Refresh queues and fill what the new book crosses."""
-        self.matcher.now = now
-        self.matcher.on_snapshot(ev, book)
-
-    def on_book_delta(
-        self, ev: BookDelta, book: OrderBook, old_sizes: list[int], now: float
-    ) -> None:
-        """Move queues and fill what the changed levels cross."""
-        self.matcher.now = now
-        self.matcher.on_delta(ev, book, old_sizes)
-
-    def on_trade_print(self, ev: TradePrint, now: float) -> None:
-        """Advance queues at the print's price and fill what it traded through."""
-        self.matcher.now = now
-        self.matcher.on_trade(ev)
 
     def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
         """Cancel every order on these instruments at once (no latency: the venue did it)."""

@@ -195,8 +195,13 @@ class SimulatedExchange:
         self._resting.setdefault(order.instrument_id, []).append(order)
 
     # ------------------------------------------------------------------ market events
-    def on_snapshot(self, ev: BookSnapshot, book: OrderBook) -> None:
-        """A full refresh: consumption and queues are capped at the new displayed sizes."""
+    def on_snapshot(self, ev: BookSnapshot, book: OrderBook, now: float | None = None) -> None:
+        """A full refresh: consumption and queues are capped at the new displayed sizes.
+
+        ``now`` (the engine's time of the event) stamps what this event fills.
+        """
+        if now is not None:
+            self.now = now
         iid = ev.instrument_id
         self._traded.pop(iid, None)
         self._unexplained.pop(iid, None)
@@ -210,11 +215,16 @@ class SimulatedExchange:
                 o.queue_ahead = min(o.queue_ahead, book.size_at(o.side, o.price))
             self._match_crossed(iid, book)
 
-    def on_delta(self, ev: BookDelta, book: OrderBook, old_sizes: list[int]) -> None:
+    def on_delta(
+        self, ev: BookDelta, book: OrderBook, old_sizes: list[int], now: float | None = None
+    ) -> None:
         """Level changes: cap consumption, move queues, fill orders the book crossed.
 
-        ``old_sizes[i]`` is the level size before ``ev.changes[i]`` was applied.
+        ``old_sizes[i]`` is the level size before ``ev.changes[i]`` was applied; ``now`` (the
+        engine's time of the event) stamps what this event fills.
         """
+        if now is not None:
+            self.now = now
         iid = ev.instrument_id
         consumed = self._consumed.get(iid)
         traded = self._traded.get(iid)
@@ -255,8 +265,10 @@ class SimulatedExchange:
         if resting:
             self._match_crossed(iid, book)
 
-    def on_trade(self, ev: TradePrint) -> None:
+    def on_trade(self, ev: TradePrint, now: float | None = None) -> None:
         """A venue trade: advance queues at its price, fill orders it traded through."""
+        if now is not None:
+            self.now = now
         iid = ev.instrument_id
         aggressor = ev.aggressor
         if aggressor is None:

@@ -1,7 +1,8 @@
 """A hand-written asynchronous venue for tests: what a live client looks like to the engine.
 
-Nothing happens when an order is submitted. On each later batch (each ``on_time`` call from the
-engine's ``on_clock`` at a later event time) the venue does one step for every order it holds:
+Nothing happens when an order is submitted. At each later moment of event time at which the
+engine asks (``on_time``, due while the venue holds orders) the venue does one step for every
+order it holds:
 
 * step 1: reject it (if told to) or accept it (``accepted`` event, venue order id given);
 * step 2 and after: fill what the displayed book allows at the book's own prices (taker, with
@@ -53,6 +54,7 @@ class FakeAsyncVenue(ExecutionClient):
     filled: dict[int, int] = field(default_factory=dict)  # order id -> quantity the venue filled
     _orders: dict[int, _Working] = field(default_factory=dict)
     _trade_seq: int = 0
+    _last_step: float = float("-inf")
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -64,6 +66,7 @@ class FakeAsyncVenue(ExecutionClient):
         """Take the order; nothing is reported until the next batch."""
         self.submitted.append(order.order_id)
         self._orders[order.order_id] = _Working(order, now)
+        self.next_due = float("-inf")  # the engine asks on every batch while orders are held
 
     def cancel(self, order: Order, now: float, reason: str) -> bool:
         """Queue a cancel for the next step."""
@@ -87,8 +90,9 @@ class FakeAsyncVenue(ExecutionClient):
 
     def on_time(self, now: float) -> None:
         """One venue step: acknowledge, fill, cancel."""
-        if self.silent:
-            return
+        if self.silent or now == self._last_step:
+            return  # one step per moment of event time, however often the engine asks
+        self._last_step = now
         for oid, w in list(self._orders.items()):
             if now <= w.sent_ts:
                 continue  # sent in this very moment: the venue has not seen it yet
@@ -108,6 +112,8 @@ class FakeAsyncVenue(ExecutionClient):
                 self._finish(oid, OrderStatus.CANCELLED, w.cancel_reason, now)
                 continue
             self._step_fill(w, now)
+        if not self._orders:
+            self.next_due = float("inf")
 
     # ------------------------------------------------------------------ internals
     def _step_fill(self, w: _Working, now: float) -> None:
