@@ -19,6 +19,7 @@ def fmt_usd(v: float | None, signed: bool = False) -> str:
     """Format USD with thousands separators and cents (``-$1,234.50``)."""
     if v is None:
         return "-"
+    v = round(float(v), 2)
     sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
     return f"{sign}${abs(v):,.2f}"
 
@@ -27,6 +28,9 @@ def fmt_pct(v: float | None, digits: int = 2, signed: bool = False) -> str:
     """Format a percentage (``+1.25%``)."""
     if v is None:
         return "-"
+    v = round(float(v), digits) + 0.0  # no "-0.00%": -0.0 + 0.0 is +0.0
+    if signed and v == 0:
+        return f"{0:.{digits}f}%"
     return f"{v:+.{digits}f}%" if signed else f"{v:.{digits}f}%"
 
 
@@ -34,7 +38,7 @@ def fmt_num(v: float | None, digits: int = 2) -> str:
     """Format a plain number with separators."""
     if v is None:
         return "-"
-    return f"{v:,.{digits}f}"
+    return f"{round(float(v), digits) + 0.0:,.{digits}f}"
 
 
 def fmt_price(v: float | None) -> str:

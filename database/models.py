@@ -217,7 +217,9 @@ class PerformanceSnapshotRow(Base):
     exposure: Mapped[int] = mapped_column(BigInteger)
     equity_liquidation: Mapped[int] = mapped_column(BigInteger)  # positions marked to the bid
     return_pct: Mapped[float] = mapped_column(Float)
-    drawdown_pct: Mapped[float] = mapped_column(Float)
+    drawdown_pct: Mapped[float] = mapped_column(Float)  # current drawdown from the peak
+    max_drawdown_pct: Mapped[float | None] = mapped_column(Float)  # all-time, survives restarts
+    metrics_json: Mapped[str | None] = mapped_column(Text)  # services.competition.row_metrics
     sharpe: Mapped[float | None] = mapped_column(Float)
     win_rate: Mapped[float | None] = mapped_column(Float)
     trades: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -1,34 +1,42 @@
-"""Competition metrics and the leaderboard.
+"""Competition glue: per-strategy running statistics and the leaderboard row.
 
-Per strategy, incrementally (O(1) per snapshot, all-time):
+The formulas live in :mod:`services.metrics` (pure functions; ``docs/METRICS.md``). This module
+keeps, per strategy, what those formulas need incrementally (O(1) per sample, all-time):
 
-* **return %**: equity (marked at the mid) over starting capital, minus one;
-* **max drawdown %**: the largest peak-to-trough fall of equity, sampled every memory snapshot;
-* **Sharpe**: mean over standard deviation of the equity returns between persisted snapshots
-  (every ``snapshot_interval_s`` of event time), annualised with ``sqrt(seconds_per_year /
-  snapshot_interval_s)`` on a 365-day year (prediction markets trade around the clock), risk-free
-  rate 0. ``None`` until 30 returns exist or while equity has not moved;
-* **win rate**: winning closed bets over closed bets (see ``services.portfolio``).
+* the all-time peak and **max drawdown** of equity sampled every memory snapshot (1 s by
+  default), kept in ``bot_state["performance"]`` so it survives restarts;
+* **hourly and daily returns** (UTC calendar periods of event time); ``competition.returns_period``
+  picks which one Sharpe, Sortino and Calmar use (``auto``: daily once there are
+  ``sharpe_min_returns`` daily returns, hourly before);
+* **exposure time** (share of time holding a position or a resting buy);
+* closed-bet sums (rebuilt from the portfolio's ledger replay at restart).
 
-The composite score (0–100) weights normalised components, by default 40 % return, 30 % Sharpe,
-20 % win rate, 10 % drawdown:
-
-* return: ``clip((r + R) / 2R)`` with ``R = return_scale_pct`` (so 0 % return scores 0.5);
-* Sharpe: ``clip((s + S) / 2S)`` with ``S = sharpe_scale``; 0.5 while undefined;
-* win rate: as a fraction; 0.5 before the first closed bet;
-* drawdown: ``1 - clip(dd / D)`` with ``D = drawdown_scale_pct``.
+The composite score (0-100) weights normalised components, by default 40 % return, 30 % Sharpe,
+20 % win rate, 10 % drawdown (see :func:`services.metrics.composite_score`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
+from services.metrics import (
+    PERIODS_PER_YEAR,
+    BetAccumulator,
+    DrawdownTracker,
+    Estimate,
+    ExposureClock,
+    PeriodReturns,
+    ScoreInputs,
+    annualised_return_pct,
+    calmar,
+    composite_score,
+    sharpe,
+    sortino,
+)
 from utils.config import CompetitionConfig
-
-SECONDS_PER_YEAR = 365.0 * 24 * 3600
 
 
 class EquityRing:
@@ -56,56 +64,117 @@ class EquityRing:
         return self.ts[idx], self.equity[idx]
 
 
-@dataclass(slots=True)
+@dataclass
 class StrategyStats:
-    """Incremental performance statistics of one strategy."""
+    """Running performance statistics of one strategy (USD floats)."""
 
     starting: float
-    peak: float
-    max_drawdown_pct: float = 0.0
-    last_persist_equity: float | None = None
-    n_returns: int = 0
-    mean_ret: float = 0.0
-    m2_ret: float = 0.0
+    drawdown: DrawdownTracker = field(default_factory=DrawdownTracker)
+    hourly: PeriodReturns = field(default_factory=lambda: PeriodReturns("hourly"))
+    daily: PeriodReturns = field(default_factory=lambda: PeriodReturns("daily"))
+    exposure: ExposureClock = field(default_factory=ExposureClock)
+    bets: BetAccumulator = field(default_factory=BetAccumulator)
+    bets_seen: int = 0
+    last_ts: float | None = None
 
-    def sample(self, equity: float) -> None:
-        """Update peak and drawdown with a new equity sample (USD)."""
-        if equity > self.peak:
-            self.peak = equity
-        elif self.peak > 0:
-            dd = (self.peak - equity) / self.peak * 100.0
-            if dd > self.max_drawdown_pct:
-                self.max_drawdown_pct = dd
+    @property
+    def max_drawdown_pct(self) -> float:
+        """Return the all-time maximum drawdown, percent."""
+        return self.drawdown.max_dd_pct
 
-    def add_return(self, equity: float) -> None:
-        """Add the return since the previous persisted snapshot (Welford update)."""
-        prev = self.last_persist_equity
-        self.last_persist_equity = equity
-        if prev is None or prev <= 0:
-            return
-        r = equity / prev - 1.0
-        self.n_returns += 1
-        delta = r - self.mean_ret
-        self.mean_ret += delta / self.n_returns
-        self.m2_ret += delta * (r - self.mean_ret)
+    def sample(self, ts: float, equity: float, exposed: bool) -> None:
+        """Add an equity sample at event time ``ts`` (a repeated time only updates the value)."""
+        self.drawdown.update(equity)
+        self.hourly.update(ts, equity)
+        self.daily.update(ts, equity)
+        self.exposure.update(ts, exposed)
+        self.last_ts = ts
 
-    def current_drawdown_pct(self, equity: float) -> float:
-        """Return the fall from the peak right now, percent."""
-        return (self.peak - equity) / self.peak * 100.0 if self.peak > 0 else 0.0
+    def add_bets(self, pnls_usd: list[float]) -> None:
+        """Add newly closed bets' P&L (net of fees), USD."""
+        for p in pnls_usd:
+            self.bets.add(p)
+        self.bets_seen += len(pnls_usd)
 
-    def sharpe(self, interval_s: float, min_returns: int = 30) -> float | None:
-        """Return the annualised Sharpe ratio, or None if undefined."""
-        if self.n_returns < max(2, min_returns):
-            return None
-        var = self.m2_ret / (self.n_returns - 1)
-        if var <= 1e-18:
-            return None
-        return self.mean_ret / math.sqrt(var) * math.sqrt(SECONDS_PER_YEAR / interval_s)
+    def returns_for(self, cfg: CompetitionConfig) -> PeriodReturns:
+        """Return the period returns the ratios use under ``cfg.returns_period``."""
+        if cfg.returns_period == "hourly":
+            return self.hourly
+        if cfg.returns_period == "daily":
+            return self.daily
+        return self.daily if len(self.daily.returns) >= cfg.sharpe_min_returns else self.hourly
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the persisted part (closed-bet sums are rebuilt from the ledger)."""
+        return {
+            "starting": self.starting,
+            "peak": self.drawdown.peak,
+            "max_dd_pct": self.drawdown.max_dd_pct,
+            "hourly": self.hourly.to_dict(),
+            "daily": self.daily.to_dict(),
+            "exposure": {
+                "exposed_s": self.exposure.exposed_s,
+                "total_s": self.exposure.total_s,
+                "last_ts": self.exposure.last_ts,
+                "last_exposed": self.exposure.last_exposed,
+            },
+            "last_ts": self.last_ts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StrategyStats:
+        """Rebuild from :meth:`to_dict` output."""
+        ex = d.get("exposure") or {}
+        return cls(
+            starting=float(d["starting"]),
+            drawdown=DrawdownTracker(d.get("peak"), float(d.get("max_dd_pct") or 0.0)),
+            hourly=PeriodReturns.from_dict(d["hourly"]),
+            daily=PeriodReturns.from_dict(d["daily"]),
+            exposure=ExposureClock(
+                float(ex.get("exposed_s") or 0.0),
+                float(ex.get("total_s") or 0.0),
+                ex.get("last_ts"),
+                bool(ex.get("last_exposed")),
+            ),
+            last_ts=d.get("last_ts"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ratios:
+    """Sharpe, Sortino and Calmar on one return period."""
+
+    period: str
+    n_returns: int
+    sharpe: Estimate | None
+    sortino: Estimate | None
+    calmar: float | None
+    annual_return_pct: float | None
+
+
+def ratios(st: StrategyStats, cfg: CompetitionConfig) -> Ratios:
+    """Return the ratios of ``st`` on the period ``cfg`` selects."""
+    pr = st.returns_for(cfg)
+    ppy = PERIODS_PER_YEAR[pr.period]
+    rets = pr.returns
+    n = cfg.sharpe_min_returns
+    return Ratios(
+        pr.period,
+        len(rets),
+        sharpe(rets, ppy, n),
+        sortino(rets, ppy, n),
+        calmar(rets, ppy, st.max_drawdown_pct, n),
+        annualised_return_pct(rets, ppy) if len(rets) >= n else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class LeaderboardRow:
-    """One line of the leaderboard (plain values, ready for terminal, DB and dashboard)."""
+    """One line of the leaderboard (plain values, ready for terminal, DB and dashboard).
+
+    ``metrics`` holds the full set of :func:`row_metrics` (also stored as the snapshot's
+    ``metrics_json``).
+    """
 
     rank: int
     strategy: str
@@ -125,30 +194,62 @@ class LeaderboardRow:
     round_trips: int
     status: str
     strategy_status: str
+    sharpe_se: float | None = None
+    evidence_pct: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _clip01(x: float) -> float:
-    return 0.0 if x < 0 else 1.0 if x > 1 else x
+def _r(x: float | None, nd: int = 6) -> float | None:
+    return None if x is None else round(x, nd)
 
 
-def composite_score(
+def row_metrics(
+    st: StrategyStats,
     cfg: CompetitionConfig,
+    *,
     return_pct: float,
-    sharpe: float | None,
-    win_rate: float | None,
-    max_drawdown_pct: float,
-) -> float:
-    """Return the 0–100 composite score (see the module docstring)."""
+    fees_usd: float,
+    equity_usd: float,
+) -> tuple[dict[str, Any], float, float]:
+    """Return (metrics dict, score, evidence %) of one strategy now."""
+    rt = ratios(st, cfg)
+    bs = st.bets.stats()
     w = cfg.weights
-    total_w = w.return_ + w.sharpe + w.win_rate + w.drawdown
-    if total_w <= 0:
-        return 0.0
-    r = _clip01((return_pct + cfg.return_scale_pct) / (2 * cfg.return_scale_pct))
-    s = 0.5 if sharpe is None else _clip01((sharpe + cfg.sharpe_scale) / (2 * cfg.sharpe_scale))
-    wr = 0.5 if win_rate is None else win_rate
-    dd = 1.0 - _clip01(max_drawdown_pct / cfg.drawdown_scale_pct)
-    score = (w.return_ * r + w.sharpe * s + w.win_rate * wr + w.drawdown * dd) / total_w
-    return round(100.0 * score, 2)
+    sc = composite_score(
+        ScoreInputs(return_pct, rt.sharpe, bs.win_rate, bs.n, st.max_drawdown_pct),
+        weights=(w.return_, w.sharpe, w.win_rate, w.drawdown),
+        return_scale_pct=cfg.return_scale_pct,
+        sharpe_scale=cfg.sharpe_scale,
+        drawdown_scale_pct=cfg.drawdown_scale_pct,
+        win_rate_min_bets=cfg.win_rate_min_bets,
+    )
+    m: dict[str, Any] = {
+        "returns_period": rt.period,
+        "n_returns": rt.n_returns,
+        "min_returns": cfg.sharpe_min_returns,
+        "sharpe": _r(rt.sharpe.value if rt.sharpe else None, 4),
+        "sharpe_se": _r(rt.sharpe.stderr if rt.sharpe else None, 4),
+        "sortino": _r(rt.sortino.value if rt.sortino else None, 4),
+        "sortino_se": _r(rt.sortino.stderr if rt.sortino else None, 4),
+        "calmar": _r(rt.calmar, 4),
+        "annual_return_pct": _r(rt.annual_return_pct, 4),
+        "max_drawdown_pct": _r(st.max_drawdown_pct),
+        "drawdown_pct": _r(st.drawdown.current_pct(equity_usd)),
+        "exposure_time_pct": _r(st.exposure.pct, 4),
+        "fees_usd": _r(fees_usd),
+        "closed_bets": bs.n,
+        "wins": bs.wins,
+        "losses": bs.losses,
+        "win_rate": _r(bs.win_rate),
+        "profit_factor": _r(bs.profit_factor, 4),
+        "expectancy_usd": _r(bs.expectancy),
+        "avg_win_usd": _r(bs.avg_win),
+        "avg_loss_usd": _r(bs.avg_loss),
+        "largest_loss_usd": _r(bs.largest_loss),
+        "score_components": {k: round(v, 4) for k, v in sc.components.items()},
+        "evidence_pct": sc.evidence_pct,
+    }
+    return m, sc.score, sc.evidence_pct
 
 
 def status_label(cfg: CompetitionConfig, return_pct: float, strategy_status: str) -> str:

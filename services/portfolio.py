@@ -61,6 +61,33 @@ class Position:
 class _Bet:
     open_instruments: int = 0
     pnl: int = 0  # realized - fees since the bet opened
+    fees: int = 0
+    cost: int = 0  # notional bought (and paid at settlement by a short)
+    proceeds: int = 0  # notional sold plus payouts
+    opened_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedBet:
+    """One closed bet (a market or neg-risk event whose positions all went back to zero).
+
+    Amounts are micro-USDC; ``pnl`` is net of ``fees``; ``closed_by`` is ``sold`` or ``settled``.
+    """
+
+    group_id: str
+    opened_ts: float
+    closed_ts: float
+    cost: int
+    proceeds: int
+    fees: int
+    pnl: int
+    closed_by: str
+    order_id: int | None = None  # the fill's order that closed it (None when settled)
+
+    @property
+    def hold_s(self) -> float:
+        """Return how long the bet was open, seconds."""
+        return self.closed_ts - self.opened_ts
 
 
 class Portfolio:
@@ -95,6 +122,8 @@ class Portfolio:
         self.wins = 0
         self.losses = 0
         self.consecutive_losses = 0
+        self.streak_loss = 0  # micro-USDC lost over the current losing streak (>= 0)
+        self.closed_bets: list[ClosedBet] = []
         self._bets: dict[str, _Bet] = {}
         self._group_of: dict[str, str] = {}
         self._inst_of: dict[str, Instrument] = {}
@@ -267,11 +296,12 @@ class Portfolio:
         pos = self.positions.get(iid)
         if pos is None:
             pos = self.positions[iid] = Position(iid, opened_ts=fill.ts)
-            self._open_bet(iid, inst)
+            self._open_bet(iid, inst, fill.ts)
         bet = self._bets[self._group_of[iid]]
         self.fees += fill.fee
         pos.fees += fill.fee
         bet.pnl -= fill.fee
+        bet.fees += fill.fee
         self.fill_count += 1
         pos.updated_ts = fill.ts
         held = pos.qty
@@ -282,9 +312,11 @@ class Portfolio:
         if units > 0:
             self.cash -= value + fill.fee
             self.bought += value
+            bet.cost += value
         else:
             self.cash += value - fill.fee
             self.sold += value
+            bet.proceeds += value
         realized = 0
         if held == 0 or (held > 0) == (units > 0):
             pos.qty += units
@@ -310,7 +342,7 @@ class Portfolio:
         if held < 0 or pos.qty < 0:
             self.short_liability += max(0, -pos.qty) - max(0, -held)
         if pos.qty == 0:
-            self._close_position(iid)
+            self._close_position(iid, fill.ts, "sold", fill.order_id)
         return realized
 
     def settle(
@@ -326,7 +358,12 @@ class Portfolio:
         self.payouts += amount
         self.realized_pnl += realized
         pos.realized_pnl += realized
-        self._bets[self._group_of[instrument_id]].pnl += realized
+        bet = self._bets[self._group_of[instrument_id]]
+        bet.pnl += realized
+        if amount >= 0:
+            bet.proceeds += amount
+        else:
+            bet.cost -= amount
         inst = self._inst_of.get(instrument_id)
         if inst is not None and inst.market_id in self._market_net:
             self._market_net[inst.market_id] += realized
@@ -338,7 +375,7 @@ class Portfolio:
         pos.qty = 0
         pos.cost_basis = 0
         pos.updated_ts = ts
-        self._close_position(instrument_id)
+        self._close_position(instrument_id, ts, "settled")
         return st
 
     def settle_commission(
@@ -381,7 +418,7 @@ class Portfolio:
             )
 
     # ------------------------------------------------------------------ bets
-    def _open_bet(self, iid: str, inst: Instrument) -> None:
+    def _open_bet(self, iid: str, inst: Instrument, ts: float) -> None:
         group = inst.group_id
         self._group_of[iid] = group
         self._inst_of[iid] = inst
@@ -389,10 +426,12 @@ class Portfolio:
             self._market_net.setdefault(inst.market_id, 0)
         bet = self._bets.get(group)
         if bet is None:
-            bet = self._bets[group] = _Bet()
+            bet = self._bets[group] = _Bet(opened_ts=ts)
         bet.open_instruments += 1
 
-    def _close_position(self, iid: str) -> None:
+    def _close_position(
+        self, iid: str, ts: float, how: str, order_id: int | None = None
+    ) -> None:
         del self.positions[iid]
         self._inst_of.pop(iid, None)
         group = self._group_of.pop(iid)
@@ -400,9 +439,24 @@ class Portfolio:
         bet.open_instruments -= 1
         if bet.open_instruments == 0:
             del self._bets[group]
+            self.closed_bets.append(
+                ClosedBet(
+                    group,
+                    bet.opened_ts,
+                    ts,
+                    bet.cost,
+                    bet.proceeds,
+                    bet.fees,
+                    bet.pnl,
+                    how,
+                    order_id,
+                )
+            )
             if bet.pnl > 0:
                 self.wins += 1
                 self.consecutive_losses = 0
+                self.streak_loss = 0
             else:
                 self.losses += 1
                 self.consecutive_losses += 1
+                self.streak_loss -= bet.pnl

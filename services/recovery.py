@@ -45,6 +45,7 @@ class RestoreReport:
     carried_instruments: list[Instrument] = field(default_factory=list)
     mids: dict[str, int] = field(default_factory=dict)
     last_ts: float | None = None
+    unclean: bool = False
 
 
 def instrument_from_row(row: dict) -> Instrument:
@@ -78,7 +79,18 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
         needed = {f["instrument_id"] for f in fills} | {o["instrument_id"] for o in open_orders}
         inst_rows = _with_market_siblings(s, queries.load_instruments(s, needed))
         tops = {r["instrument_id"]: r for r in _load_tops(s, needed)}
-        history = {name: queries.snapshot_history(s, name, 0.0) for name in engine.runners}
+        perf_state = queries.get_state(s, "performance")
+        previous_run = queries.get_state(s, "run")
+        saved_ts = engine.tracker.load_state(perf_state)
+        since = float("-inf") if saved_ts is None else saved_ts
+        history = {
+            name: [
+                row
+                for row in queries.snapshot_history(s, name, 0.0 if saved_ts is None else since)
+                if row["ts"] > since
+            ]
+            for name in engine.runners
+        }
     engine.order_seq, engine.fill_seq, engine.settlement_seq = (
         ids["orders"],
         ids["fills"],
@@ -87,6 +99,20 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
     if not fills and not settlements and not open_orders and not strategies:
         return rep
     rep.resumed = True
+    rep.unclean = not (isinstance(previous_run, dict) and previous_run.get("clean") is True)
+    if rep.unclean:
+        log.warning(
+            "The previous run did not stop cleanly (killed, crashed or stopped on an error): "
+            "state is rebuilt from the committed ledger; metrics since the last saved "
+            "statistics are rebuilt from the persisted snapshots."
+        )
+        engine.sink.event(
+            rep.last_ts if rep.last_ts is not None else engine.clock.now(),
+            "unclean_restart",
+            "Restarted after an unclean stop: the previous run was not shut down cleanly.",
+            severity="warning",
+            data={"previous_run": previous_run if isinstance(previous_run, dict) else None},
+        )
     insts = {iid: instrument_from_row(r) for iid, r in inst_rows.items()}
     for iid, loaded in insts.items():
         engine.instruments.setdefault(iid, loaded)
@@ -313,14 +339,17 @@ def restored_summary(engine: Engine) -> dict[str, object]:
 
 
 def _restore_stats(engine: Engine, name: str, rows: list[dict]) -> None:
+    """Bring the running statistics up to date with the snapshots persisted after they were
+    last saved (all of them for a database without saved statistics)."""
     st = engine.tracker.stats_for(name)
     for row in rows:
         if row.get("granularity", "fine") != "fine":
             continue
-        equity = row["equity"] / MICRO
-        st.sample(equity)
-        st.add_return(equity)
-        st.max_drawdown_pct = max(st.max_drawdown_pct, float(row.get("drawdown_pct") or 0.0))
+        st.sample(float(row["ts"]), row["equity"] / MICRO, bool(row.get("exposure")))
+        mdd = row.get("max_drawdown_pct")
+        if mdd is None:
+            mdd = row.get("drawdown_pct")
+        st.drawdown.max_dd_pct = max(st.drawdown.max_dd_pct, float(mdd or 0.0))
 
 
 def _load_tops(s: Session, ids: set[str]) -> list[dict]:

@@ -1,21 +1,29 @@
 """Performance snapshots: every second in memory (bounded), every ``snapshot_interval_s`` and
 hourly to the database, with retention for the fine-grained rows.
+
+The running statistics (all-time peak and max drawdown, period returns, exposure time) are saved
+as ``bot_state["performance"]`` every hour of event time and at shutdown, and restored at start
+(``services.recovery``), so every metric is the same before and after a clean restart.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from services.competition import (
     EquityRing,
     LeaderboardRow,
     StrategyStats,
-    composite_score,
     rank_rows,
+    row_metrics,
     status_label,
 )
 from services.money import MICRO
 from utils.config import CompetitionConfig
+
+STATE_INTERVAL_S = 3600.0
+"""Event-time seconds between saves of the running statistics (and at shutdown)."""
 
 if TYPE_CHECKING:
     from services.engine import Engine
@@ -37,6 +45,7 @@ class PerformanceTracker:
         self.next_persist = float("-inf")
         self.next_hourly = float("-inf")
         self.next_prune = float("-inf")
+        self.next_state = float("-inf")
         self.latest: list[LeaderboardRow] = []
 
     def stats_for(self, name: str) -> StrategyStats:
@@ -44,9 +53,27 @@ class PerformanceTracker:
         st = self.stats.get(name)
         if st is None:
             cap = self.per_strategy.get(name, self.capital) / MICRO
-            st = self.stats[name] = StrategyStats(starting=cap, peak=cap)
+            st = self.stats[name] = StrategyStats(starting=cap)
             self.rings[name] = EquityRing(self._capacity)
         return st
+
+    def state(self) -> dict[str, Any]:
+        """Return the ``bot_state["performance"]`` record (running statistics per strategy)."""
+        return {name: st.to_dict() for name, st in sorted(self.stats.items())}
+
+    def load_state(self, d: Any) -> float | None:
+        """Restore running statistics saved by :meth:`state`; return the newest sample time."""
+        if not isinstance(d, dict):
+            return None
+        newest: float | None = None
+        for name, v in d.items():
+            if not isinstance(v, dict):
+                continue
+            self.stats_for(str(name))
+            st = self.stats[str(name)] = StrategyStats.from_dict(v)
+            if st.last_ts is not None:
+                newest = st.last_ts if newest is None else max(newest, st.last_ts)
+        return newest
 
     def due(self, now: float) -> bool:
         """Return whether a memory snapshot is due."""
@@ -65,14 +92,15 @@ class PerformanceTracker:
             market_value = pf.market_value(engine.mark)
             equity_m = pf.cash + market_value
             equity = equity_m / MICRO
-            st.sample(equity)
+            st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
+            if st.bets_seen < len(pf.closed_bets):
+                st.add_bets([b.pnl / MICRO for b in pf.closed_bets[st.bets_seen :]])
             self.rings[r.name].append(now, equity)
-            if persist:
-                st.add_return(equity)
             unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
             return_pct = (equity / st.starting - 1.0) * 100.0
-            sharpe = st.sharpe(cfg.snapshot_interval_s, cfg.sharpe_min_returns)
-            score = composite_score(cfg, return_pct, sharpe, pf.win_rate, st.max_drawdown_pct)
+            metrics, score, evidence = row_metrics(
+                st, cfg, return_pct=return_pct, fees_usd=pf.fees / MICRO, equity_usd=equity
+            )
             rows.append(
                 LeaderboardRow(
                     rank=0,
@@ -85,14 +113,17 @@ class PerformanceTracker:
                     unrealized_pnl=unreal / MICRO,
                     fees=pf.fees / MICRO,
                     exposure=market_value / MICRO,
-                    sharpe=sharpe,
+                    sharpe=metrics["sharpe"],
                     win_rate=pf.win_rate,
                     max_drawdown_pct=st.max_drawdown_pct,
-                    drawdown_pct=st.current_drawdown_pct(equity),
+                    drawdown_pct=st.drawdown.current_pct(equity),
                     trades=pf.fill_count,
                     round_trips=pf.round_trips,
                     status=status_label(cfg, return_pct, r.status),
                     strategy_status=r.status,
+                    sharpe_se=metrics["sharpe_se"],
+                    evidence_pct=evidence,
+                    metrics=metrics,
                 )
             )
             extras[r.name] = (equity_m, market_value, unreal)
@@ -113,6 +144,8 @@ class PerformanceTracker:
                     "equity_liquidation": engine.liquidation_value(pf),
                     "return_pct": row.return_pct,
                     "drawdown_pct": row.drawdown_pct,
+                    "max_drawdown_pct": row.max_drawdown_pct,
+                    "metrics_json": json.dumps(row.metrics, sort_keys=True),
                     "sharpe": row.sharpe,
                     "win_rate": row.win_rate,
                     "trades": row.trades,
@@ -134,6 +167,9 @@ class PerformanceTracker:
                 },
                 now,
             )
+        if force_persist or now >= self.next_state:
+            engine.sink.state("performance", self.state(), now)
+            self.next_state = now + STATE_INTERVAL_S
         self.next_memory = now + cfg.memory_snapshot_interval_s
         if persist:
             self.next_persist = now + cfg.snapshot_interval_s

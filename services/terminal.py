@@ -21,6 +21,18 @@ def _fmt_opt(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def fmt_signed(v: float, digits: int = 2) -> str:
+    """Format with a sign, never ``-0.00`` (a value that rounds to zero prints ``0.00``)."""
+    r = round(v, digits) + 0.0
+    return f"{0:.{digits}f}" if r == 0 else f"{r:+.{digits}f}"
+
+
+def _fmt_sharpe(r: LeaderboardRow) -> str:
+    if r.sharpe is None:
+        return "-"
+    return f"{r.sharpe:.2f}" if r.sharpe_se is None else f"{r.sharpe:.2f}±{r.sharpe_se:.1f}"
+
+
 def leaderboard_table(
     rows: list[LeaderboardRow], event_ts: float, events: int, title: str = "Leaderboard"
 ) -> Table:
@@ -47,8 +59,8 @@ def leaderboard_table(
             r.strategy,
             f"{r.score:.1f}",
             f"{r.equity:,.2f}",
-            f"{r.return_pct:+.2f}",
-            _fmt_opt(r.sharpe, ".2f"),
+            fmt_signed(r.return_pct),
+            _fmt_sharpe(r),
             _fmt_opt(None if r.win_rate is None else r.win_rate * 100, ".0f"),
             f"{r.max_drawdown_pct:.2f}",
             str(r.trades),

@@ -185,11 +185,22 @@ class CompetitionConfig(_Frozen):
     return_scale_pct: float = Field(
         10.0, gt=0, description="Return (%) that maps to a full return score; -x maps to 0"
     )
+    returns_period: Literal["auto", "daily", "hourly"] = Field(
+        "auto",
+        description="Period of the returns behind Sharpe, Sortino and Calmar: daily, hourly, or "
+        "auto (daily once sharpe_min_returns daily returns exist, hourly before)",
+    )
     sharpe_min_returns: int = Field(
-        30,
+        20,
         ge=2,
         le=100_000,
-        description="Persisted-snapshot returns needed before a Sharpe ratio is shown, count",
+        description="Period returns needed before Sharpe, Sortino and Calmar are shown, count",
+    )
+    win_rate_min_bets: int = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="Closed bets needed before the win rate counts in the score, count",
     )
     sharpe_scale: float = Field(3.0, gt=0, description="Sharpe that maps to a full Sharpe score")
     drawdown_scale_pct: float = Field(

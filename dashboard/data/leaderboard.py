@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, select
@@ -12,6 +13,25 @@ from services.competition import status_label
 from utils.config import CompetitionConfig
 
 MEDALS = {1: "gold", 2: "silver", 3: "bronze"}
+
+METRIC_KEYS = (
+    "sharpe_se",
+    "sortino",
+    "sortino_se",
+    "calmar",
+    "annual_return_pct",
+    "returns_period",
+    "n_returns",
+    "min_returns",
+    "exposure_time_pct",
+    "profit_factor",
+    "expectancy_usd",
+    "avg_win_usd",
+    "avg_loss_usd",
+    "largest_loss_usd",
+    "evidence_pct",
+)
+"""Metrics read from a snapshot's ``metrics_json`` (``services.competition.row_metrics``)."""
 
 
 def strategy_names(session: Session) -> list[str]:
@@ -51,9 +71,11 @@ def leaderboard(session: Session, comp: CompetitionConfig) -> list[Row]:
         Keys: ``rank``, ``medal`` (gold/silver/bronze/None), ``strategy``, ``stage``,
         ``strategy_status`` (active/paused/disabled), ``status`` (WINNING / MARGINAL / LOSING /
         PAUSED / DISABLED), ``status_reason``, ``score``, ``return_pct``, ``sharpe``,
-        ``win_rate_pct``, ``drawdown_pct``, ``trades``, ``round_trips``, ``equity_usd``,
-        ``cash_usd``, ``realized_pnl_usd``, ``unrealized_pnl_usd``, ``fees_usd``,
-        ``exposure_usd``, ``starting_capital_usd``, ``ts`` (snapshot event time or None).
+        ``win_rate_pct``, ``drawdown_pct`` (current), ``max_drawdown_pct`` (all-time),
+        ``trades``, ``round_trips``, ``equity_usd``, ``cash_usd``, ``realized_pnl_usd``,
+        ``unrealized_pnl_usd``, ``fees_usd``, ``exposure_usd``, ``starting_capital_usd``,
+        ``ts`` (snapshot event time or None), and the keys of :data:`METRIC_KEYS` (None until
+        known; see ``docs/METRICS.md``).
     """
     rows: list[Row] = []
     for s in session.execute(select(t("strategies")).order_by(t("strategies").c.name)).mappings():
@@ -90,6 +112,7 @@ def _row(s: Any, snap: Row | None, comp: CompetitionConfig) -> Row:
             "sharpe": None,
             "win_rate_pct": None,
             "drawdown_pct": None,
+            "max_drawdown_pct": None,
             "trades": 0,
             "round_trips": 0,
             "equity_usd": start,
@@ -100,8 +123,11 @@ def _row(s: Any, snap: Row | None, comp: CompetitionConfig) -> Row:
             "exposure_usd": 0.0,
             "starting_capital_usd": start,
             "ts": None,
+            **dict.fromkeys(METRIC_KEYS),
         }
     win = snap["win_rate"]
+    metrics = _metrics(snap.get("metrics_json"))
+    mdd = snap.get("max_drawdown_pct")
     return {
         "rank": 0,
         "medal": None,
@@ -115,6 +141,7 @@ def _row(s: Any, snap: Row | None, comp: CompetitionConfig) -> Row:
         "sharpe": snap["sharpe"],
         "win_rate_pct": None if win is None else win * 100.0,
         "drawdown_pct": snap["drawdown_pct"],
+        "max_drawdown_pct": snap["drawdown_pct"] if mdd is None else mdd,
         "trades": snap["trades"],
         "round_trips": snap["round_trips"],
         "equity_usd": usd(snap["equity"]),
@@ -125,7 +152,18 @@ def _row(s: Any, snap: Row | None, comp: CompetitionConfig) -> Row:
         "exposure_usd": usd(snap["exposure"]),
         "starting_capital_usd": start,
         "ts": snap["ts"],
+        **{k: metrics.get(k) for k in METRIC_KEYS},
     }
+
+
+def _metrics(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 def summary(rows: list[Row]) -> Row:

@@ -39,7 +39,7 @@ EXPECTED_TABLES = {
     "alert_triggers",
     "journal_entries",
 }
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0005"
 
 
 def _pragma(engine: Engine, name: str) -> object:
