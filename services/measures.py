@@ -18,6 +18,14 @@ class StrategyMeasure:
     wins: int = 0
     losses: int = 0
     consecutive_losses: int = 0
+    kind: str = "directional"
+    stage: str = "paper"
+    starting: int = 0  # starting capital
+
+    @property
+    def total_loss(self) -> int:
+        """Return the loss since the start (negative when up)."""
+        return self.starting - self.equity
 
     @property
     def day_loss(self) -> int:

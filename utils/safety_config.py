@@ -10,6 +10,7 @@ hot-reloaded while the bot runs (``services.config_watch``). Money is in USD, pe
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,6 +21,75 @@ MAX_KELLY_FRACTION = Decimal("0.5")
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+STAGES = ("backtest", "paper", "micro", "mini", "full")
+"""Lifecycle stages of a strategy (today every strategy runs in ``paper``)."""
+
+STRATEGY_KINDS = ("market_making", "arbitrage", "directional")
+"""Kinds of strategy (``Strategy.kind``)."""
+
+Mode = Literal["enforce", "observe"]
+
+
+class StageModes(_Frozen):
+    """Whether a rule acts (``enforce``) or only records what it would have done (``observe``),
+    per lifecycle stage. In YAML a single word sets every stage: ``daily_loss: observe``."""
+
+    backtest: Mode = Field("enforce", description="Mode in backtests")
+    paper: Mode = Field("enforce", description="Mode in paper trading")
+    micro: Mode = Field("enforce", description="Mode with micro live stakes")
+    mini: Mode = Field("enforce", description="Mode with mini live stakes")
+    full: Mode = Field("enforce", description="Mode with full live stakes")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_word(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return dict.fromkeys(STAGES, v)
+        return v
+
+    def mode(self, stage: str) -> str:
+        """Return the mode at ``stage`` (an unknown stage is treated as live: ``full``)."""
+        return str(getattr(self, stage if stage in STAGES else "full"))
+
+
+_STREAK_PAPER_OBSERVE = {"backtest": "observe", "paper": "observe"}
+
+
+class BreakerModes(_Frozen):
+    """``enforce`` / ``observe`` per breaker and stage (``breakers.modes``)."""
+
+    consecutive_losses: StageModes = Field(
+        default_factory=lambda: StageModes.model_validate(_STREAK_PAPER_OBSERVE),
+        description="Loss-streak breaker (observed in backtest and paper by default)",
+    )
+    daily_loss: StageModes = Field(default_factory=StageModes)
+    strategy_drawdown: StageModes = Field(default_factory=StageModes)
+    portfolio_drawdown: StageModes = Field(default_factory=StageModes)
+    system_failures: StageModes = Field(default_factory=StageModes)
+
+
+class HealthModes(_Frozen):
+    """``enforce`` / ``observe`` per health rule and stage (``health.modes``)."""
+
+    daily_loss: StageModes = Field(default_factory=StageModes)
+    consecutive_losses: StageModes = Field(
+        default_factory=lambda: StageModes.model_validate(_STREAK_PAPER_OBSERVE),
+        description="Loss-streak rule (observed in backtest and paper by default)",
+    )
+    drawdown: StageModes = Field(default_factory=StageModes)
+    win_rate: StageModes = Field(
+        default_factory=lambda: StageModes.model_validate(_STREAK_PAPER_OBSERVE),
+        description="Win-rate rule (observed in backtest and paper by default)",
+    )
+
+
+def _check_kinds(v: dict[str, Any]) -> dict[str, Any]:
+    for k in v:
+        if k not in STRATEGY_KINDS:
+            raise ValueError(f"unknown strategy kind {k!r}; kinds are {', '.join(STRATEGY_KINDS)}")
+    return v
 
 
 OUTSIDE_ZONE = "outside"
@@ -173,7 +243,23 @@ class BreakerConfig(_Frozen):
         1.0, gt=0, le=3600, description="Event-time seconds between breaker checks"
     )
     consecutive_losses: int | None = Field(
-        3, ge=1, le=1000, description="Losing bets in a row that pause a strategy, count"
+        5,
+        ge=1,
+        le=1000,
+        description="Losing bets in a row that pause a strategy, count (directional strategies "
+        "and any kind not in consecutive_losses_by_kind)",
+    )
+    consecutive_losses_by_kind: dict[str, int | None] = Field(
+        default_factory=lambda: {"market_making": 15, "arbitrage": 3},
+        description="Per strategy kind: losing bets in a row that pause it (null: off). A market "
+        "maker's closed bet is an inventory round trip, an arbitrage's should never lose",
+    )
+    consecutive_losses_min_loss_pct: float | None = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="The loss-streak breaker trips only if the strategy is down at least this "
+        "much from its starting capital, % (null: any streak trips)",
     )
     consecutive_losses_pause_h: float = Field(
         24.0, gt=0, le=24 * 365, description="Pause after the loss streak, hours (auto-resume)"
@@ -202,6 +288,18 @@ class BreakerConfig(_Frozen):
     probe_window_s: float = Field(
         60.0, gt=0, le=86_400, description="Error-free seconds after the probe that close it"
     )
+    modes: BreakerModes = Field(
+        default_factory=BreakerModes,
+        description="enforce or observe, per breaker and lifecycle stage",
+    )
+
+    _kinds = field_validator("consecutive_losses_by_kind")(_check_kinds)
+
+    def streak_limit(self, kind: str) -> int | None:
+        """Return the loss-streak threshold of a strategy kind (None: rule off)."""
+        if kind in self.consecutive_losses_by_kind:
+            return self.consecutive_losses_by_kind[kind]
+        return self.consecutive_losses
 
 
 class HealthConfig(_Frozen):
@@ -215,7 +313,15 @@ class HealthConfig(_Frozen):
         10.0, gt=0, le=100, description="Disable when the day's loss is more than this, %"
     )
     max_consecutive_losses: int | None = Field(
-        5, ge=1, le=1000, description="Disable at this many losing bets in a row, count"
+        8,
+        ge=1,
+        le=1000,
+        description="Disable at this many losing bets in a row, count (directional strategies "
+        "and any kind not in max_consecutive_losses_by_kind)",
+    )
+    max_consecutive_losses_by_kind: dict[str, int | None] = Field(
+        default_factory=lambda: {"market_making": 25, "arbitrage": 5},
+        description="Per strategy kind: losing bets in a row that disable it (null: off)",
     )
     max_drawdown_pct: float | None = Field(
         20.0, gt=0, le=100, description="Disable when drawdown from peak is more than this, %"
@@ -226,6 +332,24 @@ class HealthConfig(_Frozen):
     min_trades_for_win_rate: int = Field(
         20, ge=1, le=1_000_000, description="Closed bets needed before the win-rate rule applies"
     )
+    quality_rules_min_loss_pct: float | None = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="The loss-streak and win-rate rules act only on a strategy down at least this "
+        "much from its starting capital, % (null: always)",
+    )
+    modes: HealthModes = Field(
+        default_factory=HealthModes, description="enforce or observe, per rule and lifecycle stage"
+    )
+
+    _kinds = field_validator("max_consecutive_losses_by_kind")(_check_kinds)
+
+    def streak_limit(self, kind: str) -> int | None:
+        """Return the loss-streak threshold of a strategy kind (None: rule off)."""
+        if kind in self.max_consecutive_losses_by_kind:
+            return self.max_consecutive_losses_by_kind[kind]
+        return self.max_consecutive_losses
 
 
 class ExitRules(_Frozen):

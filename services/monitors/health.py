@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.measures import StrategyMeasure, more_than_pct, pct
+from services.measures import StrategyMeasure, at_least_pct, more_than_pct, pct
 from services.money import fmt_usd
 from utils.safety_config import HealthConfig
 
@@ -64,57 +64,78 @@ class HealthMonitor:
 
     def check(self, m: StrategyMeasure) -> HealthVerdict | None:
         """Return the first rule the strategy breaks, or None."""
+        out = self.check_all(m)
+        return out[0] if out else None
+
+    def check_all(self, m: StrategyMeasure) -> list[HealthVerdict]:
+        """Return every rule the strategy breaks, in rule order."""
         cfg = self.cfg
+        out: list[HealthVerdict] = []
         base = self.baselines.get(m.name) or Baseline()
+        # The quality rules (loss streak, win rate) only judge a strategy that is losing money.
+        losing = cfg.quality_rules_min_loss_pct is None or (
+            m.starting > 0
+            and at_least_pct(m.total_loss, m.starting, cfg.quality_rules_min_loss_pct)
+        )
         if cfg.max_daily_loss_pct is not None and more_than_pct(
             m.day_loss, m.day_start, cfg.max_daily_loss_pct
         ):
             v = f"{pct(m.day_loss, m.day_start):.2f}%"
             lim = f"{cfg.max_daily_loss_pct:.2f}%"
-            return HealthVerdict(
-                "daily_loss",
-                f"lost {v} ({fmt_usd(m.day_loss)}) today, more than health.max_daily_loss_pct {lim}",
-                v,
-                lim,
+            out.append(
+                HealthVerdict(
+                    "daily_loss",
+                    f"lost {v} ({fmt_usd(m.day_loss)}) today, more than health.max_daily_loss_pct {lim}",
+                    v,
+                    lim,
+                )
             )
         streak = (
             m.consecutive_losses - base.streak
             if m.consecutive_losses >= base.streak
             else (m.consecutive_losses)
         )
-        if cfg.max_consecutive_losses is not None and streak >= cfg.max_consecutive_losses:
-            return HealthVerdict(
-                "consecutive_losses",
-                f"{streak} consecutive losses reached health.max_consecutive_losses "
-                f"{cfg.max_consecutive_losses}",
-                str(streak),
-                str(cfg.max_consecutive_losses),
+        limit = cfg.streak_limit(m.kind)
+        if limit is not None and streak >= limit and losing:
+            out.append(
+                HealthVerdict(
+                    "consecutive_losses",
+                    f"{streak} consecutive losses reached the {m.kind} limit {limit} "
+                    "(health.max_consecutive_losses)",
+                    str(streak),
+                    str(limit),
+                )
             )
         if cfg.max_drawdown_pct is not None and more_than_pct(
             m.drawdown, m.peak, cfg.max_drawdown_pct
         ):
             v = f"{pct(m.drawdown, m.peak):.2f}%"
             lim = f"{cfg.max_drawdown_pct:.2f}%"
-            return HealthVerdict(
-                "drawdown", f"drawdown {v} is more than health.max_drawdown_pct {lim}", v, lim
+            out.append(
+                HealthVerdict(
+                    "drawdown", f"drawdown {v} is more than health.max_drawdown_pct {lim}", v, lim
+                )
             )
         wins = max(0, m.wins - base.wins)
         n = wins + max(0, m.losses - base.losses)
         # wins / n * 100 < min  <=>  wins * 100 < min * n  (exact at the boundary)
         if (
             cfg.min_win_rate_pct is not None
+            and losing
             and n >= cfg.min_trades_for_win_rate
             and wins * 100 * 1_000_000 < round(cfg.min_win_rate_pct * 1_000_000) * n
         ):
             v = f"{wins / n * 100:.2f}%"
             lim = f"{cfg.min_win_rate_pct:.2f}%"
-            return HealthVerdict(
-                "win_rate",
-                f"win rate {v} over {n} closed bets is under health.min_win_rate_pct {lim}",
-                v,
-                lim,
+            out.append(
+                HealthVerdict(
+                    "win_rate",
+                    f"win rate {v} over {n} closed bets is under health.min_win_rate_pct {lim}",
+                    v,
+                    lim,
+                )
             )
-        return None
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``bot_state["health"]`` record."""

@@ -424,6 +424,7 @@ class SafetyActions:
                 raise CommandError(f"{name} is already active")
             if action == "resume" and r.status == "disabled":
                 raise CommandError(f"{name} is disabled: enable it instead of resuming")
+            self._refuse_if_breaker_open(name, action)
             self._set_active(name, f"{action}d by {source}: {reason}", now)
             out = self._person(now, f"{name} {action}d by {source}: {reason}.", name)
         elif action == "disable":
@@ -474,6 +475,33 @@ class SafetyActions:
                     if order is not None:
                         ids.append(order.order_id)
         return self._person(now, f"Flatten by {source}: {reason}: {len(ids)} closing orders sent.")
+
+    def _refuse_if_breaker_open(self, name: str, action: str) -> None:
+        """Refuse to resume/enable ``name`` while a breaker that stops it is OPEN (a breaker that
+        a person could bypass strategy by strategy would be silently disarmed)."""
+        keys = (
+            f"{bk.CONSECUTIVE_LOSSES}:{name}",
+            f"{bk.STRATEGY_DRAWDOWN}:{name}",
+            bk.DAILY_LOSS,
+            bk.PORTFOLIO_DRAWDOWN,
+        )
+        for key in keys:
+            b = self.board.breakers.get(key)
+            if b is None or b.state is not bk.BreakerState.OPEN:
+                continue
+            if b.strategy is None and self.board.mode(b.name, self.stage_of(name)) != "enforce":
+                continue  # this strategy's stage only observes that breaker
+            cli = f"python bot.py control breaker-reset {b.name}" + (
+                f" --strategy {b.strategy}" if b.strategy else ""
+            )
+            raise CommandError(
+                f"cannot {action} {name}: breaker {b.key} is OPEN since {when(b.since_ts)} "
+                f"({b.reason}); reset the breaker first (Risk page, or {cli} --reason ...)"
+            )
+
+    def stage_of(self, name: str) -> str:  # pragma: no cover - SafetyLayer overrides
+        """Return a strategy's lifecycle stage."""
+        return "paper"
 
     def reset_breaker(self, name: str, strategy: str | None, reason: str, source: str) -> str:
         """Close a breaker by hand and undo its effect (resume what it paused, rebase)."""

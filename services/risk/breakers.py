@@ -3,17 +3,27 @@
 =====================  ==========================  =========================================
 breaker                trips when (defaults)        effect, and how it closes again
 =====================  ==========================  =========================================
-consecutive_losses     3 losing bets in a row       pause the strategy; auto-resume after 24 h
-daily_loss             portfolio down 5 % today     pause every strategy; a person resets it
-strategy_drawdown      strategy 25 % below peak     pause the strategy; a person resumes it
+consecutive_losses     5 losing bets in a row       pause the strategy; auto-resume after 24 h
+                       (15 market making, 3
+                       arbitrage) while the
+                       strategy is down >= 1 %
+daily_loss             portfolio down 5 % today     pause every strategy; a person resets it,
+                                                    or the next risk day re-arms it
+strategy_drawdown      strategy 25 % below peak     pause the strategy; a person resets it
 portfolio_drawdown     portfolio 40 % below peak    kill switch; reset or kill-switch deactivate
 system_failures        10 errors in 5 minutes       refuse entries 30 min, then HALF_OPEN: one
                                                     probe order; no error for 60 s -> CLOSED
 =====================  ==========================  =========================================
 
-Thresholds are "reached" limits: a count or percentage equal to the threshold trips. The board is
-pure: it takes measures and time and returns :class:`BreakerAction` values; the safety layer
-applies them (statuses, kill switch, events) and persists :meth:`BreakerBoard.to_dict`.
+Thresholds are "reached" limits: a count or percentage equal to the threshold trips. Every breaker
+is ``enforce`` or ``observe`` per lifecycle stage (``breakers.modes``): an observing breaker does
+not act; it reports an ``observe`` action once each time its condition starts to hold (the
+safety layer records and counts it) and stays CLOSED. A portfolio-wide breaker enforces if any
+strategy that is not disabled is at a stage where it enforces.
+
+The board is pure: it takes measures and time and returns :class:`BreakerAction` values; the
+safety layer applies them (statuses, kill switch, events) and persists
+:meth:`BreakerBoard.to_dict`.
 """
 
 from __future__ import annotations
@@ -64,6 +74,7 @@ class Breaker:
     value: str | None = None
     limit: str | None = None
     trips: int = 0
+    observed: bool = False  # observe mode: the condition holds (reported once until it clears)
 
     @property
     def key(self) -> str:
@@ -82,6 +93,7 @@ class Breaker:
             "value": self.value,
             "limit": self.limit,
             "trips": self.trips,
+            "observed": self.observed,
         }
 
     @classmethod
@@ -97,6 +109,7 @@ class Breaker:
             value=d.get("value"),
             limit=d.get("limit"),
             trips=int(d.get("trips") or 0),
+            observed=bool(d.get("observed")),
         )
 
 
@@ -109,7 +122,7 @@ class BreakerAction:
     ``resume_all``, ``half_open`` or ``close``.
     """
 
-    kind: str  # "trip" | "reset"
+    kind: str  # "trip" | "reset" | "observe"
     breaker: Breaker
     effect: str
     message: str
@@ -124,6 +137,8 @@ class BreakerBoard:
         self.streak_base: dict[str, int] = {}
         self.failures: deque[float] = deque()
         self.probe_ts: float | None = None
+        # Mode of the portfolio-wide breakers, from the stages of the strategies last measured.
+        self.global_modes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ access
     def get(self, name: str, strategy: str | None = None) -> Breaker:
@@ -152,6 +167,44 @@ class BreakerBoard:
         b.since_ts = now
         b.reason = reason
         b.until_ts = None
+        b.observed = False
+
+    def _observe(
+        self, b: Breaker, reason: str, value: str, limit: str, effect: str
+    ) -> BreakerAction:
+        b.observed = True
+        msg = f"observe mode: {reason}"
+        return BreakerAction(
+            "observe",
+            Breaker(b.name, b.strategy, b.state, None, msg, None, value, limit),
+            effect,
+            msg,
+        )
+
+    def _set_global_modes(self, measures: list[StrategyMeasure]) -> None:
+        live = [m for m in measures if m.status != "disabled"] or measures
+        modes = self.cfg.modes
+        for name in (DAILY_LOSS, PORTFOLIO_DRAWDOWN, SYSTEM_FAILURES):
+            rule = getattr(modes, name)
+            enforce = not live or any(rule.mode(m.stage) == "enforce" for m in live)
+            self.global_modes[name] = "enforce" if enforce else "observe"
+
+    def mode(self, name: str, stage: str | None = None) -> str:
+        """Return ``enforce`` or ``observe`` for a breaker (at ``stage`` for per-strategy ones)."""
+        if stage is not None:
+            return getattr(self.cfg.modes, name).mode(stage)
+        return self.global_modes.get(name, "enforce")
+
+    def new_day(self, now: float, day: str | None) -> list[BreakerAction]:
+        """Re-arm the daily-loss breaker at the start of a risk day."""
+        b = self.breakers.get(DAILY_LOSS)
+        if b is None:
+            return []
+        if b.state is not BreakerState.CLOSED:
+            self._close(b, now, f"new risk day {day}: re-armed")
+            return [BreakerAction("reset", b, "resume_all", b.reason or "")]
+        b.observed = False
+        return []
 
     def evaluate(
         self,
@@ -164,43 +217,43 @@ class BreakerBoard:
         """Check every breaker against the measures; return what changed."""
         cfg = self.cfg
         out: list[BreakerAction] = []
+        self._set_global_modes(measures)
         for m in measures:
             out.extend(self._strategy_breakers(now, m))
         if cfg.daily_loss_pct is not None and total_day_start:
             b = self.get(DAILY_LOSS)
             loss = total_day_start - total_equity
-            if b.state is BreakerState.CLOSED and at_least_pct(
-                loss, total_day_start, cfg.daily_loss_pct
-            ):
-                v = f"{pct(loss, total_day_start):.2f}%"
-                lim = f"{cfg.daily_loss_pct:.2f}%"
-                self._trip(
-                    b,
-                    now,
-                    f"portfolio daily loss {v} ({fmt_usd(loss)}) reached "
-                    f"breakers.daily_loss_pct {lim}",
-                    v,
-                    lim,
-                    None,
-                )
-                out.append(BreakerAction("trip", b, "halt_all", b.reason or ""))
+            hit = at_least_pct(loss, total_day_start, cfg.daily_loss_pct)
+            v = f"{pct(loss, total_day_start):.2f}%"
+            lim = f"{cfg.daily_loss_pct:.2f}%"
+            reason = (
+                f"portfolio daily loss {v} ({fmt_usd(loss)}) reached breakers.daily_loss_pct {lim}"
+            )
+            if b.state is BreakerState.CLOSED and hit:
+                if self.mode(DAILY_LOSS) == "observe":
+                    if not b.observed:
+                        out.append(self._observe(b, reason, v, lim, "halt_all"))
+                else:
+                    self._trip(b, now, reason, v, lim, None)
+                    out.append(BreakerAction("trip", b, "halt_all", b.reason or ""))
+            elif not hit:
+                b.observed = False
         if cfg.portfolio_drawdown_pct is not None and total_peak:
             b = self.get(PORTFOLIO_DRAWDOWN)
             dd = total_peak - total_equity
-            if b.state is BreakerState.CLOSED and at_least_pct(
-                dd, total_peak, cfg.portfolio_drawdown_pct
-            ):
-                v = f"{pct(dd, total_peak):.2f}%"
-                lim = f"{cfg.portfolio_drawdown_pct:.2f}%"
-                self._trip(
-                    b,
-                    now,
-                    f"portfolio drawdown {v} reached breakers.portfolio_drawdown_pct {lim}",
-                    v,
-                    lim,
-                    None,
-                )
-                out.append(BreakerAction("trip", b, "kill_switch", b.reason or ""))
+            hit = at_least_pct(dd, total_peak, cfg.portfolio_drawdown_pct)
+            v = f"{pct(dd, total_peak):.2f}%"
+            lim = f"{cfg.portfolio_drawdown_pct:.2f}%"
+            reason = f"portfolio drawdown {v} reached breakers.portfolio_drawdown_pct {lim}"
+            if b.state is BreakerState.CLOSED and hit:
+                if self.mode(PORTFOLIO_DRAWDOWN) == "observe":
+                    if not b.observed:
+                        out.append(self._observe(b, reason, v, lim, "kill_switch"))
+                else:
+                    self._trip(b, now, reason, v, lim, None)
+                    out.append(BreakerAction("trip", b, "kill_switch", b.reason or ""))
+            elif not hit:
+                b.observed = False
         out.extend(self._system_timers(now))
         return out
 
@@ -218,41 +271,56 @@ class BreakerBoard:
                 self._close(b, now, f"auto-resume after {cfg.consecutive_losses_pause_h:g} h")
                 self.streak_base[m.name] = m.consecutive_losses  # a fresh start after the pause
                 out.append(BreakerAction("reset", b, "resume_strategy", b.reason or ""))
-        elif (
-            cfg.consecutive_losses is not None
-            and m.status == "active"
-            and streak >= cfg.consecutive_losses
-        ):
-            b = self.get(CONSECUTIVE_LOSSES, m.name)
-            until = now + cfg.consecutive_losses_pause_h * 3600.0
-            self._trip(
-                b,
-                now,
-                f"{streak} consecutive losses reached breakers.consecutive_losses "
-                f"{cfg.consecutive_losses}; paused for {cfg.consecutive_losses_pause_h:g} h",
-                str(streak),
-                str(cfg.consecutive_losses),
-                until,
+        else:
+            limit = cfg.streak_limit(m.kind)
+            losing = cfg.consecutive_losses_min_loss_pct is None or (
+                m.starting > 0
+                and at_least_pct(m.total_loss, m.starting, cfg.consecutive_losses_min_loss_pct)
             )
-            self.streak_base[m.name] = m.consecutive_losses
-            out.append(BreakerAction("trip", b, "pause_strategy", b.reason or ""))
+            if limit is not None and m.status == "active" and streak >= limit and losing:
+                b = self.get(CONSECUTIVE_LOSSES, m.name)
+                down = f"{pct(m.total_loss, m.starting):.2f}%" if m.starting > 0 else "?"
+                reason = (
+                    f"{streak} consecutive losses reached the {m.kind} loss-streak limit "
+                    f"{limit} (breakers.consecutive_losses) with the strategy down {down}"
+                )
+                self.streak_base[m.name] = m.consecutive_losses
+                if self.mode(CONSECUTIVE_LOSSES, m.stage) == "observe":
+                    out.append(self._observe(b, reason, str(streak), str(limit), "pause_strategy"))
+                    b.observed = False  # the streak restarts from here: report the next one
+                else:
+                    until = now + cfg.consecutive_losses_pause_h * 3600.0
+                    self._trip(
+                        b,
+                        now,
+                        f"{reason}; paused for {cfg.consecutive_losses_pause_h:g} h",
+                        str(streak),
+                        str(limit),
+                        until,
+                    )
+                    out.append(BreakerAction("trip", b, "pause_strategy", b.reason or ""))
         if cfg.strategy_drawdown_pct is not None and m.status == "active" and m.peak > 0:
             b = self.get(STRATEGY_DRAWDOWN, m.name)
-            if b.state is BreakerState.CLOSED and at_least_pct(
-                m.drawdown, m.peak, cfg.strategy_drawdown_pct
-            ):
+            hit = at_least_pct(m.drawdown, m.peak, cfg.strategy_drawdown_pct)
+            if b.state is BreakerState.CLOSED and hit:
                 v = f"{pct(m.drawdown, m.peak):.2f}%"
                 lim = f"{cfg.strategy_drawdown_pct:.2f}%"
-                self._trip(
-                    b,
-                    now,
-                    f"drawdown {v} reached breakers.strategy_drawdown_pct {lim}; "
-                    "halted until a person resumes it",
-                    v,
-                    lim,
-                    None,
-                )
-                out.append(BreakerAction("trip", b, "halt_strategy", b.reason or ""))
+                reason = f"drawdown {v} reached breakers.strategy_drawdown_pct {lim}"
+                if self.mode(STRATEGY_DRAWDOWN, m.stage) == "observe":
+                    if not b.observed:
+                        out.append(self._observe(b, reason, v, lim, "halt_strategy"))
+                else:
+                    self._trip(
+                        b,
+                        now,
+                        f"{reason}; halted until a person resets the breaker",
+                        v,
+                        lim,
+                        None,
+                    )
+                    out.append(BreakerAction("trip", b, "halt_strategy", b.reason or ""))
+            elif not hit:
+                b.observed = False
         return out
 
     def _system_timers(self, now: float) -> list[BreakerAction]:
@@ -299,7 +367,22 @@ class BreakerBoard:
             self.probe_ts = None
             return [BreakerAction("trip", b, "block_entries", b.reason or "")]
         n = len(self.failures)
+        if n < cfg.failure_threshold:
+            b.observed = False
         if b.state is BreakerState.CLOSED and n >= cfg.failure_threshold:
+            if self.mode(SYSTEM_FAILURES) == "observe":
+                if b.observed:
+                    return []
+                return [
+                    self._observe(
+                        b,
+                        f"{n} errors in {cfg.failure_window_s:g} s reached "
+                        f"breakers.failure_threshold {cfg.failure_threshold} (last: {what})",
+                        str(n),
+                        str(cfg.failure_threshold),
+                        "block_entries",
+                    )
+                ]
             self._trip(
                 b,
                 now,

@@ -78,6 +78,10 @@ class SafetyLayer(SafetyActions):
         self.health = HealthMonitor(cfg.health)
         self.exits = ExitManager(cfg.exits)
         self.metrics = RiskMetrics(cfg.risk.day_reset_timezone)
+        # What observe-mode rules would have done: "breaker NAME[:strategy]" / "health RULE:strategy"
+        # -> count (bot_state["observed"]); ``_health_seen`` keeps one report per ongoing breach.
+        self.observed: dict[str, int] = {}
+        self._health_seen: set[tuple[str, str]] = set()
         self.next_measure = float("-inf")
         self.next_persist = float("-inf")
         self.flatten_next = float("-inf")
@@ -135,6 +139,9 @@ class SafetyLayer(SafetyActions):
             self.metrics = RiskMetrics.from_dict(m, self.cfg.risk.day_reset_timezone)
         self.health.load(load("health"))
         self.exits.load(load("exits"))
+        obs = load("observed")
+        if isinstance(obs, dict):
+            self.observed = {str(k): int(v) for k, v in obs.items()}
         self._attach()
 
     def startup(self) -> None:
@@ -177,6 +184,7 @@ class SafetyLayer(SafetyActions):
         self._save("risk_metrics", self.metrics.to_dict(), now)
         self._save("health", self.health.to_dict(), now)
         self._save("exits", self.exits.to_dict(), now)
+        self._save("observed", dict(sorted(self.observed.items())), now)
         self.next_persist = now + PERSIST_INTERVAL_S
 
     def _publish_limits(self, now: float) -> None:
@@ -225,13 +233,15 @@ class SafetyLayer(SafetyActions):
                 r = self.engine.runners[m.name]
                 if r.status == "disabled":
                     continue
-                verdict = self.health.check(m)
-                if verdict is not None:
-                    self._auto_disable(m.name, verdict, now)
+                self._health_step(m, now)
         if self.kill.state is not TradingState.HALTED and self.exits.due(now):
             self._run_exits(now)
         if now >= self.next_persist:
             self._persist_all(now)
+
+    def stage_of(self, name: str) -> str:
+        """Return a strategy's lifecycle stage (every strategy is ``paper`` until graduation)."""
+        return str(getattr(self.engine.runners[name], "stage", "paper"))
 
     def _measure(self, now: float) -> list[StrategyMeasure]:
         eng = self.engine
@@ -239,6 +249,7 @@ class SafetyLayer(SafetyActions):
         if self.metrics.update(now, equities):
             log.info("New risk day %s: day-start equities recorded.", self.metrics.day)
             self._save("risk_metrics", self.metrics.to_dict(), now)
+            self._apply(self.board.new_day(now, self.metrics.day), now)
         out = []
         for name, r in eng.runners.items():
             pf = r.portfolio
@@ -252,9 +263,60 @@ class SafetyLayer(SafetyActions):
                     pf.wins,
                     pf.losses,
                     pf.consecutive_losses,
+                    kind=str(getattr(r.strategy, "kind", "directional")),
+                    stage=self.stage_of(name),
+                    starting=pf.starting_cash,
                 )
             )
         return out
+
+    def _health_step(self, m: StrategyMeasure, now: float) -> None:
+        """Disable on the first enforced health rule broken; record observed ones once each."""
+        verdicts = self.health.check_all(m)
+        rules = {v.rule for v in verdicts}
+        self._health_seen = {k for k in self._health_seen if k[0] != m.name or k[1] in rules}
+        for v in verdicts:
+            if getattr(self.cfg.health.modes, v.rule).mode(m.stage) == "enforce":
+                self._auto_disable(m.name, v, now)
+                return
+            if (m.name, v.rule) in self._health_seen:
+                continue
+            self._health_seen.add((m.name, v.rule))
+            self._record_observed(
+                now,
+                f"health {v.rule}:{m.name}",
+                f"Health rule {v.rule} would have disabled {m.name} (observe mode at stage "
+                f"{m.stage}): {v.message}",
+                strategy=m.name,
+                value=v.value,
+                limit=v.limit,
+                data={"rule": v.rule, "stage": m.stage, "effect": "disable"},
+            )
+
+    def _record_observed(
+        self,
+        now: float,
+        key: str,
+        message: str,
+        *,
+        strategy: str | None,
+        value: str | None,
+        limit: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        self.observed[key] = self.observed.get(key, 0) + 1
+        log.info("%s", message)
+        self.sink.event(
+            now,
+            "observed",
+            message,
+            severity="info",
+            strategy=strategy,
+            value=value,
+            limit=limit,
+            data={**data, "key": key, "count": self.observed[key]},
+        )
+        self._save("observed", dict(sorted(self.observed.items())), now)
 
     def on_failure(self, now: float, source: str, strategy: str | None, message: str) -> None:
         """Count a strategy or execution error for the system-failure breaker."""
@@ -268,6 +330,18 @@ class SafetyLayer(SafetyActions):
             return
         for a in actions:
             b = a.breaker
+            if a.kind == "observe":
+                self._record_observed(
+                    now,
+                    f"breaker {b.key}",
+                    f"Breaker {b.key} would have tripped ({a.effect}; observe mode): "
+                    f"{b.reason.removeprefix('observe mode: ') if b.reason else ''}",
+                    strategy=b.strategy,
+                    value=b.value,
+                    limit=b.limit,
+                    data={"breaker": b.name, "effect": a.effect},
+                )
+                continue
             if a.kind == "trip":
                 severe = a.effect in ("kill_switch", "halt_all", "block_entries")
                 log.warning("Breaker %s tripped: %s.", b.key, b.reason)
@@ -301,6 +375,12 @@ class SafetyLayer(SafetyActions):
                         self.engine.set_status(
                             b.strategy, "active", f"breaker {b.name}: {b.reason}"
                         )
+                elif a.effect == "resume_all" and not self.kill.active:
+                    for name, r in self.engine.runners.items():
+                        if r.status == "paused" and (r.status_reason or "").startswith(
+                            f"breaker {b.name}"
+                        ):
+                            self._set_active(name, f"breaker {b.name}: {b.reason}", now)
         self._save("breakers", self.board.to_dict(), now)
 
     def _trip_effect(self, a: BreakerAction, now: float) -> None:
@@ -310,7 +390,8 @@ class SafetyLayer(SafetyActions):
             self._auto_pause(b.strategy, why, now)
         elif a.effect == "halt_all":
             for name in list(self.engine.runners):
-                self._auto_pause(name, why, now)
+                if self.board.mode(b.name, self.stage_of(name)) == "enforce":
+                    self._auto_pause(name, why, now)
         elif a.effect == "kill_switch":
             self.activate_kill_switch(why, "breaker")
         elif a.effect == "block_entries":
@@ -445,6 +526,7 @@ class SafetyLayer(SafetyActions):
         return {
             "kill_switch": self.kill.to_dict(),
             "breakers": [b.to_dict() for b in self.board.not_closed()],
+            "observed": dict(sorted(self.observed.items())),
             "strategies": {
                 n: {"status": r.status, "reason": r.status_reason, "since": r.status_since}
                 for n, r in self.engine.runners.items()

@@ -11,6 +11,8 @@ from tests.risk.conftest import T0, make_config, make_harness, usd
 from utils.safety_config import HealthConfig
 
 CAP = usd(10_000)
+# The rule mechanics below: directional streak limit 5, quality rules without the loss guard.
+LEGACY = {"max_consecutive_losses": 5, "quality_rules_min_loss_pct": None}
 
 
 def m(
@@ -26,7 +28,7 @@ def m(
 
 
 def test_daily_loss_more_than_ten_percent() -> None:
-    h = HealthMonitor(HealthConfig())
+    h = HealthMonitor(HealthConfig(**LEGACY))
     assert h.check(m(usd(9000))) is None  # exactly 10 %: not more than
     v = h.check(m(usd(8999.99)))
     assert v is not None and v.rule == "daily_loss" and v.limit == "10.00%"
@@ -34,21 +36,21 @@ def test_daily_loss_more_than_ten_percent() -> None:
 
 
 def test_five_consecutive_losses() -> None:
-    h = HealthMonitor(HealthConfig())
+    h = HealthMonitor(HealthConfig(**LEGACY))
     assert h.check(m(losses=4, cl=4)) is None
     v = h.check(m(losses=5, cl=5))
     assert v is not None and v.rule == "consecutive_losses" and (v.value, v.limit) == ("5", "5")
 
 
 def test_drawdown_more_than_twenty_percent() -> None:
-    h = HealthMonitor(HealthConfig(max_daily_loss_pct=None))
+    h = HealthMonitor(HealthConfig(**LEGACY, max_daily_loss_pct=None))
     assert h.check(m(usd(8000), peak=usd(10_000))) is None  # exactly 20 %
     v = h.check(m(usd(7999.99), peak=usd(10_000)))
     assert v is not None and v.rule == "drawdown" and v.value == "20.00%"
 
 
 def test_win_rate_under_forty_percent_after_twenty_bets() -> None:
-    h = HealthMonitor(HealthConfig(max_consecutive_losses=None))
+    h = HealthMonitor(HealthConfig(**{**LEGACY, "max_consecutive_losses": None}))
     assert h.check(m(wins=7, losses=12)) is None  # 19 bets: too few to judge
     assert h.check(m(wins=8, losses=12)) is None  # exactly 40 %
     v = h.check(m(wins=7, losses=13))  # 35 %
@@ -57,12 +59,12 @@ def test_win_rate_under_forty_percent_after_twenty_bets() -> None:
 
 
 def test_rebase_counts_from_the_re_enable_and_round_trips() -> None:
-    h = HealthMonitor(HealthConfig())
+    h = HealthMonitor(HealthConfig(**LEGACY))
     h.rebase(m(wins=0, losses=20, cl=20), T0)
     assert h.check(m(wins=0, losses=24, cl=24)) is None  # 4 new losses
     v = h.check(m(wins=0, losses=25, cl=25))
     assert v is not None and v.rule == "consecutive_losses"
-    again = HealthMonitor(HealthConfig())
+    again = HealthMonitor(HealthConfig(**LEGACY))
     again.load(json.loads(json.dumps(h.to_dict())))
     assert again.check(m(wins=0, losses=24, cl=24)) is None
     assert again.baselines["s1"].since_ts == T0
@@ -71,6 +73,7 @@ def test_rebase_counts_from_the_re_enable_and_round_trips() -> None:
 def test_disabled_rules_and_schedule() -> None:
     h = HealthMonitor(
         HealthConfig(
+            quality_rules_min_loss_pct=None,
             max_daily_loss_pct=None,
             max_consecutive_losses=None,
             max_drawdown_pct=None,

@@ -27,8 +27,17 @@ def m(
     return StrategyMeasure(name, status, equity, peak, day, 0, cl, cl)
 
 
+LEGACY: dict[str, object] = {
+    "consecutive_losses": 3,
+    "consecutive_losses_by_kind": {},
+    "consecutive_losses_min_loss_pct": None,
+    "modes": {"consecutive_losses": "enforce"},
+}
+"""The breaker mechanics below: any kind pauses at 3 losses in a row, whatever its return."""
+
+
 def board(**kw: object) -> BreakerBoard:
-    return BreakerBoard(BreakerConfig(**kw))  # type: ignore[arg-type]
+    return BreakerBoard(BreakerConfig(**{**LEGACY, **kw}))  # type: ignore[arg-type]
 
 
 def test_three_consecutive_losses_pause_for_24h_then_auto_resume() -> None:

@@ -14,9 +14,17 @@ from services.risk.kill_switch import TradingState
 from services.risk.metrics import RiskMetrics
 from tests.risk.conftest import T0, intent, make_config, make_harness, sh, usd
 
+# Loss-streak mechanics: any kind pauses at 3 losses in a row, whatever its return, enforced.
+STREAK3 = {
+    "consecutive_losses": 3,
+    "consecutive_losses_by_kind": {},
+    "consecutive_losses_min_loss_pct": None,
+    "modes": {"consecutive_losses": "enforce"},
+}
+
 
 def test_loss_streak_pauses_cancels_entries_and_auto_resumes_after_24h() -> None:
-    h = make_harness()
+    h = make_harness(make_config({"breakers": STREAK3}))
     buy = h.buy("s1", "Y1", 10, 0.45)
     h.buy("s1", "Y1", 20, None)
     sell = h.sell("s1", "Y1", 10, 0.60)
@@ -73,10 +81,12 @@ def test_strategy_drawdown_halts_until_resumed_and_portfolio_drawdown_kills() ->
     h.set_book("Y1", [(0.29, 1000)], [(0.31, 1000)], T0 + 1)  # -210.00: 2.1 % of s1
     h.at(T0 + 2)
     r = h.engine.runners["s1"]
-    assert r.status == "paused" and "until a person resumes" in (r.status_reason or "")
+    assert r.status == "paused" and "until a person resets the breaker" in (r.status_reason or "")
     h.at(T0 + 10 * 86_400)
     assert r.status == "paused"  # no auto-resume
-    h.safety.set_strategy("resume", "s1", "accepting the loss", "cli")
+    with pytest.raises(CommandError, match="breaker strategy_drawdown:s1 is OPEN"):
+        h.safety.set_strategy("resume", "s1", "accepting the loss", "cli")
+    h.safety.reset_breaker("strategy_drawdown", "s1", "accepting the loss", "cli")
     assert r.status == "active"
     assert h.safety.board.get("strategy_drawdown", "s1").state is BreakerState.CLOSED
     # Lose 3 % of the whole portfolio (210.00 + 490.00 of 20,000): the kill switch activates.
@@ -113,14 +123,14 @@ def test_a_strategy_exception_counts_as_a_system_failure() -> None:
 
 
 def test_persisted_breakers_and_day_start_survive_a_restart() -> None:
-    h = make_harness(make_config({"risk": {"enabled": False}}))
+    h = make_harness(make_config({"risk": {"enabled": False}, "breakers": STREAK3}))
     h.at(T0)
     h.buy("s1", "Y1", 100, None)
     h.pf("s1").consecutive_losses = 3
     h.at(T0 + 10)
     h.safety.finish()
     saved = json.loads(json.dumps(h.writer.state))
-    again = make_harness(make_config({"risk": {"enabled": False}}), state=saved)
+    again = make_harness(make_config({"risk": {"enabled": False}, "breakers": STREAK3}), state=saved)
     b = again.safety.board.get("consecutive_losses", "s1")
     assert b.state is BreakerState.OPEN and b.until_ts == T0 + 10 + 86_400
     assert again.safety.metrics.day_start == h.safety.metrics.day_start
