@@ -30,7 +30,7 @@ from services.instruments import Instrument, Side
 from services.money import MICRO, floor_lot, notional, to_micro
 from services.orderbook import OrderBook
 from services.strategies.base import Strategy, StrategyContext, StrategyParams
-from services.strategies.bundles import ArbParams, Bundle, fee_per_share, sweep_asks
+from services.strategies.bundles import ArbParams, Bundle, fee_per_share, leg_room, sweep_asks
 from services.strategies.common import OwnOrders, fmt_p
 from services.strategies.sizing import Sizer
 from services.strategies.universe import Universe
@@ -163,7 +163,15 @@ class BundleArbitrage(Strategy):
             ctx.available(leg.instrument_id, Side.SELL, a)
             for leg, a in zip(legs, asks, strict=True)
         )
+        room = [
+            leg_room(ctx.portfolio.qty(leg.instrument_id), a, self.params.max_leg_position_usd)
+            for leg, a in zip(legs, asks, strict=True)
+        ]
+        if any(r is not None for r in room):
+            depth = min([depth, *(r for r in room if r is not None)])
         min_size = max(leg.min_size for leg in legs)
+        if depth < min_size:
+            return
         size = self._sizer.size(
             raw, ctx.portfolio.available_cash, min_size, prob=1.0,
             cost_per_share=raw + fee_est, limit=depth,

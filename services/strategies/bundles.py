@@ -68,6 +68,24 @@ class ArbParams(StrategyParams):
     repair_retry_s: float = Field(
         1.0, ge=0, le=3600, description="Wait between rebalancing tries, seconds"
     )
+    max_leg_position_usd: Decimal | None = Field(
+        Decimal("2000"),
+        gt=0,
+        le=Decimal("1e9"),
+        description="Buy no more once a leg's position (at the ask) would exceed this, USD; keep "
+        "it under risk.limits.max_position_usd so repeated bundles are not refused (null: no cap)",
+    )
+
+
+def leg_room(held: int, ask: int, cap_usd: Decimal | None) -> int | None:
+    """Return how many more shares (micro, whole lots) of a leg fit under ``cap_usd`` at ``ask``
+    when ``held`` shares are already held (None without a cap)."""
+    if cap_usd is None:
+        return None
+    room = int(cap_usd * MICRO) - notional(held, ask)
+    if room <= 0 or ask <= 0:
+        return 0
+    return floor_lot(room * MICRO // ask)
 
 
 class Bundle:
