@@ -4,7 +4,6 @@ figures a short run produces (no Sharpe from a few minutes of data)."""
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from pathlib import Path
 
