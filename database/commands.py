@@ -28,8 +28,8 @@ COMMANDS: tuple[str, ...] = (
 )
 """Every command the bot applies."""
 
-DASHBOARD_COMMANDS: tuple[str, ...] = tuple(c for c in COMMANDS if c != "breaker.reset")
-"""Commands the dashboard sends (breakers are reset from the shell: ``bot.py control``)."""
+DASHBOARD_COMMANDS: tuple[str, ...] = COMMANDS
+"""Commands the dashboard sends (all of them: breakers are reset from the Risk page too)."""
 
 
 def submit_retrying(

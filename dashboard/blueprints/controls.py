@@ -22,6 +22,14 @@ from dashboard.validation import ApiError
 bp = Blueprint("controls", __name__)
 
 STRATEGY_ACTIONS = ("pause", "resume", "enable", "disable")
+BREAKERS = (
+    "consecutive_losses",
+    "daily_loss",
+    "strategy_drawdown",
+    "portfolio_drawdown",
+    "system_failures",
+)
+PER_STRATEGY_BREAKERS = ("consecutive_losses", "strategy_drawdown")
 CONFIRM_WORD = "CONFIRM"
 
 
@@ -99,6 +107,25 @@ def strategy_action(name: str, action: str) -> Any:
     with ctx().read() as s:
         require_strategy(s, name)
     return _submit(f"strategy.{action}", {"strategy": name, "reason": v.reason(data)})
+
+
+@bp.post("/api/breakers/reset")
+def breaker_reset() -> Any:
+    """Close a circuit breaker by hand and resume what it paused (``breaker``, ``strategy`` for
+    the per-strategy breakers, ``reason``, ``confirm`` = ``CONFIRM``), like
+    ``python bot.py control breaker-reset``."""
+    data = body()
+    breaker = v.choice(data, "breaker", BREAKERS)
+    strategy = v.name(data, "strategy", required=breaker in PER_STRATEGY_BREAKERS)
+    reason = v.reason(data)
+    if data.get("confirm") != CONFIRM_WORD:
+        raise v.bad("confirm", f"type {CONFIRM_WORD} to reset the breaker")
+    args: dict[str, Any] = {"breaker": breaker, "reason": reason}
+    if strategy and breaker in PER_STRATEGY_BREAKERS:
+        with ctx().read() as s:
+            require_strategy(s, strategy)
+        args["strategy"] = strategy
+    return _submit("breaker.reset", args)
 
 
 @bp.get("/api/kill-switch")

@@ -28,6 +28,7 @@ _SHOWN_KEYS = {
     "value",
     "limit",
     "trips",
+    "observed",
     *_TIMER_KEYS,
     *_SINCE_KEYS,
 }
@@ -65,6 +66,7 @@ def breakers(raw: Any) -> list[Row]:
                     "value": None,
                     "limit": None,
                     "trips": None,
+                    "observed": False,
                     "details": "",
                 }
             )
@@ -81,6 +83,7 @@ def breakers(raw: Any) -> list[Row]:
                 "value": item.get("value"),
                 "limit": item.get("limit"),
                 "trips": item.get("trips"),
+                "observed": bool(item.get("observed")),
                 "details": json.dumps(extra, sort_keys=True, default=str) if extra else "",
             }
         )
@@ -163,7 +166,9 @@ def risk_view(
         ``strategies`` (per strategy: ``drawdown_pct``, ``max_drawdown_pct``, ``limit_pct``
         (entries stop), ``halt_pct`` (breaker halts it), ``used_pct``, ``consecutive_losses``,
         ``wins``, ``losses``, ``status``), ``zones`` (exposure by price zone: ``zone``,
-        ``range``, ``positions``, ``value_usd``, ``share_pct``) and ``data_health``.
+        ``range``, ``positions``, ``value_usd``, ``share_pct``), ``data_health`` and
+        ``observed``: what observe-mode breakers and health rules would have done (``rule``,
+        ``strategy``, ``count``), most frequent first.
     """
     ks = state_value(state, "kill_switch")
     per = as_dict(state_value(state, "strategy_risk"))
@@ -202,7 +207,20 @@ def risk_view(
         "strategies": strategies,
         "zones": zone_exposure(positions(session, bounds), bounds),
         "data_health": data_health(state_value(state, "data_health")),
+        "observed": observed(state_value(state, "observed")),
     }
+
+
+def observed(raw: Any) -> list[Row]:
+    """Return ``bot_state["observed"]`` (``"breaker NAME[:strategy]"`` / ``"health RULE:strategy"``
+    -> count) as rows ``{"kind", "rule", "strategy", "count"}``, most frequent first."""
+    out: list[Row] = []
+    for key, n in as_dict(raw).items():
+        kind, _, rest = str(key).partition(" ")
+        rule, _, strategy = rest.partition(":")
+        out.append({"kind": kind, "rule": rule, "strategy": strategy or None, "count": int(n or 0)})
+    out.sort(key=lambda r: (-r["count"], r["kind"], r["rule"], r["strategy"] or ""))
+    return out
 
 
 def zone_exposure(rows: list[Row], boundaries: tuple[float, ...]) -> list[Row]:

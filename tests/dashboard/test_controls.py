@@ -80,6 +80,23 @@ def _rows(seeded) -> list[tuple[str, dict, str, str]]:
             "strategy.disable",
             {"strategy": "beta", "reason": "bug found"},
         ),
+        (
+            "/api/breakers/reset",
+            {"breaker": "daily_loss", "strategy": "", "reason": "reviewed", "confirm": "CONFIRM"},
+            "breaker.reset",
+            {"breaker": "daily_loss", "reason": "reviewed"},
+        ),
+        (
+            "/api/breakers/reset",
+            {
+                "breaker": "strategy_drawdown",
+                "strategy": "beta",
+                "reason": "ok now",
+                "confirm": "CONFIRM",
+            },
+            "breaker.reset",
+            {"breaker": "strategy_drawdown", "strategy": "beta", "reason": "ok now"},
+        ),  # fmt: skip
     ],
 )
 def test_each_control_writes_its_command(auth, seeded, path, body, command, args) -> None:
@@ -117,6 +134,31 @@ def test_each_control_writes_its_command(auth, seeded, path, body, command, args
             "unknown strategy",
         ),
         ("/api/positions/close", {"strategy": "alpha", "reason": "xyz"}, 400, "instrument_id"),
+        ("/api/breakers/reset", {"breaker": "daily_loss", "reason": "ok"}, 400, "reason"),
+        ("/api/breakers/reset", {"breaker": "daily_loss", "reason": "fine"}, 400, "type CONFIRM"),
+        (
+            "/api/breakers/reset",
+            {"breaker": "meltdown", "reason": "fine", "confirm": "CONFIRM"},
+            400,
+            "breaker: must be one of",
+        ),
+        (
+            "/api/breakers/reset",
+            {"breaker": "strategy_drawdown", "reason": "fine", "confirm": "CONFIRM"},
+            400,
+            "strategy: is required",
+        ),
+        (
+            "/api/breakers/reset",
+            {
+                "breaker": "consecutive_losses",
+                "strategy": "zzz",
+                "reason": "fine",
+                "confirm": "CONFIRM",
+            },
+            404,
+            "unknown strategy",
+        ),  # fmt: skip
     ],
 )
 def test_bad_control_requests_change_nothing(auth, seeded, path, body, status, needle) -> None:

@@ -130,7 +130,9 @@ def test_persisted_breakers_and_day_start_survive_a_restart() -> None:
     h.at(T0 + 10)
     h.safety.finish()
     saved = json.loads(json.dumps(h.writer.state))
-    again = make_harness(make_config({"risk": {"enabled": False}, "breakers": STREAK3}), state=saved)
+    again = make_harness(
+        make_config({"risk": {"enabled": False}, "breakers": STREAK3}), state=saved
+    )
     b = again.safety.board.get("consecutive_losses", "s1")
     assert b.state is BreakerState.OPEN and b.until_ts == T0 + 10 + 86_400
     assert again.safety.metrics.day_start == h.safety.metrics.day_start

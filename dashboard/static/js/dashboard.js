@@ -244,6 +244,25 @@
   wireDialog("btn-flatten", "dlg-flatten");
   showTokenFields();
 
+  // Breaker reset (risk page): the table is re-rendered live, so the buttons are delegated.
+  var brDlg = byId("dlg-breaker-reset");
+  if (brDlg) {
+    var brForm = brDlg.querySelector("form");
+    wireCommandForm(brForm, function () { return brForm.dataset.endpoint; }, function () { brDlg.close(); });
+    document.addEventListener("click", function (ev) {
+      var b = ev.target.closest ? ev.target.closest(".breaker-reset") : null;
+      if (!b) { return; }
+      brForm.reset();
+      brForm.querySelector(".form-error").textContent = "";
+      brForm.elements.breaker.value = b.dataset.breaker;
+      brForm.elements.strategy.value = b.dataset.strategy || "";
+      brDlg.querySelector(".breaker-label").textContent =
+        b.dataset.breaker + (b.dataset.strategy ? ":" + b.dataset.strategy : "");
+      showTokenFields();
+      brDlg.showModal();
+    });
+  }
+
   var sc = byId("strategy-controls");
   if (sc) {
     wireCommandForm(sc, function (submitter) {
