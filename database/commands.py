@@ -22,6 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "strategy.resume",
     "strategy.enable",
     "strategy.disable",
+    "strategies.pause_all",
+    "strategies.resume_all",
     "position.close",
     "positions.flatten",
     "breaker.reset",

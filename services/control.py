@@ -15,6 +15,8 @@ strategy.pause           ``strategy``, ``reason``
 strategy.resume          ``strategy``, ``reason``
 strategy.enable          ``strategy``, ``reason``
 strategy.disable         ``strategy``, ``reason``
+strategies.pause_all     ``reason`` (every active strategy)
+strategies.resume_all    ``reason`` (every paused strategy no OPEN breaker holds)
 position.close           ``strategy``, ``instrument_id``, ``reason``
 positions.flatten        ``reason``
 breaker.reset            ``breaker``, ``strategy`` (per-strategy breakers), ``reason``
@@ -94,6 +96,8 @@ class ControlLoop:
             "strategy.resume": lambda a, r: self._strategy("resume", a, r),
             "strategy.enable": lambda a, r: self._strategy("enable", a, r),
             "strategy.disable": lambda a, r: self._strategy("disable", a, r),
+            "strategies.pause_all": lambda a, r: self._all("pause", a, r),
+            "strategies.resume_all": lambda a, r: self._all("resume", a, r),
             "position.close": self._close,
             "positions.flatten": self._flatten,
             "breaker.reset": self._breaker_reset,
@@ -230,6 +234,11 @@ class ControlLoop:
     def _strategy(self, action: str, args: dict[str, Any], row: dict[str, Any]) -> str:
         return self.safety.set_strategy(
             action, _arg(args, "strategy"), str(args.get("reason") or ""), self._source(row)
+        )
+
+    def _all(self, action: str, args: dict[str, Any], row: dict[str, Any]) -> str:
+        return self.safety.set_all_strategies(
+            action, str(args.get("reason") or ""), self._source(row)
         )
 
     def _close(self, args: dict[str, Any], row: dict[str, Any]) -> str:

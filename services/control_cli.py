@@ -41,10 +41,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default: config.yaml, else config.example.yaml)")
     p.add_argument("--db", help="SQLite database file (overrides the config's database)")
     p.add_argument("--wait", type=float, help="seconds to wait for the bot's answer (default 5)")
+    # The same options are accepted after the command too (`control status --db PATH`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--wait", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return _add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     sub.add_parser("status", help="trading state, breakers, strategies, pending commands")
     ks = sub.add_parser("kill-switch", help="activate or deactivate the kill switch")
     ks_sub = ks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _ks_add = ks_sub.add_parser
+
+    def ks_add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return _ks_add(name, parents=[common], **kw)
+
+    ks_sub.add_parser = ks_add_parser  # type: ignore[method-assign]
     a = ks_sub.add_parser("activate", help="halt all trading and cancel every resting order")
     a.add_argument("--reason", required=True)
     a.add_argument("--flatten", action="store_true", help="also close every position at market")
@@ -60,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sp = sub.add_parser(action, help=text)
         sp.add_argument("strategy")
+        sp.add_argument("--reason", required=True)
+    for action, text in (
+        ("pause-all", "PAUSE ALL: stop new entries of every active strategy"),
+        ("resume-all", "RESUME ALL: resume every paused strategy no OPEN breaker holds"),
+    ):
+        sp = sub.add_parser(action, help=text)
         sp.add_argument("--reason", required=True)
     cp = sub.add_parser("close-position", help="sell one position at market")
     cp.add_argument("strategy")
@@ -94,6 +117,8 @@ def _command(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
         }
     if c in ("pause", "resume", "enable", "disable"):
         return f"strategy.{c}", {"strategy": args.strategy, "reason": args.reason}
+    if c in ("pause-all", "resume-all"):
+        return f"strategies.{c.replace('-', '_')}", {"reason": args.reason}
     if c == "close-position":
         return "position.close", {
             "strategy": args.strategy,

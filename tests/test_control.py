@@ -300,3 +300,17 @@ def test_cli_main_in_process(db: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert control_cli.main(["--db", str(db), "commands"]) == 0
     out = capsys.readouterr().out
     assert "strategy.pause" in out and "pending" in out
+
+
+def test_options_may_follow_the_command(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Defect: `control status --db PATH` was refused; only `control --db PATH status` worked.
+    assert control_cli.main(["status", "--db", str(db)]) == 0
+    assert "Bot: NOT running" in capsys.readouterr().out
+    assert (
+        control_cli.main(["pause-all", "--reason", "news", "--db", str(db), "--wait", "0.1"]) == 3
+    )
+    assert control_cli.main(["kill-switch", "activate", "--reason", "x", "--db", str(db)]) == 3
+    capsys.readouterr()
+    assert control_cli.main(["commands", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "strategies.pause_all" in out and "kill_switch.activate" in out

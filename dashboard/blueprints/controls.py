@@ -98,6 +98,18 @@ def position_close() -> Any:
     return _submit("position.close", {"strategy": name, "instrument_id": iid, "reason": reason})
 
 
+@bp.post("/api/strategies/pause-all")
+def strategies_pause_all() -> Any:
+    """PAUSE ALL: stop new entries of every active strategy (``reason`` required)."""
+    return _submit("strategies.pause_all", {"reason": v.reason(body())})
+
+
+@bp.post("/api/strategies/resume-all")
+def strategies_resume_all() -> Any:
+    """RESUME ALL: resume every paused strategy that no OPEN breaker holds (``reason``)."""
+    return _submit("strategies.resume_all", {"reason": v.reason(body())})
+
+
 @bp.post("/api/strategies/<name>/<action>")
 def strategy_action(name: str, action: str) -> Any:
     """Pause, resume, enable or disable a strategy (``reason`` required)."""

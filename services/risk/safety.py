@@ -19,7 +19,7 @@ from services.execution.orders import Order
 from services.instruments import Side
 from services.monitors.health import HealthMonitor, HealthVerdict
 from services.portfolio import Portfolio
-from services.risk.actions import CloseWatch, SafetyActions, when
+from services.risk.actions import CloseWatch, CommandError, SafetyActions, when
 from services.risk.breakers import BreakerAction, BreakerBoard
 from services.risk.chain import Rejection
 from services.risk.controls import LimitsBook, build_chain, kelly_rejection
@@ -445,6 +445,33 @@ class SafetyLayer(SafetyActions):
                 limit=rej.limit,
                 data={"control": rej.control},
             )
+
+    def set_all_strategies(self, action: str, reason: str, source: str) -> str:
+        """PAUSE ALL (every active strategy) or RESUME ALL (every paused one that no OPEN breaker
+        holds; those are listed with the breaker's name). Disabled strategies are left alone."""
+        if action not in ("pause", "resume"):
+            raise CommandError(f"unknown action {action!r} for every strategy")
+        reason = (reason or "").strip() or f"{action} all by {source}"
+        want = "active" if action == "pause" else "paused"
+        done: list[str] = []
+        refused: list[str] = []
+        for name, r in self.engine.runners.items():
+            if r.status != want:
+                continue
+            try:
+                self.set_strategy(action, name, reason, source)
+                done.append(name)
+            except CommandError as exc:
+                refused.append(f"{name} ({exc})")
+        verb = "paused" if action == "pause" else "resumed"
+        msg = f"{verb.capitalize()} {len(done)} strategies" + (
+            f": {', '.join(done)}" if done else ""
+        )
+        if refused:
+            msg += f"; not resumed: {'; '.join(refused)}"
+        if not done and not refused:
+            raise CommandError(f"no {want} strategy to {action}")
+        return msg
 
     # ================================================================== exits / closing
     def _run_exits(self, now: float) -> None:

@@ -81,6 +81,18 @@ def _rows(seeded) -> list[tuple[str, dict, str, str]]:
             {"strategy": "beta", "reason": "bug found"},
         ),
         (
+            "/api/strategies/pause-all",
+            {"reason": "news coming"},
+            "strategies.pause_all",
+            {"reason": "news coming"},
+        ),
+        (
+            "/api/strategies/resume-all",
+            {"reason": "news out"},
+            "strategies.resume_all",
+            {"reason": "news out"},
+        ),
+        (
             "/api/breakers/reset",
             {"breaker": "daily_loss", "strategy": "", "reason": "reviewed", "confirm": "CONFIRM"},
             "breaker.reset",

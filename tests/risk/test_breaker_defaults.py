@@ -146,3 +146,19 @@ def test_resuming_around_an_open_breaker_is_refused_with_its_name() -> None:
     out = h.safety.reset_breaker("daily_loss", None, "reviewed", "dashboard")
     assert "resumed s1, s2" in out
     assert h.safety.board.get("daily_loss").state is BreakerState.CLOSED
+
+
+def test_pause_all_and_resume_all_skip_what_an_open_breaker_holds() -> None:
+    h = make_harness(make_config({"risk": {"enabled": False}}))
+    out = h.safety.set_all_strategies("pause", "news in 5 minutes", "dashboard")
+    assert out == "Paused 2 strategies: s1, s2"
+    assert {r.status for r in h.engine.runners.values()} == {"paused"}
+    # A per-strategy breaker holds s2: RESUME ALL resumes s1 and names the breaker for s2.
+    h.safety.board.get("strategy_drawdown", "s2").state = BreakerState.OPEN
+    out = h.safety.set_all_strategies("resume", "news out", "dashboard")
+    assert out.startswith("Resumed 1 strategies: s1; not resumed: s2 (cannot resume s2: breaker ")
+    assert "strategy_drawdown:s2 is OPEN" in out
+    assert h.engine.runners["s1"].status == "active" and h.engine.runners["s2"].status == "paused"
+    h.engine.set_status("s1", "disabled", "test")
+    with pytest.raises(CommandError, match="no active strategy to pause"):
+        h.safety.set_all_strategies("pause", "again", "cli")

@@ -263,6 +263,13 @@
     });
   }
 
+  var ac = byId("all-controls");
+  if (ac) {
+    wireCommandForm(ac, function (submitter) {
+      return ac.dataset.endpointBase.replace("ACTION", submitter ? submitter.value : "pause");
+    }, function () { ac.querySelector('input[name="reason"]').value = ""; });
+  }
+
   var sc = byId("strategy-controls");
   if (sc) {
     wireCommandForm(sc, function (submitter) {
