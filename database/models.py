@@ -198,6 +198,27 @@ class PositionRow(Base):
     updated_ts: Mapped[float] = mapped_column(Float)
 
 
+class ClosedBetRow(Base):
+    """A closed bet: every position of a strategy in one market (or neg-risk event) back to zero.
+
+    Written (idempotently, by key) by the performance tracker; rebuilt from the ledger at restart.
+    Amounts are micro-USDC; ``pnl`` is net of ``fees``.
+    """
+
+    __tablename__ = "closed_bets"
+
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    closed_ts: Mapped[float] = mapped_column(Float, primary_key=True, index=True)
+    opened_ts: Mapped[float] = mapped_column(Float)
+    cost: Mapped[int] = mapped_column(BigInteger)  # notional bought
+    proceeds: Mapped[int] = mapped_column(BigInteger)  # notional sold plus payouts
+    fees: Mapped[int] = mapped_column(BigInteger)
+    pnl: Mapped[int] = mapped_column(BigInteger)
+    closed_by: Mapped[str] = mapped_column(String(16))  # sold / settled
+    order_id: Mapped[int | None] = mapped_column(BigInteger)  # the closing sell, if sold
+
+
 class PerformanceSnapshotRow(Base):
     """A point on a strategy's equity curve with its leaderboard metrics."""
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from services.bus import AuditEvent
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, rules_to_dict
-from services.portfolio import Position
+from services.portfolio import ClosedBet, Position
 
 
 class Writer(Protocol):
@@ -153,6 +153,24 @@ class Sink:
     def strategy(self, row: dict[str, Any]) -> None:
         """Upsert a strategies row."""
         self.w.upsert("strategies", row)
+
+    def closed_bet(self, strategy: str, bet: ClosedBet) -> None:
+        """Upsert a closed bet (idempotent: a restart writes the replayed bets again)."""
+        self.w.upsert(
+            "closed_bets",
+            {
+                "strategy": strategy,
+                "group_id": bet.group_id,
+                "closed_ts": bet.closed_ts,
+                "opened_ts": bet.opened_ts,
+                "cost": bet.cost,
+                "proceeds": bet.proceeds,
+                "fees": bet.fees,
+                "pnl": bet.pnl,
+                "closed_by": bet.closed_by,
+                "order_id": bet.order_id,
+            },
+        )
 
     def snapshot(self, row: dict[str, Any]) -> None:
         """Insert a performance snapshot row."""

@@ -94,7 +94,10 @@ class PerformanceTracker:
             equity = equity_m / MICRO
             st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
             if st.bets_seen < len(pf.closed_bets):
-                st.add_bets([b.pnl / MICRO for b in pf.closed_bets[st.bets_seen :]])
+                new = pf.closed_bets[st.bets_seen :]
+                for bet in new:
+                    engine.sink.closed_bet(r.name, bet)
+                st.add_bets([b.pnl / MICRO for b in new])
             self.rings[r.name].append(now, equity)
             unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
             return_pct = (equity / st.starting - 1.0) * 100.0

@@ -10,6 +10,7 @@ from dashboard import validation as v
 from dashboard.blueprints.leaderboard import WINDOWS, cached_board, cached_history
 from dashboard.blueprints.util import page, query, require_strategy
 from dashboard.context import ctx
+from dashboard.data import bets
 from dashboard.data import risk as risk_data
 from dashboard.data import trading
 from dashboard.data.common import load_state
@@ -40,6 +41,8 @@ def _detail(name: str) -> dict[str, Any]:
                 s, trading.OrderFilter(strategy=name, status="open")
             ),
             "fills": trading.fills(s, strategy=name, limit=FILLS_SHOWN),
+            "closed_bets": bets.closed_bets(s, name, limit=FILLS_SHOWN),
+            "bets_strategy": name,
             "events": risk_data.events(s, strategy=name, limit=EVENTS_SHOWN),
             "fidelity": fidelity(s, name),
         }
@@ -58,6 +61,7 @@ def detail_page(name: str) -> Any:
             "orders": "fragments/orders.html",
             "fills": "fragments/fills.html",
             "fidelity": "fragments/fidelity.html",
+            "closed_bets": "fragments/closed_bets.html",
             "events": "fragments/events.html",
         },
         windows=WINDOWS,

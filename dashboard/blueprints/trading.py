@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from dashboard import validation as v
 from dashboard.blueprints.util import csv_response, page, query, require_strategy
 from dashboard.context import ctx
-from dashboard.data import trading
+from dashboard.data import bets, trading
 from dashboard.data.common import prob, shares, t, usd
 from dashboard.data.leaderboard import strategy_names
 from dashboard.formatting import fmt_ts
@@ -23,6 +23,7 @@ STATUS_FILTERS = ("open", *ORDER_STATUSES)
 SIDES = ("BUY", "SELL")
 EXPORT_BATCH = 2000
 EXPORT_MAX_ORDERS = 100_000
+CLOSED_BETS_SHOWN = 50
 
 
 def order_filter(
@@ -54,8 +55,11 @@ def positions_page() -> Any:
                 "positions": "fragments/positions.html",
                 "orders": "fragments/orders.html",
                 "fills": "fragments/fills.html",
+                "closed_bets": "fragments/closed_bets.html",
             },
             names=strategy_names(s),
+            closed_bets=bets.closed_bets(s, f.strategy, limit=CLOSED_BETS_SHOWN),
+            bets_strategy=f.strategy,
             positions=trading.positions(s, d.cfg.risk.zones.boundaries, strategy=f.strategy),
             orders=trading.orders(s, f),
             fills=trading.fills(s, strategy=f.strategy, limit=50),
@@ -155,6 +159,52 @@ def export_trades() -> Any:
         "reason",
     ]
     return csv_response("trades.csv", header, rows())
+
+
+@bp.get("/api/closed-bets")
+def api_closed_bets() -> Any:
+    """Closed bets newest first: entry, exit, hold time, cost, proceeds, fees, P&L, reason
+    (``strategy``, ``limit``, ``offset``)."""
+    q = query()
+    name = v.name(q, "strategy", required=False)
+    limit, offset = v.limit(q), v.offset(q)
+    with ctx().read() as s:
+        if name:
+            require_strategy(s, name)
+        rows = bets.closed_bets(s, name, limit=limit, offset=offset)
+        total = bets.count_closed_bets(s, name)
+    return jsonify({"closed_bets": rows, "total": total, "limit": limit, "offset": offset})
+
+
+@bp.get("/api/export/closed_bets.csv")
+def export_closed_bets() -> Any:
+    """Every closed bet (``?strategy=``), newest first."""
+    name = v.name(query(), "strategy", required=False)
+    keys = [
+        "strategy",
+        "group_id",
+        "question",
+        "opened_ts",
+        "closed_ts",
+        "hold_s",
+        "cost_usd",
+        "proceeds_usd",
+        "fees_usd",
+        "pnl_usd",
+        "return_pct",
+        "result",
+        "closed_by",
+        "reason",
+    ]
+    with ctx().read() as s:
+        if name:
+            require_strategy(s, name)
+        data = bets.closed_bets(s, name, limit=EXPORT_MAX_ORDERS)
+    return csv_response(
+        "closed_bets.csv",
+        ["entry_utc", "exit_utc", *keys],
+        ([fmt_ts(r["opened_ts"]), fmt_ts(r["closed_ts"]), *(r[k] for k in keys)] for r in data),
+    )
 
 
 @bp.get("/api/export/orders.csv")

@@ -95,7 +95,18 @@ def _csv_safe(v: Any) -> Any:
     # Spreadsheet apps run cells starting with these as formulas: neutralise user/venue text.
     if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + v
+    if isinstance(v, float):
+        return csv_float(v)
     return v
+
+
+def csv_float(v: float) -> str:
+    """Format a float cell with at most 6 decimals (``-61.111111``, not ``-61.111111111111114``;
+    money is in micro-units, so 6 decimals are exact)."""
+    if v != v or v in (float("inf"), float("-inf")):
+        return ""
+    text = f"{v:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:

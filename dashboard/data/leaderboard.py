@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from dashboard.data.common import Row, t, usd
+from dashboard.data.bets import today
+from dashboard.data.common import Row, load_state, t, usd
 from services.competition import status_label
 from utils.config import CompetitionConfig
 
@@ -74,8 +75,9 @@ def leaderboard(session: Session, comp: CompetitionConfig) -> list[Row]:
         ``win_rate_pct``, ``drawdown_pct`` (current), ``max_drawdown_pct`` (all-time),
         ``trades``, ``round_trips``, ``equity_usd``, ``cash_usd``, ``realized_pnl_usd``,
         ``unrealized_pnl_usd``, ``fees_usd``, ``exposure_usd``, ``starting_capital_usd``,
-        ``ts`` (snapshot event time or None), and the keys of :data:`METRIC_KEYS` (None until
-        known; see ``docs/METRICS.md``).
+        ``ts`` (snapshot event time or None), the keys of :data:`METRIC_KEYS` (None until
+        known; see ``docs/METRICS.md``) and ``today_pnl_usd``, ``today_bets``, ``today_wins``
+        (the current risk day; None before the bot ran).
     """
     rows: list[Row] = []
     for s in session.execute(select(t("strategies")).order_by(t("strategies").c.name)).mappings():
@@ -92,6 +94,12 @@ def leaderboard(session: Session, comp: CompetitionConfig) -> list[Row]:
     for i, r in enumerate(rows, start=1):
         r["rank"] = i
         r["medal"] = MEDALS.get(i) if r["ts"] is not None else None
+    day = today(session, load_state(session), rows)
+    for r in rows:
+        d = day.get(r["strategy"], {})
+        r["today_pnl_usd"] = d.get("pnl_usd")
+        r["today_bets"] = d.get("bets")
+        r["today_wins"] = d.get("wins")
     return rows
 
 

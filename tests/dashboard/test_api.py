@@ -222,7 +222,7 @@ def test_csv_exports(client: FlaskClient, seeded: object) -> None:
     port = _csv(client, "/api/export/portfolio.csv")
     assert port[0]["strategy"] == "alpha" and float(port[0]["value_usd"]) == 50.0
     snaps = _csv(client, "/api/export/snapshots.csv?strategy=alpha&hours=0.5")
-    assert len(snaps) == 181 and snaps[-1]["equity_usd"] == "10360.0"
+    assert len(snaps) == 181 and snaps[-1]["equity_usd"] == "10360"
     assert client.get("/api/export/snapshots.csv?strategy=zzz").status_code == 404
     assert client.get("/api/export/snapshots.csv?granularity=weekly").status_code == 400
 

@@ -36,6 +36,7 @@ EXPECTED_TABLES = {
     "market_tops",
     "bot_state",
     "alerts",
+    "closed_bets",
     "alert_triggers",
     "journal_entries",
 }
