@@ -10,9 +10,8 @@ from dashboard import validation as v
 from dashboard.blueprints.leaderboard import WINDOWS, cached_board, cached_history
 from dashboard.blueprints.util import page, query, require_strategy
 from dashboard.context import ctx
-from dashboard.data import bets
+from dashboard.data import bets, trading
 from dashboard.data import risk as risk_data
-from dashboard.data import trading
 from dashboard.data.common import load_state
 from dashboard.data.fidelity import fidelity
 from dashboard.data.strategy import strategies_brief, strategy_detail
