@@ -85,6 +85,10 @@ class HealthModes(_Frozen):
     )
 
 
+def _kind_limits(**limits: int | None) -> dict[str, int | None]:
+    return dict(limits)
+
+
 def _check_kinds(v: dict[str, Any]) -> dict[str, Any]:
     for k in v:
         if k not in STRATEGY_KINDS:
@@ -250,7 +254,7 @@ class BreakerConfig(_Frozen):
         "and any kind not in consecutive_losses_by_kind)",
     )
     consecutive_losses_by_kind: dict[str, int | None] = Field(
-        default_factory=lambda: {"market_making": 15, "arbitrage": 3},
+        default_factory=lambda: _kind_limits(market_making=15, arbitrage=3),
         description="Per strategy kind: losing bets in a row that pause it (null: off). A market "
         "maker's closed bet is an inventory round trip, an arbitrage's should never lose",
     )
@@ -320,7 +324,7 @@ class HealthConfig(_Frozen):
         "and any kind not in max_consecutive_losses_by_kind)",
     )
     max_consecutive_losses_by_kind: dict[str, int | None] = Field(
-        default_factory=lambda: {"market_making": 25, "arbitrage": 5},
+        default_factory=lambda: _kind_limits(market_making=25, arbitrage=5),
         description="Per strategy kind: losing bets in a row that disable it (null: off)",
     )
     max_drawdown_pct: float | None = Field(
