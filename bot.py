@@ -154,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     if not strategies:
         print("Configuration error: no strategy is enabled.", file=sys.stderr)
         return EXIT_CONFIG
+    from services.terminal import startup_lines
+
+    d = cfg.dashboard
+    url = f"http://{d.host}:{d.port}/" if d.enabled else None
+    if url is not None:
+        url += f" (access token: DASHBOARD_TOKEN, dashboard.token, or the file {d.token_file})"
+    for line in startup_lines(str(path.resolve()), is_example, cfg.db_url(), url):
+        print(line, flush=True)
     from services.app import run_app
 
     try:

@@ -27,7 +27,7 @@ from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
 from services.strategies.base import Strategy
-from services.terminal import leaderboard_table
+from services.terminal import Progress, leaderboard_table
 from utils.config import AppConfig
 from utils.errors import StoreError
 
@@ -302,11 +302,13 @@ async def _final_flush(
 
 async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> None:
     refresh = cfg.competition.leaderboard_refresh_s
+    progress = Progress(engine.clock.now(), cfg.market_data.duration_s, time.monotonic)
     with Live(console=console, refresh_per_second=max(1, int(1 / refresh)), transient=True) as live:
         while True:
+            now = engine.clock.now()
             live.update(
                 leaderboard_table(
-                    engine.tracker.latest, engine.clock.now(), engine.events_processed
+                    engine.tracker.latest, now, engine.events_processed, progress=progress.text(now)
                 )
             )
             await asyncio.sleep(refresh)

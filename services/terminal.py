@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.table import Table
@@ -33,12 +34,52 @@ def _fmt_sharpe(r: LeaderboardRow) -> str:
     return f"{r.sharpe:.2f}" if r.sharpe_se is None else f"{r.sharpe:.2f}±{r.sharpe_se:.1f}"
 
 
+class Progress:
+    """Progress toward ``--duration`` (market time) with a wall-clock ETA."""
+
+    def __init__(self, start_ts: float, duration_s: float | None, wall: Callable[[], float]):
+        self.start_ts = start_ts
+        self.duration_s = duration_s
+        self.wall = wall
+        self.wall0 = wall()
+
+    def text(self, event_ts: float) -> str:
+        """Return ``"37.5 % of 24 h, ETA 4 min 10 s"`` (empty without a duration)."""
+        if not self.duration_s:
+            return ""
+        done = min(1.0, max(0.0, (event_ts - self.start_ts) / self.duration_s))
+        out = f"{done * 100:.1f} % of {fmt_span(self.duration_s)}"
+        spent = self.wall() - self.wall0
+        if 0.0 < done < 1.0 and spent > 1.0:
+            out += f", ETA {fmt_span(spent / done * (1.0 - done))}"
+        return out
+
+
+def fmt_span(seconds: float) -> str:
+    """Format a duration: ``45 s``, ``4 min 10 s``, ``2 h 05 min``, ``3 d 04 h``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86_400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86_400} d {s % 86_400 // 3600:02d} h"
+
+
 def leaderboard_table(
-    rows: list[LeaderboardRow], event_ts: float, events: int, title: str = "Leaderboard"
+    rows: list[LeaderboardRow],
+    event_ts: float,
+    events: int,
+    title: str = "Leaderboard",
+    progress: str = "",
 ) -> Table:
-    """Build a rich table of the leaderboard."""
+    """Build a rich table of the leaderboard (``progress``: see :class:`Progress`)."""
     when = datetime.fromtimestamp(event_ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    table = Table(title=f"{title} - market time {when} - {events:,} events", title_justify="left")
+    head = f"{title} - market time {when} - {events:,} events"
+    if progress:
+        head += f" - {progress}"
+    table = Table(title=head, title_justify="left")
     for col, justify in (
         ("#", "right"),
         ("Strategy", "left"),
@@ -68,3 +109,11 @@ def leaderboard_table(
             f"[{_STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
         )
     return table
+
+
+def startup_lines(config_path: str, is_example: bool, db_url: str, dashboard: str | None) -> list[str]:
+    """Return what the terminal shows at start: config file, database and dashboard URL."""
+    cfg = f"Config: {config_path}"
+    if is_example:
+        cfg += " (the bundled example; copy it to config.yaml to customise)"
+    return [cfg, f"Database: {db_url}", f"Dashboard: {dashboard or 'off'}"]

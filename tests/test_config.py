@@ -175,3 +175,45 @@ def test_bad_speed_on_command_line(tmp_path: Path) -> None:
     proc = run_bot("--speed", "fast", "--db", str(tmp_path / "x.db"), "--no-dashboard", timeout=60)
     assert proc.returncode == 2
     assert "--speed" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (
+            "market_data:\n  replay_paths: [a.jsonl, b.jsonl\nbot:\n  log_level: INFO\n",
+            "'[' list (opened at line 2) is not closed",
+        ),
+        ("bot:\n  log_level: INFO\n log_file: x\n", "indentation"),
+        ("bot:\n\tlog_level: INFO\n", "tabs"),
+        ('bot:\n  log_file: "logs/x\n', "quote (opened at line 2) is not closed"),
+    ],
+)
+def test_yaml_syntax_errors_explain_themselves(tmp_path: Path, text: str, hint: str) -> None:
+    # Defect: "expected ',' or ']', but got '?'" with no hint of what the line means.
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert "invalid YAML at line" in ei.value.message
+    assert hint in ei.value.message
+    assert "Hint:" in ei.value.message
+
+
+def test_a_config_outside_the_repository_runs_with_the_examples_disabled_strategy(
+    tmp_path: Path,
+) -> None:
+    # Defect: `--config /etc/...` failed: a *disabled* example strategy's file was resolved
+    # relative to the config's folder.
+    outside = tmp_path / "etc" / "config.yaml"
+    outside.parent.mkdir()
+    outside.write_text((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+    cfg = load_config(outside)
+    names = [s.name for s in build_strategies(cfg, str(outside))]
+    assert "mm_tight" in names and "my_book_imbalance" not in names
+    # A disabled strategy whose file exists nowhere is skipped with a warning, not an error.
+    cfg = parse_config(
+        {"strategies": [{"name": "a", "class": "gone.py:X", "enabled": False},
+                        {"name": "b", "class": "MarketMaker"}]},
+        str(outside),
+    )  # fmt: skip
+    assert [s.name for s in build_strategies(cfg, str(outside))] == ["b"]

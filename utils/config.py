@@ -463,10 +463,7 @@ def read_yaml(path: Path) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(file, "", f"invalid YAML at {where}: {problem}") from None
+        raise ConfigError(file, "", yaml_error_message(exc, text)) from None
     except RecursionError:
         raise ConfigError(
             file, "", f"nests too deep to read; at most {MAX_CONFIG_DEPTH} levels are allowed"
@@ -492,3 +489,35 @@ def _data_depth(data: Any) -> int:
             top = max(top, depth)
             stack.extend((v, depth + 1) for v in node)
     return top
+
+
+def yaml_error_message(exc: yaml.YAMLError, text: str) -> str:
+    """Return a YAML syntax error with its line, the line's text and a hint in plain words."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = str(getattr(exc, "context", None) or "")
+    cmark = getattr(exc, "context_mark", None)
+    opened = f" (opened at line {cmark.line + 1})" if cmark is not None else ""
+    lines = text.splitlines()
+    hint = ""
+    if "\\t" in problem or "\t" in problem:
+        hint = "YAML does not allow tabs for indentation: indent with spaces"
+    elif "flow sequence" in context:
+        hint = (
+            f"a '[' list{opened} is not closed with ']', or an item holds a ':' or '#' that "
+            "needs quotes"
+        )
+    elif "flow mapping" in context:
+        hint = f"a '{{' mapping{opened} is not closed with '}}', or a value needs quotes"
+    elif "quoted scalar" in context:
+        hint = f"a quote{opened} is not closed"
+    elif "block" in problem or "block" in context or "mapping values" in problem:
+        hint = (
+            "check this line's indentation against the lines above (keys of one section line "
+            "up), and quote values that contain ': '"
+        )
+    out = f"invalid YAML at {where}: {problem}"
+    if mark is not None and 0 <= mark.line < len(lines):
+        out += f"; the line reads {lines[mark.line].strip()!r}"
+    return out + (f". Hint: {hint}" if hint else "")

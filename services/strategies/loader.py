@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from services.strategies.base import Strategy
 from utils.config import AppConfig, StrategyEntry, first_error
 from utils.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 BUILTINS: dict[str, str] = {
     "MarketMaker": "services.strategies.market_maker:MarketMaker",
@@ -23,6 +26,13 @@ BUILTINS: dict[str, str] = {
     "TailValue": "services.strategies.tail_value:TailValue",
 }
 """Built-in strategy names and where they live."""
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class StrategyFileMissing(ConfigError):
+    """A ``file.py:Class`` strategy names a file that does not exist."""
 
 
 def resolve_class(spec: str, base_dir: Path, file: str, key: str) -> type[Strategy]:
@@ -43,9 +53,17 @@ def resolve_class(spec: str, base_dir: Path, file: str, key: str) -> type[Strate
         if mod_part.endswith(".py"):
             path = Path(mod_part)
             if not path.is_absolute():
-                path = (base_dir / path).resolve()
+                near = (base_dir / path).resolve()
+                # A config kept outside the repository still finds the bundled examples/.
+                bundled = (REPO_ROOT / path).resolve()
+                path = near if near.is_file() or not bundled.is_file() else bundled
             if not path.is_file():
-                raise ConfigError(file, key, f"strategy file {path} does not exist")
+                raise StrategyFileMissing(
+                    file,
+                    key,
+                    f"strategy file {path} does not exist (a relative path is resolved from the "
+                    f"config file's folder {base_dir}, then from {REPO_ROOT})",
+                )
             mod_name = f"user_strategy_{path.stem}"
             mod = sys.modules.get(mod_name)
             if mod is None:
@@ -93,7 +111,14 @@ def build_strategies(cfg: AppConfig, config_file: str) -> list[Strategy]:
     base_dir = Path(config_file).resolve().parent if config_file else Path.cwd()
     out: list[Strategy] = []
     for i, entry in enumerate(cfg.strategies):
-        strat = build_strategy(entry, i, base_dir, config_file)
+        try:
+            strat = build_strategy(entry, i, base_dir, config_file)
+        except StrategyFileMissing as exc:
+            if entry.enabled:
+                raise
+            # A disabled strategy whose file is absent does not stop the bot.
+            log.warning("Disabled strategy %s is not checked: %s", entry.name, exc)
+            continue
         if entry.enabled:
             out.append(strat)
     return out

@@ -1,0 +1,62 @@
+"""The terminal: what it prints at start, the progress toward --duration, no "-0.00"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.competition import LeaderboardRow
+from tests.conftest import run_bot
+from services.terminal import Progress, fmt_signed, fmt_span, leaderboard_table
+
+
+def test_no_negative_zero_and_signed_values() -> None:
+    # Defect: a return of -0.001 % printed as "-0.00".
+    assert fmt_signed(-0.001) == "0.00"
+    assert fmt_signed(-0.0) == "0.00"
+    assert fmt_signed(0.004) == "0.00"
+    assert fmt_signed(0.005001) == "+0.01"
+    assert fmt_signed(-1.234) == "-1.23"
+
+
+def test_progress_toward_the_duration_with_an_eta() -> None:
+    wall = iter([100.0, 110.0, 130.0])
+    p = Progress(1_000.0, 3_600.0, lambda: next(wall))
+    assert p.text(1_900.0) == "25.0 % of 1 h 00 min, ETA 30 s"  # 10 s for 25 %
+    assert p.text(4_600.0) == "100.0 % of 1 h 00 min"
+    assert Progress(0.0, None, lambda: 0.0).text(50.0) == ""
+    assert fmt_span(86_400 * 2 + 3_600) == "2 d 01 h" and fmt_span(59) == "59 s"
+
+
+def test_the_table_title_carries_the_progress_and_sharpe_its_error() -> None:
+    row = LeaderboardRow(
+        1, "mm", 55.0, 10_000.0, 10_000.0, -0.0001, 0.0, 0.0, 0.0, 0.0, 1.5, None, 0.0, 0.0,
+        0, 0, "MARGINAL", "active", sharpe_se=0.75,
+    )  # fmt: skip
+    t = leaderboard_table([row], 0.0, 10, progress="50.0 % of 1 h 00 min")
+    assert str(t.title).endswith("- 50.0 % of 1 h 00 min")
+    cells = [c._cells[0] for c in t.columns]  # noqa: SLF001
+    assert "0.00" in cells and "-0.00" not in cells and "1.50±0.8" in cells
+
+
+@pytest.mark.e2e
+def test_the_terminal_says_which_config_database_and_dashboard(tmp_path: Path) -> None:
+    # Defect: only the log file said which config was loaded and where the dashboard was.
+    db = tmp_path / "bot.db"
+    proc = run_bot(
+        "--duration", "2", "--speed", "max", "--db", str(db), "--quiet", "--no-dashboard"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("Config: ") and "config" in line for line in lines)
+    assert f"Database: sqlite:///{db.resolve()}" in lines
+    assert "Dashboard: off" in lines
+
+
+def test_the_dashboard_never_shows_negative_zero() -> None:
+    from dashboard.formatting import fmt_num, fmt_pct, fmt_usd
+
+    assert fmt_pct(-0.001, 2, True) == "0.00%" and fmt_pct(-0.001) == "0.00%"
+    assert fmt_usd(-0.001, True) == "$0.00" and fmt_num(-0.0001) == "0.00"
+    assert fmt_pct(-1.5, 2, True) == "-1.50%" and fmt_pct(2.0, 1, True) == "+2.0%"
