@@ -111,7 +111,9 @@ def leaderboard_table(
     return table
 
 
-def startup_lines(config_path: str, is_example: bool, db_url: str, dashboard: str | None) -> list[str]:
+def startup_lines(
+    config_path: str, is_example: bool, db_url: str, dashboard: str | None
+) -> list[str]:
     """Return what the terminal shows at start: config file, database and dashboard URL."""
     cfg = f"Config: {config_path}"
     if is_example:

@@ -31,7 +31,7 @@ BUILTINS: dict[str, str] = {
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-class StrategyFileMissing(ConfigError):
+class StrategyFileMissingError(ConfigError):
     """A ``file.py:Class`` strategy names a file that does not exist."""
 
 
@@ -58,7 +58,7 @@ def resolve_class(spec: str, base_dir: Path, file: str, key: str) -> type[Strate
                 bundled = (REPO_ROOT / path).resolve()
                 path = near if near.is_file() or not bundled.is_file() else bundled
             if not path.is_file():
-                raise StrategyFileMissing(
+                raise StrategyFileMissingError(
                     file,
                     key,
                     f"strategy file {path} does not exist (a relative path is resolved from the "
@@ -113,7 +113,7 @@ def build_strategies(cfg: AppConfig, config_file: str) -> list[Strategy]:
     for i, entry in enumerate(cfg.strategies):
         try:
             strat = build_strategy(entry, i, base_dir, config_file)
-        except StrategyFileMissing as exc:
+        except StrategyFileMissingError as exc:
             if entry.enabled:
                 raise
             # A disabled strategy whose file is absent does not stop the bot.
