@@ -17,7 +17,9 @@ bp = Blueprint("auth", __name__)
 @bp.get("/login")
 def login_form() -> Any:
     """Show the login form."""
-    return render_template("login.html", next=safe_next(request.args.get("next")), error=None)
+    return render_template(
+        "login.html", next=safe_next(request.args.get("next")), error=None, token_file=_token_file()
+    )
 
 
 @bp.post("/login")
@@ -42,7 +44,7 @@ def login() -> Any:
 def _fail(message: str, status: int, nxt: str) -> Any:
     if wants_json():
         return jsonify({"error": message}), status
-    return render_template("login.html", next=nxt, error=message), status
+    return render_template("login.html", next=nxt, error=message, token_file=_token_file()), status
 
 
 @bp.post("/logout")
@@ -61,3 +63,11 @@ def session_info() -> Any:
     return jsonify(
         {"logged_in": logged_in(), "login_required_for_reading": ctx().read_login_required}
     )
+
+
+def _token_file() -> str:
+    """Return where the generated token lives (absolute when the path is relative)."""
+    from pathlib import Path
+
+    p = Path(ctx().cfg.dashboard.token_file).expanduser()
+    return str(p if p.is_absolute() else p.resolve())

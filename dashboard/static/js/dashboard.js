@@ -23,8 +23,9 @@
   }
 
   function fmtTime(wall) {
+    // 24-hour UTC like every other time on the dashboard (not the browser's local 12-hour clock).
     if (!wall) { return "-"; }
-    return new Date(wall * 1000).toLocaleTimeString();
+    return new Date(wall * 1000).toISOString().slice(11, 19) + " UTC";
   }
 
   // ------------------------------------------------------------------ live fragments
@@ -78,6 +79,8 @@
     var ts = byId("trading-state");
     ts.textContent = s.trading_state;
     ts.className = "badge state-" + s.trading_state;
+    var resume = byId("btn-deactivate");
+    if (resume) { resume.classList.toggle("hidden", s.trading_state === "ACTIVE"); }
     var msg = byId("bot-message");
     if (s.running) {
       msg.classList.add("hidden");

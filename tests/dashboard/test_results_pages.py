@@ -100,3 +100,34 @@ def test_the_leaderboard_shows_today_and_max_drawdown(
     assert a["today_pnl_usd"] == a["equity_usd"] - 10_300
     assert "max_drawdown_pct" in a and "sharpe_se" in a and "evidence_pct" in a
     assert rows["beta"]["today_pnl_usd"] is None  # no day-start equity recorded for it
+
+
+def test_the_risk_page_offers_breaker_reset_and_shows_no_stale_activation_reason(
+    client: FlaskClient, seeded: sessionmaker[Session]
+) -> None:
+    from sqlalchemy import update
+
+    from database.models import TABLES
+
+    ks = {
+        "state": "ACTIVE", "active": False, "reason": "prices looked wrong", "since_ts": T0,
+        "deactivated_ts": T0 + 600, "deactivate_reason": "checked the feed",
+    }  # fmt: skip
+    with seeded.begin() as s:
+        bs = TABLES["bot_state"]
+        s.execute(update(bs).where(bs.c.key == "kill_switch").values(value_json=json.dumps(ks)))
+    html = client.get("/risk").get_data(as_text=True)
+    # Defect: the old activation reason showed under ACTIVE after a deactivation.
+    assert "prices looked wrong" not in html
+    assert "trading resumed 2026-01-01 00:10:00: checked the feed" in html
+    # An OPEN breaker has a Reset button and the page has the dialog (reason, CONFIRM, token).
+    assert 'class="secondary small breaker-reset" data-breaker="consecutive_losses"' in html
+    assert 'data-strategy="gamma"' in html and 'id="dlg-breaker-reset"' in html
+    # Defect: "Resume trading..." showed while trading was ACTIVE.
+    assert 'id="btn-deactivate" class="secondary hidden"' in html
+
+
+def test_the_login_page_says_where_the_token_file_is(client: FlaskClient) -> None:
+    # Defect: the login page did not say where the token file is.
+    html = client.get("/login").get_data(as_text=True)
+    assert 'id="token-file">/' in html and "DASHBOARD_TOKEN" in html
