@@ -64,6 +64,26 @@ def sign_class(v: float | None) -> str:
     return "pos" if v > 0 else "neg"
 
 
+def flatten(params: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Return nested parameters as sorted ``("sizing.mode", "fixed_shares")`` rows (no raw
+    Python dicts on the page); lists read ``a, b``, None reads ``-``."""
+    out: list[tuple[str, str]] = []
+    if isinstance(params, dict):
+        for k in sorted(params, key=str):
+            out.extend(flatten(params[k], f"{prefix}{k}."))
+        return out
+    key = prefix[:-1]
+    if isinstance(params, list | tuple):
+        text = ", ".join(str(x) for x in params) or "(none)"
+    elif params is None:
+        text = "-"
+    elif isinstance(params, bool):
+        text = "yes" if params else "no"
+    else:
+        text = str(params)
+    return [(key, text)]
+
+
 def install(app: Flask) -> None:
     """Register the filters on ``app``."""
     app.add_template_filter(fmt_ts, "ts")
@@ -73,3 +93,4 @@ def install(app: Flask) -> None:
     app.add_template_filter(fmt_price, "price")
     app.add_template_filter(fmt_age, "age")
     app.add_template_filter(sign_class, "sign")
+    app.add_template_filter(flatten, "flatten")

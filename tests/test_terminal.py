@@ -60,3 +60,18 @@ def test_the_dashboard_never_shows_negative_zero() -> None:
     assert fmt_pct(-0.001, 2, True) == "0.00%" and fmt_pct(-0.001) == "0.00%"
     assert fmt_usd(-0.001, True) == "$0.00" and fmt_num(-0.0001) == "0.00"
     assert fmt_pct(-1.5, 2, True) == "-1.50%" and fmt_pct(2.0, 1, True) == "+2.0%"
+
+
+def test_strategy_parameters_read_as_rows_not_python_dicts() -> None:
+    from dashboard.formatting import flatten
+
+    rows = flatten({"sizing": {"mode": "fixed_shares", "shares": 25}, "universe": {"ids": []},
+                    "half_spread_ticks": 1, "sell_side": True, "cap": None})  # fmt: skip
+    assert rows == [
+        ("cap", "-"),
+        ("half_spread_ticks", "1"),
+        ("sell_side", "yes"),
+        ("sizing.mode", "fixed_shares"),
+        ("sizing.shares", "25"),
+        ("universe.ids", "(none)"),
+    ]
