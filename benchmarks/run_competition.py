@@ -10,11 +10,13 @@ Usage::
 
     python benchmarks/run_competition.py --hours 4 --seed 7 --all [--no-breakers]
         [--config config.yaml] [--markdown table.md]
+    python benchmarks/run_competition.py --summarise run.db   # the table of a finished run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import subprocess
 import sys
@@ -48,33 +50,26 @@ def make_config(src: Path, enable_all: bool, dest: Path, no_breakers: bool = Fal
 
 
 def summary(db: Path) -> list[dict[str, object]]:
-    """Read the final row and the equity curve of every strategy from the run's database."""
+    """Read the final row of every strategy (with its ``metrics_json``) from the run's database."""
     con = sqlite3.connect(db)
     try:
         kinds = dict(con.execute("select name, kind from strategies"))
         classes = dict(con.execute("select name, class_path from strategies"))
+        observed: dict[str, int] = {}
+        row = con.execute("select value_json from bot_state where key='observed'").fetchone()
+        for key, n in (json.loads(row[0]) if row else {}).items():
+            name = str(key).rsplit(":", 1)[-1]
+            observed[name] = observed.get(name, 0) + int(n)
         rows = []
         for name in kinds:
-            curve = [
-                e
-                for (e,) in con.execute(
-                    "select equity from performance_snapshots where strategy=? and "
-                    "granularity='fine' order by ts",
-                    (name,),
-                )
-            ]
-            peak, mdd = float("-inf"), 0.0
-            for e in curve:
-                peak = max(peak, e)
-                if peak > 0:
-                    mdd = max(mdd, (peak - e) / peak * 100.0)
             last = con.execute(
-                "select trades, round_trips, win_rate, return_pct, sharpe, fees, equity, status "
-                "from performance_snapshots where strategy=? and granularity='fine' "
-                "order by ts desc, id desc limit 1",
+                "select trades, round_trips, win_rate, return_pct, sharpe, fees, equity, status, "
+                "max_drawdown_pct, metrics_json from performance_snapshots "
+                "where strategy=? and granularity='fine' order by ts desc, id desc limit 1",
                 (name,),
             ).fetchone()
-            trades, trips, win, ret, sharpe, fees, equity, status = last
+            trades, trips, win, ret, sharpe, fees, equity, status, mdd, raw = last
+            m = json.loads(raw) if raw else {}
             stop = con.execute(
                 "select message from events where strategy=? and kind in "
                 "('auto_pause', 'auto_disable') order by ts limit 1",
@@ -84,8 +79,14 @@ def summary(db: Path) -> list[dict[str, object]]:
                 {
                     "strategy": name, "class": str(classes[name]).rsplit(":", 1)[-1],
                     "kind": kinds[name], "trades": trades, "round_trips": trips,
-                    "win_rate": win, "return_pct": ret, "sharpe": sharpe, "max_dd_pct": mdd,
+                    "win_rate": win, "return_pct": ret, "sharpe": sharpe,
+                    "sharpe_se": m.get("sharpe_se"), "n_returns": m.get("n_returns"),
+                    "period": m.get("returns_period"), "sortino": m.get("sortino"),
+                    "profit_factor": m.get("profit_factor"),
+                    "expectancy": m.get("expectancy_usd"),
+                    "max_dd_pct": mdd if mdd is not None else 0.0,
                     "fees": fees / 1e6, "equity": equity / 1e6, "status": status,
+                    "observed": observed.get(name, 0),
                     "stopped": stop[0] if stop else None,
                 }
             )  # fmt: skip
@@ -94,21 +95,34 @@ def summary(db: Path) -> list[dict[str, object]]:
         con.close()
 
 
+def _num(v: object, spec: str) -> str:
+    return "–" if v is None else format(float(v), spec)  # type: ignore[arg-type]
+
+
 def table(rows: list[dict[str, object]]) -> str:
     """Format the summary as a Markdown table."""
     head = (
-        "| Strategy | Class | Kind | Trades | Round trips | Win rate | Return % | Sharpe "
-        "| Max DD % | Fees USD | Final status |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        "| Strategy | Kind | Trades | Closed bets | Win rate | Profit factor | Expectancy USD "
+        "| Return % | Sharpe ± SE (returns) | Sortino | Max DD % | Fees USD | Observed | "
+        "Final status |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     lines = []
     for r in rows:
         win = "–" if r["win_rate"] is None else f"{float(r['win_rate']) * 100:.0f}%"  # type: ignore[arg-type]
-        sharpe = "–" if r["sharpe"] is None else f"{float(r['sharpe']):.1f}"  # type: ignore[arg-type]
+        if r["sharpe"] is None:
+            sharpe = f"– ({r['n_returns'] or 0} {r['period'] or ''})"
+        else:
+            sharpe = (
+                f"{float(r['sharpe']):.1f} ± {_num(r['sharpe_se'], '.1f')} "  # type: ignore[arg-type]
+                f"({r['n_returns']} {r['period']})"
+            )
         lines.append(
-            f"| {r['strategy']} | {r['class']} | {r['kind']} | {r['trades']} | "
-            f"{r['round_trips']} | {win} | {float(r['return_pct']):+.2f} | {sharpe} | "  # type: ignore[arg-type]
-            f"{float(r['max_dd_pct']):.2f} | {float(r['fees']):.2f} | {r['status']} |"  # type: ignore[arg-type]
+            f"| {r['strategy']} | {r['kind']} | {r['trades']} | {r['round_trips']} | {win} | "
+            f"{_num(r['profit_factor'], '.2f')} | {_num(r['expectancy'], '+.2f')} | "
+            f"{float(r['return_pct']):+.2f} | {sharpe} | {_num(r['sortino'], '.1f')} | "  # type: ignore[arg-type]
+            f"{float(r['max_dd_pct']):.2f} | {float(r['fees']):.2f} | {r['observed']} | "  # type: ignore[arg-type]
+            f"{r['status']} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -126,7 +140,11 @@ def main() -> int:
         help="turn off circuit breakers and the health monitor (risk limits stay on)",
     )
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--summarise", metavar="DB", help="only print the table of an existing run")
     args = ap.parse_args()
+    if args.summarise:
+        print(table(summary(Path(args.summarise))))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.yaml"
         make_config(Path(args.config).resolve(), args.all, cfg, args.no_breakers)
