@@ -20,6 +20,7 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -91,6 +92,10 @@ def _watch_parent(pid: int, stop: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
+    if args.parent_pid:
+        # Ctrl-C in the terminal reaches the whole process group: the bot stops this child
+        # itself (SIGTERM), so the child ignores SIGINT instead of logging a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     from utils.errors import ConfigError
 
     try:
@@ -143,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"The dashboard cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return EXIT_SERVE
+    except KeyboardInterrupt:
+        log.info("Dashboard stopped (Ctrl-C).")
     return 0
 
 

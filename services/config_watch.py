@@ -137,9 +137,18 @@ class ConfigWatcher:
         base = self._file_cfg or self.safety.cfg
         changes = diff(base, new)
         live = [c for c in changes if c[0].split(".", 1)[0] in HOT_RELOADABLE]
-        restart = [c for c in changes if c[0].split(".", 1)[0] not in HOT_RELOADABLE]
-        self._file_cfg = new
         running = self.safety.cfg
+        # A restart-only key edited back to the value the bot runs with needs nothing.
+        differs = {k for k, _a, _b in diff(running, new)}
+        restart = [
+            c for c in changes if c[0].split(".", 1)[0] not in HOT_RELOADABLE and c[0] in differs
+        ]
+        back = [
+            k
+            for k, _a, _b in changes
+            if k.split(".", 1)[0] not in HOT_RELOADABLE and k not in differs
+        ]
+        self._file_cfg = new
         merged = running.model_copy(update={k: getattr(new, k) for k in HOT_RELOADABLE})
         if live:
             self.safety.apply_config(merged)
@@ -150,6 +159,8 @@ class ConfigWatcher:
         parts.append("applied " + "; ".join(applied) if applied else "no live setting changed")
         if needs:
             parts.append("needs a restart to apply: " + ", ".join(needs))
+        if back:
+            parts.append("back to the running value: " + ", ".join(back))
         msg = ". ".join(parts) + "."
         if needs:
             log.warning("%s", msg)

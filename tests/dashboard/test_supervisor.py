@@ -105,3 +105,40 @@ def test_command_line_names_the_database_and_config(tmp_path, monkeypatch) -> No
     assert cmd[0] == sys.executable
     assert cmd[cmd.index("--db-url") + 1] == "sqlite:///" + str((tmp_path / "bot.db").resolve())
     assert cmd[cmd.index("--config") + 1] == str((tmp_path / "c.yaml").resolve())
+
+
+@pytest.mark.e2e
+def test_ctrl_c_leaves_no_traceback_in_the_dashboard_log(tmp_path) -> None:
+    # Defect: every Ctrl-C left a KeyboardInterrupt traceback in logs/dashboard.log. Ctrl-C goes
+    # to the whole process group; the supervised child ignores it and the bot stops it.
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "dashboard.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parents[2] / "start_dashboard.py"),
+         "--db", str(tmp_path / "bot.db"), "--host", "127.0.0.1", "--port", str(port),
+         "--parent-pid", str(os.getpid())],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "DASHBOARD_TOKEN": "t" * 32},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "Dashboard: http" not in (tmp_path / "dashboard.log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still serving: the bot decides when it stops
+        proc.terminate()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert "KeyboardInterrupt" not in (tmp_path / "dashboard.log").read_text()

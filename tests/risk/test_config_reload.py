@@ -88,3 +88,19 @@ async def test_reload_can_turn_the_kill_switch_on(tmp_path: Path) -> None:
     res = await w.check()
     assert res is not None and res.applied == ["kill_switch: False -> True"]
     assert h.safety.kill.active and h.safety.kill.source == "config"
+
+
+async def test_a_restart_only_key_set_back_to_its_running_value_needs_no_restart(
+    tmp_path: Path,
+) -> None:
+    # Defect: changing a restart-only key back to its running value still warned.
+    h, w, p = setup(tmp_path, "market_data: {seed: 7}\n")
+    write(p, "market_data: {seed: 3}\n")
+    res = await w.check()
+    assert res is not None and res.restart_needed == ["market_data.seed"]
+    write(p, "market_data: {seed: 7}\n")
+    res = await w.check()
+    assert res is not None and res.ok and res.restart_needed == []
+    ev = h.writer.events("config_reload")[-1]
+    assert ev["severity"] == "info"
+    assert "back to the running value: market_data.seed" in ev["message"]
