@@ -95,6 +95,22 @@ def _healthz(port: int) -> bool:
 
 @pytest.fixture()
 def running_bot(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    yield from _bot(tmp_path)
+
+
+# A daily-loss breaker that trips at the first few cents of loss (tests the Reset button).
+TRIPPING = """
+breakers:
+  daily_loss_pct: 0.0005
+"""
+
+
+@pytest.fixture()
+def tripping_bot(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    yield from _bot(tmp_path, TRIPPING)
+
+
+def _bot(tmp_path: Path, extra: str = "") -> Iterator[dict[str, Any]]:
     port = _free_port()
     db = tmp_path / "bot.db"
     cfg = tmp_path / "config.yaml"
@@ -102,6 +118,7 @@ def running_bot(tmp_path: Path) -> Iterator[dict[str, Any]]:
         CONFIG.replace("PORT", str(port))
         .replace("TOKEN_FILE", str(tmp_path / "token"))
         .replace("LOG_FILE", str(tmp_path / "dashboard.log"))
+        + extra
     )
     env = {**os.environ, "DASHBOARD_TOKEN": TOKEN}
     proc = subprocess.Popen(
@@ -125,7 +142,9 @@ def running_bot(tmp_path: Path) -> Iterator[dict[str, Any]]:
         text=True,
     )
     # The README screenshot is refreshed when missing or on request, not on every run.
-    refresh = not SCREENSHOT.exists() or os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
+    refresh = not extra and (
+        not SCREENSHOT.exists() or os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
+    )
     shot = SCREENSHOT if refresh else tmp_path / "leaderboard.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     info = {"port": port, "db": db, "proc": proc, "log": tmp_path / "dashboard.log", "shot": shot}
@@ -208,6 +227,31 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
                 timeout=15_000,
             )
 
+            # 3b. The closed bets of the strategy: entry, exit, P&L, fees, hold time, reason.
+            _until(
+                lambda: _q(db, "select count(*) from closed_bets where strategy='mm_wide'")[0][0],
+                60,
+                "a closed bet of mm_wide",
+            )
+            page.reload()
+            page.wait_for_selector("#closed-bets-table tbody tr", timeout=15_000)
+            head = page.inner_text("#closed-bets-table thead")
+            for col in ("Entry", "Exit", "Held", "Fees", "P&L", "Reason"):
+                assert col in head, head
+
+            # 3c. PAUSE ALL, then RESUME ALL, from the leaderboard.
+            page.goto(base + "/")
+            last = page.get_attribute("#command-banner", "data-command-id")
+            page.fill("#all-controls input[name=reason]", "e2e: news in five minutes")
+            page.click("#btn-pause-all")
+            assert _ack(page, last) == "applied", page.inner_text("#command-banner")
+            assert {s for (s,) in _q(db, "select status from strategies")} == {"paused"}
+            last = page.get_attribute("#command-banner", "data-command-id")
+            page.fill("#all-controls input[name=reason]", "e2e: news out")
+            page.click("#btn-resume-all")
+            assert _ack(page, last) == "applied", page.inner_text("#command-banner")
+            assert {s for (s,) in _q(db, "select status from strategies")} == {"active"}
+
             # 4. EMERGENCY STOP from the leaderboard in a fresh browser (not logged in): the
             #    dialog takes the reason and the token.
             _until(
@@ -245,6 +289,8 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
     assert [(c, s) for c, _a, _src, s in cmds] == [
         ("strategy.pause", "applied"),
         ("strategy.resume", "applied"),
+        ("strategies.pause_all", "applied"),
+        ("strategies.resume_all", "applied"),
         ("kill_switch.activate", "applied"),
     ]
     assert json.loads(cmds[-1][1]) == {"flatten": False, "reason": "e2e: emergency stop test"}
@@ -260,3 +306,75 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
     assert statuses == {"disabled"}
     assert errors == [], errors
     assert running_bot["shot"].stat().st_size > 20_000
+
+
+CUT_OFF_JS = """() => {
+  const doc = document.documentElement;
+  const scrolls = (el) => el && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const cut = [...document.querySelectorAll('main table')].filter((t) => {
+    const card = t.closest('.card');
+    if (!card) { return false; }
+    const wider = t.getBoundingClientRect().right > card.getBoundingClientRect().right + 1;
+    return wider && !scrolls(card) && !scrolls(t.parentElement);
+  }).map((t) => t.id || t.className);
+  return {page: Math.max(0, doc.scrollWidth - doc.clientWidth), cut: cut};
+}"""
+
+
+def test_breaker_reset_from_the_risk_page_at_1024_px(tripping_bot: dict[str, Any]) -> None:
+    port, db = tripping_bot["port"], tripping_bot["db"]
+    base = f"http://127.0.0.1:{port}"
+    errors: list[str] = []
+
+    def daily_loss_open() -> bool:
+        raw = _q(db, "select value_json from bot_state where key='breakers'")
+        b = json.loads(raw[0][0])["breakers"].get("daily_loss") if raw else None
+        return bool(b and b["state"] == "OPEN")
+
+    _until(daily_loss_open, 90, "the daily-loss breaker to trip")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 800})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/login?next=/")
+            page.fill("input[name=token]", TOKEN)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_url(base + "/")
+
+            # RESUME ALL cannot go around the OPEN breaker: it names it.
+            page.fill("#all-controls input[name=reason]", "e2e: try to resume")
+            page.click("#btn-resume-all")
+            _ack(page)
+            result = _q(db, "select result from control_commands order by id desc limit 1")[0][0]
+            assert "breaker daily_loss is OPEN" in result, result
+            assert {s for (s,) in _q(db, "select status from strategies")} == {"paused"}
+
+            # The risk page fits 1024 px and a phone: no horizontal overflow of the page, and no
+            # table cut off by its card (a wide table scrolls inside it).
+            page.goto(base + "/risk")
+            page.wait_for_selector("#breakers-table")
+            for width in (1024, 390):
+                page.set_viewport_size({"width": width, "height": 800})
+                overflow = page.evaluate(CUT_OFF_JS)
+                assert overflow == {"page": 0, "cut": []}, (width, overflow)
+            page.set_viewport_size({"width": 1024, "height": 800})
+
+            # Reset the breaker: reason and CONFIRM in the dialog; the bot resumes what it paused.
+            last = page.get_attribute("#command-banner", "data-command-id")
+            page.click(".breaker-reset[data-breaker=daily_loss]")
+            page.fill("#dlg-breaker-reset textarea[name=reason]", "e2e: reviewed the loss")
+            page.fill("#dlg-breaker-reset input[name=confirm]", "CONFIRM")
+            page.click("#dlg-breaker-reset button[value=confirm]")
+            assert _ack(page, last) == "applied", page.inner_text("#command-banner")
+            cmd, args, status, result = _q(
+                db,
+                "select command, args_json, status, result from control_commands "
+                "order by id desc limit 1",
+            )[0]
+            assert (cmd, status) == ("breaker.reset", "applied")
+            assert json.loads(args) == {"breaker": "daily_loss", "reason": "e2e: reviewed the loss"}
+            assert result.startswith("breaker daily_loss is CLOSED; resumed "), result
+        finally:
+            browser.close()
+    assert errors == [], errors
