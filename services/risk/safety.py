@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.execution.orders import Order
 from services.instruments import Side
+from services.money import fmt_usd
 from services.monitors.health import HealthMonitor, HealthVerdict
 from services.portfolio import Portfolio
 from services.risk.actions import CloseWatch, CommandError, SafetyActions, when
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.safety")
 
-PERSIST_INTERVAL_S = 60.0  # event-time seconds between saves of slowly changing measures
+PERSIST_INTERVAL_S = 60.0
+
+DAILY_LOSS_STOP = "risk max_daily_loss"
+"""Start of the status reason of a strategy paused for its daily loss limit (resumes next day)."""  # event-time seconds between saves of slowly changing measures
 
 
 class SafetyLayer(SafetyActions):
@@ -228,6 +232,8 @@ class SafetyLayer(SafetyActions):
                     ),
                     now,
                 )
+            if self.cfg.risk.enabled:
+                self._daily_loss_stops(measures, now)
         if self.health.due(now):
             for m in measures if measures is not None else self._measure(now):
                 r = self.engine.runners[m.name]
@@ -250,6 +256,7 @@ class SafetyLayer(SafetyActions):
             log.info("New risk day %s: day-start equities recorded.", self.metrics.day)
             self._save("risk_metrics", self.metrics.to_dict(), now)
             self._apply(self.board.new_day(now, self.metrics.day), now)
+            self._new_day_resume(now)
         out = []
         for name, r in eng.runners.items():
             pf = r.portfolio
@@ -269,6 +276,35 @@ class SafetyLayer(SafetyActions):
                 )
             )
         return out
+
+    def _daily_loss_stops(self, measures: list[StrategyMeasure], now: float) -> None:
+        """Pause a strategy whose day loss reached ``risk.limits.max_daily_loss_usd`` until the
+        next risk day, instead of refusing each of its entries all day (one rejection a second)."""
+        for m in measures:
+            lim = self.limits.for_strategy(m.name).max_daily_loss
+            if m.status != "active" or lim is None or m.day_loss < lim:
+                continue
+            self._auto_pause(
+                m.name,
+                f"{DAILY_LOSS_STOP}: daily loss {fmt_usd(m.day_loss)} reached "
+                f"max_daily_loss_usd {fmt_usd(lim)}; entries stop until the next risk day",
+                now,
+            )
+
+    def _new_day_resume(self, now: float) -> None:
+        if self.kill.active:
+            return
+        for name, r in self.engine.runners.items():
+            if r.status == "paused" and (r.status_reason or "").startswith(DAILY_LOSS_STOP):
+                # Only the day's loss starts again; the peak (drawdown rules) is kept.
+                self.engine.set_status(name, "active", f"new risk day {self.metrics.day}")
+                log.info("Strategy %s resumed: new risk day %s.", name, self.metrics.day)
+                self.sink.event(
+                    now,
+                    "auto_resume",
+                    f"{name} resumed: new risk day {self.metrics.day} (daily loss limit re-armed)",
+                    strategy=name,
+                )
 
     def _health_step(self, m: StrategyMeasure, now: float) -> None:
         """Disable on the first enforced health rule broken; record observed ones once each."""

@@ -162,3 +162,30 @@ def test_pause_all_and_resume_all_skip_what_an_open_breaker_holds() -> None:
     h.engine.set_status("s1", "disabled", "test")
     with pytest.raises(CommandError, match="no active strategy to pause"):
         h.safety.set_all_strategies("pause", "again", "cli")
+
+
+def test_the_daily_loss_limit_pauses_until_the_next_risk_day_instead_of_refusing_all_day() -> None:
+    # Defect: a strategy past max_daily_loss_usd kept trying; the 24-hour run recorded 12,238
+    # refusals for momentum alone (one a second).
+    h = make_harness(
+        make_config(
+            {"risk": {"limits": {"max_daily_loss_usd": 100}}, "breakers": {"enabled": False}}
+        )
+    )
+    h.at(T0)
+    h.buy("s1", "Y1", 1000, None)  # 510.00 at 0.51
+    h.set_book("Y1", [(0.38, 1000)], [(0.40, 1000)], T0 + 1)  # -120.00
+    h.at(T0 + 2)
+    r = h.engine.runners["s1"]
+    assert r.status == "paused"
+    assert r.status_reason.startswith("risk max_daily_loss: daily loss 120.00 reached")
+    assert h.engine.runners["s2"].status == "active"
+    # The built-in strategies see ctx.status() == "paused" and stop asking (no refusal spam);
+    # an entry that still comes is refused by the trading-status gate.
+    assert h.buy("s1", "Y1", 10, 0.40) is None
+    assert h.writer.events("risk_rejection")[-1]["limit_value"] == "active"
+    peak = h.safety.metrics.peak["s1"]
+    h.at(T0 + DAY)
+    assert r.status == "active" and r.status_reason == "new risk day 2026-01-02"
+    assert h.safety.metrics.peak["s1"] == peak  # the drawdown rules keep their peak
+    assert h.writer.events("auto_resume")[-1]["strategy"] == "s1"
