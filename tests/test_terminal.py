@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from services.competition import LeaderboardRow
-from tests.conftest import run_bot
 from services.terminal import Progress, fmt_signed, fmt_span, leaderboard_table
+from tests.conftest import run_bot
 
 
 def test_no_negative_zero_and_signed_values() -> None:
