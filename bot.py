@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.bot.log_file or None,
         cfg.bot.log_format,
         console_level="WARNING" if not args.quiet else cfg.bot.log_level,
+        max_mb=cfg.bot.log_max_mb,
+        backups=cfg.bot.log_backups,
     )
     if is_example:
         log.info("No config.yaml found; using %s (copy it to config.yaml to customise).", path)

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from utils.config import AppConfig
 from utils.dashboard_token import TOKEN_ENV, TokenError, resolve_token
+from utils.logging_setup import rotate_if_large
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class DashboardSupervisor:
             return asyncio.subprocess.DEVNULL
         path = Path(name).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The child writes to this file directly: it rotates at each (re)start of the child.
+        rotate_if_large(path, self.cfg.bot.log_max_mb, self.cfg.bot.log_backups)
         return open(path, "ab")  # noqa: SIM115 - owned by run(), closed in its finally
 
     async def run(self) -> None:

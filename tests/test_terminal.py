@@ -75,3 +75,27 @@ def test_strategy_parameters_read_as_rows_not_python_dicts() -> None:
         ("sizing.shares", "25"),
         ("universe.ids", "(none)"),
     ]
+
+
+def test_logs_rotate(tmp_path: Path) -> None:
+    # Defect: logs never rotated.
+    import logging
+
+    from utils.logging_setup import rotate_if_large, setup_logging
+
+    log = tmp_path / "bot.log"
+    setup_logging("INFO", str(log), console=False, max_mb=0.001, backups=2)
+    for i in range(200):
+        logging.getLogger("t").info("line %d %s", i, "x" * 40)
+    for h in logging.getLogger().handlers:
+        h.close()
+    logging.getLogger().handlers.clear()
+    assert (tmp_path / "bot.log.1").exists() and (tmp_path / "bot.log.2").exists()
+    assert not (tmp_path / "bot.log.3").exists() and log.stat().st_size <= 1100
+    dash = tmp_path / "dashboard.log"
+    dash.write_text("y" * 2000)
+    rotate_if_large(dash, 0.001, 2)
+    assert not dash.exists() and (tmp_path / "dashboard.log.1").read_text() == "y" * 2000
+    dash.write_text("small")
+    rotate_if_large(dash, 0.001, 2)
+    assert dash.read_text() == "small"

@@ -54,6 +54,13 @@ class BotSection(_Frozen):
     )
     db_path: str = Field("data/bot.db", description="SQLite file used when db_url is not set")
     log_file: str = Field("logs/bot.log", description="Log file path ('' for none)")
+    log_max_mb: float = Field(
+        50.0,
+        ge=0,
+        le=100_000,
+        description="Rotate the bot's and the dashboard's log files at this size, MB (0: never)",
+    )
+    log_backups: int = Field(5, ge=0, le=1000, description="Rotated log files kept, count")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     writer_max_backlog: int = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -58,8 +59,14 @@ def setup_logging(
     fmt: str = "text",
     console: bool = True,
     console_level: str | None = None,
+    max_mb: float = 0.0,
+    backups: int = 5,
 ) -> None:
-    """Configure the root logger once (terminal and optional file)."""
+    """Configure the root logger once (terminal and optional file).
+
+    With ``max_mb`` > 0 the file rotates at that size, keeping ``backups`` old files
+    (``bot.log.1`` ... ``bot.log.N``).
+    """
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -72,8 +79,28 @@ def setup_logging(
         root.addHandler(sh)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh: logging.FileHandler = (
+            logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=int(max_mb * 1024 * 1024), backupCount=backups, encoding="utf-8"
+            )
+            if max_mb > 0
+            else logging.FileHandler(log_file, encoding="utf-8")
+        )
         fh.setFormatter(formatter)
         root.addHandler(fh)
     for noisy in ("alembic", "aiohttp.access", "werkzeug", "engineio", "socketio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def rotate_if_large(path: Path, max_mb: float, backups: int) -> None:
+    """Rotate ``path`` (``.1`` ... ``.N``) when it is at least ``max_mb`` MB (0: never)."""
+    if max_mb <= 0 or not path.exists() or path.stat().st_size < max_mb * 1024 * 1024:
+        return
+    for i in range(backups - 1, 0, -1):
+        src = path.with_name(f"{path.name}.{i}")
+        if src.exists():
+            src.replace(path.with_name(f"{path.name}.{i + 1}"))
+    if backups > 0:
+        path.replace(path.with_name(f"{path.name}.1"))
+    else:
+        path.unlink()
