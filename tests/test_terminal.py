@@ -99,3 +99,19 @@ def test_logs_rotate(tmp_path: Path) -> None:
     dash.write_text("small")
     rotate_if_large(dash, 0.001, 2)
     assert dash.read_text() == "small"
+
+
+def test_log_lines_go_through_the_live_views_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Defect: stale leaderboard header fragments piled up at --speed max and on Ctrl-C: log
+    # lines were written to the original stderr, around rich's Live display, not through it.
+    import io
+    import logging
+
+    from utils.logging_setup import setup_logging
+
+    setup_logging("INFO", None, console=True, console_level="WARNING")
+    proxy = io.StringIO()
+    monkeypatch.setattr("sys.stderr", proxy)  # what rich's Live does while it runs
+    logging.getLogger("bot").warning("Received SIGINT: stopping cleanly.")
+    assert "Received SIGINT: stopping cleanly." in proxy.getvalue()
+    logging.getLogger().handlers.clear()

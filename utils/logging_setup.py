@@ -53,6 +53,26 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{ctx}]{sep}{tail}"
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to whatever ``sys.stderr`` is *now*.
+
+    The terminal leaderboard (rich ``Live``) swaps ``sys.stderr`` for a proxy that prints above
+    the live table; a handler bound to the original stream would write through it and leave
+    stale fragments of the table's header on the screen.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def setup_logging(
     level: str = "INFO",
     log_file: str | None = None,
@@ -73,7 +93,7 @@ def setup_logging(
     root.setLevel(level)
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     if console:
-        sh = logging.StreamHandler(sys.stderr)
+        sh = CurrentStderrHandler()
         sh.setFormatter(formatter)
         sh.setLevel(console_level or level)
         root.addHandler(sh)
