@@ -205,6 +205,27 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             shot = running_bot["shot"]
             page.screenshot(path=str(shot))
 
+            # 1b. The leaderboard sorts by a column (trades, most first) and stays sorted
+            #     across live refreshes.
+            trades_js = (
+                "() => [...document.querySelectorAll('#leaderboard-table tbody tr')]"
+                ".map((r) => Number(r.children[9].dataset.sort))"
+            )
+            page.click("#leaderboard-table thead th:nth-child(10)")
+            got = page.evaluate(trades_js)
+            assert got == sorted(got, reverse=True), got
+            asof = page.get_attribute("#lb-asof", "data-ts")
+            page.wait_for_function(
+                f"() => document.getElementById('lb-asof').dataset.ts !== '{asof}'",
+                timeout=20_000,
+            )
+            got = page.evaluate(trades_js)
+            assert got == sorted(got, reverse=True), got
+            assert (
+                page.get_attribute("#leaderboard-table thead th:nth-child(10)", "data-sorted")
+                == "desc"
+            )
+
             # 2. Log in with the token.
             page.goto(base + "/login?next=/strategy/mm_wide")
             page.fill("input[name=token]", TOKEN)

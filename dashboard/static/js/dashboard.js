@@ -37,6 +37,52 @@
     return u.toString();
   }
 
+  // ------------------------------------------------------------------ sortable tables
+  // Click a header to sort by it (again: reverse); the order survives live refreshes.
+  var sortState = {};
+
+  function cellKey(row, col) {
+    var td = row.children[col];
+    if (!td) { return ""; }
+    var raw = td.dataset.sort !== undefined ? td.dataset.sort : td.textContent.trim();
+    var n = parseFloat(String(raw).replace(/[$,%+]/g, ""));
+    return raw !== "" && !isNaN(n) ? n : String(raw).toLowerCase();
+  }
+
+  function applySort(table) {
+    var st = sortState[table.id];
+    var body = table.tBodies[0];
+    if (!st || !body) { return; }
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = cellKey(a, st.col);
+      var y = cellKey(b, st.col);
+      if (x === y) { return 0; }
+      if (x === "") { return 1; }
+      if (y === "") { return -1; }
+      if (typeof x !== typeof y) { return typeof x === "number" ? -1 : 1; }
+      return (x < y ? -1 : 1) * st.dir;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    table.querySelectorAll("thead th").forEach(function (th, i) {
+      th.dataset.sorted = i === st.col ? (st.dir > 0 ? "asc" : "desc") : "";
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var th = ev.target.closest ? ev.target.closest("table.sortable thead th") : null;
+    if (!th) { return; }
+    var table = th.closest("table");
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var prev = sortState[table.id];
+    // Numbers sort best first (descending) on the first click, text ascending.
+    var first = table.tBodies[0] && table.tBodies[0].rows[0];
+    var numeric = first && typeof cellKey(first, col) === "number";
+    var dir = prev && prev.col === col ? -prev.dir : (numeric ? -1 : 1);
+    sortState[table.id] = { col: col, dir: dir };
+    applySort(table);
+  });
+
   function refreshSection(sec) {
     var st = inflight.get(sec);
     if (!st) { st = { running: false, again: false }; inflight.set(sec, st); }
@@ -50,6 +96,7 @@
       if (html !== null) {
         // Server-rendered by Jinja (escaped there), same origin.
         sec.innerHTML = html;
+        sec.querySelectorAll("table.sortable").forEach(applySort);
         sec.dataset.refreshed = String(Date.now());
       }
     }).catch(function () { /* the next update or the fallback timer retries */ })
