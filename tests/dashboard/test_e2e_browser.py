@@ -293,6 +293,9 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             page.goto(base + "/")
             page.click("#btn-estop")
             assert page.is_visible("#dlg-estop input[name=token]")
+            # Defect: the dialog's checkbox was stretched to the full width, off its label.
+            box = page.locator("#dlg-estop input[name=flatten]").bounding_box()
+            assert box is not None and box["width"] < 40, box
             page.fill("#dlg-estop textarea[name=reason]", "e2e: emergency stop test")
             page.fill("#dlg-estop input[name=token]", TOKEN)
             page.click("#dlg-estop button[value=confirm]")
