@@ -203,6 +203,12 @@ def _r(x: float | None, nd: int = 6) -> float | None:
     return None if x is None else round(x, nd)
 
 
+def shown_sharpe(st: StrategyStats, cfg: CompetitionConfig) -> float | None:
+    """Return the Sharpe ratio as the leaderboard and the snapshots show it (4 decimals)."""
+    rt = ratios(st, cfg)
+    return _r(rt.sharpe.value if rt.sharpe else None, 4)
+
+
 def row_metrics(
     st: StrategyStats,
     cfg: CompetitionConfig,

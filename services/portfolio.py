@@ -429,9 +429,7 @@ class Portfolio:
             bet = self._bets[group] = _Bet(opened_ts=ts)
         bet.open_instruments += 1
 
-    def _close_position(
-        self, iid: str, ts: float, how: str, order_id: int | None = None
-    ) -> None:
+    def _close_position(self, iid: str, ts: float, how: str, order_id: int | None = None) -> None:
         del self.positions[iid]
         self._inst_of.pop(iid, None)
         group = self._group_of.pop(iid)

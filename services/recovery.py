@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
 from services.clock import Clock
+from services.competition import shown_sharpe
 from services.engine import Engine
 from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
@@ -329,9 +330,9 @@ def restored_summary(engine: Engine) -> dict[str, object]:
                 for o in orders
             },
             "metrics": {
-                "sharpe": st.sharpe(cfg.snapshot_interval_s, cfg.sharpe_min_returns),
-                "n_returns": st.n_returns,
-                "peak": st.peak,
+                "sharpe": shown_sharpe(st, cfg),
+                "n_returns": len(st.returns_for(cfg).returns),
+                "peak": st.drawdown.peak,
                 "max_drawdown_pct": st.max_drawdown_pct,
             },
         }
