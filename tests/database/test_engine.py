@@ -40,7 +40,7 @@ EXPECTED_TABLES = {
     "alert_triggers",
     "journal_entries",
 }
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def _pragma(engine: Engine, name: str) -> object:

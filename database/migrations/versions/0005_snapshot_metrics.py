@@ -1,7 +1,7 @@
 """Performance snapshots keep the all-time max drawdown and the full metrics set; closed bets.
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-12-03 08:50:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0006"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

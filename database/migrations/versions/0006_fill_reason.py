@@ -1,7 +1,7 @@
 """Fills record the evidence of a paper fill (taker, maker by print, maker by crossing).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03 08:45:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 revision: str = "0006"
 # Chained to main's head when this branch was rebased (the lead re-chains at merge).
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
