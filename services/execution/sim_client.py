@@ -91,8 +91,10 @@ class SimulatedClient(ExecutionClient):
         self._sync_due()
 
     def housekeeping(self, now: float) -> None:
-        """Forget finished orders (storage keeps them)."""
+        """Forget finished orders (storage keeps them), and their filled quantities."""
         self.matcher.forget_inactive()
+        known = self.matcher.orders
+        self._filled = {k: v for k, v in self._filled.items() if k in known}
 
     def available(self, strategy: str, book: OrderBook | None, side: Side, price: int) -> int:
         """Return the displayed size at a level minus what ``strategy`` already took there."""

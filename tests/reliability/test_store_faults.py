@@ -52,7 +52,7 @@ def test_lock_past_the_retries_holds_rows_stops_new_positions_and_recovers(
             time.sleep(2.0)  # an outage of a few seconds, trading side running
         finally:
             lock.release()
-        bot.wait_for_log("writable again", timeout=30)
+        bot.wait_for_log("writable again", timeout=90)
         bot.wait_for_fills(q(db, "select count(*) from fills")[0][0] + 5)
         bot.signal(signal.SIGINT)
         assert bot.wait() == 0, bot.stderr[-3000:]
