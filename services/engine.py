@@ -71,6 +71,8 @@ class Engine(OrderFlow, Gateway):
         Strategy name -> client route name.
     capital : dict[str, int]
         Strategy name -> starting capital, micro-units of the portfolio's currency.
+    currencies : dict[str, str] | None
+        Strategy name -> portfolio currency (``strategies[].currency``); unnamed: USDC.
     bus : EventBus
         The one event path (audit events); the sink subscribes to it in the builder.
     risk : RiskChain | None
@@ -90,6 +92,7 @@ class Engine(OrderFlow, Gateway):
         clients: dict[str, ExecutionClient],
         routes: dict[str, str],
         capital: dict[str, int],
+        currencies: dict[str, str] | None = None,
         bus: EventBus,
         risk: RiskChain | None = None,
         books: BookStore | None = None,
@@ -132,7 +135,9 @@ class Engine(OrderFlow, Gateway):
         self.runners: dict[str, StrategyRunner] = {}
         self._route: dict[str, ExecutionClient] = {}
         for strat in strategies:
-            pf = Portfolio(strat.name, capital[strat.name])
+            pf = Portfolio(
+                strat.name, capital[strat.name], (currencies or {}).get(strat.name, "USDC")
+            )
             self.runners[strat.name] = StrategyRunner(
                 strat,
                 StrategyContext(strat.name, self),

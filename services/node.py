@@ -59,6 +59,12 @@ def strategy_capital(cfg: AppConfig, names: list[str]) -> dict[str, int]:
     return {n: int(own.get(n, default) * MICRO) for n in names}
 
 
+def strategy_currency(cfg: AppConfig, names: list[str]) -> dict[str, str]:
+    """Return each strategy's portfolio currency (``strategies[].currency``, default USDC)."""
+    own = {e.name: e.currency for e in cfg.strategies}
+    return {n: own.get(n, "USDC") for n in names}
+
+
 def build_node(
     cfg: AppConfig,
     strategies: list[Strategy],
@@ -133,6 +139,7 @@ def build_node(
         clients=clients,
         routes=route_of,
         capital=strategy_capital(cfg, names),
+        currencies=strategy_currency(cfg, names),
         bus=bus,
         books=books,
         instruments=instruments,

@@ -234,7 +234,14 @@ class StrategyEntry(_Frozen):
         None,
         gt=0,
         le=Decimal("1e9"),
-        description="This strategy's starting capital, USD; unset: competition.starting_capital_usd",
+        description="This strategy's starting capital in its currency (USD for USDC); unset: "
+        "competition.starting_capital_usd",
+    )
+    currency: str = Field(
+        "USDC",
+        pattern=r"^[A-Z]{3,5}$",
+        description="Currency of this strategy's portfolio (USDC, GBP, EUR, ...); it trades only "
+        "instruments in this currency",
     )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from services.bus import EventBus
 from services.execution.orders import Order, OrderStatus, TimeInForce
-from services.instruments import Side
+from services.instruments import Instrument, Side
 from services.intents import Intent
-from services.money import floor_lot
+from services.ladder import Quote
+from services.money import MICRO, floor_lot
 from services.monitors.health import HealthMonitor
+from services.orderbook import OrderBook
 from services.persistence import Sink
 from services.risk import breakers as bk
 from services.risk.breakers import BreakerBoard, BreakerState
@@ -41,17 +43,74 @@ class CloseWatch:
     qty: int
     deadline: float
     on_done: Callable[[Order, str], None]
+    unit: str = "shares"
 
 
-def close_outcome(order: Order, qty: int) -> str:
-    """Describe what a finished (or timed-out) closing order really did."""
+def _verb(side: Side, unit: str) -> tuple[str, str]:
+    """Return (past, infinitive) of a closing order: sold/sell, bought/buy, backed, laid."""
+    if unit == "shares":
+        return ("sold", "sell") if side is Side.SELL else ("bought", "buy")
+    return ("backed", "back") if side is Side.SELL else ("laid", "lay")
+
+
+def close_outcome(order: Order, qty: int, unit: str = "shares") -> str:
+    """Describe what a finished (or timed-out) closing order really did.
+
+    ``unit`` is ``"shares"`` on a probability ladder, else the stake currency (odds: a closing
+    SELL is a back, a BUY a lay).
+    """
     if order.status is OrderStatus.REJECTED:
         return f"order {order.order_id} rejected: {order.reject_reason}"
     avg = f" at {order.avg_price / 1e6:.4f}" if order.avg_price else ""
+    did, _ = _verb(order.side, unit)
     return (
-        f"order {order.order_id} sold {order.filled / 1e6:,.2f} of "
-        f"{qty / 1e6:,.2f} shares{avg} ({order.status.value})"
+        f"order {order.order_id} {did} {order.filled / 1e6:,.2f} of "
+        f"{qty / 1e6:,.2f} {unit}{avg} ({order.status.value})"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePlan:
+    """The order that closes (or reduces) a position: side, size, limit (None: market)."""
+
+    side: Side
+    size: int
+    price: int | None
+    unit: str
+
+
+def close_plan(
+    pos_qty: int, available: int, inst: Instrument, book: OrderBook | None
+) -> ClosePlan | str:
+    """Return the order that closes a position, or why none can be sent now.
+
+    Long-only instruments (Polymarket): a market SELL of the units held and not already offered
+    (``available``), rounded down to the lot. Short-capable instruments: the side whose fill
+    moves the position towards zero (on odds a long, a back, is closed by a lay, the BUY side; a
+    short, a lay, by a back, the SELL side), as a limit at the best opposite price now, sized so
+    that its payout units do not exceed the position: on odds ``stake = units / odds`` rounded
+    down to the lot. A lay fills at or below its limit, so it never gives more units than that;
+    a back fills at or above it, so if the odds lengthen between sending and filling it can
+    over-close by ``stake * (fill - limit)`` (a small long is left).
+    """
+    if not inst.allows_short:
+        return ClosePlan(Side.SELL, floor_lot(available), None, "shares")
+    unit = "shares" if inst.quote is Quote.PROBABILITY else inst.currency
+    units_sell, _ = inst.position_delta(Side.SELL, inst.lot, inst.ladder.min_price)
+    # The side that gives units when long, gains them when short.
+    side = Side.SELL if (units_sell < 0) == (pos_qty > 0) else Side.BUY
+    price = None if book is None else book.best(side.opposite)
+    if price is None:
+        what = "lay" if side is Side.BUY else "back"
+        if inst.quote is Quote.PROBABILITY:
+            what = side.value.lower()
+        return f"no price to {what} at: the book's other side is empty"
+    held = abs(pos_qty)
+    if inst.quote is Quote.PROBABILITY:
+        size = inst.floor_lot(held)
+    else:
+        size = inst.floor_lot(held * MICRO // price)
+    return ClosePlan(side, size, price, unit)
 
 
 class CommandError(BotError, ValueError):
@@ -100,7 +159,13 @@ class SafetyActions:
         )
 
     # ------------------------------------------------------------------ waiting for outcomes
-    def _await(self, order: Order, qty: int, on_done: Callable[[Order, str], None]) -> str:
+    def _await(
+        self,
+        order: Order,
+        qty: int,
+        on_done: Callable[[Order, str], None],
+        unit: str = "shares",
+    ) -> str:
         """Return ``order``'s outcome if it is known now, else watch it for ``on_done``.
 
         A paper order is usually done when ``submit`` returns: its outcome is returned and
@@ -109,11 +174,12 @@ class SafetyActions:
         ``on_done(order, outcome)`` reports what was really sold.
         """
         if not order.active:
-            return close_outcome(order, qty)
+            return close_outcome(order, qty, unit)
         deadline = self.engine.clock.now() + self.cfg.execution.close_timeout_s
-        self.closing[order.order_id] = CloseWatch(order, qty, deadline, on_done)
+        self.closing[order.order_id] = CloseWatch(order, qty, deadline, on_done, unit)
+        _, do = _verb(order.side, unit)
         return (
-            f"order {order.order_id} sent to sell {qty / 1e6:,.2f} shares; "
+            f"order {order.order_id} sent to {do} {qty / 1e6:,.2f} {unit}; "
             "the outcome follows when the venue reports it"
         )
 
@@ -122,7 +188,7 @@ class SafetyActions:
         if order.active or order.order_id not in self.closing:
             return
         w = self.closing.pop(order.order_id)
-        w.on_done(order, close_outcome(order, w.qty))
+        w.on_done(order, close_outcome(order, w.qty, w.unit))
 
     def _expire_closes(self, now: float) -> None:
         for oid, w in list(self.closing.items()):
@@ -135,22 +201,37 @@ class SafetyActions:
                 self.engine.cancel(o.strategy, o.order_id, "close timed out")
                 # A paper cancel is done at once; a venue confirms it later (or not at all).
                 note += ", rest cancelled" if not o.active else ", cancel of the rest requested"
-            w.on_done(o, close_outcome(o, w.qty) + note)
+            w.on_done(o, close_outcome(o, w.qty, w.unit) + note)
 
     def _closing_keys(self) -> set[tuple[str, str]]:
         return {(w.order.strategy, w.order.instrument_id) for w in self.closing.values()}
 
+    def _plan(self, strategy: str, instrument_id: str) -> ClosePlan | str:
+        eng = self.engine
+        pf = eng.runners[strategy].portfolio
+        inst = eng.instruments[instrument_id]
+        return close_plan(
+            pf.qty(instrument_id),
+            pf.available_qty(instrument_id),
+            inst,
+            eng.books.find(instrument_id),
+        )
+
     def closeable(self, strategy: str, instrument_id: str) -> bool:
-        """Return whether a position can be sold now (live market, at least the minimum size)."""
+        """Return whether a position can be closed now (live market, at least the minimum size).
+
+        On a short-capable instrument whose book has no opposite price at the moment, the
+        position counts as closeable: the flatten retries until a price appears or it times out.
+        """
         eng = self.engine
         pos = eng.runners[strategy].portfolio.positions.get(instrument_id)
         inst = eng.instruments.get(instrument_id)
-        return (
-            pos is not None
-            and inst is not None
-            and instrument_id in eng.live
-            and floor_lot(pos.qty) >= inst.min_size
-        )
+        if pos is None or pos.qty == 0 or inst is None or instrument_id not in eng.live:
+            return False
+        if not inst.allows_short:
+            return floor_lot(pos.qty) >= inst.min_size
+        plan = self._plan(strategy, instrument_id)
+        return isinstance(plan, str) or plan.size >= inst.min_size
 
     def _close(
         self,
@@ -160,7 +241,7 @@ class SafetyActions:
         now: float,
         on_done: Callable[[Order, str], None] | None = None,
     ) -> tuple[Order | None, str]:
-        """Cancel the strategy's orders on the instrument and sell the position at market.
+        """Cancel the strategy's orders on the instrument and close the position (:func:`close_plan`).
 
         Returns the order and what is known now; ``on_done(order, text)`` gets the real outcome
         (at once for a paper order, when the venue reports it for a live one). A refusal before
@@ -169,7 +250,7 @@ class SafetyActions:
         eng = self.engine
         pf = eng.runners[strategy].portfolio
         pos = pf.positions.get(instrument_id)
-        if pos is None or pos.qty <= 0:
+        if pos is None or pos.qty == 0:
             return None, "no position"
         self._cancel_orders(
             now, f"closing position: {reason}", strategy=strategy, instrument_id=instrument_id
@@ -177,19 +258,22 @@ class SafetyActions:
         inst = eng.instruments.get(instrument_id)
         if inst is None or instrument_id not in eng.live:
             return None, "the market is not live; the position settles at resolution"
-        qty = floor_lot(pf.available_qty(instrument_id))
+        plan = self._plan(strategy, instrument_id)
+        if isinstance(plan, str):
+            return None, plan
+        qty = plan.size
         if qty < inst.min_size:
             return None, (
-                f"{qty / 1e6:,.2f} shares are below the market minimum "
+                f"{qty / 1e6:,.2f} {plan.unit} are below the market minimum "
                 f"{inst.min_size / 1e6:,.2f}; the position settles at resolution"
             )
         order = eng.submit(
             Intent(
                 strategy,
                 instrument_id,
-                Side.SELL,
+                plan.side,
                 qty,
-                None,
+                plan.price,
                 TimeInForce.FAK,
                 False,
                 reason[:200],
@@ -198,7 +282,7 @@ class SafetyActions:
         )
         if order is None:
             return None, "refused by the risk chain (see the risk_rejection event)"
-        return order, self._await(order, qty, on_done or self._report_late)
+        return order, self._await(order, qty, on_done or self._report_late, plan.unit)
 
     def _flatten_targets(self) -> list[tuple[str, str]]:
         held = [(n, i) for n, r in self.engine.runners.items() for i in r.portfolio.positions]

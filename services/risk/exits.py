@@ -4,10 +4,22 @@ Rules come from ``exits.rules``, overridden per strategy (``exits.per_strategy.N
 position (:meth:`ExitManager.set_override`); a key left out keeps the broader value. Every rule
 fires when its threshold is *reached* (a stop-loss of 10 % fires at exactly 10 % below entry).
 
-Prices compared are the position's average entry price and the instrument's mark (mid). The
-decision is pure (:meth:`ExitManager.decide`); the safety layer executes it through the normal
-execution path: cancel the strategy's resting orders on the instrument, then a reduce-only market
-sell (FAK) of the whole position, which the risk chain lets through even in REDUCING.
+Prices compared are the position's average entry price and the instrument's mark (mid), both as
+the value of one payout unit. On a probability ladder that is the price itself. On an odds
+ladder the entry (``Position.avg_price``, cost per payout unit) is already an implied probability
+(a back of ``S`` at odds ``O`` costs ``S`` for ``S * O`` units: ``1 / O`` a unit), so the mid in
+odds is turned into one too (``1 / mid``) before comparing: a back at 3.0 (entry 0.3333) with a
+stop-loss of 10 % fires when the mid odds reach 3.3334 or longer (0.3 a unit).
+
+A short (a lay, on short-capable instruments) mirrors every rule: it loses when the unit value
+rises, so its stop-loss fires at ``stop_loss_pct`` *above* entry, its take-profit below, and its
+trailing stop tracks the lowest unit value seen. Percentages are of the entry unit value.
+
+The decision is pure (:meth:`ExitManager.decide`); the safety layer executes it through the normal
+execution path: cancel the strategy's resting orders on the instrument, then a reduce-only FAK
+order that closes the position (a market sell on Polymarket; on odds a lay closes a back and a
+back closes a lay, see :func:`services.risk.actions.close_plan`), which the risk chain lets
+through even in REDUCING.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.instruments import Instrument
+from services.ladder import Quote
 from services.money import MICRO
 from services.portfolio import Position
 from utils.safety_config import ExitConfig, ExitRules
@@ -35,6 +48,11 @@ class ExitDecision:
 
 def _pr(price: int) -> str:
     return f"{price / MICRO:.4f}".rstrip("0").rstrip(".")
+
+
+def _odds(implied: int) -> str:
+    """Format an implied probability (micro) as decimal odds."""
+    return f"{MICRO / implied:.2f}" if implied > 0 else "?"
 
 
 class ExitManager:
@@ -91,8 +109,11 @@ class ExitManager:
         key = (strategy, pos.instrument_id)
         r = self.rules_for(strategy, pos.instrument_id)
         entry = pos.avg_price
+        if mark is not None and inst is not None and inst.quote is Quote.ODDS:
+            mark = MICRO * MICRO // mark if mark > 0 else None  # odds -> implied probability
         if mark is not None and r.trailing_stop_pct is not None:
-            self.high[key] = max(self.high.get(key, entry), mark)
+            best = max if pos.qty > 0 else min
+            self.high[key] = best(self.high.get(key, entry), mark)
         last = self.last_try.get(key)
         if last is not None and now - last < self.cfg.retry_s:
             return None
@@ -137,14 +158,21 @@ class ExitManager:
                 )
         if mark is None or entry <= 0:
             return None
-        if r.stop_loss_pct is not None and (entry - mark) * 100 >= r.stop_loss_pct * entry:
-            loss = (entry - mark) / entry * 100
+        # d: +1 for a long (loses when the unit value falls), -1 for a short (when it rises).
+        d = 1 if pos.qty > 0 else -1
+        worse, better = ("below", "above") if d > 0 else ("above", "below")
+        odds = inst is not None and inst.quote is Quote.ODDS
+        mid = f"mid {_pr(mark)}" if not odds else f"mid odds {_odds(mark)} (implied {_pr(mark)})"
+        what = "entry" if not odds else f"entry {_odds(entry)} (implied"
+        close = "" if not odds else ")"
+        if r.stop_loss_pct is not None and d * (entry - mark) * 100 >= r.stop_loss_pct * entry:
+            loss = d * (entry - mark) / entry * 100
             return ExitDecision(
                 strategy,
                 iid,
                 "stop_loss",
-                f"mid {_pr(mark)} is {loss:.2f}% below entry {_pr(entry)}, reached stop_loss_pct "
-                f"{r.stop_loss_pct:g}%",
+                f"{mid} is {loss:.2f}% {worse} {what} {_pr(entry)}{close}, reached "
+                f"stop_loss_pct {r.stop_loss_pct:g}%",
                 f"{loss:.2f}%",
                 f"{r.stop_loss_pct:g}%",
             )
@@ -152,25 +180,26 @@ class ExitManager:
         if (
             r.trailing_stop_pct is not None
             and hi > 0
-            and (hi - mark) * 100 >= r.trailing_stop_pct * hi
+            and d * (hi - mark) * 100 >= r.trailing_stop_pct * hi
         ):
-            drop = (hi - mark) / hi * 100
+            drop = d * (hi - mark) / hi * 100
+            edge = "high" if d > 0 else "low"
             return ExitDecision(
                 strategy,
                 iid,
                 "trailing_stop",
-                f"mid {_pr(mark)} is {drop:.2f}% below its high {_pr(hi)}, reached "
+                f"{mid} is {drop:.2f}% {worse} its {edge} {_pr(hi)}, reached "
                 f"trailing_stop_pct {r.trailing_stop_pct:g}%",
                 f"{drop:.2f}%",
                 f"{r.trailing_stop_pct:g}%",
             )
-        if r.take_profit_pct is not None and (mark - entry) * 100 >= r.take_profit_pct * entry:
-            gain = (mark - entry) / entry * 100
+        if r.take_profit_pct is not None and d * (mark - entry) * 100 >= r.take_profit_pct * entry:
+            gain = d * (mark - entry) / entry * 100
             return ExitDecision(
                 strategy,
                 iid,
                 "take_profit",
-                f"mid {_pr(mark)} is {gain:.2f}% above entry {_pr(entry)}, reached "
+                f"{mid} is {gain:.2f}% {better} {what} {_pr(entry)}{close}, reached "
                 f"take_profit_pct {r.take_profit_pct:g}%",
                 f"{gain:.2f}%",
                 f"{r.take_profit_pct:g}%",

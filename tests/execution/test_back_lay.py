@@ -28,7 +28,8 @@ from services.portfolio import Portfolio
 from services.risk.chain import RiskChain, TradingStatusControl
 from services.risk.sanity import FundsControl, PostOnlyControl, PriceControl, SizeControl
 from services.strategies.base import Intent, Strategy, StrategyContext, StrategyParams
-from utils.config import parse_config
+from utils.config import AppConfig, parse_config
+from utils.errors import ConfigError
 
 MARKET = "1.200"
 A, B = "1.200:101", "1.200:102"
@@ -86,9 +87,17 @@ def ladder(pairs: list[tuple[str, str]]) -> tuple[tuple[int, int], ...]:
     return tuple((m(o), m(s)) for o, s in pairs)
 
 
+def gbp_config(currency: str = "GBP") -> AppConfig:
+    """A config whose strategy ``s`` holds 1000 in ``currency`` (``strategies[].currency``)."""
+    entry = {"name": "s", "class": "MarketMaker", "currency": currency}
+    return parse_config(
+        {"competition": {"starting_capital_usd": 1000}, "strategies": [entry]}, "test"
+    )
+
+
 class Session:
-    def __init__(self, sink: Sink | None = None) -> None:
-        cfg = parse_config({"competition": {"starting_capital_usd": 1000}}, "test")
+    def __init__(self, sink: Sink | None = None, currency: str = "GBP") -> None:
+        cfg = gbp_config(currency)
         self.sink = Recorder()
         self.stored = sink is not None  # a real sink instead of the recorder
         self.strat = Hand("s", StrategyParams())
@@ -104,7 +113,6 @@ class Session:
         node = build_node(cfg, [self.strat], sink or self.sink, clock=SimClock(T0), safety=False)
         self.engine = node.engine
         self.engine.risk = chain
-        self.engine.runners["s"].portfolio = Portfolio("s", m("1000"), currency="GBP")
         self.engine.start()
         self.t = T0
 
@@ -315,9 +323,15 @@ def test_market_back_and_lay_use_the_ends_of_the_ladder() -> None:
     s.pf.check_ledger()
 
 
+def test_the_strategy_currency_comes_from_the_config() -> None:
+    assert Session().pf.currency == "GBP"
+    assert (Session().pf.starting_cash, Session(currency="USDC").pf.currency) == (m("1000"), "USDC")
+    with pytest.raises(ConfigError, match=r"strategies\[0\]\.currency"):
+        gbp_config("gbp")
+
+
 def test_a_gbp_instrument_is_refused_by_a_usdc_portfolio() -> None:
-    s = Session()
-    s.engine.runners["s"].portfolio = Portfolio("s", m("1000"))
+    s = Session(currency="USDC")
     s.send(MarketListed(s.at(), (runner(A, "Alpha"),)))
     s.book(A, back=[("2.5", "50")], lay=[("2.52", "50")])
     o = s.ctx.back(A, m("2"), m("2.5"))
