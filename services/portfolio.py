@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.execution.orders import Fill, Order, Settlement
+from services.execution.orders import Fill, Order, Settlement, TimeInForce
 from services.instruments import Instrument, Side
 from services.money import MICRO, fmt_money, notional, split_cost
 from utils.errors import FatalError
@@ -209,11 +209,16 @@ class Portfolio:
         A Polymarket buy holds its notional plus the worst fee. On a short-capable instrument,
         an order that gains units holds what they cost; one that gives units (a lay) holds the
         payout it could owe minus what it receives. Netting against a held position is not
-        counted (conservative).
+        counted (conservative), except for a reduce-only FAK/FOK order on a short-capable
+        instrument (the safety layer's close): :meth:`check_order` has checked that it gives back
+        at most the units held, so it needs no cash beyond its worst fee (a lay that closes a
+        back only receives cash; a back that closes a lay pays less than the liability it frees).
         """
         rem = order.remaining
         if rem <= 0:
             return 0
+        if inst.allows_short and order.reduce_only and order.tif is not TimeInForce.GTC:
+            return inst.fees.worst_fee(rem, order.price, inst.lot)
         units, cash = inst.position_delta(order.side, rem, order.price)
         need = cash if units > 0 else -units - cash
         return need + inst.fees.worst_fee(rem, order.price, inst.lot)

@@ -8,6 +8,7 @@ reducing ones included, and whatever ``risk.enabled`` says.
 
 from __future__ import annotations
 
+from services.execution.orders import TimeInForce
 from services.instruments import Side
 from services.intents import Intent
 from services.ladder import Quote
@@ -164,6 +165,9 @@ class FundsControl:
             # Either side may need cash: a back pays its stake, a lay holds its liability.
             units, cash = inst.position_delta(intent.side, intent.size, view.price)
             need = cash if units > 0 else -units - cash
+            if intent.reduce_only and intent.tif is not TimeInForce.GTC:
+                # A closing order (the portfolio checks it reduces) frees more than it needs.
+                need = 0
             need += inst.fees.worst_fee(intent.size, view.price, inst.lot)
             have = pf.available_cash
             if need > have:

@@ -28,7 +28,7 @@ from services.execution.client import (
 )
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
-from services.money import floor_lot, notional, taker_fee
+from services.money import floor_lot, notional
 from services.orderbook import BookStore
 from utils.config import AppConfig
 
@@ -133,7 +133,7 @@ class FakeAsyncVenue(ExecutionClient):
             q = floor_lot(min(size, budget, o.remaining))
             if q <= 0:
                 break
-            fee = taker_fee(q, price, inst.fees.rate, inst.fees.exponent)
+            fee = inst.fees.fill_fee(q, price, False)  # the venue's taker fee (0 on Betfair)
             o.filled += q
             self.filled[o.order_id] = o.filled
             o.filled_notional += notional(q, price)
