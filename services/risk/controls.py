@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from services.execution.orders import TimeInForce
 from services.instruments import Side
 from services.intents import Intent
 from services.ladder import Quote
@@ -325,9 +326,19 @@ class RateLimitControl:
         self._sent: dict[str, deque[float]] = {}
 
     def check(self, intent: Intent, view: RiskView) -> Rejection | None:
-        """Refuse the order that would exceed the rate; otherwise count it."""
+        """Refuse the order that would exceed the rate; otherwise count it.
+
+        Closing orders are not counted: market sells, and on short-capable instruments the
+        reduce-only FAK/FOK back or lay at the best opposite price that closes a position.
+        """
         lim = self.limits.for_strategy(view.strategy).max_orders_per_s
         if lim is None or (intent.reduce_only and intent.price is None):
+            return None
+        if (
+            intent.reduce_only
+            and view.instrument.allows_short
+            and intent.tif is not TimeInForce.GTC
+        ):
             return None
         q = self._sent.get(view.strategy)
         if q is None:

@@ -243,3 +243,17 @@ def test_kill_switch_flattens_a_back_through_the_asynchronous_venue() -> None:
     assert any("laid 10.00 of 10.00 GBP at 2.5000 (filled)" in e for e in events), events
     h.at(T0 + 6)
     assert h.safety.kill.state is TradingState.HALTED
+
+
+def test_closing_orders_on_odds_are_not_rate_limited_like_market_exits() -> None:
+    h = gbp_harness(extra={"risk": {"limits": {"max_orders_per_s": 1}}})
+    bet(h, "s1", Side.SELL, "10", "2.5")  # the one order of this second
+    h.set_book(A, [(2.48, 100)], [(2.5, 100)])
+    assert (
+        h.engine.submit(
+            Intent("s1", A, Side.SELL, m("1"), m("2.48"), TimeInForce.FAK, False, "entry")
+        )
+        is None
+    )  # an entry is limited
+    h.safety.close_position("s1", A, "out", "cli")
+    assert h.pf("s1").positions == {}
