@@ -524,7 +524,8 @@ class SafetyActions:
         return out
 
     def close_position(self, strategy: str, instrument_id: str, reason: str, source: str) -> str:
-        """Sell one position at market (works while paused, disabled or with the switch active)."""
+        """Close one position (a market sell; on odds the opposite bet, see :func:`close_plan`);
+        works while paused, disabled or with the switch active."""
         r = self._runner(strategy)
         if instrument_id not in r.portfolio.positions:
             raise CommandError(f"{strategy} holds no position in {instrument_id}")
@@ -544,7 +545,7 @@ class SafetyActions:
         )
 
     def flatten_all(self, reason: str, source: str) -> str:
-        """Sell every position at market (the kill switch, if active, goes REDUCING meanwhile)."""
+        """Close every position (the kill switch, if active, goes REDUCING meanwhile)."""
         now = self.engine.clock.now()
         if self.kill.active:
             self.kill.start_reducing(now, self.cfg.kill_switch_options.flatten_timeout_s, None)
