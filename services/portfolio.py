@@ -129,6 +129,10 @@ class Portfolio:
         self._inst_of: dict[str, Instrument] = {}
         # Orders on short-capable instruments hold cash on both sides (order ids).
         self._cash_backed: set[int] = set()
+        # Active reduce-only orders on short-capable instruments: order id -> (instrument, the
+        # payout units they may still give back), so that two of them cannot together flip a
+        # position they were each allowed to reduce.
+        self._reducing: dict[int, tuple[str, int]] = {}
         # market id -> realized P&L there, for markets whose venue charges commission on it.
         self._market_net: dict[str, int] = {}
 
@@ -231,12 +235,23 @@ class Portfolio:
                 f"the portfolio holds {self.currency}"
             )
         if inst.allows_short and order.reduce_only:
-            units, _ = inst.position_delta(order.side, order.size, order.price)
+            units, _ = inst.position_delta(order.side, order.remaining, order.price)
             held = self.qty(order.instrument_id)
             if held == 0 or (units > 0) == (held > 0) or abs(units) > abs(held):
                 return (
                     f"reduce-only order would not reduce the position: {units / MICRO:,.2f} "
                     f"units against {held / MICRO:,.2f} held"
+                )
+            busy = sum(
+                u
+                for oid, (i, u) in self._reducing.items()
+                if i == order.instrument_id and oid != order.order_id
+            )
+            if abs(units) > abs(held) - busy:
+                return (
+                    f"reduce-only order would not reduce the position: {units / MICRO:,.2f} "
+                    f"units against {held / MICRO:,.2f} held, of which {busy / MICRO:,.2f} "
+                    "are already being closed by working orders"
                 )
         if order.side is Side.BUY or inst.allows_short:
             need = self.buy_reservation(order, inst)
@@ -266,6 +281,9 @@ class Portfolio:
         if order.side is Side.BUY or inst.allows_short:
             if inst.allows_short:
                 self._cash_backed.add(order.order_id)
+                if order.reduce_only:
+                    units, _ = inst.position_delta(order.side, order.remaining, order.price)
+                    self._reducing[order.order_id] = (order.instrument_id, abs(units))
             order.reserved = self.buy_reservation(order, inst)
             self.reserved_cash += order.reserved
         else:
@@ -275,7 +293,9 @@ class Portfolio:
 
     def release(self, order: Order) -> None:
         """Give back whatever the order held."""
+        self._reducing.pop(order.order_id, None)
         if not order.reserved:
+            self._cash_backed.discard(order.order_id)
             return
         if order.side is Side.BUY or order.order_id in self._cash_backed:
             self.reserved_cash -= order.reserved

@@ -257,3 +257,31 @@ def test_closing_orders_on_odds_are_not_rate_limited_like_market_exits() -> None
     )  # an entry is limited
     h.safety.close_position("s1", A, "out", "cli")
     assert h.pf("s1").positions == {}
+
+
+def test_two_working_closes_cannot_together_flip_a_back() -> None:
+    """On a venue whose fills come later, a second close while the first works is refused:
+    each alone reduces the back, both would lay 50 units against 25 (a short with nothing held
+    for its liability)."""
+    h = gbp_harness(client=fake_async())
+    h.set_book(A, [(2.5, 500)], [(2.52, 500)], T0)
+    o = h.engine.submit(Intent("s1", A, Side.SELL, m("10"), m("2.5"), TimeInForce.FAK, False, "e"))
+    assert o is not None
+    h.at(T0 + 1)
+    h.at(T0 + 2)
+    pf = h.pf("s1")
+    assert pf.qty(A) == m("25")
+    h.set_book(A, [(2.48, 100)], [(2.5, 100)], T0 + 2)
+    first = h.safety.close_position("s1", A, "out", "cli")
+    assert "sent to lay 10.00 GBP" in first
+    lay = Intent("s1", A, Side.BUY, m("10"), m("2.5"), TimeInForce.FAK, False, "again", True)
+    second = h.engine.submit(lay)
+    assert second is not None and second.status is OrderStatus.REJECTED
+    assert second.reject_reason == (
+        "reduce-only order would not reduce the position: -25.00 units against 25.00 held, "
+        "of which 25.00 are already being closed by working orders"
+    )
+    h.at(T0 + 3)
+    h.at(T0 + 4)
+    assert pf.positions == {} and pf.short_liability == 0 and pf.available_cash == m("1000")
+    pf.check_ledger()
