@@ -333,7 +333,12 @@ class Engine(OrderFlow, Gateway):
                     group.append(inst)
             self.sink.instrument(inst, "open", ev.ts)
             for r in self.runners.values():
-                if inst.quote in r.strategy.quotes and r.strategy.wants(inst):
+                # A strategy sees only instruments it can trade: its quote kind and currency.
+                if (
+                    inst.quote in r.strategy.quotes
+                    and inst.currency == r.portfolio.currency
+                    and r.strategy.wants(inst)
+                ):
                     r.subscribed[inst.instrument_id] = inst
                     self._subs.setdefault(inst.instrument_id, []).append(r)
                     if _overrides(r.strategy, "on_book"):

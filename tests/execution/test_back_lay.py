@@ -333,6 +333,7 @@ def test_the_strategy_currency_comes_from_the_config() -> None:
 def test_a_gbp_instrument_is_refused_by_a_usdc_portfolio() -> None:
     s = Session(currency="USDC")
     s.send(MarketListed(s.at(), (runner(A, "Alpha"),)))
+    assert A not in s.engine.runners["s"].subscribed  # it is not offered the instrument
     s.book(A, back=[("2.5", "50")], lay=[("2.52", "50")])
     o = s.ctx.back(A, m("2"), m("2.5"))
     assert o is not None and o.status is OrderStatus.REJECTED
