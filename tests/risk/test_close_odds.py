@@ -285,3 +285,40 @@ def test_two_working_closes_cannot_together_flip_a_back() -> None:
     h.at(T0 + 4)
     assert pf.positions == {} and pf.short_liability == 0 and pf.available_cash == m("1000")
     pf.check_ledger()
+
+
+def test_trailing_stop_on_a_lay_follows_the_lowest_implied_probability() -> None:
+    h = gbp_harness(extra=_exits({"trailing_stop_pct": 10}))
+    bet(h, "s1", Side.BUY, "10", "2.52")  # lay: entry 10 / 25.2 = 0.396825 a unit
+    h.set_book(A, [(2.98, 100)], [(3.02, 100)])  # mid 3.0: implied 0.333333, the low
+    h.at(T0 + 2)
+    h.set_book(A, [(2.76, 100)], [(2.8, 100)])  # mid 2.78: 0.359712, 7.9 % above the low
+    h.at(T0 + 4)
+    assert closes(h) == []
+    h.set_book(A, [(2.68, 100)], [(2.72, 100)])  # mid 2.7: 0.370370, 11.1 % above the low
+    h.at(T0 + 6)
+    (o,) = closes(h)
+    # Back 25.2 / 2.68 = 9.402... -> 9.40 at 2.68: +25.192 units, 0.008 stay short.
+    assert (o.side, o.size, o.price) == (Side.SELL, m("9.4"), m("2.68"))
+    assert "is 11.11% above its low 0.3333" in h.writer.events("exit")[-1]["message"]
+    pf = h.pf("s1")
+    assert pf.qty(A) == -m("0.008") and pf.short_liability == m("0.008")
+    assert pf.cash == m("1010") - m("9.4")
+    pf.check_ledger()
+
+
+def test_take_profit_on_a_back_when_the_odds_shorten() -> None:
+    h = gbp_harness(extra=_exits({"take_profit_pct": 20}))
+    bet(h, "s1", Side.SELL, "10", "2.5")  # entry 0.4 a unit
+    h.set_book(A, [(2.08, 100)], [(2.1, 100)])  # mid 2.09: 0.478468, 19.6 % up
+    h.at(T0 + 2)
+    assert closes(h) == []
+    h.set_book(A, [(2.06, 100)], [(2.08, 100)])  # mid 2.07: 0.483091, 20.8 % up
+    h.at(T0 + 4)
+    (o,) = closes(h)
+    # Lay 25 / 2.08 = 12.019... -> 12.01 at 2.08: gives 24.9808 units for 12.01.
+    assert (o.side, o.size, o.price) == (Side.BUY, m("12.01"), m("2.08"))
+    pf = h.pf("s1")
+    assert pf.qty(A) == m("25") - m("24.9808")
+    assert pf.cash == m("990") + m("12.01")
+    pf.check_ledger()
