@@ -41,7 +41,11 @@ class Gate:
         self.status = Healthy()
         tr = s.translator
         self.v = DataValidator(
-            ValidationConfig(), self.books, status=self.status, ticks=tr.ticks, venue_top=tr.venue_top
+            ValidationConfig(),
+            self.books,
+            status=self.status,
+            ticks=tr.ticks,
+            venue_top=tr.venue_top,
         )
         tr.sink = self.v
 
