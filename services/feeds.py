@@ -23,6 +23,7 @@ from services.clock import Clock
 from services.events import MarketEvent
 from services.feed import Feed
 from services.instruments import Instrument
+from services.ladder import PriceLadder
 from services.markets.recorder import Recorder, RecordingFeed
 from services.monitors.data_validation import DataValidator, StreamStatus
 from services.orderbook import BookStore
@@ -126,7 +127,8 @@ def attach_data_gate(
     :class:`StreamStatus`), and the validator reading ``books`` (the engine's). With the
     ``translator`` of a replayed Polymarket recording, the validator also sees the venue's
     reported best prices and bad data, exactly as the live feed's validator does; otherwise the
-    ticks of ``instruments`` size the depth window.
+    ticks of ``instruments`` size the depth window and their ladders are the grid a book's
+    levels must lie on (``off_grid_book``).
     """
     stream = StreamStatus()
     if translator is not None:
@@ -139,8 +141,14 @@ def attach_data_gate(
         )
         translator.sink = validator  # bad prices/sizes block as they did live
     else:
+        registry = instruments or {}
         validator = DataValidator(
-            validation, books, status=stream, ticks=_Ticks(instruments or {}), venue_top={}
+            validation,
+            books,
+            status=stream,
+            ticks=_Ticks(registry),
+            venue_top={},
+            ladders=_Ladders(registry),
         )
     return _Heard(feed, stream), validator
 
@@ -153,6 +161,22 @@ class _Ticks(Mapping[str, int]):
 
     def __getitem__(self, key: str) -> int:
         return self._instruments[key].tick
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._instruments)
+
+    def __len__(self) -> int:
+        return len(self._instruments)
+
+
+class _Ladders(Mapping[str, PriceLadder]):
+    """Read-only view of the instruments' current ladders, for the off-grid book check."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self._instruments = instruments
+
+    def __getitem__(self, key: str) -> PriceLadder:
+        return self._instruments[key].ladder
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._instruments)

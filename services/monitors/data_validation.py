@@ -12,6 +12,10 @@ Blocks, in the order they are checked:
   heard from within ``freshness_threshold_s``;
 * ``bad_data:<kind>`` - a message carried an off-grid price or an unparseable size/price; lifted
   by the next clean update of that instrument;
+* ``off_grid_book`` - the book itself holds a level off the instrument's price ladder (an off-grid
+  level no later update removed, or levels a tick change from 0.001 to 0.01 left between the new
+  ticks); lifted only when the book is clean again (a snapshot, or deltas that remove every
+  off-grid level), whatever clean updates arrive for other levels meanwhile;
 * ``cross_check_failed`` - the last REST comparison disagreed by more than the threshold; lifted
   by a clean check (a resync is requested meanwhile);
 * ``crossed_book`` / ``empty_book`` - best bid >= best ask, or a side is empty;
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.instruments import Side
+from services.ladder import PriceLadder, UniformLadder
 from services.money import MICRO, notional, to_micro
 from services.orderbook import BookStore, OrderBook
 from utils.polymarket_config import ValidationConfig
@@ -102,6 +107,10 @@ class DataValidator:
         Current tick per instrument, micro (for the depth window); default 0.01.
     venue_top : Mapping[str, tuple[int | None, int | None]] | None
         Best bid/ask the venue last reported per instrument (micro), for ``top_mismatch``.
+    ladders : Mapping[str, PriceLadder] | None
+        Current price ladder per instrument (``Instrument.ladder``), for ``off_grid_book``. None:
+        a uniform grid of the instrument's entry in ``ticks`` (Polymarket, where the translator's
+        ticks follow every tick-size change); an instrument with neither is not grid-checked.
     """
 
     def __init__(
@@ -111,8 +120,10 @@ class DataValidator:
         status: ConnectionStatus | None = None,
         ticks: Mapping[str, int] | None = None,
         venue_top: Mapping[str, tuple[int | None, int | None]] | None = None,
+        ladders: Mapping[str, PriceLadder] | None = None,
     ) -> None:
         self.config = config
+        self.ladders = ladders
         self.books = books
         self.status = status
         self.ticks: Mapping[str, int] = ticks if ticks is not None else {}
@@ -125,6 +136,9 @@ class DataValidator:
         self._resync: dict[str, None] = {}
         self._failures: list[ValidationFailure] = []
         self._blocked: dict[str, str] = {}
+        # instrument -> (book, its update count, ladder, first off-grid price or None)
+        self._grid: dict[str, tuple[OrderBook, int, PriceLadder, int | None]] = {}
+        self._uniform: dict[int, UniformLadder] = {}
         self._cursor = 0
         self._thr = max(1, to_micro(config.price_discrepancy_threshold))
         self._min_depth = to_micro(config.min_depth_usd)
@@ -205,7 +219,14 @@ class DataValidator:
 
     def forget(self, instrument_id: str) -> None:
         """Drop all state of an instrument (resolved or unsubscribed)."""
-        for d in (self.data_issues, self.suspects, self.last_checked, self._blocked, self._resync):
+        for d in (
+            self.data_issues,
+            self.suspects,
+            self.last_checked,
+            self._blocked,
+            self._resync,
+            self._grid,
+        ):
             d.pop(instrument_id, None)
 
     # ------------------------------------------------------------------ outputs
@@ -273,7 +294,10 @@ class DataValidator:
             self.counters[key] = self.counters.get(key, 0) + 1
             if not reason.startswith(("bad_data", "cross_check")):
                 # data issues and failed checks were recorded when they happened
-                self._failures.append(ValidationFailure(now, instrument_id, reason))
+                detail = ""
+                if reason == "off_grid_book":
+                    detail = f"level at {self._grid[instrument_id][3]} micro is off the ladder"
+                self._failures.append(ValidationFailure(now, instrument_id, reason, detail))
         return False, reason
 
     def _reason(self, iid: str, now: float) -> str | None:
@@ -294,6 +318,8 @@ class DataValidator:
             return "bad_data:" + issue
         if iid in self.suspects:
             return "cross_check_failed"
+        if self._off_grid(book, iid) is not None:
+            return "off_grid_book"
         bid, ask = book.best_bid(), book.best_ask()
         if bid is not None and ask is not None and bid >= ask:
             return "crossed_book"
@@ -309,6 +335,43 @@ class DataValidator:
         if self._min_depth > 0 and not self._deep_enough(book, iid):
             return "thin_depth"
         return None
+
+    def _ladder(self, iid: str) -> PriceLadder | None:
+        if self.ladders is not None:
+            lad = self.ladders.get(iid)
+            if lad is not None:
+                return lad
+        tick = self.ticks.get(iid)
+        if not tick:
+            return None
+        uni = self._uniform.get(tick)
+        if uni is None:
+            uni = self._uniform[tick] = UniformLadder(tick)
+        return uni
+
+    def _off_grid(self, book: OrderBook, iid: str) -> int | None:
+        """Return a price of the book that is off the instrument's current ladder, or None.
+
+        The answer is cached until the book changes (``updates``: every snapshot and delta bumps
+        it) or the ladder does (a tick-size change), so a quiet book is scanned once.
+        """
+        lad = self._ladder(iid)
+        if lad is None:
+            return None
+        seen = self._grid.get(iid)
+        if seen is not None and seen[0] is book and seen[1] == book.updates and seen[2] == lad:
+            return seen[3]
+        contains = lad.contains
+        bad: int | None = None
+        for levels in (book.bids, book.asks):
+            for p in levels:
+                if not contains(p):
+                    bad = p
+                    break
+            if bad is not None:
+                break
+        self._grid[iid] = (book, book.updates, lad, bad)
+        return bad
 
     def _deep_enough(self, book: OrderBook, iid: str) -> bool:
         """Return whether each side shows ``min_depth_usd`` near its own best price."""

@@ -10,6 +10,7 @@ feed and the replay would produce from them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -114,4 +115,19 @@ class Stream:
             "side": taker.value,
             "timestamp": str(self.ms),
         }
+        return self._translate(msg)
+
+    def tick_change(self, new: str) -> list[MarketEvent]:
+        """Send a ``tick_size_change`` (the captured message's shape) to ``new``."""
+        self._ts()
+        old = _fmt(Decimal(self.inst.tick) / 1_000_000)
+        msg = {
+            **MSGS["tick_size_change"],
+            "asset_id": TOKEN,
+            "market": MARKET,
+            "old_tick_size": old,
+            "new_tick_size": new,
+            "timestamp": str(self.ms),
+        }
+        self.inst = dataclasses.replace(self.inst, tick=int(Decimal(new) * 1_000_000))
         return self._translate(msg)

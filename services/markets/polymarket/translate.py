@@ -4,7 +4,8 @@ The live feed and the replay feed both call :class:`Translator`, so a recording 
 exactly the code that built the live books. Bad input never raises: frames that are not JSON,
 messages of the wrong shape and unknown event types are counted and skipped; levels with prices off
 the tick grid or sizes that do not parse are reported as data issues for the instrument, which the
-data validator turns into a trading block until a clean update arrives.
+data validator turns into a trading block until a clean update arrives (an off-grid level that
+reached the book keeps it blocked until the book holds none: the validator checks the book itself).
 """
 
 from __future__ import annotations
@@ -268,8 +269,8 @@ class Translator:
             issues.append("bad_size")
             return None
         tick = self.ticks.get(asset)
-        if tick and (p % tick or p < tick or p > MICRO - tick):
-            issues.append("off_grid")
+        if s and tick and (p % tick or p < tick or p > MICRO - tick):
+            issues.append("off_grid")  # removing an off-grid level (size 0) cleans the book
         return p, s
 
     def _quality(self, asset: str, issues: list[str], ts: float) -> None:
