@@ -51,7 +51,7 @@ TERMINAL_EVENT_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderEvent:
     """One step of an order's life, as a venue (or the simulator) reported it."""
 

@@ -8,8 +8,6 @@ themselves live in :mod:`services.execution.simulated` (docs/FILLS.md).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
 from services.execution.orders import Fill, Order, OrderStatus
 from services.execution.simulated import SimulatedExchange
@@ -112,7 +110,6 @@ class SimulatedClient(ExecutionClient):
         if order.venue_order_id is None:
             order.venue_order_id = f"sim-{order.order_id}"
         self._filled[order.order_id] = order.filled
-        fill = replace(fill, fill_id=0, venue_fill_id=f"sim-{fill.fill_id}")
         kind = (
             OrderEventKind.FILLED
             if order.status is OrderStatus.FILLED

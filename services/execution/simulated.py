@@ -533,7 +533,7 @@ class SimulatedExchange:
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         order.updated_ts = self.now
         fill = Fill(
-            fill_id=self._next_fill_id(),
+            fill_id=0,  # the ledger id is the engine's; the matcher's sequence is the venue's
             order_id=order.order_id,
             strategy=order.strategy,
             instrument_id=order.instrument_id,
@@ -544,6 +544,7 @@ class SimulatedExchange:
             liquidity="maker" if maker else "taker",
             ts=self.now,
             fill_reason=reason or (MAKER_PRINT if maker else TAKER),
+            venue_fill_id=f"sim-{self._next_fill_id()}",
         )
         self.listener.on_fill(order, fill)
         if order.status is OrderStatus.FILLED:
