@@ -297,6 +297,26 @@ class MarketTopRow(Base):
     updated_ts: Mapped[float] = mapped_column(Float)
 
 
+class PriceHistoryRow(Base):
+    """A point of an instrument's price history, for the strategy page's price chart.
+
+    Appended by the database sink beside each ``market_tops`` write (the snapshot cadence), only
+    when the mid or last trade changed; pruned with the fine snapshots
+    (``competition.fine_retention_h``). Prices are micro-USDC per share.
+    """
+
+    __tablename__ = "price_history"
+    __table_args__ = (Index("ix_price_history_instrument_ts", "instrument_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
+    ts: Mapped[float] = mapped_column(Float, index=True)  # event time of the book
+    best_bid: Mapped[int | None] = mapped_column(BigInteger)
+    best_ask: Mapped[int | None] = mapped_column(BigInteger)
+    mid: Mapped[int | None] = mapped_column(BigInteger)
+    last_trade: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class BotStateRow(Base):
     """Key/value state that survives restarts (kill switch, breakers, heartbeat, last event)."""
 

@@ -302,6 +302,13 @@ def prune_snapshots(session: Session, granularity: str, older_than_ts: float) ->
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def prune_price_history(session: Session, older_than_ts: float) -> int:
+    """Delete price_history rows with ``ts < older_than_ts``; return how many."""
+    t = _t("price_history")
+    result = session.execute(delete(t).where(t.c.ts < older_than_ts))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def get_state(session: Session, key: str, default: Any = None) -> Any:
     """Return the JSON-decoded ``bot_state`` value of ``key``, or ``default`` if absent."""
     t = _t("bot_state")

@@ -117,6 +117,9 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
+        # Instruments whose book changed since the last price-history point (snapshot cadence).
+        self._prices_dirty: set[str] = set()
+        self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
         self.settlement_seq = 0
@@ -281,7 +284,7 @@ class Engine(OrderFlow, Gateway):
         if self._inbox:
             self._drain()
         self.tracker.tick(self.clock.now(), self, force_persist=True)
-        self._write_tops(self.clock.now())
+        self._write_tops(self.clock.now(), force_prices=True)
         for r in self.runners.values():
             r.portfolio.check_ledger()
 
@@ -424,6 +427,7 @@ class Engine(OrderFlow, Gateway):
             self.books.drop(iid)
             self._last_mid.pop(iid, None)
             self._tops_dirty.discard(iid)
+            self._prices_dirty.discard(iid)
             inst = self.instruments.get(iid)
             if inst is not None and inst.event_id and inst.event_id in self._events:
                 group = [i for i in self._events[inst.event_id] if i.instrument_id != iid]
@@ -557,7 +561,8 @@ class Engine(OrderFlow, Gateway):
         self.settlement_seq += 1
         return self.settlement_seq
 
-    def _write_tops(self, now: float) -> None:
+    def _write_tops(self, now: float, *, force_prices: bool = False) -> None:
+        self._prices_dirty |= self._tops_dirty
         for iid in self._tops_dirty:
             book = self.books.find(iid)
             if book is None:
@@ -576,6 +581,26 @@ class Engine(OrderFlow, Gateway):
                 }
             )
         self._tops_dirty.clear()
+        if now < self._next_prices and not force_prices:
+            return
+        # Price history for the dashboard's price chart: one point per changed instrument per
+        # persisted-snapshot interval (the sink skips points whose prices did not change).
+        self._next_prices = now + self.cfg.competition.snapshot_interval_s
+        for iid in self._prices_dirty:
+            book = self.books.find(iid)
+            if book is None:
+                continue
+            self.sink.price_point(
+                {
+                    "instrument_id": iid,
+                    "ts": book.ts,
+                    "best_bid": book.best_bid(),
+                    "best_ask": book.best_ask(),
+                    "mid": book.mid(),
+                    "last_trade": self._last_trade.get(iid),
+                }
+            )
+        self._prices_dirty.clear()
 
 
 def _overrides(strategy: Strategy, hook: str) -> bool:

@@ -29,6 +29,8 @@ class Sink:
 
     def __init__(self, writer: Writer) -> None:
         self.w = writer
+        # Last prices written to price_history per instrument (skip unchanged points).
+        self._last_prices: dict[str, tuple[int | None, ...]] = {}
 
     def backlog(self) -> int:
         """Return the writer's queued operations (0 when the writer cannot say)."""
@@ -180,6 +182,14 @@ class Sink:
         """Upsert a market_tops row."""
         self.w.upsert("market_tops", row)
 
+    def price_point(self, row: dict[str, Any]) -> None:
+        """Append a price_history row, unless its prices equal the instrument's previous one."""
+        key = (row["best_bid"], row["best_ask"], row["mid"], row["last_trade"])
+        if self._last_prices.get(row["instrument_id"]) == key:
+            return
+        self._last_prices[row["instrument_id"]] = key
+        self.w.insert("price_history", row)
+
     def state(self, key: str, value: Any, ts: float) -> None:
         """Upsert a bot_state key with a JSON value."""
         self.w.upsert("bot_state", {"key": key, "value_json": json.dumps(value), "updated_ts": ts})
@@ -189,9 +199,12 @@ class Sink:
         call = getattr(self.w, "call", None)
         if call is None:
             return
-        from database.queries import prune_snapshots
+        from database.queries import prune_price_history, prune_snapshots
 
         call(lambda session: prune_snapshots(session, granularity, older_than_ts))
+        if granularity == "fine":
+            # The price history follows the fine snapshots' retention.
+            call(lambda session: prune_price_history(session, older_than_ts))
 
     def audit(self, ev: AuditEvent) -> None:
         """Store a published audit event (the database sink's subscription to the event bus)."""

@@ -14,6 +14,7 @@ from dashboard.data import bets, trading
 from dashboard.data import risk as risk_data
 from dashboard.data.common import load_state
 from dashboard.data.fidelity import fidelity
+from dashboard.data.prices import price_chart, traded_markets
 from dashboard.data.strategy import strategies_brief, strategy_detail
 from dashboard.validation import ApiError
 
@@ -22,6 +23,7 @@ bp = Blueprint("strategy", __name__)
 FILLS_SHOWN = 25
 ORDERS_SHOWN = 50
 EVENTS_SHOWN = 25
+MARKETS_SHOWN = 100
 
 
 def _detail(name: str) -> dict[str, Any]:
@@ -44,6 +46,7 @@ def _detail(name: str) -> dict[str, Any]:
             "bets_strategy": name,
             "events": risk_data.events(s, strategy=name, limit=EVENTS_SHOWN),
             "fidelity": fidelity(s, name),
+            "markets": traded_markets(s, name, MARKETS_SHOWN),
         }
 
 
@@ -89,3 +92,35 @@ def api_strategy_performance(name: str) -> Any:
     with ctx().read() as s:
         require_strategy(s, name)
         return jsonify(cached_history(s, [name], hours))
+
+
+@bp.get("/api/strategies/<name>/markets")
+def api_strategy_markets(name: str) -> Any:
+    """The instruments a strategy has fills in, most recently traded first."""
+    with ctx().read() as s:
+        require_strategy(s, name)
+        return jsonify({"markets": traded_markets(s, name, MARKETS_SHOWN)})
+
+
+@bp.get("/api/strategies/<name>/prices")
+def api_strategy_prices(name: str) -> Any:
+    """One market's price over the last ``hours`` with the strategy's fills in it.
+
+    ``instrument`` picks the market (default: the one the strategy traded most recently).
+    """
+    q = query()
+    hours = v.hours(q)
+    iid = v.ident(q, "instrument", required=False)
+    d = ctx()
+    with d.read() as s:
+        require_strategy(s, name)
+        if iid is None:
+            markets = traded_markets(s, name, 1)
+            if not markets:
+                return jsonify({"instrument_id": None, "price": None, "fills": []})
+            iid = markets[0]["instrument_id"]
+        elif not trading.market_labels(s, [iid]):
+            raise ApiError(404, f"unknown instrument {iid!r}", "instrument")
+        return jsonify(
+            price_chart(s, name, iid, hours, max_points=d.cfg.dashboard.max_chart_points)
+        )

@@ -205,6 +205,23 @@ def seed(s: Session) -> None:
             },
         ],
     )
+    # Price history of Y1: a point a minute from T0 to T0 + 7140, mid 0.40 rising 0.0008 a minute
+    # (the newest market_tops row, mid 0.50 at T0 + 7200, is the chart's last point).
+    ins(
+        s,
+        "price_history",
+        [
+            {
+                "instrument_id": "Y1",
+                "ts": T0 + 60 * i,
+                "best_bid": 390_000 + 800 * i,
+                "best_ask": 410_000 + 800 * i,
+                "mid": 400_000 + 800 * i,
+                "last_trade": 400_000 if i < 60 else None,
+            }
+            for i in range(120)
+        ],
+    )
     ins(
         s,
         "market_tops",

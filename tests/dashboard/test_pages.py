@@ -73,9 +73,14 @@ def test_unknown_strategy_is_404(client: FlaskClient, seeded: object) -> None:
 def test_compare_highlights_the_best(client: FlaskClient, seeded: object) -> None:
     html = client.get("/compare?s=alpha&s=beta").get_data(as_text=True)
     assert "compare-table" in html and "compare-chart" in html
-    row = html[html.index("<th>Return</th>") :]
-    row = row[: row.index("</tr>")]
-    assert row.index("best") < row.index("-0.72%")  # alpha's +3.60% is highlighted, not beta's
+    assert 'class="table compare sortable"' in html  # the shared click-to-sort code applies
+    heads = html[html.index("<thead>") : html.index("</thead>")]
+    col = heads.count("</th>", 0, heads.index(">Return</th>"))  # the Return column's index
+    rows = html[html.index("<tbody>") : html.index("</tbody>")].split("<tr>")[1:]
+    cells = {r[r.index("/strategy/") :].split('"')[0]: r.split("<td")[1:] for r in rows}
+    # alpha's +3.60% is highlighted, not beta's -0.72%; each cell carries its sort key.
+    assert 'class="num best" data-sort="3.6' in cells["/strategy/alpha"][col]
+    assert "best" not in cells["/strategy/beta"][col] and "-0.72%" in cells["/strategy/beta"][col]
     assert "Pick at least 2" in client.get("/compare?s=alpha").get_data(as_text=True)
     assert client.get("/compare?s=alpha&s=beta&s=gamma&s=alpha&s=beta").status_code == 400
     assert client.get("/compare?s=alpha&s=zzz").status_code == 404
