@@ -39,8 +39,9 @@ EXPECTED_TABLES = {
     "closed_bets",
     "alert_triggers",
     "journal_entries",
+    "price_history",
 }
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0008"
 
 
 def _pragma(engine: Engine, name: str) -> object:
