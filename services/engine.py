@@ -117,8 +117,9 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
-        # Instruments whose book changed since the last price-history point (snapshot cadence).
-        self._prices_dirty: set[str] = set()
+        # Newest prices of instruments whose top changed since the last price-history point
+        # (flushed at the persisted-snapshot cadence).
+        self._prices_pending: dict[str, dict[str, Any]] = {}
         self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
@@ -427,7 +428,6 @@ class Engine(OrderFlow, Gateway):
             self.books.drop(iid)
             self._last_mid.pop(iid, None)
             self._tops_dirty.discard(iid)
-            self._prices_dirty.discard(iid)
             inst = self.instruments.get(iid)
             if inst is not None and inst.event_id and inst.event_id in self._events:
                 group = [i for i in self._events[inst.event_id] if i.instrument_id != iid]
@@ -562,12 +562,12 @@ class Engine(OrderFlow, Gateway):
         return self.settlement_seq
 
     def _write_tops(self, now: float, *, force_prices: bool = False) -> None:
-        self._prices_dirty |= self._tops_dirty
         for iid in self._tops_dirty:
             book = self.books.find(iid)
             if book is None:
                 continue
             bid, ask = book.best_bid(), book.best_ask()
+            mid, last = book.mid(), self._last_trade.get(iid)
             self.sink.top(
                 {
                     "instrument_id": iid,
@@ -575,32 +575,28 @@ class Engine(OrderFlow, Gateway):
                     "best_ask": ask,
                     "bid_size": book.bids.get(bid) if bid else None,
                     "ask_size": book.asks.get(ask) if ask else None,
-                    "mid": book.mid(),
-                    "last_trade": self._last_trade.get(iid),
+                    "mid": mid,
+                    "last_trade": last,
                     "updated_ts": book.ts,
                 }
             )
+            self._prices_pending[iid] = {
+                "instrument_id": iid,
+                "ts": book.ts,
+                "best_bid": bid,
+                "best_ask": ask,
+                "mid": mid,
+                "last_trade": last,
+            }
         self._tops_dirty.clear()
         if now < self._next_prices and not force_prices:
             return
-        # Price history for the dashboard's price chart: one point per changed instrument per
-        # persisted-snapshot interval (the sink skips points whose prices did not change).
+        # Price history for the dashboard's price chart: the newest top of each changed instrument
+        # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
-        for iid in self._prices_dirty:
-            book = self.books.find(iid)
-            if book is None:
-                continue
-            self.sink.price_point(
-                {
-                    "instrument_id": iid,
-                    "ts": book.ts,
-                    "best_bid": book.best_bid(),
-                    "best_ask": book.best_ask(),
-                    "mid": book.mid(),
-                    "last_trade": self._last_trade.get(iid),
-                }
-            )
-        self._prices_dirty.clear()
+        for row in self._prices_pending.values():
+            self.sink.price_point(row)
+        self._prices_pending.clear()
 
 
 def _overrides(strategy: Strategy, hook: str) -> bool:

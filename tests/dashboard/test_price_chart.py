@@ -3,6 +3,8 @@ UTC axis bounds at the data) and its fills as markers; the sink's bounded price 
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from database.models import Base
 from dashboard.data.prices import price_chart
 from database.queries import prune_price_history
 from services.persistence import Sink
+from tests.conftest import run_bot
 from tests.dashboard.seed import T0
 
 
@@ -152,3 +155,39 @@ def test_price_series_is_thinned_keeping_the_ends() -> None:
     assert len(got["price"]["ts"]) == 10
     assert got["price"]["ts"][0] == 0.0 and got["price"]["ts"][-1] == 999.0
     assert got["since_ts"] == 0.0 and got["until_ts"] == 999.0
+
+
+@pytest.mark.e2e
+def test_a_run_writes_a_bounded_price_history(tmp_path: Path) -> None:
+    """The engine appends price points at the persisted-snapshot cadence, only on change, and
+    the last point of each instrument is its final top of book."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "market_data: {source: sim, seed: 5, speed: max, duration_s: 120}\n"
+        "competition: {snapshot_interval_s: 10}\n"
+        "strategies: [{name: mm, class: MarketMaker}]\n"
+        "dashboard: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "bot.db"
+    p = run_bot("--config", str(cfg), "--db", str(db), "--quiet")
+    assert p.returncode == 0, p.stderr[-2000:]
+    con = sqlite3.connect(db)
+    per = con.execute(
+        "select instrument_id, count(*) from price_history group by instrument_id"
+    ).fetchall()
+    assert per, "no price history written"
+    # 120 s at one point per 10 s at most, plus the first point and the final forced one.
+    assert max(n for _iid, n in per) <= 120 / 10 + 2, per
+    for iid, _n in per:
+        pts = con.execute(
+            "select best_bid, best_ask, mid, last_trade from price_history "
+            "where instrument_id = ? order by ts, id",
+            (iid,),
+        ).fetchall()
+        assert all(a != b for a, b in zip(pts, pts[1:], strict=False)), iid  # only changes
+        top = con.execute(
+            "select best_bid, best_ask, mid, last_trade from market_tops where instrument_id = ?",
+            (iid,),
+        ).fetchone()
+        assert top is None or top == pts[-1], iid
