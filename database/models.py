@@ -300,19 +300,18 @@ class MarketTopRow(Base):
 class PriceHistoryRow(Base):
     """A point of an instrument's price history, for the strategy page's price chart.
 
-    Appended by the database sink beside each ``market_tops`` write (the snapshot cadence), only
-    when the mid or last trade changed; pruned with the fine snapshots
-    (``competition.fine_retention_h``). Prices are micro-USDC per share.
+    Appended by the database sink from the engine's top-of-book writes, at most once per
+    instrument per persisted-snapshot interval and only when the mid or last trade changed;
+    pruned with the fine snapshots (``competition.fine_retention_h``). Prices are micro-USDC per
+    share. Keyed by (instrument, time) with no surrogate id (on SQLite a ``WITHOUT ROWID``
+    table), so a long token id is stored once per row, not again in an index.
     """
 
     __tablename__ = "price_history"
-    __table_args__ = (Index("ix_price_history_instrument_ts", "instrument_id", "ts"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
-    ts: Mapped[float] = mapped_column(Float, index=True)  # event time of the book
-    best_bid: Mapped[int | None] = mapped_column(BigInteger)
-    best_ask: Mapped[int | None] = mapped_column(BigInteger)
+    instrument_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    ts: Mapped[float] = mapped_column(Float, primary_key=True)  # event time of the book
     mid: Mapped[int | None] = mapped_column(BigInteger)
     last_trade: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -583,8 +583,6 @@ class Engine(OrderFlow, Gateway):
             self._prices_pending[iid] = {
                 "instrument_id": iid,
                 "ts": book.ts,
-                "best_bid": bid,
-                "best_ask": ask,
                 "mid": mid,
                 "last_trade": last,
             }

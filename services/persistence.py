@@ -183,12 +183,15 @@ class Sink:
         self.w.upsert("market_tops", row)
 
     def price_point(self, row: dict[str, Any]) -> None:
-        """Append a price_history row, unless its prices equal the instrument's previous one."""
-        key = (row["best_bid"], row["best_ask"], row["mid"], row["last_trade"])
+        """Add a price_history point, unless its prices equal the instrument's previous one.
+
+        An upsert: two points of one instrument at the same book time keep the newer prices.
+        """
+        key = (row["mid"], row["last_trade"])
         if self._last_prices.get(row["instrument_id"]) == key:
             return
         self._last_prices[row["instrument_id"]] = key
-        self.w.insert("price_history", row)
+        self.w.upsert("price_history", row)
 
     def state(self, key: str, value: Any, ts: float) -> None:
         """Upsert a bot_state key with a JSON value."""

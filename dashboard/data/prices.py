@@ -117,7 +117,7 @@ def price_chart(
         for r in session.execute(
             select(ph.c.ts, ph.c.mid, ph.c.last_trade)
             .where(ph.c.instrument_id == instrument_id, ph.c.ts >= since, ph.c.ts <= until)
-            .order_by(ph.c.ts, ph.c.id)
+            .order_by(ph.c.ts)
         )
     ]
     source = "history" if rows else "none"

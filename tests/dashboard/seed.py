@@ -214,8 +214,6 @@ def seed(s: Session) -> None:
             {
                 "instrument_id": "Y1",
                 "ts": T0 + 60 * i,
-                "best_bid": 390_000 + 800 * i,
-                "best_ask": 410_000 + 800 * i,
                 "mid": 400_000 + 800 * i,
                 "last_trade": 400_000 if i < 60 else None,
             }

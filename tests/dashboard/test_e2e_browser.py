@@ -1,6 +1,7 @@
 """End to end, as a user: `python bot.py` (simulator, temp database) starts the dashboard; headless
 Chromium (Debian's, driven by Playwright) watches the leaderboard move, pauses and resumes a
-strategy from its page, and presses EMERGENCY STOP; the database shows the bot halted and
+strategy from its page, sees its price chart with fills marked, sorts the compare table, and
+presses EMERGENCY STOP; the database shows the bot halted and
 cancelled its resting orders. Saves the README screenshot (docs/images/leaderboard.png) when it is missing or when
 UPDATE_DOCS_SCREENSHOT=1.
 """
@@ -260,6 +261,34 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             for col in ("Entry", "Exit", "Held", "Fees", "P&L", "Reason"):
                 assert col in head, head
 
+            # 3b'. The price chart of a market mm_wide traded (most recent first), with its
+            #      fills marked; a marker's tooltip gives side, size, price, liquidity, UTC time;
+            #      the time axis starts at the data.
+            assert page.locator("#price-market option").count() >= 1
+            page.wait_for_function(
+                "() => { const c = document.getElementById('price-chart');"
+                " return Number(c.dataset.points || 0) > 0"
+                " && Number(c.dataset.markers || 0) >= 1; }",
+                timeout=15_000,
+            )
+            chart = page.evaluate(
+                """() => {
+                  const ch = Chart.getChart(document.getElementById('price-chart'));
+                  const ds = ch.data.datasets;
+                  const mark = ds.slice(2).find((d) => d.data.length);
+                  const xs = ds.flatMap((d) => d.data.map((p) => p.x));
+                  const label = ch.options.plugins.tooltip.callbacks.label(
+                    {raw: mark.data[0], dataset: mark, parsed: mark.data[0]});
+                  return {label: label, color: mark.backgroundColor, kind: mark.label,
+                          xmin: ch.scales.x.min, first: Math.min(...xs)};
+                }"""
+            )
+            assert (chart["kind"], chart["color"]) in {("Buys", "#3fb950"), ("Sells", "#ff7b72")}
+            assert " @ 0." in chart["label"] and "UTC" in chart["label"], chart
+            assert chart["label"].split()[0] in {"BUY", "SELL"}, chart
+            assert "maker" in chart["label"] or "taker" in chart["label"], chart
+            assert chart["xmin"] >= chart["first"] - 60_000, chart  # no axis before the data
+
             # 3c. PAUSE ALL, then RESUME ALL, from the leaderboard.
             page.goto(base + "/")
             last = page.get_attribute("#command-banner", "data-command-id")
@@ -272,6 +301,21 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             page.click("#btn-resume-all")
             assert _ack(page, last) == "applied", page.inner_text("#command-banner")
             assert {s for (s,) in _q(db, "select status from strategies")} == {"active"}
+
+            # 3d. The compare table sorts by a column (trades: most first, then reversed).
+            page.goto(base + "/compare?s=mm_tight&s=mm_wide&s=complement_arb")
+            col_js = (
+                "() => { const hs = [...document.querySelectorAll('#compare-table thead th')];"
+                " const i = hs.findIndex((h) => h.textContent.trim().startsWith('Trades'));"
+                " return [...document.querySelectorAll('#compare-table tbody tr')]"
+                ".map((r) => Number(r.children[i].dataset.sort)); }"
+            )
+            page.click("#compare-table thead th:text-is('Trades')")
+            got = page.evaluate(col_js)
+            assert len(got) == 3 and got == sorted(got, reverse=True), got
+            page.click("#compare-table thead th:text-is('Trades')")
+            got = page.evaluate(col_js)
+            assert got == sorted(got), got
 
             # 4. EMERGENCY STOP from the leaderboard in a fresh browser (not logged in): the
             #    dialog takes the reason and the token.

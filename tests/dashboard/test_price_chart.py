@@ -107,16 +107,7 @@ class _Rows:
 
 
 def _point(iid: str, ts: float, mid: int | None, last: int | None = None) -> dict[str, Any]:
-    bid = None if mid is None else mid - 10_000
-    ask = None if mid is None else mid + 10_000
-    return {
-        "instrument_id": iid,
-        "ts": ts,
-        "best_bid": bid,
-        "best_ask": ask,
-        "mid": mid,
-        "last_trade": last,
-    }
+    return {"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last}
 
 
 def test_sink_skips_unchanged_price_points() -> None:
@@ -181,13 +172,13 @@ def test_a_run_writes_a_bounded_price_history(tmp_path: Path) -> None:
     assert max(n for _iid, n in per) <= 120 / 10 + 2, per
     for iid, _n in per:
         pts = con.execute(
-            "select best_bid, best_ask, mid, last_trade from price_history "
-            "where instrument_id = ? order by ts, id",
+            "select mid, last_trade from price_history "
+            "where instrument_id = ? order by ts",
             (iid,),
         ).fetchall()
         assert all(a != b for a, b in zip(pts, pts[1:], strict=False)), iid  # only changes
         top = con.execute(
-            "select best_bid, best_ask, mid, last_trade from market_tops where instrument_id = ?",
+            "select mid, last_trade from market_tops where instrument_id = ?",
             (iid,),
         ).fetchone()
         assert top is None or top == pts[-1], iid

@@ -18,30 +18,19 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_AUTO_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
 def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "price_history",
-        sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
         sa.Column("instrument_id", sa.String(length=128), nullable=False),
         sa.Column("ts", sa.Float(), nullable=False),
-        sa.Column("best_bid", sa.BigInteger(), nullable=True),
-        sa.Column("best_ask", sa.BigInteger(), nullable=True),
         sa.Column("mid", sa.BigInteger(), nullable=True),
         sa.Column("last_trade", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_price_history")),
+        sa.PrimaryKeyConstraint("instrument_id", "ts", name=op.f("pk_price_history")),
+        sqlite_with_rowid=False,
     )
-    op.create_index(
-        "ix_price_history_instrument_ts", "price_history", ["instrument_id", "ts"], unique=False
-    )
-    op.create_index(op.f("ix_price_history_ts"), "price_history", ["ts"], unique=False)
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    op.drop_index(op.f("ix_price_history_ts"), table_name="price_history")
-    op.drop_index("ix_price_history_instrument_ts", table_name="price_history")
     op.drop_table("price_history")
