@@ -186,7 +186,9 @@ class CompetitionConfig(_Frozen):
     )
     hourly_snapshots: bool = Field(True, description="Also persist one coarse row per hour")
     fine_retention_h: float = Field(
-        72.0, gt=0, description="Hours (event time) to keep fine-grained snapshot rows"
+        72.0,
+        gt=0,
+        description="Hours (event time) to keep fine-grained snapshot rows and price history",
     )
     weights: ScoreWeights = Field(default_factory=ScoreWeights)
     return_scale_pct: float = Field(

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from database.models import Base
 from dashboard.data.prices import price_chart
+from database.models import Base
 from database.queries import prune_price_history
 from services.persistence import Sink
 from tests.conftest import run_bot
@@ -172,8 +172,7 @@ def test_a_run_writes_a_bounded_price_history(tmp_path: Path) -> None:
     assert max(n for _iid, n in per) <= 120 / 10 + 2, per
     for iid, _n in per:
         pts = con.execute(
-            "select mid, last_trade from price_history "
-            "where instrument_id = ? order by ts",
+            "select mid, last_trade from price_history where instrument_id = ? order by ts",
             (iid,),
         ).fetchall()
         assert all(a != b for a, b in zip(pts, pts[1:], strict=False)), iid  # only changes
