@@ -150,6 +150,10 @@ class WriterStats:
 _DETAILED_DROPS = 5  # dropped operations logged one by one per failure, the rest summarized
 
 
+_RESET_EVERY = 5
+"""Failed outage retries between two "still not writable" warnings (and pool resets)."""
+
+
 def _short(exc: BaseException, limit: int = 600) -> str:
     text = str(exc)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -264,6 +268,7 @@ class DbWriter:
         self._degraded_since: float | None = None  # time.monotonic() of the first failure
         self._last_store_error = ""
         self._spool_failing = False
+        self._failed_retries = 0  # consecutive failed retries of this outage
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -667,7 +672,35 @@ class DbWriter:
             extra={"store": "degraded"},
         )
 
+    def _still_failing(self) -> None:
+        """Count a failed retry; every ``_RESET_EVERY`` of them, say so and reset the pool.
+
+        Fresh connections rule out a pooled connection left holding a lock or an old WAL
+        snapshot (which fails every write with "database is locked" however long one waits).
+        """
+        self._failed_retries += 1
+        if self._failed_retries % _RESET_EVERY:
+            return
+        since = self._degraded_since or time.monotonic()
+        bind = getattr(self._session_factory, "kw", {}).get("bind")
+        if bind is not None and hasattr(bind, "dispose"):
+            try:
+                bind.dispose()
+            except Exception as exc:  # noqa: BLE001 - a reset is only a precaution
+                logger.warning("Could not reset the database connections: %s", _short(exc))
+        logger.warning(
+            "The database is still not writable after %.1f s (%d retries; last error: %s); "
+            "%d row(s) held, %d in the spool; connections reset.",
+            time.monotonic() - since,
+            self._failed_retries,
+            self._last_store_error,
+            len(self._memory) + len(self._deferred),
+            self._spool.pending if self._spool is not None else 0,
+            extra={"store": "degraded"},
+        )
+
     def _leave_outage(self) -> None:
+        self._failed_retries = 0
         since = self._degraded_since
         self._degraded_since = None
         with self._stats_lock:
@@ -687,8 +720,10 @@ class DbWriter:
             return self._handle_controls(controls)
         if self._retry_pending():
             self._leave_outage()
-        elif self._degraded_since is None:
-            self._enter_outage(RuntimeError(self._last_store_error or "store failing"))
+        else:
+            if self._degraded_since is None:
+                self._enter_outage(RuntimeError(self._last_store_error or "store failing"))
+            self._still_failing()
         if self._has_pending():
             # Wait before the next attempt, still taking submissions (and a stop).
             more = self._take_queued(block_s=self._retry_interval_s)

@@ -108,6 +108,7 @@ class Engine(OrderFlow, Gateway):
         # Set by services.risk.safety.SafetyLayer when the safety layer is attached.
         self.risk_env: RiskEnv | None = None
         self.safety: Any = None
+        self.data_guard: Any = None  # the risk chain's DataGuard, set with the safety layer
         # Shared with the execution clients (the paper client reads them to match orders).
         self.books = books if books is not None else BookStore()
         self.instruments: dict[str, Instrument] = instruments if instruments is not None else {}
@@ -460,6 +461,11 @@ class Engine(OrderFlow, Gateway):
     def status(self, strategy: str) -> str:
         """Return a strategy's status: active, paused or disabled."""
         return self.runners[strategy].status
+
+    def trusted(self, instrument_id: str) -> bool:
+        """Return whether the data gate accepts new positions on the instrument now."""
+        guard = self.data_guard
+        return guard is None or guard.entry_refusal(instrument_id, self.clock.now()) is None
 
     def portfolio(self, strategy: str) -> Portfolio:
         """Return a strategy's portfolio."""

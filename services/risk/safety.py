@@ -98,6 +98,7 @@ class SafetyLayer(SafetyActions):
         )
         self.engine.risk_env = self
         self.engine.safety = self
+        self.engine.data_guard = self.data_guard
         if self.on_order not in self.engine.order_listeners:
             self.engine.order_listeners.append(self.on_order)
 

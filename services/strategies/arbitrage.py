@@ -362,10 +362,13 @@ class BundleArbitrage(Strategy):
 
     # ------------------------------------------------------------------ helpers
     def _tradable(self, ctx: StrategyContext, legs: list[Instrument], now: float) -> bool:
-        """No new bundles in markets about to end, or failing the universe filter."""
+        """No new bundles in markets about to end, on untrusted data, or failing the universe
+        filter."""
         for leg in legs:
             if leg.end_ts is not None and leg.end_ts - now < 5.0:
                 return False
+            if not ctx.trusted(leg.instrument_id):
+                return False  # the data gate would refuse this leg
             if self._universe.dynamic and not self._universe.passes(
                 ctx.book(leg.instrument_id), leg.tick
             ):

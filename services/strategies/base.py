@@ -87,6 +87,15 @@ class StrategyContext:
         """
         return self._gw.available(self.strategy_name, instrument_id, side, price)
 
+    def trusted(self, instrument_id: str) -> bool:
+        """Return whether the data gate would accept a new position on the instrument now.
+
+        False while its data fails validation (stale, crossed, off-grid, thin, ...) or the data
+        pipeline is critical: the risk chain would refuse the entry, so skip it. Exits need not
+        check: a reducing order on a book that is only thin still passes.
+        """
+        return self._gw.trusted(instrument_id)
+
     # -------------------------------------------------------------- own state
     def status(self) -> str:
         """Return this strategy's status: ``active``, ``paused`` (no new entries; exits and
@@ -229,6 +238,10 @@ class Gateway:
 
     def status(self, strategy: str) -> str:  # pragma: no cover
         raise NotImplementedError
+
+    def trusted(self, instrument_id: str) -> bool:
+        """Return whether the data gate accepts new positions on the instrument (default yes)."""
+        return True
 
     def available(
         self, strategy: str, instrument_id: str, side: Side, price: int

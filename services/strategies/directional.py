@@ -252,6 +252,8 @@ class DirectionalStrategy(Strategy):
             return False
         if ctx.status() != "active":
             return False  # paused: exits only
+        if not ctx.trusted(iid):
+            return False  # the data gate would refuse it (stale, thin, crossed, ...)
         if self.orders.active(m.yes) or self.orders.active(m.no):
             return False
         bid, ask = book.best_bid(), book.best_ask()

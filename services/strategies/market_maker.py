@@ -134,7 +134,8 @@ class MarketMaker(Strategy):
             self._quote(ctx, inst.market_id)
 
     def on_timer(self, ctx: StrategyContext) -> None:
-        """Quote markets whose NO book arrived after the YES book; stop those about to end."""
+        """Quote markets whose NO book arrived after the YES book; stop those about to end; pull
+        quotes from markets whose data the data gate no longer trusts."""
         for market_id in list(self._waiting):
             self._waiting.pop(market_id, None)
             if market_id not in self._stopped and (
@@ -150,6 +151,9 @@ class MarketMaker(Strategy):
             if inst.end_ts is not None and inst.end_ts - now <= self.params.stop_before_end_s:
                 self._stopped.add(market_id)
                 self._release(ctx, market_id, "market ends soon: stop quoting")
+            elif pair and not (ctx.trusted(pair[0]) and ctx.trusted(pair[1])):
+                # A stale or broken book sends no update to requote on: pull the quotes here.
+                self._release(ctx, market_id, "market data not trusted: stop quoting")
 
     def on_resolution(self, ctx: StrategyContext, event: MarketResolved) -> None:
         """Forget a resolved market and free its slot."""
@@ -187,6 +191,10 @@ class MarketMaker(Strategy):
         if yb is None or nb is None or yi is None or ni is None:
             self._waiting[market_id] = None
             return
+        if not (ctx.trusted(yes_id) and ctx.trusted(no_id)):
+            if market_id in self._active:
+                self._release(ctx, market_id, "market data not trusted: stop quoting")
+            return  # re-quoted on the next book update once the data gate passes again
         if yi.end_ts is not None and yi.end_ts - ctx.now() <= self.params.stop_before_end_s:
             self._stopped.add(market_id)
             self._release(ctx, market_id, "market ends soon: stop quoting")

@@ -252,3 +252,25 @@ def test_bad_row_is_rejected_into_the_dead_letter_file(
         assert "UNIQUE" in rejected[0]["error"]
     finally:
         w.stop()
+
+
+def test_a_long_outage_is_reported_while_it_lasts(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reading the log sees the outage is still on, why, and what is held."""
+    sessions = FaultySessions(engine)
+    w = _writer(sessions, tmp_path)
+    w.start()
+    try:
+        w.upsert("strategies", strategy_row("mm"))
+        assert w.flush(5) is True
+        sessions.failing = True
+        _submit_orders_and_fills(w, 1, 5)
+        assert w.flush(1.0) is False
+        still = [r.getMessage() for r in caplog.records if "still not writable" in r.getMessage()]
+        assert still and "database is locked" in still[0] and "row(s) held" in still[0]
+        sessions.failing = False
+        assert w.flush(10) is True
+        assert _ids(sessions.real, "fills") == list(range(1, 6))
+    finally:
+        w.stop()

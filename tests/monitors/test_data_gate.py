@@ -172,6 +172,37 @@ def test_thin_depth_measures_the_touch_not_the_mid() -> None:
     assert v.can_trade(TOKEN, s.ms / 1000) == (False, "thin_depth")
 
 
+def test_a_thin_book_refuses_entries_but_lets_an_exit_through() -> None:
+    """Thin is a liquidity state, not bad data: a reducing order's limit protects it, and
+    refusing it trapped a position every 2 s for 1.6 h in a default run (issue 10)."""
+    s = Stream()
+    books = BookStore()
+    guard = DataGuard()
+    guard.validator = DataValidator(
+        ValidationConfig(check_venue_top=False), books, ticks=s.translator.ticks
+    )
+    apply_to_books(books, s.book([(".10", "50000"), (".20", "2.5")], [(".40", "150")]))
+    now = s.ms / 1000
+    view = RiskView(now, s.inst, books.find(TOKEN), None, "directional", "active", 200_000)  # type: ignore[arg-type]
+    entry = Intent("mr", TOKEN, Side.BUY, 10_000_000, 400_000, TimeInForce.FAK, False, "t")
+    exit_ = Intent(
+        "mr", TOKEN, Side.SELL, 10_000_000, 200_000, TimeInForce.FAK, False, "t", reduce_only=True
+    )
+    gate = DataGuardControl(guard)
+    rej = gate.check(entry, view)
+    assert rej is not None and rej.value == "thin_depth"
+    assert gate.check(exit_, view) is None
+    assert guard.entry_refusal(TOKEN, now) == "thin_depth"  # what StrategyContext.trusted asks
+    # Data that cannot be trusted refuses the exit too: its prices are wrong, not just thin.
+    apply_to_books(books, s.book([(".45", "500")], [(".40", "500")]))
+    rej = gate.check(exit_, view)
+    assert rej is not None and rej.value == "crossed_book"
+    guard.validator = None
+    guard.allows_new_positions, guard.status = False, "critical"
+    assert guard.entry_refusal(TOKEN, now) == "data pipeline is critical"
+    assert gate.check(exit_, view) is None
+
+
 @pytest.mark.skipif(not L1.is_file(), reason="shared real data not present")
 def test_real_top_of_book_quotes_with_deep_touches_are_never_thin() -> None:
     """Real Polymarket quotes (one day, 0.001-tick prices): 100,000 shares at each touch."""

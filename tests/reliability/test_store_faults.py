@@ -38,13 +38,6 @@ def _run_record(db: Path) -> dict[str, object]:
     return json.loads(q(db, "select value_json from bot_state where key='run'")[0][0])
 
 
-@pytest.mark.xfail(
-    reason="known defect (closing note, docs/RELIABILITY.md): after another process held the "
-    "lock for a few seconds at --speed max, the writer can keep failing with 'database is "
-    "locked' until the outage limit although the lock was released; rows are still not lost "
-    "(they are spooled and committed at shutdown), but the bot does not resume trading",
-    strict=False,
-)
 def test_lock_past_the_retries_holds_rows_stops_new_positions_and_recovers(
     tmp_path: Path,
 ) -> None:
