@@ -77,14 +77,20 @@ async def run_app(
         ) from exc
     sink = Sink(writer)
     md = cfg.market_data
+    origin = md.start_ts
+    if md.source == "replay":
+        from services.markets.replay import first_timestamp
+
+        first = first_timestamp(md.replay_paths)
+        origin = first if first is not None else origin  # the recording's own time
     clock: SimClock | LiveClock = (
-        SimClock(md.start_ts) if md.source in ("sim", "replay") else LiveClock()
+        SimClock(origin) if md.source in ("sim", "replay") else LiveClock()
     )
     node, rep = restore_node(cfg, strategies, sink, sessions, clock=clock)
     engine, bus, data_guard = node.engine, node.bus, node.data_guard
     assert node.safety is not None
     safety = node.safety
-    start_ts = md.start_ts
+    start_ts = origin
     if rep.last_ts is not None and isinstance(clock, SimClock):
         start_ts = max(start_ts, rep.last_ts + 1.0)
         clock.advance(start_ts)

@@ -70,6 +70,51 @@ market_data:
     )
 
 
+def test_a_replay_runs_on_the_recordings_own_clock(tmp_path: Path) -> None:
+    """A recording older than the configured start_ts used to replay with a clock stuck at the
+    start (issue 18): every fill and snapshot carried the wrong time."""
+    rec = tmp_path / "rec"
+    t0 = 1_735_689_600  # 2025-01-01 UTC, before the default start_ts (2026-01-01)
+    live_cfg = _write(
+        tmp_path / "live.yaml",
+        f"""
+market_data:
+  source: sim
+  seed: 5
+  speed: max
+  duration_s: 120
+  start_ts: {t0}
+  record: true
+  recorder: {{directory: "{rec}"}}
+strategies:
+  - {{name: arb, class: ComplementArbitrage}}
+dashboard: {{enabled: false}}
+""",
+    )
+    p1 = run_bot("--config", str(live_cfg), "--db", str(tmp_path / "live.db"), "--quiet")
+    assert p1.returncode == 0, p1.stderr[-2000:]
+    replay_cfg = _write(
+        tmp_path / "replay.yaml",
+        f"""
+market_data:
+  source: replay
+  speed: max
+  replay_paths: ["{rec}"]
+strategies:
+  - {{name: arb, class: ComplementArbitrage}}
+dashboard: {{enabled: false}}
+""",
+    )
+    db = tmp_path / "replay.db"
+    p2 = run_bot("--config", str(replay_cfg), "--db", str(db), "--quiet")
+    assert p2.returncode == 0, p2.stderr[-2000:]
+    con = sqlite3.connect(db)
+    lo, hi = con.execute("select min(ts), max(ts) from fills").fetchone()
+    assert lo is not None and t0 <= lo <= hi <= t0 + 121
+    lo, hi = con.execute("select min(ts), max(ts) from performance_snapshots").fetchone()
+    assert t0 <= lo <= hi <= t0 + 121
+
+
 def test_replay_without_paths_is_a_config_error(tmp_path: Path) -> None:
     cfg = _write(
         tmp_path / "c.yaml",

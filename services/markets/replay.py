@@ -115,6 +115,18 @@ def check_recording(path: Path) -> None:
     raise ReplayFileError(f"{path}: not a recording this replay can read: {hint}")
 
 
+def first_timestamp(paths: PathLike | Sequence[PathLike]) -> float | None:
+    """Return the earliest record time of the recordings (None if they hold no record).
+
+    A replay's clock starts here, not at ``market_data.start_ts`` (the simulator's start): a
+    clock left at a later configured start would never move for an older recording.
+    """
+    feed = ReplayFeed(paths)
+    for rec in feed.records():
+        return float(rec["t"])
+    return None
+
+
 class ReplayFeed:
     """A feed that plays recording files back in time order.
 
