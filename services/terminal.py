@@ -28,9 +28,16 @@ def fmt_signed(v: float, digits: int = 2) -> str:
     return f"{0:.{digits}f}" if r == 0 else f"{r:+.{digits}f}"
 
 
+_PERIOD_UNIT = {"hourly": "h", "daily": "d"}
+
+
 def _fmt_sharpe(r: LeaderboardRow) -> str:
     if r.sharpe is None:
-        return "-"
+        # Not enough returns yet: say how many of the needed ones there are ("5/20h").
+        n, need = r.metrics.get("n_returns"), r.metrics.get("min_returns")
+        if n is None or need is None:
+            return "-"
+        return f"{n}/{need}{_PERIOD_UNIT.get(str(r.metrics.get('returns_period')), '')}"
     return f"{r.sharpe:.2f}" if r.sharpe_se is None else f"{r.sharpe:.2f}±{r.sharpe_se:.1f}"
 
 
@@ -108,6 +115,14 @@ def leaderboard_table(
             f"{r.fees:,.2f}",
             f"[{_STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
         )
+    pending = next((r for r in rows if r.sharpe is None and "min_returns" in r.metrics), None)
+    if pending is not None:
+        m = pending.metrics
+        table.caption = (
+            f"Sharpe n/{m['min_returns']}: shown once {m['min_returns']} "
+            f"{m.get('returns_period') or ''} returns exist (n so far; docs/METRICS.md)"
+        )
+        table.caption_justify = "left"
     return table
 
 

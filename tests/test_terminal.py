@@ -40,6 +40,19 @@ def test_the_table_title_carries_the_progress_and_sharpe_its_error() -> None:
     assert "0.00" in cells and "-0.00" not in cells and "1.50±0.8" in cells
 
 
+def test_a_sharpe_not_shown_yet_says_how_many_returns_it_has_and_needs() -> None:
+    # A bare "-" in the Sharpe column for the first 20 market hours read as a broken metric.
+    row = LeaderboardRow(
+        1, "mm", 55.0, 10_000.0, 10_000.0, 0.5, 0.0, 0.0, 0.0, 0.0, None, None, 0.0, 0.0,
+        0, 0, "MARGINAL", "active",
+        metrics={"n_returns": 5, "min_returns": 20, "returns_period": "hourly"},
+    )  # fmt: skip
+    t = leaderboard_table([row], 0.0, 10)
+    cells = [c._cells[0] for c in t.columns]  # noqa: SLF001
+    assert "5/20h" in cells
+    assert "shown once 20 hourly returns exist" in str(t.caption)
+
+
 @pytest.mark.e2e
 def test_the_terminal_says_which_config_database_and_dashboard(tmp_path: Path) -> None:
     # Defect: only the log file said which config was loaded and where the dashboard was.

@@ -131,3 +131,20 @@ def test_the_login_page_says_where_the_token_file_is(client: FlaskClient) -> Non
     # Defect: the login page did not say where the token file is.
     html = client.get("/login").get_data(as_text=True)
     assert 'id="token-file">/' in html and "DASHBOARD_TOKEN" in html
+
+
+def test_a_sharpe_not_shown_yet_says_how_many_returns_it_has_and_needs(
+    client: FlaskClient, seeded: sessionmaker[Session]
+) -> None:
+    from sqlalchemy import update
+
+    from database.models import TABLES
+
+    metrics = {"n_returns": 5, "min_returns": 20, "returns_period": "hourly", "sharpe": None}
+    with seeded.begin() as s:
+        ps = TABLES["performance_snapshots"]
+        s.execute(update(ps).values(metrics_json=json.dumps(metrics), sharpe=None))
+    rows = client.get("/api/leaderboard").get_json()["rows"]
+    assert rows and all(r["sharpe"] is None and r["min_returns"] == 20 for r in rows)
+    # Defect: a bare "-" for the first 20 market hours read as a broken metric.
+    assert "5/20 h" in client.get("/").get_data(as_text=True)
