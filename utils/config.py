@@ -111,8 +111,10 @@ class MarketDataConfig(_Frozen):
         None, gt=0, description="Stop after this many seconds of market time (None: run forever)"
     )
     start_ts: float = Field(
-        1_767_225_600.0, ge=0, description="Simulator start time, epoch seconds (2026-01-01 UTC); a replay "
-        "starts at its recording's first timestamp"
+        1_767_225_600.0,
+        ge=0,
+        description="Simulator start time, epoch seconds (2026-01-01 UTC); a replay "
+        "starts at its recording's first timestamp",
     )
     sim: SimConfig = Field(default_factory=SimConfig)
     record: bool = Field(
