@@ -185,6 +185,8 @@ class BundleArbitrage(Strategy):
         edge = size - cost  # exactly one leg pays 1 per share
         if edge < notional(size, self._edge):
             return
+        if not self._trusted(ctx, legs):
+            return
         b.cool_until = now + self.params.cooldown_s
         b.armed = not self.params.once_per_dislocation
         reason = (
@@ -227,6 +229,8 @@ class BundleArbitrage(Strategy):
         )
         gain = proceeds - size
         if gain < notional(size, self._edge):
+            return
+        if not self._trusted(ctx, legs):
             return
         b.cool_until = now + self.params.cooldown_s
         reason = (
@@ -362,18 +366,20 @@ class BundleArbitrage(Strategy):
 
     # ------------------------------------------------------------------ helpers
     def _tradable(self, ctx: StrategyContext, legs: list[Instrument], now: float) -> bool:
-        """No new bundles in markets about to end, on untrusted data, or failing the universe
-        filter."""
+        """No new bundles in markets about to end, or failing the universe filter."""
         for leg in legs:
             if leg.end_ts is not None and leg.end_ts - now < 5.0:
                 return False
-            if not ctx.trusted(leg.instrument_id):
-                return False  # the data gate would refuse this leg
             if self._universe.dynamic and not self._universe.passes(
                 ctx.book(leg.instrument_id), leg.tick
             ):
                 return False
         return True
+
+    @staticmethod
+    def _trusted(ctx: StrategyContext, legs: list[Instrument]) -> bool:
+        """Whether the data gate accepts every leg (asked last: it is the costliest check)."""
+        return all(ctx.trusted(leg.instrument_id) for leg in legs)
 
     def _label(self, b: Bundle) -> str:
         return b.key

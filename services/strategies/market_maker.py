@@ -30,6 +30,11 @@ from services.strategies.sizing import Sizer, SizingParams, sizing_defaults
 from services.strategies.universe import Universe, UniverseParams, all_markets
 
 
+_TRUST_CHECK_S = 5.0
+"""Seconds between two checks that the data behind resting quotes is still trusted (a stale or
+broken book sends no update to requote on)."""
+
+
 def _mm_sizing() -> SizingParams:
     return sizing_defaults(mode="fixed_shares", shares=Decimal("25"), max_shares=Decimal("500"))
 
@@ -86,6 +91,7 @@ class MarketMaker(Strategy):
         self._sizer = Sizer(params.sizing)
         self._universe = Universe(params.universe)
         self.orders = OwnOrders()
+        self._next_trust_check = 0.0  # event time of the next data-gate check of held quotes
 
     def wants(self, instrument: Instrument) -> bool:
         """The YES token of binary markets in the universe: its book drives the quotes.
@@ -143,6 +149,9 @@ class MarketMaker(Strategy):
             ):
                 self._quote(ctx, market_id)
         now = ctx.now()
+        check_trust = now >= self._next_trust_check
+        if check_trust:
+            self._next_trust_check = now + _TRUST_CHECK_S
         for market_id in list(self._active):
             pair = self._pairs.get(market_id)
             inst = ctx.instrument(pair[0]) if pair else None
@@ -151,7 +160,7 @@ class MarketMaker(Strategy):
             if inst.end_ts is not None and inst.end_ts - now <= self.params.stop_before_end_s:
                 self._stopped.add(market_id)
                 self._release(ctx, market_id, "market ends soon: stop quoting")
-            elif pair and not (ctx.trusted(pair[0]) and ctx.trusted(pair[1])):
+            elif check_trust and pair and not (ctx.trusted(pair[0]) and ctx.trusted(pair[1])):
                 # A stale or broken book sends no update to requote on: pull the quotes here.
                 self._release(ctx, market_id, "market data not trusted: stop quoting")
 

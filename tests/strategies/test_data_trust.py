@@ -58,7 +58,7 @@ def test_a_maker_pulls_its_quotes_while_the_data_is_untrusted_and_requotes_after
     assert len(h.active()) == 2
     v.blocked = {"N1"}
     h.books(*quote, dt=1)
-    h.wait(1)
+    h.wait(5)  # held quotes are checked every 5 s of event time
     assert h.active() == []
     assert all("not trusted" in (o.reject_reason or "") for o in h.orders())
     v.blocked = set()
