@@ -29,7 +29,6 @@ from services.strategies.common import OwnOrders, fmt_p, is_yes, yes_no
 from services.strategies.sizing import Sizer, SizingParams, sizing_defaults
 from services.strategies.universe import Universe, UniverseParams, all_markets
 
-
 _TRUST_CHECK_S = 5.0
 """Seconds between two checks that the data behind resting quotes is still trusted (a stale or
 broken book sends no update to requote on)."""
