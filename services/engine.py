@@ -118,6 +118,7 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
+        self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
         # Newest prices of instruments whose top changed since the last price-history point
         # (flushed at the persisted-snapshot cadence).
         self._prices_pending: dict[str, dict[str, Any]] = {}
@@ -429,6 +430,7 @@ class Engine(OrderFlow, Gateway):
             self.books.drop(iid)
             self._last_mid.pop(iid, None)
             self._tops_dirty.discard(iid)
+            self._top_written.pop(iid, None)
             inst = self.instruments.get(iid)
             if inst is not None and inst.event_id and inst.event_id in self._events:
                 group = [i for i in self._events[inst.event_id] if i.instrument_id != iid]
@@ -574,18 +576,25 @@ class Engine(OrderFlow, Gateway):
                 continue
             bid, ask = book.best_bid(), book.best_ask()
             mid, last = book.mid(), self._last_trade.get(iid)
-            self.sink.top(
-                {
-                    "instrument_id": iid,
-                    "best_bid": bid,
-                    "best_ask": ask,
-                    "bid_size": book.bids.get(bid) if bid else None,
-                    "ask_size": book.asks.get(ask) if ask else None,
-                    "mid": mid,
-                    "last_trade": last,
-                    "updated_ts": book.ts,
-                }
-            )
+            bid_size = book.bids.get(bid) if bid else None
+            ask_size = book.asks.get(ask) if ask else None
+            top = (bid, ask, bid_size, ask_size, last)
+            if self._top_written.get(iid) != top:
+                # Only a changed top is written: a book that moved below its touch leaves the
+                # row (and its updated_ts, the time the top last changed) as it is.
+                self._top_written[iid] = top
+                self.sink.top(
+                    {
+                        "instrument_id": iid,
+                        "best_bid": bid,
+                        "best_ask": ask,
+                        "bid_size": bid_size,
+                        "ask_size": ask_size,
+                        "mid": mid,
+                        "last_trade": last,
+                        "updated_ts": book.ts,
+                    }
+                )
             self._prices_pending[iid] = {
                 "instrument_id": iid,
                 "ts": book.ts,
