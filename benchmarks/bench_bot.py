@@ -1,0 +1,142 @@
+"""What users run, against the bare engine, in the same run: ``bot.py --speed max`` on the simulator
+and ``bot.py`` replaying a recording, each compared with the engine alone on the same events.
+
+1. The simulator's events for the shipped config (its markets, seed, ``--seconds`` of market time)
+   are generated once; the bare engine (default field, no storage, no safety layer: the figure of
+   ``bench_engine.py``) runs them, and so does the node ``bot.py`` builds without storage.
+2. ``python bot.py --config ... --duration S --speed max --quiet --no-dashboard`` runs as a user
+   runs it (SQLite, writer thread, snapshots, safety layer, data gate), recording its market data;
+   its events per wall second come from its own final line.
+3. ``bot.py`` replays that recording (``market_data.source: replay``) with the same strategies.
+
+Each figure is printed with the ratio to the bare engine (the target of issue 18: within 2x).
+The simulator's own generation cost is printed apart: ``bot.py`` on the simulator pays it, the bare
+engine does not. Wall-clock figures vary with the machine's load: run it on a quiet machine, and
+compare ratios from one run, not figures from different runs.
+
+Usage: python benchmarks/bench_bot.py [--seconds 1800] [--config config.example.yaml] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.clock import SimClock  # noqa: E402
+from services.markets.sim import SimFeed  # noqa: E402
+from services.node import build_node  # noqa: E402
+from services.persistence import NullSink  # noqa: E402
+from services.strategies.loader import build_strategies  # noqa: E402
+from utils.config import load_config  # noqa: E402
+
+FINAL = re.compile(r"Stopped after (\d+) events and (\d+) fills")
+PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+
+
+def run_bot(config: Path, db: Path, seconds: float | None, seed: int) -> tuple[int, float, float]:
+    """Run bot.py; return (events, wall seconds, peak RSS MB)."""
+    cmd = [sys.executable, str(ROOT / "bot.py"), "--config", str(config), "--db", str(db)]
+    cmd += ["--speed", "max", "--quiet", "--no-dashboard", "--seed", str(seed)]
+    if seconds is not None:
+        cmd += ["--duration", str(seconds)]
+    timed = Path("/usr/bin/time").is_file()
+    if timed:
+        cmd = ["/usr/bin/time", "-v", *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"bot.py exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    m = FINAL.search(proc.stderr) or FINAL.search(proc.stdout)
+    if m is None:
+        raise SystemExit(f"no final line from bot.py:\n{proc.stderr[-3000:]}")
+    peak = PEAK.search(proc.stderr) if timed else None
+    return int(m.group(1)), wall, (int(peak.group(1)) / 1024 if peak else float("nan"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=1800.0, help="market time to simulate")
+    ap.add_argument("--config", default=str(ROOT / "config.example.yaml"))
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    cfg = load_config(args.config)
+    md = cfg.market_data
+    t0 = time.perf_counter()
+    feed = SimFeed(md.sim, seed=args.seed, start_ts=md.start_ts, duration_s=args.seconds)
+    batches = list(feed.iter_batches())
+    gen_s = time.perf_counter() - t0
+    n = sum(len(b) for b in batches)
+    print(
+        f"simulator: {n:,} events ({md.sim.markets} markets, {args.seconds:.0f} s of market time)"
+    )
+    print(f"  generation alone: {n / gen_s:,.0f} events/s ({gen_s:.1f} s)")
+
+    def engine_eps(safety: bool) -> float:
+        strategies = build_strategies(cfg, args.config)
+        node = build_node(cfg, strategies, NullSink(), clock=SimClock(md.start_ts), safety=safety)
+        node.engine.start()
+        if node.safety is not None:
+            node.safety.startup()
+        t = time.perf_counter()
+        for batch in batches:
+            node.engine.process_batch(batch)
+        return n / (time.perf_counter() - t)
+
+    bare = engine_eps(False)
+    print(f"bare engine, default field, no storage: {bare:,.0f} events/s")
+    node_eps = engine_eps(True)
+    print(
+        f"bot.py's node (safety layer, data gate) without storage: {node_eps:,.0f} events/s "
+        f"({bare / node_eps:.2f}x the bare engine's time)"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        data = yaml.safe_load(Path(args.config).read_text())
+        data.setdefault("market_data", {}).update(
+            {"record": True, "recorder": {"directory": str(tmpd / "rec")}}
+        )
+        data.setdefault("dashboard", {})["enabled"] = False
+        data.setdefault("bot", {})["log_file"] = ""
+        sim_cfg = tmpd / "sim.yaml"
+        sim_cfg.write_text(yaml.safe_dump(data))
+        events, wall, rss = run_bot(sim_cfg, tmpd / "sim.db", args.seconds, args.seed)
+        eps = events / wall
+        print(
+            f"bot.py --speed max on the simulator (SQLite, recording on): {events:,} events in "
+            f"{wall:.1f} s = {eps:,.0f} events/s, {bare / eps:.2f}x the bare engine's time "
+            f"({bare * max(wall - gen_s, 1e-9) / events:.2f}x without the {gen_s:.1f} s the "
+            f"simulator takes to generate them), peak RSS {rss:,.0f} MB"
+        )
+        rec = sorted((tmpd / "rec").rglob("*.jsonl.gz"))
+        size = sum(p.stat().st_size for p in rec)
+        data["market_data"] = {
+            "source": "replay",
+            "speed": "max",
+            "replay_paths": [str(tmpd / "rec")],
+        }
+        rep_cfg = tmpd / "replay.yaml"
+        rep_cfg.write_text(yaml.safe_dump(data))
+        events, wall, rss = run_bot(rep_cfg, tmpd / "replay.db", None, args.seed)
+        eps = events / wall
+        print(
+            f"bot.py replaying that recording ({len(rec)} file(s), {size / 1e6:.1f} MB): "
+            f"{events:,} events in {wall:.1f} s = {eps:,.0f} events/s, "
+            f"{bare / eps:.2f}x the bare engine's time, peak RSS {rss:,.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
