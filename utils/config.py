@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from utils.errors import ConfigError
+from utils.backtest_config import BacktestConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
@@ -349,6 +350,7 @@ class AppConfig(_Frozen):
     health: HealthConfig = Field(default_factory=HealthConfig)
     exits: ExitConfig = Field(default_factory=ExitConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)  # docs/BACKTESTING.md
 
     @field_validator("strategies")
     @classmethod
