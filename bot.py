@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.control_cli import main as control_main
 
         return control_main(raw[1:])
+    if raw[:1] in (["backtest"], ["optimize"]):  # docs/BACKTESTING.md
+        from services.backtest.cli import main as backtest_cli
+
+        return backtest_cli(raw)
     args = parse_args(argv)
     if args.list_strategies:
         from services.strategies.catalog import print_catalog

@@ -398,3 +398,48 @@ class JournalEntryRow(Base):
     exit_reason: Mapped[str] = mapped_column(Text, server_default="")
     lessons: Mapped[str] = mapped_column(Text, server_default="")
     rating: Mapped[int | None] = mapped_column(Integer)  # 1..5
+
+
+class BacktestRunRow(Base):
+    """One ``bot.py backtest`` or ``bot.py optimize`` run (reports on disk; docs/BACKTESTING.md)."""
+
+    __tablename__ = "backtest_runs"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # backtest | optimize
+    created_wall: Mapped[float] = mapped_column(Float, index=True)  # wall time
+    config_file: Mapped[str] = mapped_column(Text, server_default="")
+    data: Mapped[str] = mapped_column(Text, server_default="")  # source path
+    fidelity: Mapped[str] = mapped_column(String(16))  # L2 | L1 | trades
+    start_ts: Mapped[float | None] = mapped_column(Float)  # first event, event time
+    end_ts: Mapped[float | None] = mapped_column(Float)  # last event, event time
+    strategies: Mapped[str] = mapped_column(Text, server_default="")  # comma-separated
+    events: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    wall_s: Mapped[float] = mapped_column(Float, server_default="0")
+    report_json: Mapped[str] = mapped_column(Text, server_default="")  # path
+    report_html: Mapped[str] = mapped_column(Text, server_default="")  # path
+    summary_json: Mapped[str] = mapped_column(Text, server_default="{}")
+
+
+class BacktestResultRow(Base):
+    """One strategy's figures in a backtest run (``segment``: ``full``, or an optimizer's
+    ``in_sample``/``out_of_sample`` window, with the parameters it ran)."""
+
+    __tablename__ = "backtest_results"
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("backtest_runs.id", ondelete="CASCADE"), index=True
+    )
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN))
+    segment: Mapped[str] = mapped_column(String(32), server_default="full")
+    window: Mapped[int] = mapped_column(Integer, server_default="0")
+    label: Mapped[str] = mapped_column(String(16))  # EXCELLENT | GOOD | MARGINAL | FAILED
+    return_pct: Mapped[float] = mapped_column(Float)
+    sharpe: Mapped[float | None] = mapped_column(Float)
+    max_drawdown_pct: Mapped[float] = mapped_column(Float)
+    trades: Mapped[int] = mapped_column(Integer)
+    fees: Mapped[int] = mapped_column(BigInteger)  # micro-units
+    pnl: Mapped[int] = mapped_column(BigInteger)  # micro-units: final equity - starting capital
+    params_json: Mapped[str] = mapped_column(Text, server_default="{}")
+    metrics_json: Mapped[str] = mapped_column(Text, server_default="{}")

@@ -13,6 +13,7 @@ of history, each with its fidelity named in every report:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class BacktestResult:
     settlements: list[dict[str, Any]]
     equity: dict[str, list[dict[str, Any]]]
     event_counts: dict[str, int]
+    instruments: dict[str, dict[str, str]] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -280,6 +282,9 @@ def run_backtest(
             "realized_pnl": pf.realized_pnl,
             "fees": pf.fees,
             "cash": pf.cash,
+            "equity": pf.cash + pf.market_value(engine.mark),
+            "pnl": pf.cash + pf.market_value(engine.mark) - pf.starting_cash,
+            "params": json.loads(r.strategy.params.model_dump_json()),
             "trades": pf.fill_count,
             "round_trips": pf.round_trips,
             "sharpe": row.sharpe if row else None,
@@ -291,7 +296,6 @@ def run_backtest(
         }
         figures["label"] = recommendation(figures, cfg.backtest.labels)
         out[name] = figures
-    events = [e for e in writer.fills]
     return BacktestResult(
         source=source,
         start_ts=start_ts,
@@ -301,11 +305,15 @@ def run_backtest(
         events=engine.events_processed,
         wall_s=wall,
         strategies=out,
-        fills=events,
+        fills=writer.fills,
         orders=writer.orders,
         settlements=writer.settlements,
         equity={n: writer.equity_series(n) for n in engine.runners},
         event_counts=dict(writer.event_counts),
+        instruments={
+            iid: {"market_id": i.market_id, "outcome": i.outcome, "question": i.question}
+            for iid, i in engine.instruments.items()
+        },
         assumptions=assumptions,
     )
 

@@ -40,8 +40,10 @@ EXPECTED_TABLES = {
     "alert_triggers",
     "journal_entries",
     "price_history",
+    "backtest_runs",
+    "backtest_results",
 }
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def _pragma(engine: Engine, name: str) -> object:
