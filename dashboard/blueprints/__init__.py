@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
     from dashboard.blueprints import (
         alerts,
         auth,
+        backtests,
         controls,
         journal,
         leaderboard,
@@ -19,5 +20,16 @@ def register_blueprints(app: Flask) -> None:
         trading,
     )
 
-    for module in (auth, meta, leaderboard, strategy, trading, risk, controls, journal, alerts):
+    for module in (
+        auth,
+        meta,
+        leaderboard,
+        strategy,
+        trading,
+        risk,
+        controls,
+        journal,
+        alerts,
+        backtests,
+    ):
         app.register_blueprint(module.bp)

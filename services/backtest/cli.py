@@ -51,7 +51,9 @@ def parse_time(text: str | None, key: str) -> float | None:
     try:
         return parse_ts(text)
     except ValueError as exc:
-        raise ConfigError("<command line>", key, f"expected YYYY-MM-DD[ HH:MM[:SS]], got {text!r}") from exc
+        raise ConfigError(
+            "<command line>", key, f"expected YYYY-MM-DD[ HH:MM[:SS]], got {text!r}"
+        ) from exc
 
 
 def load(config: str | None, db: str | None, report_dir: str | None) -> tuple[Any, str]:
@@ -78,7 +80,9 @@ def select(cfg: Any, names: str | None, file: str) -> Any:
     missing = [n for n in wanted if n not in known]
     if missing:
         raise ConfigError(
-            file, "--strategies", f"unknown strategy {', '.join(missing)} (known: {', '.join(known)})"
+            file,
+            "--strategies",
+            f"unknown strategy {', '.join(missing)} (known: {', '.join(known)})",
         )
     entries = [known[n].model_copy(update={"enabled": True}) for n in wanted]
     return cfg.model_copy(update={"strategies": entries})
@@ -123,7 +127,9 @@ class ProgressBar:
             return
         rate = events / max(1e-9, time.perf_counter() - self._t0)
         done = ts - self.first if self.first is not None else 0.0
-        self._bar.update(self._task, completed=max(0.0, done), info=f"{events:,} events, {rate:,.0f}/s")
+        self._bar.update(
+            self._task, completed=max(0.0, done), info=f"{events:,} events, {rate:,.0f}/s"
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
@@ -175,9 +181,15 @@ def backtest_main(argv: list[str]) -> int:
         run_id, jpath, hpath = save_run(
             cfg.db_url(),
             kind="backtest",
-            doc={**doc, "first_event_ts": res.first_event_ts, "last_event_ts": res.last_event_ts,
-                 "summary": {n: {"label": s["label"], "return_pct": s["return_pct"]}
-                             for n, s in doc["strategies"].items()}},
+            doc={
+                **doc,
+                "first_event_ts": res.first_event_ts,
+                "last_event_ts": res.last_event_ts,
+                "summary": {
+                    n: {"label": s["label"], "return_pct": s["return_pct"]}
+                    for n, s in doc["strategies"].items()
+                },
+            },
             results=result_rows(doc),
             write_reports=_write,
             busy_timeout_ms=cfg.bot.db_busy_timeout_ms,

@@ -117,7 +117,9 @@ def load_l1(folder: Path, start_ts: float | None = None, end_ts: float | None = 
                 except (ValueError, InvalidOperation):
                     data.skipped += 1
                     continue
-                if (start_ts is not None and ts < start_ts) or (end_ts is not None and ts >= end_ts):
+                if (start_ts is not None and ts < start_ts) or (
+                    end_ts is not None and ts >= end_ts
+                ):
                     continue
                 slug = row["slug"]
                 if slug not in labels or not 0 < bid < ask < MICRO:
@@ -204,7 +206,9 @@ class L1Feed:
                 listed.extend(pair)
                 self.counters["markets"] += 1
             yes, no = self.instruments[q.slug]
-            batch.append(BookSnapshot(q.ts, yes.instrument_id, ((q.bid, depth),), ((q.ask, depth),)))
+            batch.append(
+                BookSnapshot(q.ts, yes.instrument_id, ((q.bid, depth),), ((q.ask, depth),))
+            )
             batch.append(
                 BookSnapshot(
                     q.ts, no.instrument_id, ((MICRO - q.ask, depth),), ((MICRO - q.bid, depth),)

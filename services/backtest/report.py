@@ -55,7 +55,9 @@ def monthly_returns(series: list[dict[str, Any]], start_usd: float) -> list[tupl
     return out
 
 
-def to_dict(res: BacktestResult, *, config_file: str = "", run_id: int | None = None) -> dict[str, Any]:
+def to_dict(
+    res: BacktestResult, *, config_file: str = "", run_id: int | None = None
+) -> dict[str, Any]:
     """Return the JSON result of a backtest."""
     pnl = market_pnl(res)
     strategies: dict[str, Any] = {}
@@ -109,8 +111,14 @@ def write_reports(doc: dict[str, Any], folder: Path, stem: str) -> tuple[Path, P
 
 
 # ------------------------------------------------------------------------------------ HTML
-def _svg_curve(points: list[tuple[float, float]], *, width: int = 720, height: int = 180,
-               color: str = "#2563eb", label: str = "") -> str:
+def _svg_curve(
+    points: list[tuple[float, float]],
+    *,
+    width: int = 720,
+    height: int = 180,
+    color: str = "#2563eb",
+    label: str = "",
+) -> str:
     if len(points) < 2:
         return "<p class='muted'>not enough points for a curve</p>"
     step = max(1, len(points) // MAX_CURVE_POINTS)
@@ -185,13 +193,29 @@ def render_html(doc: dict[str, Any]) -> str:
     rows = []
     for name, s in doc["strategies"].items():
         rows.append(
-            [name, s["label"], s["return_pct"], s["sharpe"], s["max_drawdown_pct"], s["trades"],
-             s["fees"] / MICRO, s["equity_usd"]]
+            [
+                name,
+                s["label"],
+                s["return_pct"],
+                s["sharpe"],
+                s["max_drawdown_pct"],
+                s["trades"],
+                s["fees"] / MICRO,
+                s["equity_usd"],
+            ]
         )
     parts.append(
         _table(
-            ["strategy", "label", "return %", "Sharpe", "max DD %", "fills", "fees USD",
-             "equity USD"],
+            [
+                "strategy",
+                "label",
+                "return %",
+                "Sharpe",
+                "max DD %",
+                "fills",
+                "fees USD",
+                "equity USD",
+            ],
             rows,
         )
     )
@@ -224,11 +248,29 @@ def render_html(doc: dict[str, Any]) -> str:
         )
     parts.append(
         _table(
-            ["time", "strategy", "instrument", "side", "price", "shares", "fee USD", "liq.",
-             "reason"],
             [
-                [t["time"], t["strategy"], t["instrument_id"], t["side"], t["price"] / MICRO,
-                 t["size"] / MICRO, t["fee"] / MICRO, t.get("liquidity"), t.get("reason")]
+                "time",
+                "strategy",
+                "instrument",
+                "side",
+                "price",
+                "shares",
+                "fee USD",
+                "liq.",
+                "reason",
+            ],
+            [
+                [
+                    t["time"],
+                    t["strategy"],
+                    t["instrument_id"],
+                    t["side"],
+                    t["price"] / MICRO,
+                    t["size"] / MICRO,
+                    t["fee"] / MICRO,
+                    t.get("liquidity"),
+                    t.get("reason"),
+                ]
                 for t in trades[:MAX_TRADES_SHOWN]
             ],
         )

@@ -31,7 +31,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = d / "live.yaml"
     cfg.write_text(
         "market_data:\n  source: sim\n  seed: 11\n  speed: max\n  duration_s: 90\n"
-        f"  record: true\n  recorder: {{directory: \"{rec}\"}}\n{STRATEGIES}",
+        f'  record: true\n  recorder: {{directory: "{rec}"}}\n{STRATEGIES}',
         encoding="utf-8",
     )
     p = run_bot("--config", str(cfg), "--db", str(d / "live.db"), "--quiet")
@@ -45,7 +45,7 @@ def test_backtest_on_a_recording_fills_exactly_as_the_replay(
 ) -> None:
     cfg = tmp_path / "replay.yaml"
     cfg.write_text(
-        f"market_data:\n  source: replay\n  speed: max\n  replay_paths: [\"{recording}\"]\n"
+        f'market_data:\n  source: replay\n  speed: max\n  replay_paths: ["{recording}"]\n'
         f"{STRATEGIES}",
         encoding="utf-8",
     )
