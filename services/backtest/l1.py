@@ -21,7 +21,9 @@ levels says (docs/FILLS.md).
 
 from __future__ import annotations
 
+import bisect
 import csv
+import functools
 import gzip
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -82,6 +84,9 @@ def quote_files(folder: Path) -> list[Path]:
 def load_l1(folder: Path, start_ts: float | None = None, end_ts: float | None = None) -> L1Data:
     """Read an L1 folder, keeping quotes with ``start_ts <= ts < end_ts``.
 
+    The whole folder is parsed once per process and kept (the two newest folders), so the
+    optimizer's many trials on one worker read the files once.
+
     Raises
     ------
     L1DataError
@@ -89,6 +94,18 @@ def load_l1(folder: Path, start_ts: float | None = None, end_ts: float | None = 
     """
     if not folder.is_dir():
         raise L1DataError(f"{folder} is not a folder")
+    files = quote_files(folder)
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    full = _read_all(folder.resolve(), stamp)
+    quotes = full.quotes
+    times = [q.ts for q in quotes] if start_ts is not None or end_ts is not None else []
+    lo = bisect.bisect_left(times, start_ts) if start_ts is not None else 0
+    hi = bisect.bisect_left(times, end_ts) if end_ts is not None else len(quotes)
+    return L1Data(quotes[lo:hi], full.labels, full.questions, full.categories, full.skipped)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_all(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> L1Data:
     labels_file = folder / "labels.csv"
     if not labels_file.is_file():
         raise L1DataError(f"{folder} has no labels.csv (slug,y)")
@@ -107,19 +124,26 @@ def load_l1(folder: Path, start_ts: float | None = None, end_ts: float | None = 
             for row in _rows(csv.DictReader(fh), markets_file, ("slug",)):
                 data.questions[row["slug"]] = row.get("question") or ""
                 data.categories[row["slug"]] = row.get("category") or ""
+    # Polls share their time and prices repeat: parse each distinct string once.
+    times: dict[str, float] = {}
+    prices: dict[str, int] = {}
     for path in files:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rt", newline="", encoding="utf-8") as fh:
             for row in _rows(csv.DictReader(fh), path, ("ts", "slug", "bid", "ask")):
                 try:
-                    ts = parse_ts(row["ts"])
-                    bid, ask = _micro(row["bid"]), _micro(row["ask"])
+                    t_text, b_text, a_text = row["ts"], row["bid"], row["ask"]
+                    ts = times.get(t_text)
+                    if ts is None:
+                        ts = times[t_text] = parse_ts(t_text)
+                    bid = prices.get(b_text)
+                    if bid is None:
+                        bid = prices[b_text] = _micro(b_text)
+                    ask = prices.get(a_text)
+                    if ask is None:
+                        ask = prices[a_text] = _micro(a_text)
                 except (ValueError, InvalidOperation):
                     data.skipped += 1
-                    continue
-                if (start_ts is not None and ts < start_ts) or (
-                    end_ts is not None and ts >= end_ts
-                ):
                     continue
                 slug = row["slug"]
                 if slug not in labels or not 0 < bid < ask < MICRO:

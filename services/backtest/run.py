@@ -106,6 +106,7 @@ class BacktestResult:
     equity: dict[str, list[dict[str, Any]]]
     event_counts: dict[str, int]
     instruments: dict[str, dict[str, str]] = field(default_factory=dict)
+    hourly_returns: dict[str, list[float]] = field(default_factory=dict)
     assumptions: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -315,6 +316,9 @@ def run_backtest(
             for iid, i in engine.instruments.items()
         },
         assumptions=assumptions,
+        hourly_returns={
+            n: list(st.hourly.returns) for n, st in engine.tracker.stats.items()
+        },
     )
 
 
@@ -346,3 +350,48 @@ async def _report(node: Node, progress: Progress) -> None:
     while True:
         await asyncio.sleep(0.25)
         progress(engine.events_processed, engine.clock.now())
+
+
+def source_span(
+    source: DataSource, start_ts: float | None, end_ts: float | None
+) -> tuple[float, float]:
+    """Return (first, last) event time of the source within the window.
+
+    Raises
+    ------
+    ConfigError
+        If the window holds no data.
+    """
+    first: float | None = None
+    last: float | None = None
+    if source.kind == "L1":
+        from services.backtest.l1 import L1DataError, load_l1
+
+        try:
+            data = load_l1(source.path, start_ts, end_ts)
+        except L1DataError as exc:
+            raise ConfigError("<command line>", "--data", str(exc)) from exc
+        if data.quotes:
+            first, last = data.quotes[0].ts, data.quotes[-1].ts
+    elif source.kind == "L2":
+        from services.markets.replay import ReplayFeed, ReplayFileError
+
+        try:
+            feed = ReplayFeed([source.path])
+        except ReplayFileError as exc:
+            raise ConfigError("<command line>", "--data", str(exc)) from exc
+        for rec in feed.records():
+            t = float(rec["t"])
+            if (start_ts is not None and t < start_ts) or (end_ts is not None and t >= end_ts):
+                continue
+            first = t if first is None else first
+            last = t
+    else:
+        from services.backtest.trades_feed import TradesFeed
+
+        tf = TradesFeed.open(source.path, None, start_ts, end_ts)
+        if tf.points:
+            first, last = tf.first_ts, tf.last_ts
+    if first is None or last is None:
+        raise ConfigError("<command line>", "--data", f"{source.path}: no data in the window")
+    return first, last
