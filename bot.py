@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         from services.control_cli import main as control_main
 
         return control_main(raw[1:])
-    if raw[:1] in (["backtest"], ["optimize"]):  # docs/BACKTESTING.md
+    if raw[:1] in (["backtest"], ["optimize"], ["history"]):  # docs/BACKTESTING.md
         from services.backtest.cli import main as backtest_cli
 
         return backtest_cli(raw)

@@ -443,3 +443,24 @@ class BacktestResultRow(Base):
     pnl: Mapped[int] = mapped_column(BigInteger)  # micro-units: final equity - starting capital
     params_json: Mapped[str] = mapped_column(Text, server_default="{}")
     metrics_json: Mapped[str] = mapped_column(Text, server_default="{}")
+
+
+class HistoryMarketRow(Base):
+    """The catalogue of fetched history (``bot.py history``): one row per market; the data
+    itself is Parquet under ``backtest.history_dir`` (docs/BACKTESTING.md)."""
+
+    __tablename__ = "history_markets"
+
+    market_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)  # condition id
+    gamma_id: Mapped[str] = mapped_column(String(32), server_default="")
+    slug: Mapped[str] = mapped_column(Text, server_default="")
+    question: Mapped[str] = mapped_column(Text, server_default="")
+    folder: Mapped[str] = mapped_column(Text, server_default="")
+    end_ts: Mapped[float | None] = mapped_column(Float)
+    closed: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    resolved: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    price_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_day: Mapped[str | None] = mapped_column(String(10))
+    last_day: Mapped[str | None] = mapped_column(String(10))
+    trades: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_wall: Mapped[float] = mapped_column(Float)

@@ -98,6 +98,28 @@ class OptimizerConfig(_Frozen):
     seed: int = Field(1, ge=0, description="Sampler seed: same seed, same trials.")
 
 
+class HistoryConfig(_Frozen):
+    """``bot.py history fetch``: where history comes from and how it is throttled."""
+
+    data_api_url: str = Field(
+        "https://data-api.polymarket.com",
+        description="Polymarket Data API (trades); Gamma and CLOB URLs come from "
+        "market_data.polymarket.",
+    )
+    fidelity_min: int = Field(
+        1, ge=1, le=1440, description="Price-history resolution asked of /prices-history, minutes."
+    )
+    trades_page: int = Field(
+        500, ge=1, le=10_000, description="Trades asked per Data API page, count."
+    )
+    max_trade_offset: int = Field(
+        10_000, ge=0, le=1_000_000, description="Deepest Data API offset asked (its limit)."
+    )
+    default_days: int = Field(
+        30, ge=1, le=3650, description="Days fetched before a market's end without --start."
+    )
+
+
 class BacktestConfig(_Frozen):
     """The ``backtest:`` section."""
 
@@ -107,3 +129,4 @@ class BacktestConfig(_Frozen):
     trades: TradesConfig = Field(default_factory=TradesConfig)
     labels: LabelThresholds = Field(default_factory=LabelThresholds)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)

@@ -227,6 +227,10 @@ def main(argv: list[str]) -> int:
     """Dispatch ``backtest`` and ``optimize``."""
     if argv[:1] == ["backtest"]:
         return backtest_main(argv[1:])
+    if argv[:1] == ["history"]:
+        from services.backtest.history_cli import main as history_main
+
+        return history_main(argv[1:])
     if argv[:1] == ["optimize"]:
         from services.backtest.optimize_cli import optimize_main
 

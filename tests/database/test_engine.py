@@ -42,6 +42,7 @@ EXPECTED_TABLES = {
     "price_history",
     "backtest_runs",
     "backtest_results",
+    "history_markets",
 }
 HEAD_REVISION = "0009"
 

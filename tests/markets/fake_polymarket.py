@@ -6,7 +6,13 @@ Serves fixture markets (``tests/resources/polymarket/``) on 127.0.0.1 with one a
   ``tag_id``, ``include_tag``), ``GET /markets/{id}``, ``GET /events``. As on the real Gamma, a
   market object has no ``category`` and its nested ``events`` carry no tags; the market's tags
   (those of its event in ``events.json``) are added only with ``include_tag=true``;
-* CLOB ``GET /book``, ``POST /books``, ``GET /midpoint``, ``GET /price``, ``GET /prices-history``;
+* CLOB ``GET /book``, ``POST /books``, ``GET /midpoint``, ``GET /price``, ``GET /prices-history``
+  (``market``, ``startTs``, ``endTs``, ``fidelity`` in minutes; ``{"history": [{"t", "p"}]}``:
+  a deterministic path per token between the market's ``startDate`` and ``endDate``, the NO
+  token the complement of YES; https://docs.polymarket.com/api-reference/markets/get-prices-history);
+* Data API ``GET /trades`` (``market`` = condition id, ``limit``, ``offset``, ``takerOnly``):
+  one taker trade every ``trade_interval_s`` of the market's life up to now, newest first, in
+  the documented shape (https://docs.polymarket.com/api-reference/core/get-trades-for-a-user-or-markets);
 * WebSocket ``/ws/market``: a ``book`` per token on subscribe, ``PING``/``PONG``, dynamic
   ``operation`` subscribe/unsubscribe, then scripted or random-walk ``price_change`` (both tokens
   of a binary market in one message, as the venue does), ``best_bid_ask``, ``last_trade_price``,
@@ -14,7 +20,9 @@ Serves fixture markets (``tests/resources/polymarket/``) on 127.0.0.1 with one a
 
 Fault knobs: :meth:`FakePolymarket.drop_connections`, :meth:`FakePolymarket.silence_connections`,
 :meth:`FakePolymarket.send_malformed`, ``array_mode``, ``duplicate_deltas``, ``out_of_order``,
-:meth:`FakePolymarket.fail_next` (429/425/500 answers with optional ``Retry-After``).
+:meth:`FakePolymarket.fail_next` (429/425/500 answers with optional ``Retry-After``), :meth:`FakePolymarket.truncate_next`
+(a 200 whose JSON body is cut short), ``request_delay_s`` (slow answers) and ``clock`` (the
+fake's "now" for history).
 
 Run standalone for end-to-end tests::
 
@@ -50,6 +58,14 @@ def fmt(micro: int) -> str:
     """Format micro-units as the venue does (``"0.5"``, ``"120"``, ``"55.25"``)."""
     d = (Decimal(micro) / MICRO).normalize()
     return format(d, "f")
+
+
+def _iso_ts(value: Any) -> float | None:
+    if not value:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 def now_ms() -> str:
@@ -117,6 +133,10 @@ class FakePolymarket:
         self.duplicate_deltas = False
         self.out_of_order = False
         self.rest_faults: dict[str, deque[tuple[int, str | None]]] = {}
+        self.truncations: dict[str, int] = {}
+        self.request_delay_s = 0.0
+        self.clock: Any = time.time
+        self.trade_interval_s = 3600
         self.request_log: list[tuple[str, int]] = []
         self.subscribe_log: list[list[str]] = []
         self.connections = 0
@@ -191,6 +211,7 @@ class FakePolymarket:
         app.router.add_get("/midpoint", self._midpoint)
         app.router.add_get("/price", self._price)
         app.router.add_get("/prices-history", self._history)
+        app.router.add_get("/trades", self._trades)
         app.router.add_get("/ws/market", self._ws)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -223,9 +244,21 @@ class FakePolymarket:
         for s in statuses:
             q.append((s, retry_after))
 
+    def truncate_next(self, path: str, n: int = 1) -> None:
+        """Answer the next ``n`` requests to ``path`` with a 200 whose JSON is cut in half."""
+        self.truncations[path] = self.truncations.get(path, 0) + n
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
+        if self.request_delay_s:
+            await asyncio.sleep(self.request_delay_s)
+        if self.truncations.get(path):
+            self.truncations[path] -= 1
+            self.request_log.append((path, 200))
+            full = await handler(request)
+            body = full.body if isinstance(full.body, bytes) else b"{}"
+            return web.Response(body=body[: max(1, len(body) // 2)], content_type="application/json")
         q = self.rest_faults.get(path)
         if q is None and path.startswith("/markets/"):
             q = self.rest_faults.get("/markets/{id}")
@@ -323,11 +356,84 @@ class FakePolymarket:
         p = b.best_bid() if request.query.get("side", "BUY").upper() == "BUY" else b.best_ask()
         return web.json_response({"price": fmt(p or 0)})
 
+    def _life(self, m: dict[str, Any]) -> tuple[int, int]:
+        """Return the market's [start, end) in epoch seconds, ending now if it is still open."""
+        start = int(_iso_ts(m.get("startDate")) or 0)
+        end = _iso_ts(m.get("endDate"))
+        now = int(self.clock())
+        return start, int(min(end, now)) if end is not None else now
+
+    def yes_price(self, token: str, t: int) -> Decimal:
+        """Return the YES token's price at ``t``: a deterministic path in [0.05, 0.95]."""
+        m = self.market_of(token)
+        yes = json.loads(m["clobTokenIds"])[0] if m else token
+        h = int(yes[-6:]) if yes[-6:].isdigit() else sum(map(ord, yes))
+        step = (t // 3600 + h) % 90
+        return Decimal(5 + step) / 100
+
+    def price_at(self, token: str, t: int) -> Decimal:
+        """Return a token's price at ``t`` (NO is the complement of YES)."""
+        m = self.market_of(token)
+        p = self.yes_price(token, t)
+        if m is not None and json.loads(m["clobTokenIds"])[1] == token:
+            return 1 - p
+        return p
+
     async def _history(self, request: web.Request) -> web.Response:
-        t = int(time.time())
-        return web.json_response(
-            {"history": [{"t": t - 60 * k, "p": 0.5} for k in range(5, 0, -1)]}
-        )
+        q = request.query
+        token = q.get("market", "")
+        m = self.market_of(token)
+        if m is None:
+            return web.json_response({"error": "market not found"}, status=400)
+        start, end = self._life(m)
+        fid = int(q.get("fidelity", "1")) * 60
+        t0 = max(start, int(q.get("startTs", start)))
+        t1 = min(end, int(q.get("endTs", end)))
+        t = t0 + (-t0) % fid
+        pts = []
+        while t < t1:
+            pts.append({"t": t, "p": float(self.price_at(token, t))})
+            t += fid
+        return web.json_response({"history": pts})
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        q = request.query
+        cid = q.get("market", "")
+        m = next((x for x in self.markets if x["conditionId"] == cid), None)
+        if m is None:
+            return web.json_response([])
+        start, end = self._life(m)
+        tokens = json.loads(m["clobTokenIds"])
+        outcomes = json.loads(m["outcomes"])
+        iv = self.trade_interval_s
+        offset, limit = int(q.get("offset", 0)), min(10_000, int(q.get("limit", 100)))
+        if offset > 10_000:
+            return web.json_response({"error": "offset too large"}, status=400)
+        last = end - 1 - ((end - 1 - start) % iv)
+        out = []
+        for k in range(offset, offset + limit):
+            t = last - k * iv
+            if t < start:
+                break
+            i = (t // iv) % 2
+            out.append(
+                {
+                    "proxyWallet": f"0x{(t * 7919) % (1 << 160):040x}",
+                    "side": "BUY" if (t // iv) % 3 else "SELL",
+                    "asset": tokens[i],
+                    "conditionId": cid,
+                    "size": 10 + (t // iv) % 40,
+                    "price": float(self.price_at(tokens[i], t)),
+                    "timestamp": t,
+                    "title": m["question"],
+                    "slug": m["slug"],
+                    "eventSlug": m["slug"],
+                    "outcome": outcomes[i],
+                    "outcomeIndex": i,
+                    "transactionHash": f"0x{(t * 104729) % (1 << 256):064x}",
+                }
+            )
+        return web.json_response(out)
 
     # ------------------------------------------------------------------ WebSocket
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:

@@ -1,4 +1,5 @@
-"""Backtest and optimizer runs with per-strategy results (the dashboard's Backtests page).
+"""Backtest and optimizer runs with per-strategy results (the dashboard's Backtests page), and
+the catalogue of fetched history (``history_markets``).
 
 Revision ID: 0009
 Revises: 0008
@@ -73,8 +74,28 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "history_markets",
+        sa.Column("market_id", sa.String(length=128), nullable=False),
+        sa.Column("gamma_id", sa.String(length=32), server_default="", nullable=False),
+        sa.Column("slug", sa.Text(), server_default="", nullable=False),
+        sa.Column("question", sa.Text(), server_default="", nullable=False),
+        sa.Column("folder", sa.Text(), server_default="", nullable=False),
+        sa.Column("end_ts", sa.Float(), nullable=True),
+        sa.Column("closed", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("resolved", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("price_days", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("first_day", sa.String(length=10), nullable=True),
+        sa.Column("last_day", sa.String(length=10), nullable=True),
+        sa.Column("trades", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("updated_wall", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("market_id", name=op.f("pk_history_markets")),
+    )
+
+
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_table("history_markets")
     op.drop_index(op.f("ix_backtest_results_run_id"), table_name="backtest_results")
     op.drop_table("backtest_results")
     op.drop_index(op.f("ix_backtest_runs_created_wall"), table_name="backtest_runs")
