@@ -62,9 +62,6 @@ class TradesConfig(_Frozen):
     depth_shares: Decimal = Field(
         Decimal("50"), gt=0, le=Decimal("1e9"), description="Shares assumed at each side, shares."
     )
-    fee_rate: Decimal = Field(
-        Decimal("0"), ge=0, le=Decimal("0.25"), description="Taker fee rate of every market."
-    )
 
 
 class LabelThresholds(_Frozen):

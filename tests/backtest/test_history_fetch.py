@@ -215,3 +215,44 @@ def test_a_crash_mid_way_loses_nothing_and_the_rerun_finishes(tmp_path: Path) ->
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+async def test_backtest_on_fetched_history_buys_at_the_assumed_spread_and_settles(
+    fake: FakePolymarket, tmp_path: Path
+) -> None:
+    from services.backtest.run import parse_source, run_backtest
+    from services.strategies.loader import build_strategies
+    from utils.config import parse_config
+
+    root = tmp_path / "h"
+    await _fetch(fake, root)
+    cfg_file = str(ROOT / "config.example.yaml")
+    cfg = parse_config(
+        {
+            "dashboard": {"enabled": False},
+            "market_data": {"validation": {"min_depth_usd": 0}},
+            "strategies": [
+                {"name": "hold", "class": "examples/buy_and_hold.py:BuyYesAndHold",
+                 "params": {"shares": 10}},
+            ],  # fmt: skip
+            "backtest": {"trades": {"half_spread": "0.02", "depth_shares": 100}},
+        },
+        cfg_file,
+    )
+    res = await asyncio.to_thread(
+        run_backtest, cfg, build_strategies(cfg, cfg_file), parse_source(f"trades:{root}")
+    )
+    assert res.source.fidelity.startswith("trades")
+    store = HistoryStore(root)
+    (mid,) = store.markets()
+    meta = store.meta(mid)
+    assert meta is not None
+    yes = meta["token_ids"][0]
+    first = min((t, p) for tok, t, p in store.read_prices(mid, "2026-11-01") if tok == yes)
+    ask = -(-(first[1] + 20_000) // 10_000) * 10_000  # last price + half spread, up to the tick
+    (fill,) = res.fills
+    assert (fill["instrument_id"], fill["price"], fill["size"]) == (yes, ask, 10_000_000)
+    (st,) = res.settlements
+    assert st["amount"] == 10_000_000  # YES won: 10 shares pay 1 each
+    assert res.strategies["hold"]["pnl"] == 10_000_000 - 10 * ask - fill["fee"]
+    assert res.assumptions["trades"] == 72 and res.assumptions["settled"] == 1
