@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from utils.errors import ConfigError
 from utils.backtest_config import BacktestConfig
+from utils.errors import ConfigError
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (

@@ -83,7 +83,9 @@ async def _fetch(cfg: Any, root: Path, args: argparse.Namespace, start: float | 
                 args.market, closed=True if args.closed else None, limit=args.limit
             )
         except RestError as exc:
-            print(f"Could not list markets: {exc}. Nothing was changed; try again.", file=sys.stderr)
+            print(
+                f"Could not list markets: {exc}. Nothing was changed; try again.", file=sys.stderr
+            )
             return 1
         bar = Progress(
             TextColumn("[bold]history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -181,7 +183,9 @@ def _show(root: Path, key: str) -> int:
     from services.backtest.history_store import HistoryStore
 
     store = HistoryStore(root)
-    hits = [m for m in store.markets() if m.startswith(key) or (store.meta(m) or {}).get("slug") == key]
+    hits = [
+        m for m in store.markets() if m.startswith(key) or (store.meta(m) or {}).get("slug") == key
+    ]
     if len(hits) != 1:
         print(f"{'No' if not hits else 'More than one'} market matches {key!r} in {root}.",
               file=sys.stderr)  # fmt: skip

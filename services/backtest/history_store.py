@@ -132,9 +132,7 @@ class HistoryStore:
         cols = [t[c].to_pylist() for c in ("ts", "token_id", "side", "price", "size", "tx")]
         return list(zip(*cols, strict=True))
 
-    def merge_trades(
-        self, market_id: str, rows: list[tuple[int, str, str, int, int, str]]
-    ) -> int:
+    def merge_trades(self, market_id: str, rows: list[tuple[int, str, str, int, int, str]]) -> int:
         """Add trades to their day files (duplicates dropped); return how many were new."""
         by_day: dict[str, list[tuple[int, str, str, int, int, str]]] = {}
         for r in rows:

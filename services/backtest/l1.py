@@ -197,21 +197,22 @@ class L1Feed:
 
     def _listing(self, slug: str) -> tuple[Instrument, Instrument]:
         tick = self._ticks.get(slug, int(self.cfg.tick * MICRO))
-        common = {
-            "venue": "polymarket",
-            "market_id": slug,
-            "tick": tick,
-            "min_size": int(self.cfg.min_size_shares * MICRO),
-            "fees": self.fees,
-            "question": self.data.questions.get(slug, slug),
-            "category": self.data.categories.get(slug, ""),
-        }
-        yes = Instrument(
-            instrument_id=f"{slug}:{YES}", outcome="Yes", complement_id=f"{slug}:{NO}", **common
-        )
-        no = Instrument(
-            instrument_id=f"{slug}:{NO}", outcome="No", complement_id=f"{slug}:{YES}", **common
-        )
+
+        def make(side: str, outcome: str, other: str) -> Instrument:
+            return Instrument(
+                instrument_id=f"{slug}:{side}",
+                venue="polymarket",
+                market_id=slug,
+                outcome=outcome,
+                tick=tick,
+                min_size=int(self.cfg.min_size_shares * MICRO),
+                fees=self.fees,
+                complement_id=f"{slug}:{other}",
+                question=self.data.questions.get(slug, slug),
+                category=self.data.categories.get(slug, ""),
+            )
+
+        yes, no = make(YES, "Yes", NO), make(NO, "No", YES)
         return yes, no
 
     def iter_batches(self) -> Iterator[list[MarketEvent]]:

@@ -82,7 +82,9 @@ def parse_param(spec: str) -> Param:
     name, sep, rest = spec.partition("=")
     name = name.strip()
     if not sep or not name or not rest:
-        raise ConfigError("<command line>", "--param", f"expected NAME=LO:HI or NAME=A,B; got {spec!r}")
+        raise ConfigError(
+            "<command line>", "--param", f"expected NAME=LO:HI or NAME=A,B; got {spec!r}"
+        )
     try:
         if ":" in rest:
             parts = rest.split(":")
@@ -293,7 +295,9 @@ def best_of(results: list[dict[str, Any]]) -> dict[str, Any]:
     return max(enumerate(results), key=lambda ir: (ir[1]["objective"], -ir[0]))[1]
 
 
-def sensitivity(results: list[dict[str, Any]], space: Sequence[Param]) -> dict[str, list[dict[str, Any]]]:
+def sensitivity(
+    results: list[dict[str, Any]], space: Sequence[Param]
+) -> dict[str, list[dict[str, Any]]]:
     """Return, per parameter, the objective's mean / min / max over trials by value (floats in
     five equal bins), ignoring undefined objectives."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -372,10 +376,14 @@ def optimize(
             "out_of_sample_objective_mean": _mean(oos_values),
             "out_of_sample_pnl_usd": sum(
                 w["out_of_sample"]["pnl"] for w in out_windows if w["out_of_sample"]
-            ) / 1e6,
+            )
+            / 1e6,
             "min_deflated_sharpe": min(
-                (w["deflated_sharpe"]["dsr"] for w in out_windows
-                 if w["deflated_sharpe"]["dsr"] is not None),
+                (
+                    w["deflated_sharpe"]["dsr"]
+                    for w in out_windows
+                    if w["deflated_sharpe"]["dsr"] is not None
+                ),
                 default=None,
             ),  # fmt: skip
         },

@@ -88,7 +88,9 @@ def optimize_main(argv: list[str]) -> int:
         raw = load_raw(find_config(args.config)[0])
         base = {"data": raw, "file": file, "strategy": args.strategy, "source": args.data,
                 "objective": args.objective}  # fmt: skip
-        pool = make_pool(args.workers or o.workers, args.dask if args.dask is not None else o.dask_address)
+        pool = make_pool(
+            args.workers or o.workers, args.dask if args.dask is not None else o.dask_address
+        )
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

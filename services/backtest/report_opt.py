@@ -42,7 +42,10 @@ def result_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "fees": r["fees"],
                     "pnl": r["pnl"],
                     "params": w["best_params"],
-                    "metrics": {"objective": r["objective"], "deflated_sharpe": w["deflated_sharpe"]},
+                    "metrics": {
+                        "objective": r["objective"],
+                        "deflated_sharpe": w["deflated_sharpe"],
+                    },
                 }
             )
     return rows
@@ -98,8 +101,19 @@ def render(doc: dict[str, Any]) -> str:
         )
     parts.append(
         _table(
-            ["window", "train", "test", "chosen parameters", "IS objective", "IS P&L USD",
-             "OOS objective", "OOS P&L USD", "OOS fills", "OOS label", "deflated Sharpe"],
+            [
+                "window",
+                "train",
+                "test",
+                "chosen parameters",
+                "IS objective",
+                "IS P&L USD",
+                "OOS objective",
+                "OOS P&L USD",
+                "OOS fills",
+                "OOS label",
+                "deflated Sharpe",
+            ],
             rows,
         )  # fmt: skip
     )
@@ -123,11 +137,25 @@ def render(doc: dict[str, Any]) -> str:
     )
     parts.append(
         _table(
-            ["window", "DSR", "per-period Sharpe", "expected max Sharpe (SR0)", "trials",
-             "returns", "verdict"],
             [
-                [w["window"], d["dsr"], d["sharpe"], d["sr0"], d["n_trials"], d["n_returns"],
-                 d["note"]]
+                "window",
+                "DSR",
+                "per-period Sharpe",
+                "expected max Sharpe (SR0)",
+                "trials",
+                "returns",
+                "verdict",
+            ],
+            [
+                [
+                    w["window"],
+                    d["dsr"],
+                    d["sharpe"],
+                    d["sr0"],
+                    d["n_trials"],
+                    d["n_returns"],
+                    d["note"],
+                ]
                 for w in doc["windows"]
                 for d in [w["deflated_sharpe"]]
             ],
@@ -145,12 +173,27 @@ def render(doc: dict[str, Any]) -> str:
     parts.append(f"<h2>All trials ({len(doc['trials'])})</h2>")
     parts.append(
         _table(
-            ["window", "parameters", "objective", "P&L USD", "return %", "Sharpe", "fills",
-             "label"],
             [
-                [t["window"], ", ".join(f"{k}={v}" for k, v in t["params"].items()),
-                 _obj(t["objective"]), t["pnl"] / 1e6, t["return_pct"], t["sharpe"], t["trades"],
-                 t["label"]]
+                "window",
+                "parameters",
+                "objective",
+                "P&L USD",
+                "return %",
+                "Sharpe",
+                "fills",
+                "label",
+            ],
+            [
+                [
+                    t["window"],
+                    ", ".join(f"{k}={v}" for k, v in t["params"].items()),
+                    _obj(t["objective"]),
+                    t["pnl"] / 1e6,
+                    t["return_pct"],
+                    t["sharpe"],
+                    t["trades"],
+                    t["label"],
+                ]
                 for t in doc["trials"]
             ],
         )  # fmt: skip

@@ -316,9 +316,7 @@ def run_backtest(
             for iid, i in engine.instruments.items()
         },
         assumptions=assumptions,
-        hourly_returns={
-            n: list(st.hourly.returns) for n, st in engine.tracker.stats.items()
-        },
+        hourly_returns={n: list(st.hourly.returns) for n, st in engine.tracker.stats.items()},
     )
 
 

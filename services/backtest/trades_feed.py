@@ -120,7 +120,9 @@ class TradesFeed:
                 if bid >= ask:
                     continue
                 seq += 1
-                events.append((ts, _BOOK, seq, BookSnapshot(ts, tok, ((bid, depth),), ((ask, depth),))))
+                events.append(
+                    (ts, _BOOK, seq, BookSnapshot(ts, tok, ((bid, depth),), ((ask, depth),)))
+                )
                 self.counters["price_points"] += 1
         for day in self.store.trade_days(mid):
             for ts, tok, side, price, size, _tx in self.store.read_trades(mid, day):
@@ -139,10 +141,15 @@ class TradesFeed:
         payouts = meta.get("payouts")
         end = meta.get("end_ts")
         if payouts and end is not None and (hi is None or end < hi):
-            ts = max(float(end), max(e[0] for e in events))
+            when = max(float(end), max(e[0] for e in events))
             seq += 1
             self.points.append(
-                (ts, _RESOLVED, seq, MarketResolved(ts, mid, tuple((t, int(v)) for t, v in payouts)))
+                (
+                    when,
+                    _RESOLVED,
+                    seq,
+                    MarketResolved(when, mid, tuple((t, int(v)) for t, v in payouts)),
+                )
             )
             self.counters["settled"] += 1
         return seq

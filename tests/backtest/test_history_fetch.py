@@ -66,9 +66,13 @@ def digest(root: Path) -> dict[str, str]:
     out = {}
     for m in store.markets():
         for d in store.price_days(m):
-            out[f"{m}/prices/{d}"] = hashlib.sha256(repr(store.read_prices(m, d)).encode()).hexdigest()
+            out[f"{m}/prices/{d}"] = hashlib.sha256(
+                repr(store.read_prices(m, d)).encode()
+            ).hexdigest()
         for d in store.trade_days(m):
-            out[f"{m}/trades/{d}"] = hashlib.sha256(repr(store.read_trades(m, d)).encode()).hexdigest()
+            out[f"{m}/trades/{d}"] = hashlib.sha256(
+                repr(store.read_trades(m, d)).encode()
+            ).hexdigest()
     return out
 
 
@@ -178,6 +182,7 @@ def test_a_crash_mid_way_loses_nothing_and_the_rerun_finishes(tmp_path: Path) ->
     gen = _serve_in_thread(fake)
     next(gen)
     try:
+
         def cmd(root: Path) -> list[str]:
             return [
                 sys.executable, str(ROOT / "bot.py"), "history", "--config",
@@ -232,8 +237,11 @@ async def test_backtest_on_fetched_history_buys_at_the_assumed_spread_and_settle
             "dashboard": {"enabled": False},
             "market_data": {"validation": {"min_depth_usd": 0}},
             "strategies": [
-                {"name": "hold", "class": "examples/buy_and_hold.py:BuyYesAndHold",
-                 "params": {"shares": 10}},
+                {
+                    "name": "hold",
+                    "class": "examples/buy_and_hold.py:BuyYesAndHold",
+                    "params": {"shares": 10},
+                },
             ],  # fmt: skip
             "backtest": {"trades": {"half_spread": "0.02", "depth_shares": 100}},
         },

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import gzip
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 

@@ -156,9 +156,11 @@ def test_optimize_cli_writes_reports_and_rows(l1_slice: Path, tmp_path: Path) ->
     assert out["windows"][0]["out_of_sample"] is not None
     html = (reports / "optimize-1.html").read_text(encoding="utf-8")
     assert "deflated Sharpe" in html and "Sensitivity" in html and "out of sample" in html
-    rows = sqlite3.connect(db).execute(
-        "select segment, window, params_json from backtest_results order by id"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(db)
+        .execute("select segment, window, params_json from backtest_results order by id")
+        .fetchall()
+    )
     assert [r[:2] for r in rows] == [("in_sample", 1), ("out_of_sample", 1)]
     assert json.loads(rows[0][2]) == out["windows"][0]["best_params"]
     bad = run_bot("optimize", "--config", str(cfg), "--data", f"l1:{l1_slice}",

@@ -258,7 +258,9 @@ class FakePolymarket:
             self.request_log.append((path, 200))
             full = await handler(request)
             body = full.body if isinstance(full.body, bytes) else b"{}"
-            return web.Response(body=body[: max(1, len(body) // 2)], content_type="application/json")
+            return web.Response(
+                body=body[: max(1, len(body) // 2)], content_type="application/json"
+            )
         q = self.rest_faults.get(path)
         if q is None and path.startswith("/markets/"):
             q = self.rest_faults.get("/markets/{id}")

@@ -157,10 +157,14 @@ class HistoryFetcher:
         report = FetchReport(cid)
         old = self.store.meta(cid) or {}
         now = self.now()
-        opened = parse_iso_ts(raw.get("startDate")) or (m.end_ts or now) - self.cfg.default_days * DAY_S
+        opened = (
+            parse_iso_ts(raw.get("startDate")) or (m.end_ts or now) - self.cfg.default_days * DAY_S
+        )
         last = min(now, m.end_ts) if m.end_ts is not None else now
-        lo = max(opened, start_ts) if start_ts is not None else max(
-            opened, last - self.cfg.default_days * DAY_S
+        lo = (
+            max(opened, start_ts)
+            if start_ts is not None
+            else max(opened, last - self.cfg.default_days * DAY_S)
         )
         hi = min(last, end_ts) if end_ts is not None else last
         inst = m.instruments[0]
