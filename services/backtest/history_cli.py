@@ -62,7 +62,7 @@ async def _fetch(cfg: Any, root: Path, args: argparse.Namespace, start: float | 
                  end: float | None) -> int:  # fmt: skip
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.backtest.history_store import HistoryStore
+    from services.markets.history_store import HistoryStore
     from services.markets.polymarket.history import HistoryFetcher
     from services.markets.polymarket.rest import RestClient, RestError
 
@@ -180,7 +180,7 @@ def _list(cfg: Any, root: Path) -> int:
 def _show(root: Path, key: str) -> int:
     import json
 
-    from services.backtest.history_store import HistoryStore
+    from services.markets.history_store import HistoryStore
 
     store = HistoryStore(root)
     hits = [

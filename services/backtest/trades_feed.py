@@ -19,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from services.backtest.history_store import DAY_S, HistoryStore, day_start
 from services.events import BookSnapshot, MarketEvent, MarketListed, MarketResolved, TradePrint
 from services.instruments import FeeSchedule, Instrument, Side
+from services.markets.history_store import DAY_S, HistoryStore, day_start
 from services.money import MICRO
 from utils.backtest_config import TradesConfig
 from utils.errors import ConfigError

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from services.backtest.history_store import HistoryStore
 from services.backtest.l1 import parse_ts
+from services.markets.history_store import HistoryStore
 from services.markets.polymarket.history import HistoryFetcher
 from services.markets.polymarket.rest import RestClient, RestError
 from tests.conftest import ROOT

@@ -1,5 +1,5 @@
 """Fetch Polymarket history for backtests: Gamma metadata (with resolutions), CLOB price
-history and Data API trades, into a :class:`services.backtest.history_store.HistoryStore`.
+history and Data API trades, into a :class:`services.markets.history_store.HistoryStore`.
 
 Endpoints (public, no key), in their documented shapes:
 
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.backtest.history_store import DAY_S, HistoryStore, day_of, day_start
+from services.markets.history_store import DAY_S, HistoryStore, day_of, day_start
 from services.markets.polymarket.gamma import GammaParseError, parse_gamma_market, parse_iso_ts
 from services.markets.polymarket.rest import Priority, RestClient, RestError
 from services.money import MICRO, to_micro
