@@ -181,7 +181,14 @@ def _make_source_feed(
     engine = node.engine
     if source.kind == "L2":
         md = cfg.market_data.model_copy(
-            update={"source": "replay", "replay_paths": [str(source.path)], "speed": "max"}
+            update={
+                "source": "replay",
+                "replay_paths": [str(source.path)],
+                "speed": "max",
+                # A backtest never records (a config made for a live session may say so).
+                "record": False,
+                "recorder": cfg.market_data.recorder.model_copy(update={"record": False}),
+            }
         )
         run_cfg = cfg.model_copy(update={"market_data": md})
         bundle = make_feed(run_cfg, md.start_ts, engine.books, engine.clock, engine.instruments)
