@@ -159,7 +159,17 @@ def backtest_main(argv: list[str]) -> int:
     from services.backtest.report import to_dict, write_reports
     from services.backtest.run import run_backtest
 
-    with ProgressBar(start, end, args.quiet) as bar:
+    first, last = start, end
+    if source.kind != "L2" and (first is None or last is None):
+        from services.backtest.run import source_span
+
+        try:  # cheap for L1 and fetched history (read once, cached): gives the bar its ETA
+            span = source_span(source, start, end)
+        except ConfigError as exc:
+            print(f"Configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        first, last = first if first is not None else span[0], last if last is not None else span[1]
+    with ProgressBar(first, last, args.quiet) as bar:
         try:
             res = run_backtest(cfg, strategies, source, start_ts=start, end_ts=end, progress=bar)
         except ConfigError as exc:
