@@ -307,7 +307,7 @@ def sensitivity(
             if r["objective"] == MISSING:
                 continue
             v = r["params"][p.name]
-            if p.kind == "float" and len(p.grid()) > GRID_FLOAT_POINTS:
+            if p.kind == "float" and (not p.step or len(p.grid()) > GRID_FLOAT_POINTS):
                 width = (p.high - p.low) / GRID_FLOAT_POINTS
                 b = min(GRID_FLOAT_POINTS - 1, int((v - p.low) / width)) if width else 0
                 v = f"{_clean(p.low + b * width)}..{_clean(p.low + (b + 1) * width)}"

@@ -22,12 +22,13 @@ from typing import Any
 
 from services.backtest.memory import MemoryWriter
 from services.clock import SimClock
-from services.events import MarketEvent
+from services.events import BookDelta, BookSnapshot, MarketEvent, TradePrint
 from services.feed import Feed
 from services.feeds import attach_data_gate, log_validation_failures, make_feed
 from services.instruments import Instrument
 from services.money import MICRO
 from services.node import Node, build_node
+from services.orderbook import BookStore
 from services.persistence import Sink
 from services.strategies.base import Strategy
 from utils.backtest_config import LabelThresholds
@@ -139,12 +140,21 @@ def recommendation(m: dict[str, Any], t: LabelThresholds) -> str:
 
 
 class _Window:
-    """Pass through the batches of a feed whose time is within ``[start, end)``."""
+    """Pass through the batches of a feed whose time is within ``[start, end)``.
 
-    def __init__(self, inner: Feed, start: float | None, end: float | None) -> None:
+    Before ``start`` the books are still kept current (applied straight to the node's book
+    store, unseen by strategies and the matcher), so a recording's deltas after the window
+    opens land on the right book; listings, tick changes, status changes and resolutions pass
+    through as they happen.
+    """
+
+    def __init__(
+        self, inner: Feed, start: float | None, end: float | None, books: BookStore
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.start, self.end = start, end
+        self.books = books
 
     async def batches(self) -> AsyncIterator[list[MarketEvent]]:
         start, end = self.start, self.end
@@ -153,12 +163,24 @@ class _Window:
             if end is not None and ts >= end:
                 return
             if start is not None and ts < start:
-                # Listings before the window still count: a market listed earlier trades now.
-                kept = [e for e in batch if type(e).__name__ == "MarketListed"]
+                kept = [e for e in batch if self._warm(e)]
                 if kept:
                     yield kept
                 continue
             yield batch
+
+    def _warm(self, ev: MarketEvent) -> bool:
+        """Apply a pre-window book event to the store; return whether the engine needs it."""
+        if isinstance(ev, BookSnapshot):
+            self.books.apply_snapshot(ev)
+            return False
+        if isinstance(ev, BookDelta):
+            book = self.books.get(ev.instrument_id)
+            for side, price, size in ev.changes:
+                book.set_level(side, price, size)
+            book.ts = ev.ts
+            return False
+        return not isinstance(ev, TradePrint)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -269,7 +291,7 @@ def run_backtest(
     if source.kind != "L2":
         clock.advance(first_ts)
     if source.kind == "L2" and (start_ts is not None or end_ts is not None):
-        feed = _Window(feed, start_ts, end_ts)
+        feed = _Window(feed, start_ts, end_ts, node.engine.books)
     node.engine.feed = feed
     t0 = time.perf_counter()
     asyncio.run(_drive(node, feed, progress))

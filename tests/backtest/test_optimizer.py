@@ -85,6 +85,9 @@ def test_study_shape_walk_forward_and_guard(inline: dict[str, Any]) -> None:
         assert "dsr" in w["deflated_sharpe"]
     assert set(inline["sensitivity"]) == {"max_price", "shares"}
     assert sum(r["trials"] for r in inline["sensitivity"]["shares"]) == 12
+    # A continuous float is shown in five bins, not one row per sampled value.
+    bins = inline["sensitivity"]["max_price"]
+    assert len(bins) <= 5 and all(".." in str(r["value"]) for r in bins)
 
 
 def test_same_seed_same_results_on_two_processes(l1_slice: Path, inline: dict[str, Any]) -> None:
