@@ -19,8 +19,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config file (default: config.yaml, else config.example.yaml)")
     p.add_argument("--db", help="SQLite database file holding the catalogue (bot.db_path)")
     p.add_argument("--dir", help="history folder (backtest.history_dir)")
+    # The same options are accepted after the command too (`history list --db PATH`).
+    common = argparse.ArgumentParser(add_help=False)
+    for flag in ("--config", "--db", "--dir"):
+        common.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fetch", help="fetch markets' price history and trades (incremental)")
+    f = sub.add_parser(
+        "fetch", parents=[common], help="fetch markets' price history and trades (incremental)"
+    )
     f.add_argument("--market", action="append", default=[], help="Gamma market id (repeat)")
     f.add_argument("--closed", action="store_true", help="list closed (resolved) markets")
     f.add_argument("--limit", type=int, default=20, help="markets listed without --market")
@@ -31,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--clob-url", help="override market_data.polymarket.clob_url")
     f.add_argument("--data-url", help="override backtest.history.data_api_url")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("list", help="the catalogue: fetched markets")
-    s = sub.add_parser("show", help="one market: metadata, days, trades")
+    sub.add_parser("list", parents=[common], help="the catalogue: fetched markets")
+    s = sub.add_parser("show", parents=[common], help="one market: metadata, days, trades")
     s.add_argument("market", help="condition id (or a unique prefix, or the slug)")
     return p
 
