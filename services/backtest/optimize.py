@@ -28,7 +28,7 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 
 from services.backtest.overfit import deflated_sharpe, period_sharpe
-from services.backtest.trial import MISSING, evaluate
+from services.backtest.trial import MISSING, evaluate, quiet_worker
 from utils.errors import ConfigError
 
 GRID_FLOAT_POINTS = 5
@@ -169,7 +169,9 @@ class ProcessPool:
     """Trials on local worker processes (spawned: no state is inherited)."""
 
     def __init__(self, workers: int) -> None:
-        self.ex = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        self.ex = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=quiet_worker
+        )
 
     def run(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return list(self.ex.map(evaluate, tasks))

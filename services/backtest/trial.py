@@ -57,6 +57,14 @@ def objective_value(fig: dict[str, Any], objective: str) -> float:
     return float(v) if v is not None else MISSING
 
 
+def quiet_worker() -> None:
+    """Initializer of worker processes: their log lines are not the report (errors only).
+
+    Never called in the optimizer's own process, whose logging belongs to the caller.
+    """
+    logging.getLogger("services").setLevel(logging.ERROR)
+
+
 def evaluate(task: dict[str, Any]) -> dict[str, Any]:
     """Run one trial and return its figures, objective and hourly returns.
 
@@ -68,7 +76,6 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
     from services.strategies.loader import build_strategies
     from utils.config import parse_config
 
-    logging.getLogger("services").setLevel(logging.ERROR)  # a worker's log is not the report
     data = dict(task["data"])
     entries = []
     for e in data.get("strategies") or []:
