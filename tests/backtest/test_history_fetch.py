@@ -261,3 +261,16 @@ async def test_backtest_on_fetched_history_buys_at_the_assumed_spread_and_settle
     assert st["amount"] == 10_000_000  # YES won: 10 shares pay 1 each
     assert res.strategies["hold"]["pnl"] == 10_000_000 - 10 * ask - fill["fee"]
     assert res.assumptions["trades"] == 72 and res.assumptions["settled"] == 1
+
+
+async def test_listing_closed_markets_pages_through_gamma(
+    fake: FakePolymarket, tmp_path: Path
+) -> None:
+    fetcher, rest, _ = _fetcher(fake, tmp_path)
+    try:
+        closed = await fetcher.list_markets([], closed=True, limit=50)
+        everything = await fetcher.list_markets([], closed=None, limit=50)
+    finally:
+        await rest.close()
+    assert [m["id"] for m in closed] == [RESOLVED]
+    assert len(everything) == len(fake.markets) == 9

@@ -278,6 +278,8 @@ class FakePolymarket:
         rows = list(self.markets)
         if q.get("closed") == "false":
             rows = [m for m in rows if not m.get("closed")]
+        elif q.get("closed") == "true":
+            rows = [m for m in rows if m.get("closed")]
         if q.get("active") == "true":
             rows = [m for m in rows if m.get("active")]
         if "tag_id" in q:
