@@ -78,10 +78,16 @@ class MarketStatus:
     status: str
 
 
+VOID_PAYOUT = -1
+"""A ``MarketResolved`` payout meaning "void": every matched bet on the instrument is returned
+(its cost basis), nothing is won or lost (a Betfair runner REMOVED from the market)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MarketResolved:
     """A market settled. ``payouts`` maps each instrument id to what one payout unit (a share;
-    ``stake * odds`` of a back) pays, in micro-units of the currency (0 or ``1_000_000``)."""
+    ``stake * odds`` of a back) pays, in micro-units of the currency (0 or ``1_000_000``), or
+    :data:`VOID_PAYOUT` when the bets on it are void."""
 
     ts: float
     market_id: str

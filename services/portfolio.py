@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.events import VOID_PAYOUT
 from services.execution.orders import Fill, Order, Settlement, TimeInForce
 from services.instruments import Instrument, Side
 from services.money import MICRO, fmt_money, notional, split_cost
@@ -377,7 +378,10 @@ class Portfolio:
         pos = self.positions.get(instrument_id)
         if pos is None or pos.qty == 0:
             return None
-        amount = notional(pos.qty, payout_per_share)
+        if payout_per_share == VOID_PAYOUT:
+            amount = pos.cost_basis  # void: the stakes go back, nothing is won or lost
+        else:
+            amount = notional(pos.qty, payout_per_share)
         realized = amount - pos.cost_basis
         self.cash += amount
         self.payouts += amount
