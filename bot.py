@@ -100,6 +100,11 @@ def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
 
 def check_replay_files(cfg: Any, file: str) -> None:
     """Refuse replay paths that are not recordings before anything starts (a ConfigError)."""
+    if cfg.market_data.source == "betfair_replay":
+        from services.markets.betfair.replay import check_replay_paths
+
+        check_replay_paths(cfg.market_data.betfair.replay_paths, file)
+        return
     if cfg.market_data.source != "replay":
         return
     from services.markets.replay import ReplayFileError, check_recording, recording_files

@@ -83,8 +83,12 @@ async def run_app(
 
         first = first_timestamp(md.replay_paths)
         origin = first if first is not None else origin  # the recording's own time
+    elif md.source == "betfair_replay":  # event time starts with the first recorded message
+        from services.markets.betfair.replay import first_timestamp as betfair_first
+
+        origin = betfair_first(md.betfair.replay_paths)
     clock: SimClock | LiveClock = (
-        SimClock(origin) if md.source in ("sim", "replay") else LiveClock()
+        SimClock(origin) if md.source in ("sim", "replay", "betfair_replay") else LiveClock()
     )
     node, rep = restore_node(cfg, strategies, sink, sessions, clock=clock)
     engine, bus, data_guard = node.engine, node.bus, node.data_guard

@@ -25,6 +25,7 @@ from services.feed import Feed
 from services.instruments import Instrument
 from services.ladder import PriceLadder
 from services.markets.recorder import Recorder, RecordingFeed
+from services.money import MICRO
 from services.monitors.data_validation import DataValidator, StreamStatus
 from services.orderbook import BookStore
 from services.persistence import Sink
@@ -101,6 +102,21 @@ def make_feed(
         if md.duration_s is not None:
             replay = _Limited(replay, md.duration_s)
         feed = RecordingFeed(replay, recorder) if recorder is not None else replay
+        return FeedBundle(feed, recorder, validator=validator)
+    if md.source == "betfair_replay":
+        from services.markets.betfair.replay import BetfairReplayFeed
+
+        bf = md.betfair
+        betfair: Feed = BetfairReplayFeed(
+            [Path(p).expanduser() for p in bf.replay_paths],
+            speed=speed,
+            currency=bf.currency,
+            min_stake=int(bf.min_stake * MICRO),
+        )
+        betfair, validator = attach_data_gate(betfair, md.validation, books, instruments=instruments)
+        if md.duration_s is not None:
+            betfair = _Limited(betfair, md.duration_s)
+        feed = RecordingFeed(betfair, recorder) if recorder is not None else betfair
         return FeedBundle(feed, recorder, validator=validator)
     from services.markets.polymarket import PolymarketFeed
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from utils.backtest_config import BacktestConfig
+from utils.betfair_config import BetfairConfig
 from utils.errors import ConfigError
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
@@ -103,7 +104,7 @@ class BotSection(_Frozen):
 class MarketDataConfig(_Frozen):
     """Where market events come from."""
 
-    source: Literal["sim", "replay", "polymarket"] = "sim"
+    source: Literal["sim", "replay", "polymarket", "betfair_replay"] = "sim"
     seed: int = Field(7, ge=0, description="Random seed of the simulator (deterministic runs)")
     speed: float | Literal["max"] = Field(
         1.0, description="Market seconds per wall second for sim/replay, or 'max'"
@@ -128,6 +129,7 @@ class MarketDataConfig(_Frozen):
         description="Recorded files or directories played back when source is replay",
     )
     polymarket: PolymarketConfig = Field(default_factory=PolymarketConfig)
+    betfair: BetfairConfig = Field(default_factory=BetfairConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     pipeline: PipelineMonitorConfig = Field(default_factory=PipelineMonitorConfig)
@@ -139,6 +141,8 @@ class MarketDataConfig(_Frozen):
     def _replay_needs_paths(self) -> MarketDataConfig:
         if self.source == "replay" and not self.replay_paths:
             raise ValueError("source is replay but replay_paths is empty")
+        if self.source == "betfair_replay" and not self.betfair.replay_paths:
+            raise ValueError("source is betfair_replay but betfair.replay_paths is empty")
         return self
 
     @field_validator("speed")

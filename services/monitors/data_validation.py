@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.instruments import Side
-from services.ladder import PriceLadder, UniformLadder
+from services.ladder import PriceLadder, Quote, UniformLadder
 from services.money import MICRO, notional, to_micro
 from services.orderbook import BookStore, OrderBook
 from utils.polymarket_config import ValidationConfig
@@ -377,15 +377,24 @@ class DataValidator:
         """Return whether each side shows ``min_depth_usd`` near its own best price."""
         tick = self.ticks.get(iid, DEFAULT_TICK)
         window = tick * self.config.depth_ticks
+        ladder = self._ladder(iid)
+        # On an odds ladder (Betfair) the window is counted in ladder steps, whose size grows
+        # with the odds, and a level's size is already cash (the backer's stake).
+        odds = ladder if ladder is not None and ladder.quote is Quote.ODDS else None
         for side in (Side.BUY, Side.SELL):
             depth = 0
             best: int | None = None
             for p, s in book.levels(side):
                 if best is None:
                     best = p
+                elif odds is not None:
+                    if not (odds.contains(p) and odds.contains(best)) or (
+                        abs(odds.ticks_between(best, p)) > self.config.depth_ticks
+                    ):
+                        break
                 elif abs(p - best) > window:
                     break
-                depth += notional(s, p)
+                depth += s if odds is not None else notional(s, p)
                 if depth >= self._min_depth:
                     break
             if depth < self._min_depth:

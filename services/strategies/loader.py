@@ -24,6 +24,8 @@ BUILTINS: dict[str, str] = {
     "MeanReversion": "services.strategies.mean_reversion:MeanReversion",
     "FavoriteLongshot": "services.strategies.favorite_longshot:FavoriteLongshot",
     "TailValue": "services.strategies.tail_value:TailValue",
+    "BetfairValueBacker": "services.strategies.betfair_value:BetfairValueBacker",
+    "BetfairBackLayTrader": "services.strategies.betfair_trader:BetfairBackLayTrader",
 }
 """Built-in strategy names and where they live."""
 

@@ -145,3 +145,40 @@ class BetfairReplayFeed:
 
     def adopt(self, instruments: list[Instrument], mids: dict[str, int]) -> None:
         """Ignore carried instruments: the files list their markets again."""
+
+
+def first_timestamp(paths: PathLike | Sequence[PathLike]) -> float:
+    """Return the earliest publish time of the files' first messages, epoch seconds (0 if none).
+
+    The replay's event clock starts there (recordings may be years old).
+    """
+    first: list[float] = []
+    for f in stream_files([Path(p).expanduser() for p in _as_list(paths)]):
+        for line in iter_lines(f):
+            msg = _loads(line)
+            if isinstance(msg, dict) and "pt" in msg:
+                first.append(msg["pt"] / 1000.0)
+                break
+    return min(first) if first else 0.0
+
+
+def check_replay_paths(paths: Sequence[PathLike], file: str) -> None:
+    """Refuse ``market_data.betfair.replay_paths`` that are not Betfair stream files.
+
+    Raises
+    ------
+    ConfigError
+        Naming the config file, the key and why (the bot exits with code 2).
+    """
+    from services.markets.betfair.files import StreamFileError
+    from utils.errors import ConfigError
+
+    for i, p in enumerate(paths):
+        try:
+            stream_files(Path(p).expanduser())
+        except StreamFileError as exc:
+            raise ConfigError(file, f"market_data.betfair.replay_paths[{i}]", str(exc)) from exc
+
+
+def _as_list(paths: PathLike | Sequence[PathLike]) -> list[PathLike]:
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
