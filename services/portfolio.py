@@ -379,7 +379,9 @@ class Portfolio:
         if pos is None or pos.qty == 0:
             return None
         if payout_per_share == VOID_PAYOUT:
-            amount = pos.cost_basis  # void: the stakes go back, nothing is won or lost
+            # Void (a removed Betfair runner): every bet on it is undone, including those that
+            # partly closed the position, so what it realized so far is taken back too.
+            amount = pos.cost_basis - pos.realized_pnl
         else:
             amount = notional(pos.qty, payout_per_share)
         realized = amount - pos.cost_basis
