@@ -371,6 +371,8 @@ class Engine(OrderFlow, Gateway):
         self.sink.instrument(new, "open", ev.ts)
 
     def _on_status(self, ev: MarketStatus) -> None:
+        for c in self._clients_t:
+            c.on_market_status(ev.market_id, ev.status, ev.bet_delay_s, ev.ts)
         try:
             state = MarketState(ev.status)
         except ValueError:

@@ -76,6 +76,8 @@ class MarketStatus:
     ts: float
     market_id: str
     status: str
+    bet_delay_s: float = 0.0
+    """Delay the venue adds to every order placed while this status holds (Betfair in play)."""
 
 
 VOID_PAYOUT = -1

@@ -21,3 +21,5 @@ class Intent:
     post_only: bool
     reason: str
     reduce_only: bool = False
+    persist: bool = False
+    """Keep the order resting through a market suspension (Betfair persistence PERSIST)."""

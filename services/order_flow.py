@@ -155,6 +155,8 @@ class OrderFlow:
             client_order_id=f"{CLIENT_ORDER_PREFIX}{self.order_seq}",
             route=self._route[r.name].name,
         )
+        if intent.persist:
+            order.extra["persist"] = True
         problem = r.portfolio.check_order(order, inst)
         if problem is not None:
             order.status = OrderStatus.REJECTED

@@ -155,6 +155,9 @@ class ExecutionClient(ABC):
     def on_trade_print(self, ev: TradePrint, now: float) -> None:
         """A venue trade print."""
 
+    def on_market_status(self, market_id: str, status: str, bet_delay_s: float, now: float) -> None:
+        """A market's status or bet delay changed (before any cancel it causes); default: no-op."""
+
     def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
         """The venue cancelled every order on these instruments (resolution, closure)."""
         for o in self.open_orders():

@@ -50,6 +50,7 @@ class SimulatedClient(ExecutionClient):
         )
         self.next_due = float("inf")
         self._filled: dict[int, int] = {}
+        self._suspended: set[str] = set()
         # The engine calls these once per book or trade event: bound straight to the matcher
         # (same signatures as ExecutionClient's hooks), so no wrapper call is paid per event.
         self.on_book_snapshot = self.matcher.on_snapshot  # type: ignore[method-assign]
@@ -100,9 +101,28 @@ class SimulatedClient(ExecutionClient):
             return 0
         return self.matcher.available(strategy, book.instrument_id, side, price)
 
+    def on_market_status(self, market_id: str, status: str, bet_delay_s: float, now: float) -> None:
+        """Note a market's bet delay (added to new orders) and whether it is suspended."""
+        delays = self.matcher.market_delay_s
+        if bet_delay_s > 0:
+            delays[market_id] = bet_delay_s
+        else:
+            delays.pop(market_id, None)
+        if status == "suspended":
+            self._suspended.add(market_id)
+        else:
+            self._suspended.discard(market_id)
+
     def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
-        """Cancel every order on these instruments at once (no latency: the venue did it)."""
-        self.matcher.close_instruments(instrument_ids, now, reason)
+        """Cancel every order on these instruments at once (no latency: the venue did it).
+
+        When the market is only suspended, orders placed with ``persist`` stay (PERSIST).
+        """
+        insts = self.matcher.instruments
+        suspended = bool(self._suspended) and all(
+            iid in insts and insts[iid].market_id in self._suspended for iid in instrument_ids
+        )
+        self.matcher.close_instruments(instrument_ids, now, reason, keep_persistent=suspended)
 
     # ------------------------------------------------------------------ matcher listener
     def on_fill(self, order: Order, fill: Fill) -> None:

@@ -104,6 +104,8 @@ class SimulatedExchange:
         self.listener = listener
         self._next_fill_id = next_fill_id
         self.latency_s = latency_s
+        self.market_delay_s: dict[str, float] = {}
+        """Extra delay of new orders per market id, seconds (Betfair's bet delay in play)."""
         self.orders: dict[int, Order] = {}
         self._resting: dict[str, list[Order]] = {}
         # instrument -> (book side, price) -> strategy -> consumed micro-shares
@@ -126,11 +128,14 @@ class SimulatedExchange:
         self.orders[order.order_id] = order
         order.status = OrderStatus.PENDING
         order.updated_ts = now
-        if self.latency_s > 0:
+        delay = self.latency_s
+        if self.market_delay_s:  # a venue's bet delay (Betfair in play) on top of the latency
+            inst = self.instruments.get(order.instrument_id)
+            if inst is not None:
+                delay += self.market_delay_s.get(inst.market_id, 0.0)
+        if delay > 0:
             self._seq += 1
-            heapq.heappush(
-                self._pending, (now + self.latency_s, self._seq, _ARRIVE, order.order_id)
-            )
+            heapq.heappush(self._pending, (now + delay, self._seq, _ARRIVE, order.order_id))
             self.listener.on_order_update(order)
         else:
             self._arrive(order)
@@ -342,15 +347,30 @@ class SimulatedExchange:
         """Cancel every order on resolved instruments and forget their state."""
         self.close_instruments(instrument_ids, now, "market resolved")
 
-    def close_instruments(self, instrument_ids: list[str], now: float, reason: str) -> None:
-        """Cancel every order on these instruments at once (the venue did it) and forget them."""
+    def close_instruments(
+        self, instrument_ids: list[str], now: float, reason: str, keep_persistent: bool = False
+    ) -> None:
+        """Cancel every order on these instruments at once (the venue did it) and forget them.
+
+        With ``keep_persistent`` (a suspension), orders placed with ``persist`` stay (Betfair
+        persistence PERSIST); the others lapse.
+        """
         self.now = now
         for iid in instrument_ids:
+            kept = False
             for o in list(self._resting.get(iid, [])):
+                if keep_persistent and o.extra.get("persist"):
+                    kept = True
+                    continue
                 self._do_cancel(o, reason)
             for o in list(self.orders.values()):
                 if o.instrument_id == iid and o.active:
+                    if keep_persistent and o.extra.get("persist"):
+                        kept = True
+                        continue
                     self._do_cancel(o, reason)
+            if kept:
+                continue
             self._consumed.pop(iid, None)
             self._traded.pop(iid, None)
             self._unexplained.pop(iid, None)

@@ -170,16 +170,27 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
         reason: str = "",
+        persist: bool = False,
     ) -> Order | None:
         """Back an outcome on an odds ladder: ``stake`` micro-units of cash at ``odds`` or better.
 
         Prices on an odds ladder are decimal odds, and a backer wants them high, so a back is an
         order on the SELL side (it rests among "available to lay" and takes "available to back").
         Economically it is a long of ``stake * odds`` payout units (see ``docs/ENGINE.md``).
+        ``persist=True`` keeps the unmatched part resting when the market suspends (Betfair's
+        persistence PERSIST); by default it lapses (LAPSE).
         """
         return self._gw.submit(
             Intent(
-                self.strategy_name, instrument_id, Side.SELL, stake, odds, tif, post_only, reason
+                self.strategy_name,
+                instrument_id,
+                Side.SELL,
+                stake,
+                odds,
+                tif,
+                post_only,
+                reason,
+                persist=persist,
             )
         )
 
@@ -192,15 +203,26 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
         reason: str = "",
+        persist: bool = False,
     ) -> Order | None:
         """Lay an outcome on an odds ladder: the backer's ``stake`` at ``odds`` or lower.
 
         A lay is an order on the BUY side; it holds the liability ``stake * (odds - 1)`` and is
         economically a short of ``stake * odds`` payout units. Only instruments with
-        ``allows_short`` accept it when nothing is held.
+        ``allows_short`` accept it when nothing is held. ``persist`` as for :meth:`back`.
         """
         return self._gw.submit(
-            Intent(self.strategy_name, instrument_id, Side.BUY, stake, odds, tif, post_only, reason)
+            Intent(
+                self.strategy_name,
+                instrument_id,
+                Side.BUY,
+                stake,
+                odds,
+                tif,
+                post_only,
+                reason,
+                persist=persist,
+            )
         )
 
     def cancel(self, order_id: int, reason: str = "") -> bool:

@@ -6,8 +6,9 @@ One instrument per runner (selection id, and handicap when it is not 0) on Betfa
 (``docs/ARCHITECTURE.md``, "Instruments and money"); sizes are backers' stakes.
 
 * ``marketDefinition``: new runners become a ``MarketListed`` (names from the catalogue or the
-  definition), a status change a ``MarketStatus`` (OPEN -> open, SUSPENDED -> suspended,
-  INACTIVE -> not_accepting, CLOSED -> closed); in-play, bet delay, number of winners, base rate,
+  definition), a status or bet-delay change a ``MarketStatus`` (OPEN -> open, SUSPENDED ->
+  suspended, INACTIVE -> not_accepting, CLOSED -> closed; ``bet_delay_s`` = ``betDelay``, which
+  the paper client adds to the placement latency of new orders); in-play, bet delay, number of winners, base rate,
   runner status and adjustment factors are kept in :class:`MarketInfo`. The CLOSED definition
   settles the market: WINNER and PLACED pay 1 per payout unit, LOSER 0, REMOVED is void
   (:data:`services.events.VOID_PAYOUT`: every matched bet on the runner is returned).
@@ -204,18 +205,18 @@ class BetfairTranslator:
     def _runner_change(
         self, m: MarketInfo, rc: dict[str, Any], ts: float, out: list[MarketEvent]
     ) -> None:
+        # The hot path of a replay: one call per runner per message.
         iid = self._iid(m, rc, ts, out)
+        px = self._px
         price = self._price
-        changes: list[tuple[Side, int, int]] = []
         atb = rc.get("atb")
-        if atb:
-            for p, s in atb:
-                changes.append((_BID, price(p), int(s * MICRO + 0.5)))
         atl = rc.get("atl")
-        if atl:
-            for p, s in atl:
-                changes.append((_ASK, price(p), int(s * MICRO + 0.5)))
-        if changes:
+        if atb or atl:
+            changes = [
+                (_BID, px.get(p) or price(p), int(s * MICRO + 0.5)) for p, s in atb or ()
+            ]
+            if atl:
+                changes += [(_ASK, px.get(p) or price(p), int(s * MICRO + 0.5)) for p, s in atl]
             self.level_updates += len(changes)
             out.append(BookDelta(ts, iid, tuple(changes)))
         trd = rc.get("trd")
@@ -225,12 +226,12 @@ class BetfairTranslator:
             if traded is None:
                 traded = m.traded[iid] = {}
             for p, s in trd:
-                px = price(p)
+                pm = px.get(p) or price(p)
                 size = int(s * MICRO + 0.5)
-                prev = traded.get(px, 0)
-                traded[px] = size
+                prev = traded.get(pm, 0)
+                traded[pm] = size
                 if size > prev:
-                    out.append(TradePrint(ts, iid, px, (size - prev) // 2, None))
+                    out.append(TradePrint(ts, iid, pm, (size - prev) // 2, None))
         tv = rc.get("tv")
         if tv is not None:
             m.total_matched[iid] = int(tv * MICRO + 0.5)
@@ -275,6 +276,7 @@ class BetfairTranslator:
                     ladder,
                 )
         m.in_play = bool(md.get("inPlay", False))
+        delay_before = m.bet_delay_s
         m.bet_delay_s = float(md.get("betDelay") or 0)
         m.version = int(md.get("version") or m.version)
         if md.get("marketBaseRate") is not None:
@@ -302,14 +304,15 @@ class BetfairTranslator:
         if new:
             out.append(MarketListed(ts, tuple(new)))
         status = md.get("status") or m.status
-        if status != m.status:
+        delay_changed = m.bet_delay_s != delay_before
+        if status != m.status or delay_changed:
             first = not m.status
             m.status = status
             mapped = STATUS.get(status)
             if mapped is None:
                 log.warning("Betfair market %s reported unknown status %r.", market_id, status)
-            elif not (first and mapped == "open"):
-                out.append(MarketStatus(ts, market_id, mapped))
+            elif not (first and mapped == "open" and not m.bet_delay_s):
+                out.append(MarketStatus(ts, market_id, mapped, bet_delay_s=m.bet_delay_s))
         return m
 
     def _instrument(
