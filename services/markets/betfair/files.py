@@ -31,7 +31,7 @@ def open_stream(path: PathLike) -> IO[bytes]:
     with p.open("rb") as fh:
         head = fh.read(3)
     if head[:2] == _GZIP:
-        return gzip.open(p, "rb")
+        return gzip.open(p, "rb")  # type: ignore[return-value]
     if head == _BZ2:
         return bz2.open(p, "rb")
     return p.open("rb")

@@ -212,9 +212,7 @@ class BetfairTranslator:
         atb = rc.get("atb")
         atl = rc.get("atl")
         if atb or atl:
-            changes = [
-                (_BID, px.get(p) or price(p), int(s * MICRO + 0.5)) for p, s in atb or ()
-            ]
+            changes = [(_BID, px.get(p) or price(p), int(s * MICRO + 0.5)) for p, s in atb or ()]
             if atl:
                 changes += [(_ASK, px.get(p) or price(p), int(s * MICRO + 0.5)) for p, s in atl]
             self.level_updates += len(changes)

@@ -83,9 +83,7 @@ def test_the_documented_historical_generator_gives_the_same_final_book(recording
     feed = BetfairReplayFeed(recording)
     events = [ev for batch in feed.event_batches() for ev in batch]
     (resolved,) = [ev for ev in events if isinstance(ev, MarketResolved)]
-    winners = {
-        f"{last.market_id}:{r.selection_id}" for r in last.runners if r.status == "WINNER"
-    }
+    winners = {f"{last.market_id}:{r.selection_id}" for r in last.runners if r.status == "WINNER"}
     assert {iid for iid, pay in resolved.payouts if pay == MICRO} == winners
     assert len(resolved.payouts) == len(last.runners) == 6
 
