@@ -113,7 +113,9 @@ def make_feed(
             currency=bf.currency,
             min_stake=int(bf.min_stake * MICRO),
         )
-        betfair, validator = attach_data_gate(betfair, md.validation, books, instruments=instruments)
+        betfair, validator = attach_data_gate(
+            betfair, md.validation, books, instruments=instruments
+        )
         if md.duration_s is not None:
             betfair = _Limited(betfair, md.duration_s)
         feed = RecordingFeed(betfair, recorder) if recorder is not None else betfair

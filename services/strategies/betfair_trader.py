@@ -76,9 +76,9 @@ class BetfairBackLayTrader(Strategy):
         if inst is None or self._trades[iid] < self.params.min_trades:
             return
         quoted = self._quoted_at.get(iid)
-        if quoted is not None and ctx.open_orders(iid):
-            if abs(inst.ladder.ticks_between(quoted, trade.price)) < self.params.requote_ticks:
-                return
+        moved = quoted is None or abs(inst.ladder.ticks_between(quoted, trade.price))
+        if quoted is not None and ctx.open_orders(iid) and moved < self.params.requote_ticks:
+            return
         self.quote(ctx, inst, trade.price)
 
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
