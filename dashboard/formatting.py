@@ -46,6 +46,11 @@ def fmt_price(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def fmt_odds(v: float | None) -> str:
+    """Format decimal odds with 2 decimals (``3.05``), as Betfair shows them."""
+    return "-" if v is None else f"{v:.2f}"
+
+
 def fmt_age(seconds: float | None) -> str:
     """Format an age in seconds (``4.2 s``, ``3 min``, ``2.5 h``)."""
     if seconds is None:
@@ -91,6 +96,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(fmt_pct, "pct")
     app.add_template_filter(fmt_num, "num")
     app.add_template_filter(fmt_price, "price")
+    app.add_template_filter(fmt_odds, "odds")
     app.add_template_filter(fmt_age, "age")
     app.add_template_filter(sign_class, "sign")
     app.add_template_filter(flatten, "flatten")

@@ -31,7 +31,8 @@ class OrderFilter:
 
 
 def market_labels(session: Session, ids: Iterable[str]) -> dict[str, Row]:
-    """Return ``{instrument_id: {"question", "outcome", "market_id", "status"}}`` for ``ids``."""
+    """Return ``{instrument_id: {"question", "outcome", "market_id", "status", "odds",
+    "currency"}}`` for ``ids`` (``odds``: prices are decimal odds, as on Betfair)."""
     out: dict[str, Row] = {}
     for r in load_instruments(session, ids):
         out[r["instrument_id"]] = {
@@ -39,8 +40,30 @@ def market_labels(session: Session, ids: Iterable[str]) -> dict[str, Row]:
             "outcome": r["outcome"],
             "market_id": r["market_id"],
             "status": r["status"],
+            "odds": (r.get("ladder") or "uniform") != "uniform",
+            "currency": r.get("currency") or "USDC",
         }
     return out
+
+
+def odds_fields(side: str, size: int, price: int | None, lab: Row) -> Row:
+    """Return what an order or fill on an odds ladder shows: back/lay, odds, stake, liability.
+
+    On an odds ladder a SELL is a back and a BUY a lay (``docs/ENGINE.md``); a lay's liability
+    is ``stake * (odds - 1)``. Empty for probability instruments.
+    """
+    if not lab.get("odds"):
+        return {}
+    lay = side == "BUY"
+    liability = None
+    if price is not None:
+        liability = size * (price - MICRO) // MICRO if lay else size
+    return {
+        "odds": True,
+        "bet_side": "LAY" if lay else "BACK",
+        "currency": lab.get("currency", ""),
+        "liability": usd(liability),
+    }
 
 
 def mids(session: Session, ids: Iterable[str]) -> dict[str, int | None]:
@@ -82,20 +105,31 @@ def positions(session: Session, zones: tuple[float, ...], strategy: str | None =
     for r in rows:
         qty, cost = r["qty"], r["cost_basis"]
         mid = marks.get(r["instrument_id"])
-        value = None if mid is None else qty * mid // MICRO
-        pnl = None if value is None else value - cost
-        entry = None if qty == 0 else cost / qty
         lab = labels.get(r["instrument_id"], {})
+        odds = bool(lab.get("odds"))
+        if odds:  # payout units are worth units / odds; the entry odds are units / stake
+            value = None if not mid else qty * MICRO // mid
+            entry = None if not cost else qty / cost
+        else:
+            value = None if mid is None else qty * mid // MICRO
+            entry = None if qty == 0 else cost / qty
+        pnl = None if value is None else value - cost
         out.append(
             {
                 "strategy": r["strategy"],
                 "instrument_id": r["instrument_id"],
                 "question": lab.get("question", r["instrument_id"]),
                 "outcome": lab.get("outcome", ""),
-                "side": "LONG" if qty >= 0 else "SHORT",
+                "side": ("BACK" if qty >= 0 else "LAY")
+                if odds
+                else ("LONG" if qty >= 0 else "SHORT"),
                 "size_shares": shares(abs(qty)),
                 "entry_price": entry,
                 "current_price": prob(mid),
+                "odds": odds,
+                "currency": lab.get("currency", "USDC"),
+                # What the position loses if it goes wrong: a back its stake, a lay its payout.
+                "liability": usd(abs(cost) if qty >= 0 else abs(qty) - abs(cost)) if odds else None,
                 "cost_usd": usd(cost),
                 "value_usd": usd(value),
                 "unrealized_pnl_usd": usd(pnl),
@@ -175,6 +209,7 @@ def _order_row(r: Row, labels: dict[str, Row]) -> Row:
         "fees_usd": usd(r["fees"]),
         "reason": r["reason"],
         "reject_reason": r["reject_reason"],
+        **odds_fields(r["side"], r["size"], r["price"], lab),
     }
 
 
@@ -231,6 +266,7 @@ def fills(
                 "price": prob(r["price"]),
                 "size_shares": shares(r["size"]),
                 "notional_usd": r["price"] * r["size"] / MICRO / MICRO,
+                **odds_fields(r["side"], r["size"], r["price"], lab),
                 "fee_usd": usd(r["fee"]),
                 "liquidity": r["liquidity"],
                 "order_type": r["order_type"],
