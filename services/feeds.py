@@ -77,6 +77,15 @@ def make_feed(
     md = cfg.market_data
     speed = None if md.speed == "max" else float(md.speed)
     recording = md.record or md.recorder.record
+    if md.source == "betfair":  # records the raw stream itself (a replayable stream file)
+        from services.markets.betfair.live import BetfairStreamFeed
+
+        record_dir = Path(md.recorder.directory).expanduser() / "betfair" if recording else None
+        stream: Feed = BetfairStreamFeed(md.betfair, record_dir=record_dir)
+        stream, validator = attach_data_gate(stream, md.validation, books, instruments=instruments)
+        if md.duration_s is not None:
+            stream = _Limited(stream, md.duration_s)
+        return FeedBundle(stream, None, validator=validator)
     recorder = (
         Recorder(md.recorder.model_copy(update={"record": True}), source=md.source)
         if recording

@@ -4,11 +4,51 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class BetfairStreamConfig(BaseModel):
+    """Live Betfair market data (``source: betfair``): login and the market subscription."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str = Field("", description="Betfair account user name (use ${BETFAIR_USERNAME})")
+    password: SecretStr = Field(
+        SecretStr(""), description="Betfair password; put ${BETFAIR_PASSWORD} here, never the value"
+    )
+    app_key: SecretStr = Field(
+        SecretStr(""), description="Betfair application key; ${BETFAIR_APP_KEY}"
+    )
+    certs_dir: str = Field(
+        "",
+        description="Folder with the API certificate (.crt and .key) for the non-interactive login",
+    )
+    host: str = Field(
+        "",
+        description="Stream API host: '' (production), integration, or host:port (tests only)",
+    )
+    event_type_ids: list[str] = Field(
+        default_factory=lambda: ["7"], description="Event types subscribed (7 horse racing)"
+    )
+    country_codes: list[str] = Field(
+        default_factory=lambda: ["GB", "IE"], description="Countries subscribed (ISO codes)"
+    )
+    market_types: list[str] = Field(
+        default_factory=lambda: ["WIN"], description="Market types subscribed (WIN, PLACE, ...)"
+    )
+    conflate_ms: int = Field(
+        0, ge=0, le=120_000, description="Conflation of updates, milliseconds (0: none)"
+    )
+    heartbeat_ms: int = Field(
+        5000, ge=500, le=5000, description="Heartbeat interval the stream keeps, milliseconds"
+    )
+    reconnect_backoff_max_s: float = Field(
+        60.0, gt=0, le=3600, description="Longest wait between reconnect attempts, seconds"
+    )
 
 
 class BetfairConfig(BaseModel):
-    """Betfair stream replay (``source: betfair_replay``) settings."""
+    """Betfair Exchange: replay (``source: betfair_replay``) and live stream (``betfair``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -28,3 +68,4 @@ class BetfairConfig(BaseModel):
         le=Decimal("1000"),
         description="Minimum stake of a bet, in units of the currency (Betfair: 1 GBP, 1 EUR)",
     )
+    stream: BetfairStreamConfig = Field(default_factory=BetfairStreamConfig)

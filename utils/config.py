@@ -104,7 +104,7 @@ class BotSection(_Frozen):
 class MarketDataConfig(_Frozen):
     """Where market events come from."""
 
-    source: Literal["sim", "replay", "polymarket", "betfair_replay"] = "sim"
+    source: Literal["sim", "replay", "polymarket", "betfair_replay", "betfair"] = "sim"
     seed: int = Field(7, ge=0, description="Random seed of the simulator (deterministic runs)")
     speed: float | Literal["max"] = Field(
         1.0, description="Market seconds per wall second for sim/replay, or 'max'"
@@ -143,6 +143,14 @@ class MarketDataConfig(_Frozen):
             raise ValueError("source is replay but replay_paths is empty")
         if self.source == "betfair_replay" and not self.betfair.replay_paths:
             raise ValueError("source is betfair_replay but betfair.replay_paths is empty")
+        bs = self.betfair.stream
+        if self.source == "betfair" and not (
+            bs.username and bs.app_key.get_secret_value() and bs.certs_dir
+        ):
+            raise ValueError(
+                "source is betfair but betfair.stream.username, app_key or certs_dir is empty "
+                "(set them from environment variables, e.g. app_key: ${BETFAIR_APP_KEY})"
+            )
         return self
 
     @field_validator("speed")
