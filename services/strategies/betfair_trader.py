@@ -104,6 +104,10 @@ class BetfairBackLayTrader(Strategy):
         p = self.params
         if ctx.status() != "active" or ref > int(p.max_odds * MICRO) or not inst.on_grid(ref):
             return
+        if not ctx.trusted(
+            iid
+        ):  # no quotes on data the gate does not trust; back on the next trade
+            return
         book = ctx.book(iid)
         if book is None:
             return

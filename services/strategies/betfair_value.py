@@ -127,6 +127,8 @@ class BetfairValueBacker(Strategy):
         iid = inst.instrument_id
         if self._bets.get(iid, 0) >= p.max_bets_per_runner or ctx.open_orders(iid):
             return
+        if not ctx.trusted(iid):  # the data gate would refuse the entry
+            return
         back = book.best_bid()  # best available to back
         lay = book.best_ask()
         if back is None or lay is None or back > int(p.max_odds * MICRO):

@@ -176,7 +176,7 @@ class BetfairStreamFeed:
         if self.record_dir is not None:
             self.record_dir.mkdir(parents=True, exist_ok=True)
             path = self.record_dir / f"betfair-{int(time.time())}.gz"
-            self._record = gzip.open(path, "ab")
+            self._record = gzip.open(path, "ab")  # type: ignore[assignment]  # noqa: SIM115
             log.info("Recording the Betfair stream to %s.", path)
         self._thread = threading.Thread(target=self._run, name="betfair-stream", daemon=True)
         self._thread.start()
