@@ -117,8 +117,12 @@ class BetfairStreamFeed:
     # ------------------------------------------------------------------ worker thread
     def _put(self, raw: str) -> None:
         loop, q = self._loop, self._queue
-        if loop is not None and q is not None:
+        if loop is None or q is None or loop.is_closed() or self._stopping.is_set():
+            return  # the feed is closing: nobody reads any more
+        try:
             loop.call_soon_threadsafe(q.put_nowait, raw)
+        except RuntimeError:  # the loop closed between the check and the call
+            return
 
     def _make_stream(self) -> Any:
         s = self.cfg.stream
@@ -158,13 +162,22 @@ class BetfairStreamFeed:
                 self._subscribe(self._stream)
                 delay = 1.0
                 self._stream.start()  # blocks, reading lines, until stopped or disconnected
-            except (BetfairError, OSError) as exc:
+            except (BetfairError, OSError, RuntimeError) as exc:
                 if self._stopping.is_set():
                     break
-                self.counters["reconnects"] += 1
-                log.warning("Betfair stream disconnected (%s); reconnecting in %.0f s.", exc, delay)
-                self._stopping.wait(delay)
+                self._backoff(exc, delay)
                 delay = min(self.cfg.stream.reconnect_backoff_max_s, delay * 2)
+            except Exception as exc:  # noqa: BLE001 - the client's internals while closing
+                if self._stopping.is_set():
+                    break  # e.g. betfairlightweight sending on the socket close() released
+                log.exception("Betfair stream thread failed; reconnecting.")
+                self._backoff(exc, delay)
+                delay = min(self.cfg.stream.reconnect_backoff_max_s, delay * 2)
+
+    def _backoff(self, exc: BaseException, delay: float) -> None:
+        self.counters["reconnects"] += 1
+        log.warning("Betfair stream disconnected (%s); reconnecting in %.0f s.", exc, delay)
+        self._stopping.wait(delay)
 
     # ------------------------------------------------------------------ feed
     async def batches(self) -> AsyncIterator[list[MarketEvent]]:
