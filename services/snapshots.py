@@ -46,7 +46,21 @@ class PerformanceTracker:
         self.next_hourly = float("-inf")
         self.next_prune = float("-inf")
         self.next_state = float("-inf")
-        self.latest: list[LeaderboardRow] = []
+        # The leaderboard is built from the last sample when someone reads it (the terminal at
+        # its wall-clock refresh, a persisted snapshot), not at every sample: at --speed max the
+        # rows of most samples were never read (issue 18).
+        self._rows: list[LeaderboardRow] = []
+        self._rows_ts: float | None = None
+        self._sample_ts: float | None = None
+        self._extras: dict[str, tuple[int, int, int, int, int, int]] = {}
+        self._engine: Engine | None = None
+
+    @property
+    def latest(self) -> list[LeaderboardRow]:
+        """Return the ranked leaderboard as of the last sample (built on first read)."""
+        if self._engine is not None and self._rows_ts != self._sample_ts:
+            self._build_rows(self._engine)
+        return self._rows
 
     def stats_for(self, name: str) -> StrategyStats:
         """Return (creating) a strategy's statistics."""
@@ -75,34 +89,20 @@ class PerformanceTracker:
                 newest = st.last_ts if newest is None else max(newest, st.last_ts)
         return newest
 
-    def due(self, now: float) -> bool:
-        """Return whether a memory snapshot is due."""
-        return now >= self.next_memory
-
-    def tick(self, now: float, engine: Engine, force_persist: bool = False) -> None:
-        """Sample equities, refresh the leaderboard and persist rows that are due."""
+    def _build_rows(self, engine: Engine) -> None:
         cfg = self.cfg
-        persist = force_persist or now >= self.next_persist
-        hourly = cfg.hourly_snapshots and (now >= self.next_hourly)
         rows: list[LeaderboardRow] = []
-        extras: dict[str, tuple[int, int, int]] = {}
         for r in engine.runners.values():
+            sample = self._extras.get(r.name)
+            if sample is None:
+                continue  # a strategy added after the last sample
             pf = r.portfolio
             st = self.stats_for(r.name)
-            market_value = pf.market_value(engine.mark)
-            equity_m = pf.cash + market_value
+            equity_m, market_value, unreal, cash, realized, fees = sample
             equity = equity_m / MICRO
-            st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
-            if st.bets_seen < len(pf.closed_bets):
-                new = pf.closed_bets[st.bets_seen :]
-                for bet in new:
-                    engine.sink.closed_bet(r.name, bet)
-                st.add_bets([b.pnl / MICRO for b in new])
-            self.rings[r.name].append(now, equity)
-            unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
             return_pct = (equity / st.starting - 1.0) * 100.0
             metrics, score, evidence = row_metrics(
-                st, cfg, return_pct=return_pct, fees_usd=pf.fees / MICRO, equity_usd=equity
+                st, cfg, return_pct=return_pct, fees_usd=fees / MICRO, equity_usd=equity
             )
             rows.append(
                 LeaderboardRow(
@@ -110,11 +110,11 @@ class PerformanceTracker:
                     strategy=r.name,
                     score=score,
                     equity=equity,
-                    cash=pf.cash / MICRO,
+                    cash=cash / MICRO,
                     return_pct=return_pct,
-                    realized_pnl=pf.realized_pnl / MICRO,
+                    realized_pnl=realized / MICRO,
                     unrealized_pnl=unreal / MICRO,
-                    fees=pf.fees / MICRO,
+                    fees=fees / MICRO,
                     exposure=market_value / MICRO,
                     sharpe=metrics["sharpe"],
                     win_rate=pf.win_rate,
@@ -129,12 +129,41 @@ class PerformanceTracker:
                     metrics=metrics,
                 )
             )
-            extras[r.name] = (equity_m, market_value, unreal)
-        self.latest = rank_rows(rows)
+        self._rows = rank_rows(rows)
+        self._rows_ts = self._sample_ts
+
+    def due(self, now: float) -> bool:
+        """Return whether a memory snapshot is due."""
+        return now >= self.next_memory
+
+    def tick(self, now: float, engine: Engine, force_persist: bool = False) -> None:
+        """Sample equities, refresh the leaderboard and persist rows that are due."""
+        cfg = self.cfg
+        persist = force_persist or now >= self.next_persist
+        hourly = cfg.hourly_snapshots and (now >= self.next_hourly)
+        extras: dict[str, tuple[int, int, int, int, int, int]] = {}
+        for r in engine.runners.values():
+            pf = r.portfolio
+            st = self.stats_for(r.name)
+            market_value = pf.market_value(engine.mark)
+            equity_m = pf.cash + market_value
+            equity = equity_m / MICRO
+            st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
+            if st.bets_seen < len(pf.closed_bets):
+                new = pf.closed_bets[st.bets_seen :]
+                for bet in new:
+                    engine.sink.closed_bet(r.name, bet)
+                st.add_bets([b.pnl / MICRO for b in new])
+            self.rings[r.name].append(now, equity)
+            unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
+            extras[r.name] = (equity_m, market_value, unreal, pf.cash, pf.realized_pnl, pf.fees)
+        self._extras = extras
+        self._engine = engine
+        self._sample_ts = now
         if persist or hourly:
             for row in self.latest:
                 pf = engine.runners[row.strategy].portfolio
-                equity_m, market_value, unreal = extras[row.strategy]
+                equity_m, market_value, unreal = self._extras[row.strategy][:3]
                 base = {
                     "strategy": row.strategy,
                     "ts": now,
