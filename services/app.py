@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database.engine import make_engine, make_session_factory, migrate
 from database.preflight import check_url, sqlite_path
+from database.queries import get_state
 from database.writer import DbWriter, StoreUnavailableError
 from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
+from services.lifecycle.manager import LifecycleManager
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -147,7 +149,12 @@ async def run_app(
     first_fill_id = engine.fill_seq
     engine.start()
     safety.startup()
+    lifecycle = LifecycleManager(engine, safety)
+    with sessions() as session:
+        lifecycle.attach(lambda key: get_state(session, key))
     control = ControlLoop(safety, sessions, writer.call)
+    for name, handler in lifecycle.handlers().items():
+        control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
     watcher = ConfigWatcher(config_path, safety)
     watcher.baseline()
@@ -208,6 +215,7 @@ async def run_app(
         try:
             engine.finish()
             safety.finish()
+            lifecycle.finish()
         except Exception:
             log.exception("Final snapshot failed.")
             exit_code = 1
