@@ -66,13 +66,13 @@ def rows_ts(w: Walk, stage: str) -> float:
 
 
 class Walk:
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, names: tuple[str, ...] = ("s1",), state: Any = None) -> None:
         self.clock = SimClock(T0)
         self.writer = RecordingWriter()
         self.live = fake_async()
         node = build_node(
             cfg,
-            [Idle("s1", StrategyParams())],
+            [Idle(n, StrategyParams()) for n in names],
             Sink(self.writer),
             clock=self.clock,
             extra_clients={"live": self.live},
@@ -89,7 +89,7 @@ class Walk:
         self.engine.start()
         self.safety.startup()
         self.mgr = LifecycleManager(self.engine, self.safety, wall=lambda: 1000.0)
-        self.mgr.attach()
+        self.mgr.attach(None if state is None else state.get)
 
     def book(self, bid: float, ask: float) -> None:
         self.engine.handle(
