@@ -12,10 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.engine import make_engine, make_session_factory, migrate
+from database.models import TABLES
 from database.preflight import check_url, sqlite_path
 from database.queries import get_state
 from database.writer import DbWriter, StoreUnavailableError
@@ -147,11 +149,13 @@ async def run_app(
 
     loop.add_signal_handler(signal.SIGUSR1, on_kill_signal)
     first_fill_id = engine.fill_seq
+    with sessions() as session:  # strategies stored before this start keep their stage
+        known = set(session.execute(select(TABLES["strategies"].c.name)).scalars())
     engine.start()
     safety.startup()
     lifecycle = LifecycleManager(engine, safety)
     with sessions() as session:
-        lifecycle.attach(lambda key: get_state(session, key))
+        lifecycle.attach(lambda key: get_state(session, key), known)
     control = ControlLoop(safety, sessions, writer.call)
     for name, handler in lifecycle.handlers().items():
         control.register(name, handler)

@@ -9,7 +9,7 @@ of event time. ``null`` switches a criterion off.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,82 +62,97 @@ class StageRule(_Frozen):
     )
 
 
-def _stage(
-    capital: str, days: float, route: str, auto: bool, crit: dict[str, float | int | None]
-) -> StageRule:
-    return StageRule(
-        capital_usd=Decimal(capital),
-        min_days=days,
-        route=route,
-        auto_promote=auto,
-        promote_if=Criteria.model_validate(crit),
-    )
+def _crit(ret: float, sharpe: float, win: float, dd: float, bets: int) -> dict[str, Any]:
+    return {
+        "min_return_pct": ret,
+        "min_sharpe": sharpe,
+        "min_win_rate_pct": win,
+        "max_drawdown_pct": dd,
+        "min_closed_bets": bets,
+    }
+
+
+DEFAULT_STAGES: dict[str, dict[str, Any]] = {
+    "backtest": {
+        "capital_usd": "10000",
+        "min_days": 7,
+        "route": "paper",
+        "auto_promote": True,
+        "promote_if": _crit(0.0, 1.0, 50.0, 20.0, 30),
+    },
+    "paper": {
+        "capital_usd": "10000",
+        "min_days": 30,
+        "route": "paper",
+        "auto_promote": False,
+        "promote_if": _crit(5.0, 1.5, 55.0, 15.0, 50),
+    },
+    "micro": {
+        "capital_usd": "50",
+        "min_days": 7,
+        "route": "polymarket_live",
+        "auto_promote": False,
+        "promote_if": _crit(0.0, 1.0, 50.0, 15.0, 10),
+    },
+    "mini": {
+        "capital_usd": "200",
+        "min_days": 14,
+        "route": "polymarket_live",
+        "auto_promote": False,
+        "promote_if": _crit(0.0, 1.0, 50.0, 15.0, 20),
+    },
+    "full": {
+        "capital_usd": "1000",
+        "min_days": 0,
+        "route": "polymarket_live",
+        "auto_promote": False,
+        "promote_if": {},
+    },
+}
+"""Each stage's defaults. A stage written partly in config.yaml keeps the defaults of the keys it
+does not name (``null`` switches a criterion off), so overriding one number never drops the
+others' safety."""
+
+DEFAULT_GATES: dict[str, Any] = _crit(0.0, 1.5, 55.0, 15.0, 20)
+"""The selection's qualification gates (strict)."""
+
+
+def merged(default: dict[str, Any], given: Any) -> Any:
+    """Return ``given`` laid over ``default`` (nested dicts merged key by key)."""
+    if not isinstance(given, dict):
+        return given
+    out = dict(default)
+    for k, v in given.items():
+        d = default.get(k)
+        out[k] = merged(d, v) if isinstance(d, dict) and isinstance(v, dict) else v
+    return out
 
 
 class StagesConfig(_Frozen):
     """The five stages, in order: backtest -> paper -> micro -> mini -> full."""
 
     backtest: StageRule = Field(
-        default_factory=lambda: _stage(
-            "10000",
-            7,
-            "paper",
-            True,
-            dict(
-                min_return_pct=0.0,
-                min_sharpe=1.0,
-                min_win_rate_pct=50.0,
-                max_drawdown_pct=20.0,
-                min_closed_bets=30,
-            ),
-        )
+        default_factory=lambda: StageRule.model_validate(DEFAULT_STAGES["backtest"])
     )
     paper: StageRule = Field(
-        default_factory=lambda: _stage(
-            "10000",
-            30,
-            "paper",
-            False,
-            dict(
-                min_return_pct=5.0,
-                min_sharpe=1.5,
-                min_win_rate_pct=55.0,
-                max_drawdown_pct=15.0,
-                min_closed_bets=50,
-            ),
-        )
+        default_factory=lambda: StageRule.model_validate(DEFAULT_STAGES["paper"])
     )
     micro: StageRule = Field(
-        default_factory=lambda: _stage(
-            "50",
-            7,
-            "polymarket_live",
-            False,
-            dict(
-                min_return_pct=0.0,
-                min_sharpe=1.0,
-                min_win_rate_pct=50.0,
-                max_drawdown_pct=15.0,
-                min_closed_bets=10,
-            ),
-        )
+        default_factory=lambda: StageRule.model_validate(DEFAULT_STAGES["micro"])
     )
     mini: StageRule = Field(
-        default_factory=lambda: _stage(
-            "200",
-            14,
-            "polymarket_live",
-            False,
-            dict(
-                min_return_pct=0.0,
-                min_sharpe=1.0,
-                min_win_rate_pct=50.0,
-                max_drawdown_pct=15.0,
-                min_closed_bets=20,
-            ),
-        )
+        default_factory=lambda: StageRule.model_validate(DEFAULT_STAGES["mini"])
     )
-    full: StageRule = Field(default_factory=lambda: _stage("1000", 0, "polymarket_live", False, {}))
+    full: StageRule = Field(
+        default_factory=lambda: StageRule.model_validate(DEFAULT_STAGES["full"])
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        return {k: merged(DEFAULT_STAGES[k], x) if k in DEFAULT_STAGES else x for k, x in v.items()}
 
     def rule(self, stage: str) -> StageRule:
         """Return the rule of ``stage``."""
@@ -193,15 +208,16 @@ class SelectionConfig(_Frozen):
     at_hour_utc: int = Field(0, ge=0, le=23, description="Hour (UTC, event time) it runs")
     auto_apply: bool = Field(False, description="Apply a proposal without approval")
     gates: Criteria = Field(
-        default_factory=lambda: Criteria(
-            min_return_pct=0.0,
-            min_sharpe=1.5,
-            min_win_rate_pct=55.0,
-            max_drawdown_pct=15.0,
-            min_closed_bets=20,
-        ),
-        description="Qualification gates (strict)",
+        default_factory=lambda: Criteria.model_validate(DEFAULT_GATES),
+        description="Qualification gates (strict; unnamed keys keep their defaults)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gate_defaults(cls, v: Any) -> Any:
+        if isinstance(v, dict) and isinstance(v.get("gates"), dict):
+            return {**v, "gates": merged(DEFAULT_GATES, v["gates"])}
+        return v
 
     @model_validator(mode="after")
     def _shares(self) -> SelectionConfig:

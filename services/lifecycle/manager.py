@@ -100,8 +100,14 @@ class LifecycleManager:
         """Return a stage's rule."""
         return self.cfg.graduation.stages.rule(stage)
 
-    def attach(self, load: Callable[[str], Any] | None = None) -> None:
-        """Restore the saved state, subscribe to the bus, add the capital gate, set routes."""
+    def attach(
+        self, load: Callable[[str], Any] | None = None, known: set[str] | None = None
+    ) -> None:
+        """Restore the saved state, subscribe to the bus, add the capital gate, set routes.
+
+        ``known``: strategies the database had before this start (they keep their stored stage);
+        the others start at ``graduation.initial_stage``. None: every strategy is new.
+        """
         if load is not None:
             self._restore(load(STATE_KEY))
         eng = self.engine
@@ -112,9 +118,8 @@ class LifecycleManager:
         now = eng.clock.now()
         for name, r in eng.runners.items():
             if name not in self.stats:
-                stage = (
-                    str(r.stage) if r.stage != Stage.PAPER else self.cfg.graduation.initial_stage
-                )
+                known_here = known is not None and name in known
+                stage = str(r.stage) if known_here else self.cfg.graduation.initial_stage
                 self._enter(name, stage, now)
                 self._record(name, None, stage, "initial", "auto", "first start", now, None)
             want = self.rule(str(r.stage)).route
@@ -194,7 +199,7 @@ class LifecycleManager:
                 now,
                 equity,
                 bool(pf.positions) or pf.reserved_cash > 0,
-                [b.pnl / MICRO for b in pf.closed_bets],
+                [b.pnl / MICRO for b in pf.closed_bets[st.bets_seen :]],
             )
 
     def figures(self, name: str) -> Figures:
@@ -330,7 +335,7 @@ class LifecycleManager:
         self.stats[name] = StageStats(
             stage, now, int(self.rule(stage).capital_usd * MICRO), equity, len(pf.closed_bets)
         )
-        self.stats[name].sample(now, equity, bool(pf.positions), [])
+        self.stats[name].sample(now, equity, bool(pf.positions))
         self.engine.sink.strategy({"name": name, "stage": stage, "updated_ts": now})
 
     def _try_route(self, name: str, now: float) -> None:

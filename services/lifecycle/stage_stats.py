@@ -9,6 +9,7 @@ figures with the same functions as the leaderboard (:func:`services.competition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +53,14 @@ class StageStats:
         """Return the stage's equity: its capital plus the P&L since entry, USD."""
         return self.capital / MICRO + (equity - self.equity_at_entry)
 
-    def sample(self, ts: float, equity: float, exposed: bool, bet_pnls: list[float]) -> None:
-        """Add a sample: portfolio equity (USD) at ``ts`` and every closed bet's P&L so far."""
-        new = bet_pnls[self.bets_seen :]
-        if new:
-            self.stats.add_bets(new)
-            self.bets_seen = len(bet_pnls)
+    def sample(
+        self, ts: float, equity: float, exposed: bool, new_bet_pnls: Sequence[float] = ()
+    ) -> None:
+        """Add a sample: portfolio equity (USD) at ``ts`` and the P&L of the bets closed since
+        the last sample (the portfolio's ``closed_bets[bets_seen:]``, USD)."""
+        if new_bet_pnls:
+            self.stats.add_bets(list(new_bet_pnls))
+            self.bets_seen += len(new_bet_pnls)
         self.stats.sample(ts, self.stage_equity(equity), exposed)
 
     def figures(self, cfg: CompetitionConfig, equity: float | None = None) -> Figures:

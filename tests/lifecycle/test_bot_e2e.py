@@ -35,8 +35,11 @@ def test_bot_promotes_on_its_clock_and_refuses_an_ineligible_approval(tmp_path: 
     proc = start_bot(cfg, db)
     try:
         promoted = wait_for(
-            lambda: db.exists()
-            and q(db, "select count(*) from stage_transitions where to_stage='paper'")[0][0] >= 3,
+            lambda: (
+                db.exists()
+                and q(db, "select count(*) from stage_transitions where to_stage='paper'")[0][0]
+                >= 3
+            ),
             90,
             "automatic promotions to paper",
         )

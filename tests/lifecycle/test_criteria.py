@@ -80,3 +80,22 @@ def test_eligibility_needs_days_active_and_a_route() -> None:
     e = eligibility("backtest", good(), PAPER, days_in_stage=8, min_days=7)
     assert e.eligible and not e.needs_approval
     assert not eligibility("full", good(), PAPER, days_in_stage=99, min_days=0).eligible
+
+
+def test_a_partly_written_stage_keeps_its_other_defaults() -> None:
+    from utils.config import parse_config
+
+    cfg = parse_config(
+        {
+            "graduation": {
+                "stages": {"paper": {"capital_usd": 500, "promote_if": {"min_sharpe": None}}}
+            },
+            "selection": {"gates": {"min_sharpe": 2}},
+        },
+        "x.yaml",
+    )
+    paper = cfg.graduation.stages.paper
+    assert paper.capital_usd == 500 and paper.min_days == 30 and paper.route == "paper"
+    assert paper.promote_if.min_sharpe is None  # null switches it off
+    assert paper.promote_if.min_return_pct == 5.0 and paper.promote_if.min_closed_bets == 50
+    assert cfg.selection.gates.min_sharpe == 2 and cfg.selection.gates.min_win_rate_pct == 55

@@ -26,15 +26,16 @@ def _table() -> dict[str, tuple[str, str]]:
 def test_worked_example_matches_the_code() -> None:
     cfg = AppConfig()
     st = StageStats("paper", T0, 10_000_000_000, 10_000.0, 0)
-    equity, bets = 10_000.0, []
+    equity = 10_000.0
+    bets: list[float] = []
     for d in range(31):
         if d:
             equity += CYCLE[(d - 1) % 7]
         st.sample(T0 + d * 86400 + 43200, equity, False, bets)
-        bets += [12.0, -8.0] if d % 5 else [12.0, 9.0]
+        bets = [12.0, -8.0] if d % 5 else [12.0, 9.0]  # closed before the next sample
     st.sample(T0 + 30 * 86400 + 86399, equity, False, bets)
     now = T0 + 31 * 86400 + 10
-    st.sample(now, equity, False, bets)
+    st.sample(now, equity, False)
     f = st.figures(cfg.competition)
     e = eligibility(
         "paper",
