@@ -250,8 +250,10 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             #     approving it from the dialog moves it to paper.
             assert "backtest" in page.inner_text("#stage-timeline")
             _until(
-                lambda: '"pending": {"target": "paper"'
-                in _q(db, "select value_json from bot_state where key='graduation_view'")[0][0],
+                lambda: (
+                    '"pending": {"target": "paper"'
+                    in _q(db, "select value_json from bot_state where key='graduation_view'")[0][0]
+                ),
                 60,
                 "mm_tight waiting for approval",
             )
@@ -264,9 +266,9 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             page.click("#btn-graduate-confirm")
             assert _ack(page, last) == "applied", page.inner_text("#command-banner")
             assert _q(db, "select stage from strategies where name='mm_tight'") == [("paper",)]
-            assert _q(
-                db, "select actor, reason from stage_transitions where to_stage='paper'"
-            ) == [("dashboard", "e2e: backtest looks fine")]
+            assert _q(db, "select actor, reason from stage_transitions where to_stage='paper'") == [
+                ("dashboard", "e2e: backtest looks fine")
+            ]
             page.goto(base + "/strategy/mm_wide")
 
             # 3. Pause and resume a strategy from its page; the bot applies both.
