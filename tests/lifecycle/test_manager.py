@@ -129,3 +129,21 @@ def test_hot_reload_changes_capital_and_criteria_at_once() -> None:
     )
     w.safety.apply_config(new)
     assert w.mgr.capital_of("s1") == (250 * MICRO, "stage full")
+
+
+def test_a_restored_order_goes_back_to_its_route_and_the_strategy_follows_it() -> None:
+    from services.execution.orders import Order, OrderStatus
+    from tests.risk.conftest import px, sh
+
+    w = Walk(config())
+    assert w.engine.client_of("s1").name == "paper"
+    order = Order(77, "s1", "Y1", Side.BUY, px(0.3), sh(10), status=OrderStatus.OPEN)
+    order.route = "live"
+    w.engine.adopt_order(order)
+    assert w.engine.client_of("s1").name == "live"
+    # The manager wants paper for a backtest-stage strategy: the switch waits for the order.
+    w.mgr.route_target["s1"] = "paper"
+    w.step(n=1)
+    assert w.engine.client_of("s1").name == "live"
+    with pytest.raises(ValueError, match="still has working orders"):
+        w.engine.set_route("s1", "paper")
