@@ -1,7 +1,7 @@
 """Stage transitions: every move of a strategy between lifecycle stages (who, when, why, figures).
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03 12:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-# Chained to main's head when this branch was made (the lead re-chains at merge).
-down_revision: str | None = "0008"
+# Chained to main's head (0009) when this branch was rebased (the lead re-chains at merge).
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
