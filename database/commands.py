@@ -27,6 +27,11 @@ COMMANDS: tuple[str, ...] = (
     "position.close",
     "positions.flatten",
     "breaker.reset",
+    "strategy.graduate",
+    "strategy.graduation_reject",
+    "strategy.demote",
+    "allocation.approve",
+    "allocation.reject",
 )
 """Every command the bot applies."""
 

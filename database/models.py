@@ -316,6 +316,31 @@ class PriceHistoryRow(Base):
     last_trade: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class StageTransitionRow(Base):
+    """A strategy's move between lifecycle stages (migration 0013), or the initial stage.
+
+    ``kind``: ``initial``, ``promotion``, ``demotion``; ``actor``: ``auto`` (the engine clock),
+    ``cli``, ``dashboard``, ``breaker``, ``health``, ``reconciliation``; ``ts`` is event time,
+    ``wall_ts`` wall time; ``figures_json`` holds the figures and checks at that moment.
+    """
+
+    __tablename__ = "stage_transitions"
+    __table_args__ = (Index("ix_stage_transitions_strategy", "strategy", "ts"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float)
+    wall_ts: Mapped[float | None] = mapped_column(Float)
+    strategy: Mapped[str] = mapped_column(String(NAME_LEN))
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    capital: Mapped[int | None] = mapped_column(BigInteger)  # micro-USD at the new stage
+    route: Mapped[str | None] = mapped_column(String(64))
+    figures_json: Mapped[str | None] = mapped_column(Text)
+
+
 class BotStateRow(Base):
     """Key/value state that survives restarts (kill switch, breakers, heartbeat, last event)."""
 

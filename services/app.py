@@ -12,17 +12,21 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.engine import make_engine, make_session_factory, migrate
+from database.models import TABLES
 from database.preflight import check_url, sqlite_path
+from database.queries import get_state
 from database.writer import DbWriter, StoreUnavailableError
 from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
+from services.lifecycle.manager import LifecycleManager
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -145,9 +149,16 @@ async def run_app(
 
     loop.add_signal_handler(signal.SIGUSR1, on_kill_signal)
     first_fill_id = engine.fill_seq
+    with sessions() as session:  # strategies stored before this start keep their stage
+        known = set(session.execute(select(TABLES["strategies"].c.name)).scalars())
     engine.start()
     safety.startup()
+    lifecycle = LifecycleManager(engine, safety)
+    with sessions() as session:
+        lifecycle.attach(lambda key: get_state(session, key), known)
     control = ControlLoop(safety, sessions, writer.call)
+    for name, handler in lifecycle.handlers().items():
+        control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
     watcher = ConfigWatcher(config_path, safety)
     watcher.baseline()
@@ -208,6 +219,7 @@ async def run_app(
         try:
             engine.finish()
             safety.finish()
+            lifecycle.finish()
         except Exception:
             log.exception("Final snapshot failed.")
             exit_code = 1

@@ -20,6 +20,11 @@ strategies.resume_all    ``reason`` (every paused strategy no OPEN breaker holds
 position.close           ``strategy``, ``instrument_id``, ``reason``
 positions.flatten        ``reason``
 breaker.reset            ``breaker``, ``strategy`` (per-strategy breakers), ``reason``
+strategy.graduate        ``strategy``, ``reason``, ``confirm`` (live stages; docs/GRADUATION.md)
+strategy.graduation_reject  ``strategy``, ``reason``
+strategy.demote          ``strategy``, ``reason`` (back to paper)
+allocation.approve       ``proposal_id``
+allocation.reject        ``proposal_id``, ``reason``
 =======================  ============================================================
 
 The loop also writes ``bot_state["heartbeat"]`` (``wall_ts``, ``pid``) every
@@ -102,6 +107,12 @@ class ControlLoop:
             "positions.flatten": self._flatten,
             "breaker.reset": self._breaker_reset,
         }
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Add the handler of a command another component applies (the lifecycle manager)."""
+        if name in self._handlers:
+            raise ValueError(f"control command {name!r} has a handler already")
+        self._handlers[name] = handler
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:

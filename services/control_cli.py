@@ -15,6 +15,8 @@ Examples::
     python bot.py control pause mm_tight --reason "too many fills"
     python bot.py control close-position mm_tight sim-7-t1-Y --reason "manual exit"
     python bot.py control commands
+    python bot.py control graduation
+    python bot.py control graduate mm_tight --reason "30 days of paper passed"
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+
+from services.lifecycle.cli import LIFECYCLE_COMMANDS
+from services.lifecycle.cli import command as lifecycle_command
+from services.lifecycle.cli import show as show_graduation
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR, EXIT_QUEUED = 0, 1, 2, 3
 STALE_HEARTBEAT_S = 5.0  # a heartbeat older than this means the bot is not running
@@ -96,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     br.add_argument("--reason", required=True)
     cl = sub.add_parser("commands", help="list recent control commands and their results")
     cl.add_argument("--limit", type=int, default=20)
+    from services.lifecycle.cli import add_parsers
+
+    add_parsers(sub)  # graduation, graduate, reject-graduation, demote, allocation
     sub.add_parser(
         "fidelity",
         help="per strategy: taker fills, maker fills by trade print and by crossing, "
@@ -135,12 +144,13 @@ def _command(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _db_url(args: argparse.Namespace) -> tuple[str, float]:
-    """Return the database URL and the default wait from ``--db`` or the config file."""
+def _db_url(args: argparse.Namespace) -> tuple[str, float, str]:
+    """Return the database URL, the default wait and the approval word (``--db`` or config)."""
     from utils.config import load_config
     from utils.errors import ConfigError
 
     wait = 5.0
+    word = "GRADUATE"
     path: Path | None = Path(args.config) if args.config else None
     if path is None:
         root = Path(__file__).resolve().parent.parent
@@ -151,11 +161,12 @@ def _db_url(args: argparse.Namespace) -> tuple[str, float]:
     cfg = load_config(path) if path is not None and (args.db is None or args.config) else None
     if cfg is not None:
         wait = cfg.control.cli_wait_s
+        word = cfg.graduation.approval_confirm_word
     if args.db:
-        return "sqlite:///" + str(Path(args.db).expanduser().resolve()), wait
+        return "sqlite:///" + str(Path(args.db).expanduser().resolve()), wait, word
     if cfg is None:
         raise ConfigError("<command line>", "--db", "no config file found; pass --db PATH")
-    return cfg.db_url(), wait
+    return cfg.db_url(), wait, word
 
 
 def _fmt_ts(ts: float | None) -> str:
@@ -220,7 +231,7 @@ def _status(sessions: sessionmaker[Session], out: Any) -> int:
             if (r["status"] != "active" and r.get("status_reason"))
             else ""
         )
-        out.write(f"  {r['name']:<24} {r['status']:<9}{reason}\n")
+        out.write(f"  {r['name']:<24} {r.get('stage') or 'paper':<8} {r['status']:<9}{reason}\n")
     if pending:
         out.write(
             f"Pending commands: {len(pending)} (oldest #{pending[0]['id']} "
@@ -319,7 +330,7 @@ def main(argv: list[str]) -> int:
     from utils.errors import ConfigError
 
     try:
-        url, wait = _db_url(args)
+        url, wait, confirm_word = _db_url(args)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         print("Pass --db PATH to use a database file directly.", file=sys.stderr)
@@ -348,7 +359,12 @@ def main(argv: list[str]) -> int:
             return _list(sessions, args.limit, out)
         if args.cmd == "fidelity":
             return _fidelity(sessions, out)
-        cmd = _command(args)
+        if args.cmd in LIFECYCLE_COMMANDS:
+            if args.cmd == "graduation":
+                return show_graduation(sessions, out)
+            cmd = lifecycle_command(args, confirm_word)
+        else:
+            cmd = _command(args)
         assert cmd is not None
         wait_s = args.wait if args.wait is not None else wait
         return send(sessions, cmd[0], cmd[1], wait_s, out, asked_ts=asked)

@@ -138,6 +138,8 @@ class Engine(OrderFlow, Gateway):
         self._md_clients = tuple(c for c in self._clients_t if c.watches_market_data)
         # Called with every order after an event changed it (the safety layer waits on closes).
         self.order_listeners: list[Callable[[Order], None]] = []
+        # Called with the time at the end of every on_clock (the lifecycle manager's checks).
+        self.clock_listeners: list[Callable[[float], None]] = []
         self.runners: dict[str, StrategyRunner] = {}
         self._route: dict[str, ExecutionClient] = {}
         for strat in strategies:
@@ -180,6 +182,18 @@ class Engine(OrderFlow, Gateway):
     def client_of(self, strategy: str) -> ExecutionClient:
         """Return the execution client a strategy is routed to."""
         return self._route[strategy]
+
+    def set_route(self, strategy: str, route: str) -> None:
+        """Send a strategy's next orders to the client named ``route``.
+
+        The caller (the lifecycle manager) changes a route only while the strategy has no
+        working order, so no order is left on a client the engine no longer cancels through.
+        """
+        if route not in self.clients:
+            raise ValueError(f"no execution client named {route!r}")
+        if any(o.active for o in self._open.get(strategy, {}).values()):
+            raise ValueError(f"{strategy} still has working orders on {self._route[strategy].name}")
+        self._route[strategy] = self.clients[route]
 
     # ================================================================== running
     def start(self) -> None:
@@ -276,6 +290,8 @@ class Engine(OrderFlow, Gateway):
             self._write_tops(now)
         if self.safety is not None:
             self.safety.on_clock(now)
+        for fn in self.clock_listeners:
+            fn(now)
         if self._inbox:
             self._drain()
             self._flush_deferred()

@@ -53,6 +53,7 @@ class OrderFlow:
     order_listeners: list[Callable[[Order], None]]
     _open: dict[str, dict[int, Order]]
     _route: dict[str, ExecutionClient]
+    clients: dict[str, ExecutionClient]
     _inbox: list[OrderEvent]
     _deferred: list[tuple[StrategyRunner, Fill]]
 
@@ -258,6 +259,12 @@ class OrderFlow:
         """Take an order that was working before a restart back into the books and its client."""
         self.orders[order.order_id] = order
         self._open.setdefault(order.strategy, {})[order.order_id] = order
+        # The order goes back to the client it was sent to (a strategy's route may have been
+        # changed by a stage transition); the strategy's route follows it (set_route waits for
+        # working orders to finish, so they are never on two clients).
+        client = self.clients.get(order.route or "")
+        if client is not None:
+            self._route[order.strategy] = client
         self._route[order.strategy].restore(order)
 
     def _flush_deferred(self) -> None:

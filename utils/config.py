@@ -29,6 +29,7 @@ from pydantic import (
 from utils.backtest_config import BacktestConfig
 from utils.betfair_config import BetfairConfig
 from utils.errors import ConfigError
+from utils.graduation_config import GraduationConfig, RebalancingConfig, SelectionConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
@@ -363,6 +364,10 @@ class AppConfig(_Frozen):
     exits: ExitConfig = Field(default_factory=ExitConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)  # docs/BACKTESTING.md
+    # Strategy lifecycle (utils/graduation_config.py; hot-reloaded, see docs/GRADUATION.md).
+    graduation: GraduationConfig = Field(default_factory=GraduationConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    rebalancing: RebalancingConfig = Field(default_factory=RebalancingConfig)
 
     @field_validator("strategies")
     @classmethod

@@ -439,6 +439,9 @@ HOT_RELOADABLE = (
     "kill_switch",
     "kill_switch_options",
     "control",
+    "graduation",
+    "selection",
+    "rebalancing",
 )
 """Top-level config keys applied live on reload; every other key needs a restart."""
 

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         backtests,
         controls,
+        graduation,
         journal,
         leaderboard,
         meta,
@@ -31,5 +32,6 @@ def register_blueprints(app: Flask) -> None:
         journal,
         alerts,
         backtests,
+        graduation,
     ):
         app.register_blueprint(module.bp)

@@ -61,6 +61,14 @@ strategies:
     class: ComplementArbitrage
 competition:
   snapshot_interval_s: 5
+graduation:
+  initial_stage: backtest
+  check_interval_s: 60
+  stages:
+    backtest:
+      min_days: 0
+      auto_promote: false
+      promote_if: {min_return_pct: null, min_sharpe: null, min_win_rate_pct: null, max_drawdown_pct: null, min_closed_bets: 0}
 dashboard:
   enabled: true
   port: PORT
@@ -203,6 +211,10 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
                 "() => Number(document.getElementById('equity-chart').dataset.points || 0) > 3",
                 timeout=15_000,
             )
+            assert page.evaluate(
+                "() => document.getElementById('allocation-pie').dataset.rendered === '1'"
+                " && Chart.getChart(document.getElementById('allocation-pie')) !== undefined"
+            )
             shot = running_bot["shot"]
             page.screenshot(path=str(shot))
 
@@ -232,6 +244,32 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             page.fill("input[name=token]", TOKEN)
             page.click("#login-form button[type=submit]")
             page.wait_for_url(base + "/strategy/mm_wide")
+
+            # 2b. The strategy page shows its stage timeline; the Graduation page shows mm_tight
+            #     waiting for approval (backtest -> paper, criteria switched off here), and
+            #     approving it from the dialog moves it to paper.
+            assert "backtest" in page.inner_text("#stage-timeline")
+            _until(
+                lambda: (
+                    '"pending": {"target": "paper"'
+                    in _q(db, "select value_json from bot_state where key='graduation_view'")[0][0]
+                ),
+                60,
+                "mm_tight waiting for approval",
+            )
+            page.goto(base + "/graduation")
+            row = "#graduation-table tr[data-strategy=mm_tight]"
+            assert "waiting for approval: paper" in page.inner_text(row)
+            last = page.get_attribute("#command-banner", "data-command-id")
+            page.click(row + " button[data-dialog=dlg-graduate]")
+            page.fill("#dlg-graduate textarea[name=reason]", "e2e: backtest looks fine")
+            page.click("#btn-graduate-confirm")
+            assert _ack(page, last) == "applied", page.inner_text("#command-banner")
+            assert _q(db, "select stage from strategies where name='mm_tight'") == [("paper",)]
+            assert _q(db, "select actor, reason from stage_transitions where to_stage='paper'") == [
+                ("dashboard", "e2e: backtest looks fine")
+            ]
+            page.goto(base + "/strategy/mm_wide")
 
             # 3. Pause and resume a strategy from its page; the bot applies both.
             page.fill("#strategy-controls input[name=reason]", "e2e: pause for a check")
@@ -355,6 +393,7 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
 
     cmds = _q(db, "select command, args_json, source, status from control_commands order by id")
     assert [(c, s) for c, _a, _src, s in cmds] == [
+        ("strategy.graduate", "applied"),
         ("strategy.pause", "applied"),
         ("strategy.resume", "applied"),
         ("strategies.pause_all", "applied"),

@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "control_commands",
     "market_tops",
     "bot_state",
+    "stage_transitions",
     "alerts",
     "closed_bets",
     "alert_triggers",
@@ -44,7 +45,7 @@ EXPECTED_TABLES = {
     "backtest_results",
     "history_markets",
 }
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0013"
 
 
 def _pragma(engine: Engine, name: str) -> object:

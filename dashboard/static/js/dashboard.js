@@ -313,6 +313,33 @@
     });
   }
 
+  // Generic command dialogs (Graduation page): a button.cmd-open names its dialog.cmd-dialog
+  // (data-dialog), the endpoint (data-endpoint), hidden fields (data-field-NAME) and a title.
+  document.querySelectorAll("dialog.cmd-dialog").forEach(function (dlg) {
+    var form = dlg.querySelector("form");
+    wireCommandForm(form, function () { return form.dataset.endpoint; }, function () { dlg.close(); });
+  });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest ? ev.target.closest(".cmd-open") : null;
+    if (!b) { return; }
+    var dlg = byId(b.dataset.dialog);
+    if (!dlg) { return; }
+    var form = dlg.querySelector("form");
+    form.reset();
+    form.querySelector(".form-error").textContent = "";
+    form.dataset.endpoint = b.dataset.endpoint;
+    Object.keys(b.dataset).forEach(function (k) {
+      if (k.indexOf("field") === 0 && k.length > 5) {
+        var n = k.charAt(5).toLowerCase() + k.slice(6);
+        if (form.elements[n]) { form.elements[n].value = b.dataset[k]; }
+      }
+    });
+    var title = dlg.querySelector(".dlg-title");
+    if (title) { title.textContent = b.dataset.title || ""; }
+    showTokenFields();
+    dlg.showModal();
+  });
+
   var ac = byId("all-controls");
   if (ac) {
     wireCommandForm(ac, function (submitter) {
