@@ -120,7 +120,7 @@ class ConfigWatcher:
 
     def _failed(self, error: str) -> ReloadResult:
         eng = self.safety.engine
-        msg = f"config.yaml reload failed; keeping the previous values: {error}"
+        msg = f"{Path(self.path).name} reload failed; keeping the previous values: {error}"
         log.error("%s", msg)
         self.safety.bus.event(
             eng.clock.now(),
@@ -155,7 +155,7 @@ class ConfigWatcher:
         self.reloads += 1
         applied = [f"{k}: {_show(a)} -> {_show(b)}" for k, a, b in live]
         needs = [k for k, _a, _b in restart]
-        parts = ["config.yaml reloaded"]
+        parts = [f"{Path(self.path).name} reloaded"]
         parts.append("applied " + "; ".join(applied) if applied else "no live setting changed")
         if needs:
             parts.append("needs a restart to apply: " + ", ".join(needs))

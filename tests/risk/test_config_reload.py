@@ -20,8 +20,10 @@ def write(p: Path, text: str) -> None:
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
 
 
-def setup(tmp_path: Path, text: str) -> tuple[Harness, ConfigWatcher, Path]:
-    p = tmp_path / "config.yaml"
+def setup(
+    tmp_path: Path, text: str, name: str = "config.yaml"
+) -> tuple[Harness, ConfigWatcher, Path]:
+    p = tmp_path / name
     write(p, text)
     h = make_harness(load_config(p))
     w = ConfigWatcher(p, h.safety)
@@ -104,3 +106,14 @@ async def test_a_restart_only_key_set_back_to_its_running_value_needs_no_restart
     ev = h.writer.events("config_reload")[-1]
     assert ev["severity"] == "info"
     assert "back to the running value: market_data.seed" in ev["message"]
+
+
+async def test_a_refused_edit_names_the_file_that_was_edited(tmp_path: Path) -> None:
+    # Defect: "config.yaml reload failed" was printed whatever file the bot was started with.
+    h, w, p = setup(tmp_path, "risk: {limits: {max_order_usd: 1000}}\n", "prod.yaml")
+    write(p, "risk: {limits: {max_order_usd: 1000}}\nbacktest_typo: 1\n")
+    res = await w.check()
+    assert res is not None and not res.ok
+    ev = h.writer.events("config_reload")[-1]
+    assert ev["message"].startswith("prod.yaml reload failed; keeping the previous values")
+    assert "backtest_typo: unknown key" in ev["message"]
