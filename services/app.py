@@ -21,6 +21,7 @@ from database.models import TABLES
 from database.preflight import check_url, sqlite_path
 from database.queries import get_state
 from database.writer import DbWriter, StoreUnavailableError
+from utils.redact import redact_secrets, redact_url
 from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
@@ -60,7 +61,9 @@ async def run_app(
         migrate(url)
     except SQLAlchemyError as exc:
         detail = exc.args[0] if exc.args else exc
-        raise StoreError(f"cannot prepare the database {url}: {detail}") from exc
+        raise StoreError(
+            f"cannot prepare the database {redact_url(url)}: {redact_secrets(str(detail))}"
+        ) from exc
     db = make_engine(url, busy_timeout_ms=cfg.bot.db_busy_timeout_ms)
     sessions = make_session_factory(db)
     spool = _spool_path(cfg, db_file)
@@ -118,7 +121,7 @@ async def run_app(
         {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path},
         start_ts,
     )
-    log.info("Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, url)
+    log.info("Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, redact_url(url))
 
     loop = asyncio.get_running_loop()
     stop_signals = 0

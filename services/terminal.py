@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from utils.redact import redact_url
+
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -133,4 +135,4 @@ def startup_lines(
     cfg = f"Config: {config_path}"
     if is_example:
         cfg += " (the bundled example; copy it to config.yaml to customise)"
-    return [cfg, f"Database: {db_url}", f"Dashboard: {dashboard or 'off'}"]
+    return [cfg, f"Database: {redact_url(db_url)}", f"Dashboard: {dashboard or 'off'}"]

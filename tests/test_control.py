@@ -19,6 +19,7 @@ from services import control_cli
 from services.control import ControlLoop
 from services.risk.kill_switch import TradingState
 from tests.conftest import ROOT, run_bot
+from tests.pg import BACKENDS, fresh_pg_url
 from tests.risk.conftest import T0, Harness, make_harness
 
 
@@ -36,9 +37,20 @@ def db(tmp_path: Path, template: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, template: Path) -> Iterator[str]:
+    """The bot's database on SQLite and on PostgreSQL (tests/pg.py)."""
+    if request.param == "sqlite":
+        path = tmp_path / "ctl.db"
+        shutil.copyfile(template, path)
+        yield db_url_from_path(path)
+    else:
+        yield from fresh_pg_url(request)
+
+
 @pytest.fixture
-def sessions(db: Path) -> Iterator[sessionmaker[Session]]:
-    eng = make_engine(db_url_from_path(db))
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    eng = make_engine(db_url)
     yield make_session_factory(eng)
     eng.dispose()
 
@@ -198,7 +210,7 @@ def _heartbeat(sessions: sessionmaker[Session]) -> None:
         queries.set_state(s, "heartbeat", {"wall_ts": time.time(), "pid": 1})
 
 
-def test_cli_queues_when_the_bot_is_not_running(db: Path, sessions: sessionmaker[Session]) -> None:
+def test_cli_queues_when_the_bot_is_not_running(sessions: sessionmaker[Session]) -> None:
     out = io.StringIO()
     code = control_cli.send(sessions, "kill_switch.activate", {"reason": "x"}, 1.0, out)
     assert code == control_cli.EXIT_QUEUED
@@ -271,10 +283,11 @@ def test_cli_maps_subcommands_to_agreed_command_rows() -> None:
 
 
 def test_bot_py_control_status_and_commands_need_no_strategies(
-    tmp_path: Path, db: Path, sessions: sessionmaker[Session]
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session]
 ) -> None:
+    # A second process (the CLI) reads the running bot's database, SQLite or PostgreSQL.
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"bot: {{db_path: {db}}}\nstrategies: []\n", encoding="utf-8")
+    cfg.write_text(f"bot: {{db_url: '{db_url}'}}\nstrategies: []\n", encoding="utf-8")
     with sessions.begin() as s:
         queries.set_state(
             s,
