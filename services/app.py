@@ -21,13 +21,13 @@ from database.models import TABLES
 from database.preflight import check_url, sqlite_path
 from database.queries import get_state
 from database.writer import DbWriter, StoreUnavailableError
-from utils.redact import redact_secrets, redact_url
 from services.clock import LiveClock, SimClock
 from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
 from services.lifecycle.manager import LifecycleManager
+from services.ops.runtime import start_ops
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -35,6 +35,7 @@ from services.strategies.base import Strategy
 from services.terminal import Progress, leaderboard_table
 from utils.config import AppConfig
 from utils.errors import StoreError
+from utils.redact import redact_secrets, redact_url
 
 log = logging.getLogger("bot")
 
@@ -121,7 +122,12 @@ async def run_app(
         {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path},
         start_ts,
     )
-    log.info("Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, redact_url(url))
+    log.info(
+        "Bot started: %d strategies, source %s, database %s.",
+        len(strategies),
+        md.source,
+        redact_url(url),
+    )
 
     loop = asyncio.get_running_loop()
     stop_signals = 0
@@ -195,6 +201,8 @@ async def run_app(
             watch_data(bundle, data_guard, sink, bus, cfg, clock), name="feed-health"
         )
     )
+    ops = start_ops(cfg, engine, bus, safety, writer)  # notifications, metrics, retention
+    side_tasks.extend(ops.tasks)
 
     # Off a terminal (logs, pipes) rich would squeeze the table into 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -219,6 +227,7 @@ async def run_app(
         for t in side_tasks:
             t.cancel()
         await asyncio.gather(*side_tasks, return_exceptions=True)
+        ops.close()
         try:
             engine.finish()
             safety.finish()
