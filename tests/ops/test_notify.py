@@ -170,3 +170,21 @@ def test_bot_py_notify_test_delivers_and_fails_clearly(tmp_path) -> None:
 def test_enabled_without_urls_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="urls is empty"):
         NotificationsConfig(enabled=True)
+
+
+def test_grafana_dashboard_uses_only_metrics_the_bot_serves() -> None:
+    import json
+    import re
+
+    from prometheus_client import generate_latest
+
+    from services.ops.metrics import BotMetrics
+    from tests.conftest import ROOT
+
+    text = generate_latest(BotMetrics().registry).decode()
+    served = set(re.findall(r"^# HELP (bot_[a-z_]+)", text, re.M))  # every family, even unset
+    dash = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {name for p in dash["panels"] for t in p["targets"]
+            for name in re.findall(r"\b(bot_[a-z_]+)", t["expr"])}  # fmt: skip
+    families = {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in used}
+    assert len(families) >= 15 and families <= served, families - served
