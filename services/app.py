@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from database.control_inbox import inbox_for
 from database.engine import make_engine, make_session_factory, migrate
 from database.models import TABLES
 from database.preflight import check_url, sqlite_path
@@ -165,7 +166,7 @@ async def run_app(
     lifecycle = LifecycleManager(engine, safety)
     with sessions() as session:
         lifecycle.attach(lambda key: get_state(session, key), known)
-    control = ControlLoop(safety, sessions, writer.call)
+    control = ControlLoop(safety, sessions, writer.call, inbox=inbox_for(url))
     for name, handler in lifecycle.handlers().items():
         control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading

@@ -19,8 +19,8 @@ from typing import IO, Any
 
 from utils.config import AppConfig
 from utils.dashboard_token import TOKEN_ENV, TokenError, resolve_token
-from utils.redact import DB_URL_ENV
 from utils.logging_setup import rotate_if_large
+from utils.redact import DB_URL_ENV
 
 log = logging.getLogger(__name__)
 

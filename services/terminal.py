@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from utils.redact import redact_url
-
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.table import Table
 
 from services.competition import LeaderboardRow
+from utils.redact import redact_url
 
 _STATUS_STYLE = {
     "WINNING": "bold green",

@@ -199,12 +199,11 @@ def _restore(url: str, db: Path, src: Path) -> int:
 
 
 def _prune(url: str, cfg: object) -> int:
-    from database.engine import make_engine, make_session_factory
-    from services.ops.retention import prune
-
     from sqlalchemy import func, select
 
+    from database.engine import make_engine, make_session_factory
     from database.models import EventRow
+    from services.ops.retention import prune
 
     r = cfg.retention  # type: ignore[attr-defined]
     eng = make_engine(url)
