@@ -69,11 +69,11 @@ def load(args: argparse.Namespace) -> Any:
     env_url = os.environ.get(DB_URL_ENV)
     if args.db_url:
         bot["db_url"] = args.db_url
-    elif env_url:
-        bot["db_url"] = env_url
     elif args.db:
         bot["db_path"] = args.db
         bot.pop("db_url", None)
+    elif env_url:
+        bot["db_url"] = env_url
     data["bot"] = bot
     dash = dict(data.get("dashboard") or {})
     if args.host:

@@ -54,3 +54,20 @@ def test_startup_lines_hide_the_password() -> None:
     lines = startup_lines("/etc/bot/config.yaml", False, URL, None)
     assert "Database: postgresql+psycopg://bot:***@db.internal:5432/bot" in lines
     assert not any("hunter2" in x for x in lines)
+
+
+def test_dashboard_child_takes_the_database_url_from_its_environment(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import start_dashboard
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("bot: {db_path: other.db}\n", encoding="utf-8")
+    monkeypatch.setenv("BOT_DB_URL", URL)
+    loaded, _path = start_dashboard.load(start_dashboard.parse_args(["--config", str(cfg)]))
+    assert loaded.db_url() == URL
+    # An explicit --db still wins (a dashboard started by hand on another file).
+    loaded, _path = start_dashboard.load(
+        start_dashboard.parse_args(["--config", str(cfg), "--db", str(tmp_path / "x.db")])
+    )
+    assert loaded.db_url().endswith("x.db")
