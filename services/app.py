@@ -371,7 +371,12 @@ def _start_side_tasks(
 
     d = cfg.dashboard
     monitor = AlertMonitor(
-        engine, sessions, writer, interval_s=d.alerts_interval_s, reload_s=d.alerts_reload_s
+        engine,
+        sessions,
+        writer,
+        interval_s=d.alerts_interval_s,
+        reload_s=d.alerts_reload_s,
+        bus=engine.bus,
     )
     tasks = [
         asyncio.create_task(_strategy_risk_task(engine, sink), name="strategy-risk"),
