@@ -114,7 +114,7 @@ async def run_app(
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
     store_guard = StoreGuard(
-        writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path)
+        writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path), bus=bus
     )
     if rep.resumed:
         sink.state("restored", restored_summary(engine), start_ts)

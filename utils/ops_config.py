@@ -29,6 +29,8 @@ DEFAULT_KINDS = (
     "control",
     "config_reload",
     "strategy_error",
+    "store_degraded",
+    "store_recovered",
 )
 """Event kinds sent by default (``notifications.kinds``); see docs/DEPLOY.md."""
 
