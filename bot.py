@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.backtest.cli import main as backtest_cli
 
         return backtest_cli(raw)
+    if raw[:1] in (["notify"], ["db"]):  # operations: `notify test`, `db backup|restore|prune`
+        from services.ops.cli import main as ops_main
+
+        return ops_main(raw)
     args = parse_args(argv)
     if args.list_strategies:
         from services.strategies.catalog import print_catalog

@@ -62,11 +62,18 @@ def load(args: argparse.Namespace) -> Any:
     load_config(path)  # full validation first, with file and key in the message
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     bot = dict(data.get("bot") or {})
+    from utils.redact import DB_URL_ENV
+
+    # The bot hands its URL over in the environment (a password on the command line would be
+    # visible to every local user through ps); --db-url is for a dashboard started by hand.
+    env_url = os.environ.get(DB_URL_ENV)
     if args.db_url:
         bot["db_url"] = args.db_url
     elif args.db:
         bot["db_path"] = args.db
         bot.pop("db_url", None)
+    elif env_url:
+        bot["db_url"] = env_url
     data["bot"] = bot
     dash = dict(data.get("dashboard") or {})
     if args.host:

@@ -1,9 +1,11 @@
-"""Benchmark the database writer on a temporary SQLite file (WAL) and print rows/s.
+"""Benchmark the database writer on a temporary SQLite file (WAL) and on PostgreSQL; print rows/s.
 
 Run from the repository root::
 
-    python benchmarks/bench_db.py            # 100k operations per scenario
+    python benchmarks/bench_db.py            # 100k operations per scenario, SQLite
     python benchmarks/bench_db.py --ops 20000
+    # also PostgreSQL: an admin URL on which the benchmark may create and drop databases
+    python benchmarks/bench_db.py --pg-url postgresql+psycopg://bot:PASSWORD@127.0.0.1:5432/postgres
 
 Scenarios
 ---------
@@ -21,14 +23,18 @@ the writer starts; the writer's own throughput).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, make_url  # noqa: E402
 
 from database.engine import (  # noqa: E402
     db_url_from_path,
@@ -162,10 +168,30 @@ def submit_engine_mix(w: DbWriter, n: int) -> int:
     return ops
 
 
-def run(name: str, submit: Submit, n: int, *, drain: bool) -> float:
+@contextlib.contextmanager
+def _fresh_db(pg_admin_url: str | None) -> Iterator[str]:
+    if pg_admin_url is None:
+        with tempfile.TemporaryDirectory(prefix="bench_db_") as tmp:
+            yield db_url_from_path(Path(tmp) / "bench.db")
+        return
+    name = f"bench_db_{os.getpid()}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def run(
+    name: str, submit: Submit, n: int, *, drain: bool, pg_admin_url: str | None = None
+) -> float:
     """Run one scenario on a fresh database; print and return operations per second."""
-    with tempfile.TemporaryDirectory(prefix="bench_db_") as tmp:
-        url = db_url_from_path(Path(tmp) / "bench.db")
+    with _fresh_db(pg_admin_url) as url:
         migrate(url)
         engine = make_engine(url)
         writer = DbWriter(make_session_factory(engine))
@@ -186,8 +212,9 @@ def run(name: str, submit: Submit, n: int, *, drain: bool) -> float:
             engine.dispose()
     rate = count / elapsed
     mode = "drain" if drain else "end-to-end"
+    backend = "postgresql" if pg_admin_url else "sqlite"
     print(
-        f"{name:<11} {mode:<10} {count:>8} ops in {elapsed:6.2f} s = {rate:>9,.0f} rows/s "
+        f"{backend:<10} {name:<11} {mode:<10} {count:>8} ops in {elapsed:6.2f} s = {rate:>9,.0f} rows/s "
         f"(batches={stats.batches}, max batch={stats.max_batch_size}, "
         f"max batch latency={stats.max_batch_latency_s:.2f} s, ok={ok})"
     )
@@ -198,11 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the scenarios and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=100_000, help="operations per scenario")
+    parser.add_argument(
+        "--pg-url",
+        help="also run on PostgreSQL: admin URL of a server where databases may be created",
+    )
     args = parser.parse_args(argv)
-    print(f"SQLite writer benchmark, {args.ops} operations per scenario")
-    for name, submit in (("fills-only", submit_fills_only), ("engine-mix", submit_engine_mix)):
-        run(name, submit, args.ops, drain=False)
-        run(name, submit, args.ops, drain=True)
+    backends: list[str | None] = [None] + ([args.pg_url] if args.pg_url else [])
+    print(f"Database writer benchmark, {args.ops} operations per scenario")
+    for pg in backends:
+        for name, submit in (("fills-only", submit_fills_only), ("engine-mix", submit_engine_mix)):
+            run(name, submit, args.ops, drain=False, pg_admin_url=pg)
+            run(name, submit, args.ops, drain=True, pg_admin_url=pg)
     return 0
 
 

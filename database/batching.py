@@ -291,7 +291,11 @@ def _compile_upsert(conn: Connection, table: Table, columns: frozenset[str]) -> 
     if set(compiled.binds) != set(ordered):
         # A column with a Python-side default would need a value the rows do not carry.
         raise ValueError(f"upsert of {table.name} binds {sorted(compiled.binds)}, not {ordered}")
-    sql = str(compiled)
+    # PostgreSQL dialects render typed binds as ``:name::VARCHAR``; text() would not see a
+    # parameter followed by "::" (it reads that as an escaped colon), so every row failed with
+    # "text() construct doesn't define a bound parameter named ...". Escape the casts' colons
+    # (text() turns ``\:`` back into ``:``); the driver-level statement keeps its casts.
+    sql = str(compiled).replace("::", "\\:\\:")
     return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in ordered))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from database.control_inbox import inbox_for
 from database.engine import make_engine, make_session_factory, migrate
 from database.models import TABLES
 from database.preflight import check_url, sqlite_path
@@ -27,6 +28,7 @@ from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
 from services.lifecycle.manager import LifecycleManager
+from services.ops.runtime import start_ops
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -34,6 +36,7 @@ from services.strategies.base import Strategy
 from services.terminal import Progress, leaderboard_table
 from utils.config import AppConfig
 from utils.errors import StoreError
+from utils.redact import redact_secrets, redact_url
 
 log = logging.getLogger("bot")
 
@@ -60,7 +63,9 @@ async def run_app(
         migrate(url)
     except SQLAlchemyError as exc:
         detail = exc.args[0] if exc.args else exc
-        raise StoreError(f"cannot prepare the database {url}: {detail}") from exc
+        raise StoreError(
+            f"cannot prepare the database {redact_url(url)}: {redact_secrets(str(detail))}"
+        ) from exc
     db = make_engine(url, busy_timeout_ms=cfg.bot.db_busy_timeout_ms)
     sessions = make_session_factory(db)
     spool = _spool_path(cfg, db_file)
@@ -109,7 +114,7 @@ async def run_app(
         feed.adopt(rep.carried_instruments, rep.mids)
     engine.feed = feed
     store_guard = StoreGuard(
-        writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path)
+        writer, sink, clock.now, cfg.bot.store_outage_max_s, str(writer.spool_path), bus=bus
     )
     if rep.resumed:
         sink.state("restored", restored_summary(engine), start_ts)
@@ -118,7 +123,12 @@ async def run_app(
         {"started_wall": time.time(), "resumed": rep.resumed, "config": config_path},
         start_ts,
     )
-    log.info("Bot started: %d strategies, source %s, database %s.", len(strategies), md.source, url)
+    log.info(
+        "Bot started: %d strategies, source %s, database %s.",
+        len(strategies),
+        md.source,
+        redact_url(url),
+    )
 
     loop = asyncio.get_running_loop()
     stop_signals = 0
@@ -156,7 +166,7 @@ async def run_app(
     lifecycle = LifecycleManager(engine, safety)
     with sessions() as session:
         lifecycle.attach(lambda key: get_state(session, key), known)
-    control = ControlLoop(safety, sessions, writer.call)
+    control = ControlLoop(safety, sessions, writer.call, inbox=inbox_for(url))
     for name, handler in lifecycle.handlers().items():
         control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
@@ -192,6 +202,8 @@ async def run_app(
             watch_data(bundle, data_guard, sink, bus, cfg, clock), name="feed-health"
         )
     )
+    ops = start_ops(cfg, engine, bus, safety, writer)  # notifications, metrics, retention
+    side_tasks.extend(ops.tasks)
 
     # Off a terminal (logs, pipes) rich would squeeze the table into 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -216,6 +228,7 @@ async def run_app(
         for t in side_tasks:
             t.cancel()
         await asyncio.gather(*side_tasks, return_exceptions=True)
+        ops.close()
         try:
             engine.finish()
             safety.finish()
@@ -358,7 +371,12 @@ def _start_side_tasks(
 
     d = cfg.dashboard
     monitor = AlertMonitor(
-        engine, sessions, writer, interval_s=d.alerts_interval_s, reload_s=d.alerts_reload_s
+        engine,
+        sessions,
+        writer,
+        interval_s=d.alerts_interval_s,
+        reload_s=d.alerts_reload_s,
+        bus=engine.bus,
     )
     tasks = [
         asyncio.create_task(_strategy_risk_task(engine, sink), name="strategy-risk"),

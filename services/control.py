@@ -39,6 +39,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -46,12 +47,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database import queries
 from database.commands import COMMANDS
+from database.control_inbox import command_key, take
 from services.risk.actions import CommandError
 from services.risk.safety import SafetyLayer
 
 log = logging.getLogger("bot.control")
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], str]
+DONE_TTL_S = 3600.0  # how long an applied command's identity is remembered, wall s
 
 """Every command name the bot applies."""
 
@@ -85,8 +88,13 @@ class ControlLoop:
         write: Callable[[Callable[[Session], None]], None],
         *,
         wall: Callable[[], float] = time.time,
+        inbox: Path | None = None,
     ) -> None:
         self.safety = safety
+        self.inbox = inbox
+        # Commands applied from the inbox (or from their row), by identity -> (ok, result,
+        # wall time), so the other copy is acknowledged, never applied twice.
+        self._done: dict[str, tuple[bool, str, float]] = {}
         self.sessions = session_factory
         self.write = write
         self.wall = wall
@@ -125,15 +133,50 @@ class ControlLoop:
             await asyncio.sleep(self.safety.cfg.control.poll_interval_s)
 
     async def tick(self) -> int:
-        """Write a heartbeat if due, then apply the pending commands; return how many."""
+        """Write a heartbeat if due, apply the inbox, then the pending rows; return how many."""
         self.heartbeat()
+        n = self.apply_inbox()
         rows = await asyncio.to_thread(self.read_pending)
-        return self.apply_rows(rows)
+        return n + self.apply_rows(rows)
 
     def apply_pending_now(self) -> int:
         """Apply what is pending synchronously (at start, before the engine runs)."""
         self.heartbeat()
-        return self.apply_rows(self.read_pending())
+        n = self.apply_rows(self.read_pending())
+        return n + self.apply_inbox()
+
+    def apply_inbox(self) -> int:
+        """Apply the commands dropped in the lock-free inbox (their rows are acknowledged when
+        they arrive); return how many were applied."""
+        n = 0
+        for item in take(self.inbox):
+            row = {
+                "id": None,
+                "command": item.get("command"),
+                "args_json": json.dumps(item.get("args") or {}),
+                "source": item.get("source"),
+                "created_ts": float(item.get("created_ts") or self.wall()),
+            }
+            key = self._key(row)
+            if key in self._done:
+                continue  # its row came first and was applied
+            ok, result = self.apply(row)
+            self._done[key] = (ok, result, self.wall())
+            n += 1
+        self.applied += n
+        if len(self._done) > 1000:
+            cutoff = self.wall() - DONE_TTL_S
+            self._done = {k: v for k, v in self._done.items() if v[2] >= cutoff}
+        return n
+
+    @staticmethod
+    def _key(row: dict[str, Any]) -> str:
+        return command_key(
+            str(row.get("command")),
+            row.get("args_json") or "{}",
+            str(row.get("source") or "unknown"),
+            float(row.get("created_ts") or 0.0),
+        )
 
     def read_pending(self) -> list[dict[str, Any]]:
         """Return pending command rows (runs in a worker thread)."""
@@ -168,7 +211,13 @@ class ControlLoop:
             if cid in self._seen:
                 continue
             self._seen.add(cid)
+            key = self._key(row)
+            done = self._done.get(key)
+            if done is not None:  # applied from the inbox already: answer with that result
+                self._finish(cid, done[0], done[1], done[2])
+                continue
             ok, result = self.apply(row)
+            self._done[key] = (ok, result, self.wall())
             self._finish(cid, ok, result)
             n += 1
         self.applied += n
@@ -214,8 +263,8 @@ class ControlLoop:
         )
         return False, message
 
-    def _finish(self, cid: int, ok: bool, result: str) -> None:
-        applied_ts = self.wall()
+    def _finish(self, cid: int, ok: bool, result: str, applied_ts: float | None = None) -> None:
+        applied_ts = self.wall() if applied_ts is None else applied_ts
         self.write(
             lambda s: queries.finish_command(s, cid, ok=ok, result=result, applied_ts=applied_ts)
         )

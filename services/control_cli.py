@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.lifecycle.cli import LIFECYCLE_COMMANDS
 from services.lifecycle.cli import command as lifecycle_command
 from services.lifecycle.cli import show as show_graduation
+from utils.redact import redact_secrets, redact_url
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR, EXIT_QUEUED = 0, 1, 2, 3
 STALE_HEARTBEAT_S = 5.0  # a heartbeat older than this means the bot is not running
@@ -379,7 +380,7 @@ def _store_failure(url: str, exc: BaseException) -> int:
     detail = str(orig) if orig is not None else str(exc).split("\n", 1)[0]
     if "not a database" in detail or "malformed" in detail:
         detail = f"the file is corrupt or not a SQLite database ({detail})"
-    print(f"Database error: {url}: {detail}", file=sys.stderr)
+    print(f"Database error: {redact_url(url)}: {redact_secrets(str(detail))}", file=sys.stderr)
     print("No command was sent. Check --db (or bot.db_path).", file=sys.stderr)
     return EXIT_ERROR
 

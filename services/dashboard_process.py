@@ -20,6 +20,7 @@ from typing import IO, Any
 from utils.config import AppConfig
 from utils.dashboard_token import TOKEN_ENV, TokenError, resolve_token
 from utils.logging_setup import rotate_if_large
+from utils.redact import DB_URL_ENV
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +74,14 @@ class DashboardSupervisor:
         self.exit_codes: list[int] = []
 
     def command(self) -> list[str]:
-        """Return the child's command line (no secret on it: the token travels in the env)."""
+        """Return the child's command line (no secret on it: the token and the database URL,
+        which may carry a password, travel in the environment)."""
         d = self.cfg.dashboard
         return [
             self.python,
             str(self.script),
             "--config",
             self.config_path,
-            "--db-url",
-            self.cfg.db_url(),
             "--host",
             d.host,
             "--port",
@@ -104,6 +104,7 @@ class DashboardSupervisor:
             )
         env = dict(os.environ)
         env[TOKEN_ENV] = token.value
+        env[DB_URL_ENV] = self.cfg.db_url()
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 

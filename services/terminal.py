@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from services.competition import LeaderboardRow
+from utils.redact import redact_url
 
 _STATUS_STYLE = {
     "WINNING": "bold green",
@@ -133,4 +134,4 @@ def startup_lines(
     cfg = f"Config: {config_path}"
     if is_example:
         cfg += " (the bundled example; copy it to config.yaml to customise)"
-    return [cfg, f"Database: {db_url}", f"Dashboard: {dashboard or 'off'}"]
+    return [cfg, f"Database: {redact_url(db_url)}", f"Dashboard: {dashboard or 'off'}"]

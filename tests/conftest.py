@@ -18,6 +18,8 @@ from services.instruments import FeeSchedule, Instrument
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.pg"]  # the PostgreSQL server fixture of the dual-backend tests
+
 
 def make_instrument(
     iid: str = "Y1",

@@ -19,6 +19,7 @@ from services import control_cli
 from services.control import ControlLoop
 from services.risk.kill_switch import TradingState
 from tests.conftest import ROOT, run_bot
+from tests.pg import BACKENDS, fresh_pg_url
 from tests.risk.conftest import T0, Harness, make_harness
 
 
@@ -36,9 +37,20 @@ def db(tmp_path: Path, template: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, template: Path) -> Iterator[str]:
+    """The bot's database on SQLite and on PostgreSQL (tests/pg.py)."""
+    if request.param == "sqlite":
+        path = tmp_path / "ctl.db"
+        shutil.copyfile(template, path)
+        yield db_url_from_path(path)
+    else:
+        yield from fresh_pg_url(request)
+
+
 @pytest.fixture
-def sessions(db: Path) -> Iterator[sessionmaker[Session]]:
-    eng = make_engine(db_url_from_path(db))
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    eng = make_engine(db_url)
     yield make_session_factory(eng)
     eng.dispose()
 
@@ -198,7 +210,7 @@ def _heartbeat(sessions: sessionmaker[Session]) -> None:
         queries.set_state(s, "heartbeat", {"wall_ts": time.time(), "pid": 1})
 
 
-def test_cli_queues_when_the_bot_is_not_running(db: Path, sessions: sessionmaker[Session]) -> None:
+def test_cli_queues_when_the_bot_is_not_running(sessions: sessionmaker[Session]) -> None:
     out = io.StringIO()
     code = control_cli.send(sessions, "kill_switch.activate", {"reason": "x"}, 1.0, out)
     assert code == control_cli.EXIT_QUEUED
@@ -271,10 +283,11 @@ def test_cli_maps_subcommands_to_agreed_command_rows() -> None:
 
 
 def test_bot_py_control_status_and_commands_need_no_strategies(
-    tmp_path: Path, db: Path, sessions: sessionmaker[Session]
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session]
 ) -> None:
+    # A second process (the CLI) reads the running bot's database, SQLite or PostgreSQL.
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"bot: {{db_path: {db}}}\nstrategies: []\n", encoding="utf-8")
+    cfg.write_text(f"bot: {{db_url: '{db_url}'}}\nstrategies: []\n", encoding="utf-8")
     with sessions.begin() as s:
         queries.set_state(
             s,
@@ -314,3 +327,70 @@ def test_options_may_follow_the_command(db: Path, capsys: pytest.CaptureFixture[
     assert control_cli.main(["commands", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "strategies.pause_all" in out and "kill_switch.activate" in out
+
+
+# ------------------------------------------------------------------------------ lock-free inbox
+def test_inbox_command_applies_without_its_row_and_the_row_is_answered_not_reapplied(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    # Issue 17: an EMERGENCY STOP waited ~2 s for SQLite's write lock at --speed max. The file
+    # lane applies it at the next tick; the row, when it lands, gets that same answer.
+    from database.control_inbox import drop
+
+    h = make_harness()
+    h.buy("s1", "Y1", 20, None)
+    inbox = tmp_path / "bot.db.control"
+    ctl = ControlLoop(h.safety, sessions, now_write(sessions), wall=lambda: 1000.0, inbox=inbox)
+    args = {"reason": "stop now"}
+    drop(inbox, "kill_switch.activate", args, "dashboard", 999.5)
+    assert ctl.apply_inbox() == 1
+    assert h.safety.kill.state is TradingState.HALTED
+    assert list(inbox.glob("*.json")) == []  # consumed
+    assert "Latency 500.0 ms" in h.writer.events("kill_switch")[-1]["message"]
+    with sessions.begin() as s:  # the row lands later (it waited for the lock)
+        cid = queries.submit_command(
+            s, "kill_switch.activate", args, source="dashboard", created_ts=999.5
+        )
+    assert ctl.apply_pending_now() == 0  # answered, not applied a second time
+    r = row(sessions, cid)
+    assert r["status"] == "applied" and r["applied_ts"] == 1000.0
+    assert len(h.writer.events("kill_switch")) == 1
+
+
+def test_row_first_then_its_file_is_not_applied_twice(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    from database.control_inbox import drop
+
+    h = make_harness()
+    inbox = tmp_path / "bot.db.control"
+    ctl = ControlLoop(h.safety, sessions, now_write(sessions), wall=lambda: 1000.0, inbox=inbox)
+    args = {"strategy": "s1", "reason": "r"}
+    submit(sessions, "strategy.pause", args, created=998.0)
+    drop(inbox, "strategy.pause", args, "test", 998.0)
+    drop(inbox, "strategy.pause", {"strategy": "s1", "reason": "other"}, "test", 998.0)
+    (inbox / "broken.json").write_text("{not json", encoding="utf-8")
+    assert ctl.apply_pending_now() == 2  # the row, and the second (different) file
+    assert len(h.writer.events("control")) == 2
+    assert (inbox / "broken.bad").exists()
+
+
+def test_submit_retrying_drops_the_command_in_the_inbox_of_a_sqlite_database(
+    tmp_path: Path, template: Path
+) -> None:
+    from database.commands import submit_retrying
+    from database.control_inbox import inbox_for, take
+
+    path = tmp_path / "x.db"
+    shutil.copyfile(template, path)
+    url = db_url_from_path(path)
+    eng = make_engine(url)
+    try:
+        submit_retrying(make_session_factory(eng), "kill_switch.activate", {"reason": "r"},
+                        source="dashboard", asked_ts=12.5)  # fmt: skip
+    finally:
+        eng.dispose()
+    items = take(inbox_for(url))
+    assert items == [{"command": "kill_switch.activate", "args": {"reason": "r"},
+                      "source": "dashboard", "created_ts": 12.5}]  # fmt: skip
+    assert inbox_for("postgresql+psycopg://u:p@h/db") is None

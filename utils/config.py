@@ -31,6 +31,7 @@ from utils.betfair_config import BetfairConfig
 from utils.errors import ConfigError
 from utils.graduation_config import GraduationConfig, RebalancingConfig, SelectionConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
+from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
     BreakerConfig,
@@ -368,6 +369,10 @@ class AppConfig(_Frozen):
     graduation: GraduationConfig = Field(default_factory=GraduationConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     rebalancing: RebalancingConfig = Field(default_factory=RebalancingConfig)
+    # Unattended operation (utils/ops_config.py, docs/DEPLOY.md).
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("strategies")
     @classmethod

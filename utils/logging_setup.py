@@ -8,6 +8,8 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+from utils.redact import redact_secrets
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` (structured
 # context such as ``strategy``, ``market``, ``order``) and is kept in both formats.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -33,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             out.setdefault(k, v)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return redact_secrets(json.dumps(out, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -46,11 +48,11 @@ class TextFormatter(logging.Formatter):
         """Render a record as one line of text (plus a traceback, if any)."""
         line = super().format(record)
         fields = structured_fields(record)
-        if not fields:
-            return line
-        ctx = " ".join(f"{k}={v}" for k, v in fields.items())
-        head, sep, tail = line.partition("\n")
-        return f"{head} [{ctx}]{sep}{tail}"
+        if fields:
+            ctx = " ".join(f"{k}={v}" for k, v in fields.items())
+            head, sep, tail = line.partition("\n")
+            line = f"{head} [{ctx}]{sep}{tail}"
+        return redact_secrets(line)  # a URL with a password never reaches a log
 
 
 class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

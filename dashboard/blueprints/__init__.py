@@ -16,6 +16,7 @@ def register_blueprints(app: Flask) -> None:
         journal,
         leaderboard,
         meta,
+        ops,
         risk,
         strategy,
         trading,
@@ -33,5 +34,6 @@ def register_blueprints(app: Flask) -> None:
         alerts,
         backtests,
         graduation,
+        ops,
     ):
         app.register_blueprint(module.bp)

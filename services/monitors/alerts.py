@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.models import TABLES
+from services.bus import EventBus
 from services.money import MICRO
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,8 @@ class AlertMonitor:
         Wall seconds between re-reads of the alert list.
     wall : Callable[[], float]
         Wall clock for the triggers' ``wall_ts`` (display only).
+    bus : EventBus, optional
+        Where each trigger is also published as an ``alert`` event (notifications subscribe).
     """
 
     def __init__(
@@ -260,10 +263,12 @@ class AlertMonitor:
         interval_s: float,
         reload_s: float,
         wall: Callable[[], float] = time.time,
+        bus: EventBus | None = None,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
         self.writer = writer
+        self.bus = bus
         self.interval_s = interval_s
         self.reload_s = reload_s
         self.wall = wall
@@ -299,6 +304,15 @@ class AlertMonitor:
                 },
             )
             log.info("Alert #%d fired: %s.", trig.alert_id, trig.message)
+            if self.bus is not None:  # the one event path: audit row, notifications, metrics
+                self.bus.event(
+                    obs.ts,
+                    "alert",
+                    f"Alert #{trig.alert_id} fired: {trig.message}",
+                    severity="warning",
+                    value=trig.value[:64],
+                    data={"alert_id": trig.alert_id},
+                )
         self.fired += len(triggers)
         return triggers
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.intents import Intent
 from services.risk.chain import Rejection, RiskView
 
 if TYPE_CHECKING:
+    from services.bus import EventBus
     from services.persistence import Sink
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class StoreGuard:
         Longest outage before :meth:`poll` returns a stop message, seconds.
     spool_path : str
         Where held rows are spooled (for the messages).
+    bus : EventBus, optional
+        Publish the ``store_*`` events here instead (its database subscriber writes the same
+        row; notifications and metrics see them too).
     """
 
     def __init__(
@@ -115,9 +119,11 @@ class StoreGuard:
         now: Callable[[], float],
         max_outage_s: float,
         spool_path: str,
+        bus: EventBus | None = None,
     ) -> None:
         self.writer = writer
         self.sink = sink
+        self.events: Any = bus if bus is not None else sink
         self.now = now
         self.max_outage_s = max_outage_s
         self.spool_path = spool_path
@@ -138,13 +144,13 @@ class StoreGuard:
                 f"{self.spool_path}."
             )
             log.error(msg, extra={"store": "degraded"})
-            self.sink.event(self.now(), "store_degraded", msg, severity="critical")
+            self.events.event(self.now(), "store_degraded", msg, severity="critical")
             self._state("degraded", w.last_store_error)
         elif healthy and self.degraded:
             self.degraded = False
             msg = "The database is writable again; held rows were committed; trading resumes."
             log.warning(msg, extra={"store": "healthy"})
-            self.sink.event(self.now(), "store_recovered", msg, severity="warning")
+            self.events.event(self.now(), "store_recovered", msg, severity="warning")
             self._state("healthy", "")
         if not healthy and self.stop_message is None and w.degraded_for_s >= self.max_outage_s:
             self.stop_message = (

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dashboard.app import create_app
 from database.engine import db_url_from_path, make_engine, make_session_factory, migrate
 from tests.dashboard.seed import WALL, seed
+from tests.pg import BACKENDS, PgServer
 from utils.config import AppConfig, parse_config
 
 TOKEN = "test-token-0123456789abcdef"
@@ -56,9 +57,35 @@ def db_path(tmp_path: Path, dash_template: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The dashboard's database: SQLite, and PostgreSQL (tests/pg.py)."""
+    return str(request.param)
+
+
 @pytest.fixture()
-def db(db_path: Path) -> Iterator[Engine]:
-    eng = make_engine(db_url_from_path(db_path))
+def pg_db(request: pytest.FixtureRequest, backend: str) -> Iterator[str | None]:
+    """The name of this test's PostgreSQL database (None on SQLite)."""
+    if backend == "sqlite":
+        yield None
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    # A test that asks for the seeded data gets a copy of the seeded template directly.
+    if "seeded" in request.fixturenames:
+        name = server.fresh(server.template("dash_seeded", seed))
+    else:
+        name = server.fresh(server.template("dash"))
+    yield name
+    if server.drop_after_test:
+        server.drop(name)
+
+
+@pytest.fixture()
+def db(request: pytest.FixtureRequest, pg_db: str | None) -> Iterator[Engine]:
+    if pg_db is None:
+        eng = make_engine(db_url_from_path(request.getfixturevalue("db_path")))
+    else:
+        eng = make_engine(request.getfixturevalue("pg_server").url_of(pg_db))
     yield eng
     eng.dispose()
 
@@ -69,10 +96,13 @@ def sessions(db: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture()
-def seeded(db: Engine, db_path: Path, seeded_template: Path) -> sessionmaker[Session]:
-    """Replace the test's database file with the seeded copy (before anything reads it)."""
-    db.dispose()
-    shutil.copyfile(seeded_template, db_path)
+def seeded(request: pytest.FixtureRequest, db: Engine, pg_db: str | None) -> sessionmaker[Session]:
+    """Replace the test's database with the seeded copy (before anything reads it)."""
+    if pg_db is None:  # (on PostgreSQL, pg_db is already a copy of the seeded template)
+        db.dispose()
+        shutil.copyfile(
+            request.getfixturevalue("seeded_template"), request.getfixturevalue("db_path")
+        )
     return make_session_factory(db)
 
 

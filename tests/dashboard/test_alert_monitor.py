@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from database.models import TABLES
+from services.bus import AuditEvent, EventBus
 from services.monitors.alerts import (
     AlertEvaluator,
     AlertMonitor,
@@ -16,7 +17,9 @@ from services.monitors.alerts import (
     Observation,
     load_alerts,
 )
+from services.ops.notify import NotifyPolicy
 from tests.dashboard.seed import ins
+from utils.ops_config import NotificationsConfig
 
 M = 1_000_000
 
@@ -163,7 +166,10 @@ async def test_monitor_loads_alerts_and_records_triggers(seeded) -> None:
         runners={"a": _Runner(_Pf(cash=9_000 * M, value=1_000 * M))},
     )
     writer = _Writer(seeded)
-    mon = AlertMonitor(eng, seeded, writer, interval_s=0.01, reload_s=60, wall=lambda: 5.0)
+    bus = EventBus()
+    published: list[AuditEvent] = []
+    bus.subscribe(published.append)
+    mon = AlertMonitor(eng, seeded, writer, interval_s=0.01, reload_s=60, wall=lambda: 5.0, bus=bus)
     task = asyncio.create_task(mon.run(), name="alerts-test")
     try:
         await asyncio.sleep(0.1)
@@ -183,3 +189,9 @@ async def test_monitor_loads_alerts_and_records_triggers(seeded) -> None:
     assert row["message"] == "price of Y1 went above 0.550 (now 0.560)"
     with seeded() as s:
         assert s.execute(select(TABLES["alert_triggers"].c.alert_id)).scalars().all() == [1]
+    # Published on the one event path too, where notifications subscribe (issue 17).
+    assert [(e.kind, e.severity, e.message) for e in published] == [
+        ("alert", "warning", "Alert #1 fired: price of Y1 went above 0.550 (now 0.560)")
+    ]
+    note = NotifyPolicy(NotificationsConfig()).decide(published[0], 0.0)
+    assert note is not None and note.kind == "alert"

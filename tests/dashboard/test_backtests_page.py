@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from database.engine import db_url_from_path
+from sqlalchemy import Engine
+
 from services.backtest.store import save_run
 
 
-def _save(db_path: Path, tmp_path: Path, name: str, ret: float, label: str) -> int:
+def _save(db_url: str, tmp_path: Path, name: str, ret: float, label: str) -> int:
     def write(run_id: int) -> tuple[Path, Path]:
         j, h = tmp_path / f"r{run_id}.json", tmp_path / f"r{run_id}.html"
         j.write_text("{}", encoding="utf-8")
@@ -16,7 +17,7 @@ def _save(db_path: Path, tmp_path: Path, name: str, ret: float, label: str) -> i
         return j, h
 
     run_id, _, _ = save_run(
-        db_url_from_path(db_path),
+        db_url,
         kind="backtest",
         doc={"config": "c.yaml", "data": "/data/l1", "fidelity": "L1", "events": 1234},
         results=[
@@ -37,9 +38,10 @@ def _save(db_path: Path, tmp_path: Path, name: str, ret: float, label: str) -> i
     return run_id
 
 
-def test_backtests_list_compare_and_report(client, db_path: Path, tmp_path: Path) -> None:
-    a = _save(db_path, tmp_path, "mm_wide", 1.25, "GOOD")
-    b = _save(db_path, tmp_path, "mm_tight", -0.5, "FAILED")
+def test_backtests_list_compare_and_report(client, db: Engine, tmp_path: Path) -> None:
+    url = db.url.render_as_string(hide_password=False)  # SQLite or PostgreSQL (conftest)
+    a = _save(url, tmp_path, "mm_wide", 1.25, "GOOD")
+    b = _save(url, tmp_path, "mm_tight", -0.5, "FAILED")
     page = client.get("/backtests").get_data(as_text=True)
     assert "mm_wide" in page and "mm_tight" in page and "GOOD" in page and "FAILED" in page
     assert page.index("mm_tight") < page.index("mm_wide")  # newest first

@@ -110,8 +110,10 @@ def test_report_from_exchange_fills() -> None:
 
 
 def test_control_cli_prints_the_report(
-    seeded: sessionmaker[Session], db_path: Path, capsys: pytest.CaptureFixture[str]
+    seeded: sessionmaker[Session], db_path: Path, capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
+    if backend != "sqlite":
+        pytest.skip("the CLI's --db names a SQLite file")
     from services.control_cli import main
 
     _more(seeded)

@@ -18,7 +18,7 @@ import json, os, sys, time
 out = sys.argv[sys.argv.index("--marker") + 1] if "--marker" in sys.argv else None
 with open(os.environ["SUP_LOG"], "a") as fh:
     fh.write(json.dumps({"argv": sys.argv[1:], "token": os.environ.get("DASHBOARD_TOKEN"),
-                         "pid": os.getpid()}) + "\\n")
+                         "db_url": os.environ.get("BOT_DB_URL"), "pid": os.getpid()}) + "\\n")
 mode = os.environ["SUP_MODE"]
 if mode == "crash":
     sys.exit(1)
@@ -28,7 +28,9 @@ time.sleep(60)
 """
 
 
-def _sup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> DashboardSupervisor:
+def _sup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, db_url: str | None = None
+) -> DashboardSupervisor:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     monkeypatch.setenv("SUP_LOG", str(tmp_path / "starts.jsonl"))
@@ -36,7 +38,7 @@ def _sup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Dashboar
     monkeypatch.delenv("DASHBOARD_TOKEN", raising=False)
     cfg = parse_config(
         {
-            "bot": {"db_path": str(tmp_path / "bot.db")},
+            "bot": {"db_path": str(tmp_path / "bot.db"), "db_url": db_url},
             "dashboard": {
                 "token_file": str(tmp_path / "tok"),
                 "port": 5999,
@@ -99,12 +101,32 @@ async def test_config_error_is_not_retried(tmp_path, monkeypatch) -> None:
     assert sup.starts == 1 and sup.exit_codes == [2]
 
 
-def test_command_line_names_the_database_and_config(tmp_path, monkeypatch) -> None:
+def test_command_line_names_the_config_and_never_the_database_url(tmp_path, monkeypatch) -> None:
     sup = _sup(tmp_path, monkeypatch, "serve")
     cmd = sup.command()
     assert cmd[0] == sys.executable
-    assert cmd[cmd.index("--db-url") + 1] == "sqlite:///" + str((tmp_path / "bot.db").resolve())
+    assert "--db-url" not in cmd
     assert cmd[cmd.index("--config") + 1] == str((tmp_path / "c.yaml").resolve())
+
+
+async def test_database_password_reaches_the_child_only_through_its_environment(
+    tmp_path, monkeypatch
+) -> None:
+    # Issue 17: the password was on the child's command line, visible to every local user (ps).
+    url = "postgresql+psycopg://bot:hunter2-secret@127.0.0.1:5432/bot"
+    sup = _sup(tmp_path, monkeypatch, "crash", db_url=url)
+    task = asyncio.create_task(sup.run(), name="dashboard-test")
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if sup.starts >= 1 and _starts(tmp_path):
+                break
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    first = _starts(tmp_path)[0]
+    assert first["db_url"] == url
+    assert "hunter2-secret" not in " ".join(first["argv"])
 
 
 @pytest.mark.e2e

@@ -1,4 +1,6 @@
-"""Database fixtures: a migrated temp SQLite file per test (copied from one migrated template)."""
+"""Database fixtures: a migrated database per test, on SQLite (a temp file copied from one
+migrated template) and on PostgreSQL (tests/pg.py); tests that take ``db_url`` (or ``engine``,
+``session_factory``, ``writer``) run on both."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database.engine import db_url_from_path, make_engine, make_session_factory, migrate
 from database.writer import DbWriter
+from tests.pg import BACKENDS, fresh_pg_url
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +33,18 @@ def db_path(tmp_path: Path, migrated_template: Path) -> Path:
     return path
 
 
-@pytest.fixture()
-def db_url(db_path: Path) -> str:
-    return db_url_from_path(db_path)
+def sqlite_only(url: object) -> None:
+    """Skip the PostgreSQL variant of a test about SQLite's own behaviour (pragmas, locks)."""
+    if not str(url).startswith("sqlite"):
+        pytest.skip("SQLite-specific behaviour")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield db_url_from_path(request.getfixturevalue("db_path"))
+    else:
+        yield from fresh_pg_url(request)
 
 
 @pytest.fixture()

@@ -22,6 +22,7 @@ from database.engine import (
     upsert_statement,
 )
 from database.models import TABLES, Base
+from tests.database.conftest import sqlite_only
 
 EXPECTED_TABLES = {
     "strategies",
@@ -60,6 +61,7 @@ def test_db_url_from_path_is_absolute(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_file_engine_sets_pragmas(engine: Engine) -> None:
+    sqlite_only(engine.url)
     assert _pragma(engine, "journal_mode") == "wal"
     assert _pragma(engine, "busy_timeout") == 5000
     assert _pragma(engine, "foreign_keys") == 1

@@ -67,3 +67,24 @@ def test_guard_records_changes_once_and_gives_up_after_the_limit() -> None:
         "healthy",
         "degraded",
     ]
+
+
+def test_guard_publishes_on_the_bus_when_given_one() -> None:
+    # Issue 17: the outage events reach notifications and metrics through the one event path.
+    from services.bus import AuditEvent, EventBus
+
+    w = FakeWriter()
+    sink = RecordingSink()
+    bus = EventBus()
+    seen: list[AuditEvent] = []
+    bus.subscribe(seen.append)
+    guard = StoreGuard(w, sink, lambda: 5.0, 30, "/x/bot.db.spool", bus=bus)  # type: ignore[arg-type]
+    w.healthy, w.degraded_for_s, w.last_store_error = False, 1.0, "OperationalError: disk is full"
+    guard.poll()
+    w.healthy, w.degraded_for_s = True, 0.0
+    guard.poll()
+    assert [(e.kind, e.severity) for e in seen] == [
+        ("store_degraded", "critical"),
+        ("store_recovered", "warning"),
+    ]
+    assert sink.events == []  # the bus's database subscriber writes the rows instead

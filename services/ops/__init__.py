@@ -1,0 +1,1 @@
+"""Unattended operation: notifications, Prometheus metrics, backups and retention (issue 17)."""
