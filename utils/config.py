@@ -32,6 +32,7 @@ from utils.errors import ConfigError
 from utils.graduation_config import GraduationConfig, RebalancingConfig, SelectionConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
+from utils.live_config import LiveConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
     BreakerConfig,
@@ -373,6 +374,7 @@ class AppConfig(_Frozen):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)  # live Polymarket (docs/GOING_LIVE.md)
 
     @field_validator("strategies")
     @classmethod

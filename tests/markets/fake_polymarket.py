@@ -213,6 +213,7 @@ class FakePolymarket:
         app.router.add_get("/prices-history", self._history)
         app.router.add_get("/trades", self._trades)
         app.router.add_get("/ws/market", self._ws)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -224,6 +225,9 @@ class FakePolymarket:
         if self.walk_interval_s is not None:
             self._walk = asyncio.create_task(self._walk_loop(), name="fake-polymarket-walk")
         return self.base_url
+
+    def add_routes(self, app: web.Application) -> None:
+        """Hook for subclasses (the fake CLOB V2 venue adds order entry and the user channel)."""
 
     async def stop(self) -> None:
         """Stop the walk, close sockets and the server."""

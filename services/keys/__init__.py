@@ -1,0 +1,1 @@
+"""Secrets at rest: the wallet key and the venue API credentials, encrypted with a passphrase."""
