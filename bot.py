@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.ops.cli import main as ops_main
 
         return ops_main(raw)
+    if raw[:1] == ["keys"]:  # `python bot.py keys set|test|rotate|forget|status` (live trading)
+        from services.keys.cli import main as keys_main
+
+        return keys_main(raw[1:])
     args = parse_args(argv)
     if args.list_strategies:
         from services.strategies.catalog import print_catalog
