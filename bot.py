@@ -134,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         return ops_main(raw)
     if raw[:1] == ["keys"]:  # `python bot.py keys set|test|rotate|forget|status` (live trading)
         from services.keys.cli import main as keys_main
+    if raw[:1] in (["keys"], ["live"]):  # live trading: `keys set|test|rotate|forget|status`,
+        from services.keys.cli import main as keys_main  # `live report [--csv FILE]`
+        from services.markets.polymarket.live.cli import main as live_main
 
-        return keys_main(raw[1:])
+        return (keys_main if raw[0] == "keys" else live_main)(raw[1:])
     args = parse_args(argv)
     if args.list_strategies:
         from services.strategies.catalog import print_catalog
@@ -187,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_app(cfg, strategies, quiet=args.quiet, config_path=str(path)))
     except StoreError as exc:
         print(f"Database error: {exc}", file=sys.stderr)
+        print("The bot did not start.", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigError as exc:  # live trading: keys or venue not usable
+        print(f"Configuration error: {exc}", file=sys.stderr)
         print("The bot did not start.", file=sys.stderr)
         return EXIT_CONFIG
 

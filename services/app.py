@@ -52,6 +52,12 @@ async def run_app(
         If the database cannot be used (not a database, corrupt, unwritable, locked, or a spool
         left by an earlier run cannot be written): nothing has started.
     """
+    live = None
+    if cfg.live.enabled:  # live Polymarket: keys and venue first, or nothing starts (exit 2)
+        from services.markets.polymarket.live.runtime import add_twins, open_live
+
+        live = await open_live(cfg, config_path)
+        cfg, strategies = add_twins(cfg, strategies, config_path)
     url = cfg.db_url()
     db_file = sqlite_path(url)
     if db_file is not None and not db_file.is_dir():
@@ -99,7 +105,15 @@ async def run_app(
     clock: SimClock | LiveClock = (
         SimClock(origin) if md.source in ("sim", "replay", "betfair_replay") else LiveClock()
     )
-    node, rep = restore_node(cfg, strategies, sink, sessions, clock=clock)
+    node, rep = restore_node(
+        cfg,
+        strategies,
+        sink,
+        sessions,
+        clock=clock,
+        extra_clients=live.factories() if live is not None else None,
+        routes=live.routes() if live is not None else None,
+    )
     engine, bus, data_guard = node.engine, node.bus, node.data_guard
     assert node.safety is not None
     safety = node.safety
@@ -170,6 +184,8 @@ async def run_app(
     for name, handler in lifecycle.handlers().items():
         control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
+    if live is not None:
+        await live.start(node, sink)  # reconcile with the venue before the feed runs
     watcher = ConfigWatcher(config_path, safety)
     watcher.baseline()
 
@@ -237,6 +253,8 @@ async def run_app(
             log.exception("Final snapshot failed.")
             exit_code = 1
         await feed.close()
+        if live is not None:
+            await live.stop()
         if bundle.recorder is not None:
             await bundle.recorder.aclose()
         if store_stop:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -24,7 +24,7 @@ from services.enums import Stage, StrategyStatus
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side, rules_from_dict
 from services.money import MICRO, notional
-from services.node import Node, build_node
+from services.node import ClientFactory, Node, build_node
 from services.order_flow import CLIENT_ORDER_PREFIX
 from services.persistence import Sink
 from services.strategies.base import Strategy
@@ -374,6 +374,8 @@ def restore_node(
     *,
     clock: Clock,
     wall: Callable[[], float] = time.time,
+    extra_clients: Mapping[str, ClientFactory] | None = None,
+    routes: Mapping[str, str] | None = None,
 ) -> tuple[Node, RestoreReport]:
     """Build the bot's node and bring back what the database holds: the ledger, open orders,
     statuses, and the safety states (kill switch, breakers, health, exits).
@@ -381,7 +383,9 @@ def restore_node(
     The safety layer is restored after the ledger, and re-declares the whole chain; the data
     guard stays the node's own (the live feed's health task updates that object).
     """
-    node = build_node(cfg, strategies, sink, clock=clock, wall=wall)
+    node = build_node(
+        cfg, strategies, sink, clock=clock, wall=wall, extra_clients=extra_clients, routes=routes
+    )
     rep = restore(node.engine, sessions)
     assert node.safety is not None
     with sessions() as session:

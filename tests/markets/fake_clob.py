@@ -199,7 +199,7 @@ class FakeClob(FakePolymarket):
             t.cancel()
         for ws in list(self.user_clients):
             with contextlib.suppress(Exception):
-                await ws.close()
+                await asyncio.wait_for(ws.close(), 1.0)
         await super().stop()
 
     # ------------------------------------------------------------------ fault knobs

@@ -77,6 +77,7 @@ class LiveOrderInfo:
     accepted_ts: float | None = None
     expected_fill: int | None = None  # FAK/FOK: what the placement answer said matched
     cancel_wanted: str | None = None
+    restored: bool = False  # working before a restart: its stored fills are already applied
     cancel_sent: bool = False
     failed_trades: int = 0
     label: str | None = None
@@ -130,6 +131,9 @@ class LivePolymarketClient(ExecutionClient):
         self.filled: dict[int, int] = {}
         self._pending: list[Order] = []
         self._flush_scheduled = False
+        self._pending_cancels: list[Order] = []
+        self._cancel_scheduled = False
+        self.kill_cancelled = 0  # orders the venue confirmed cancelled since the kill switch
         self._tasks: set[asyncio.Task[Any]] = set()
         self.next_due = float("inf")
         self.balance: int | None = None  # venue USDC, micro (refreshed by reconciliation)
@@ -160,7 +164,7 @@ class LivePolymarketClient(ExecutionClient):
         self._schedule_flush()
 
     def _live_checks(self, order: Order, inst: Instrument | None) -> str | None:
-        if self.killed:
+        if self.killed and not order.reduce_only:
             return "live trading stopped by the kill switch"
         if inst is None:
             return f"unknown instrument {order.instrument_id}"
@@ -227,8 +231,21 @@ class LivePolymarketClient(ExecutionClient):
             info.cancel_wanted = reason
         if order.venue_order_id is not None and not info.cancel_sent:
             info.cancel_sent = True
-            self._spawn(self._cancel([order]), f"live-cancel-{order.order_id}")
+            self._queue_cancel(order)
         return True
+
+    def _queue_cancel(self, order: Order) -> None:
+        """Cancels requested in one engine step go out in one request (the kill switch's)."""
+        self._pending_cancels.append(order)
+        if not self._cancel_scheduled:
+            self._cancel_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_cancels)
+
+    def _start_cancels(self) -> None:
+        self._cancel_scheduled = False
+        batch, self._pending_cancels = self._pending_cancels, []
+        if batch:
+            self._spawn(self._cancel(batch), "live-cancel")
 
     def cancel_all(self, now: float, reason: str, strategy: str | None = None) -> int:
         """Cancel every working order (of one strategy); all of them in one venue request."""
@@ -250,8 +267,7 @@ class LivePolymarketClient(ExecutionClient):
         ]
         for o in sendable:
             self.info[o.order_id].cancel_sent = True
-        if sendable:
-            self._spawn(self._cancel(sendable), "live-cancel-all")
+            self._queue_cancel(o)
         return n
 
     async def kill(self, reason: str) -> int:
@@ -275,7 +291,9 @@ class LivePolymarketClient(ExecutionClient):
             o = self.by_venue.get(vid)
             if o is not None and o.active:
                 self._finish(o, OrderStatus.CANCELLED, now, reason)
-        return len(ids)
+        # Cancels the kill switch already sent order by order (one batch) count too.
+        await self.drain()
+        return len(ids) + self.kill_cancelled
 
     def open_orders(self, strategy: str | None = None) -> list[Order]:
         """Return the orders working (or on their way) at the venue."""
@@ -288,7 +306,7 @@ class LivePolymarketClient(ExecutionClient):
     def restore(self, order: Order) -> None:
         """Take back an order that was working before a restart (checked by the next refresh)."""
         self.orders[order.order_id] = order
-        info = LiveOrderInfo(self._wall(), order.price, accepted_ts=self._clock())
+        info = LiveOrderInfo(self._wall(), order.price, accepted_ts=self._clock(), restored=True)
         self.info[order.order_id] = info
         if order.venue_order_id:
             self.by_venue[order.venue_order_id] = order
@@ -414,7 +432,7 @@ class LivePolymarketClient(ExecutionClient):
             self._fak_done(o)
         if info.cancel_wanted is not None and o.active and not info.cancel_sent:
             info.cancel_sent = True
-            self._spawn(self._cancel([o]), f"live-cancel-{o.order_id}")
+            self._queue_cancel(o)
         self._sync_due()
 
     def _fak_done(self, o: Order) -> None:
@@ -440,6 +458,8 @@ class LivePolymarketClient(ExecutionClient):
             self._problem("cancel_failed", f"cancel of {len(ids)} order(s) failed: {exc}")
             return
         now = self._clock()
+        if self.killed:
+            self.kill_cancelled += len(done)
         for vid in done:
             o = self.by_venue.get(vid)
             if o is not None and o.active:
@@ -463,9 +483,8 @@ class LivePolymarketClient(ExecutionClient):
             reason = self.info[o.order_id].cancel_wanted or f"cancelled by the venue ({p.status})"
             self._finish(o, OrderStatus.CANCELLED, self._clock(), reason)
 
-    def _on_trade(self, p: Any) -> None:
-        """Fills from one trade: ours as taker, or as a maker in ``maker_orders``."""
-        status = str(p.status)
+    def _mine(self, p: Any) -> list[tuple[Order, int, int, str]]:
+        """Return (order, size, price, liquidity) for each of our orders in one trade."""
         mine: list[tuple[Order, int, int, str]] = []
         taker = self.by_venue.get(str(p.taker_order_id))
         if taker is not None and str(p.trader_side or "TAKER") == "TAKER":
@@ -474,8 +493,40 @@ class LivePolymarketClient(ExecutionClient):
             o = self.by_venue.get(str(m.order_id))
             if o is not None:
                 mine.append((o, _micro(m.matched_amount), _micro(m.price), "maker"))
-        for o, size, price, liq in mine:
-            self._trade_status(o, str(p.id), size, price, liq, status)
+        return mine
+
+    def _on_trade(self, p: Any) -> None:
+        """Fills from one trade: ours as taker, or as a maker in ``maker_orders``."""
+        for o, size, price, liq in self._mine(p):
+            self._trade_status(o, str(p.id), size, price, liq, str(p.status))
+
+    def _seed_restored(self, trades: list[Any]) -> None:
+        """After a restart, mark the venue trades already in the ledger as known.
+
+        A restored order's stored ``filled`` quantity came from its earliest trades; those are
+        recorded without a fill event, the later ones (missed while the bot was down) apply.
+        """
+        left: dict[int, int] = {}
+        for t in sorted(trades, key=lambda t: (t.matched_at, str(t.id))):
+            for o, size, price, liq in self._mine(t):
+                info = self.info.get(o.order_id)
+                key = (str(t.id), o.order_id)
+                if info is None or not info.restored or key in self.trades:
+                    continue
+                room = left.setdefault(o.order_id, o.filled)
+                if room >= size:
+                    left[o.order_id] = room - size
+                    fee = (
+                        self.instruments[o.instrument_id].fees.taker_fee(size, price)
+                        if liq == "taker" and o.instrument_id in self.instruments
+                        else 0
+                    )
+                    self.trades[key] = TradeRec(
+                        str(t.id), o.order_id, size, price, fee, liq, str(t.status), self._clock()
+                    )
+                    info.trades.append(str(t.id))
+        for info in self.info.values():
+            info.restored = False
 
     def apply_rest_trade(self, t: Any) -> bool:
         """Apply a trade read over REST (``ClobTrade``); return whether it changed anything."""
@@ -632,6 +683,7 @@ class LivePolymarketClient(ExecutionClient):
         out: list[str] = []
         venue_open = await self.venue.open_orders()
         trades = await self.venue.trades()
+        self._seed_restored(trades)
         repaired = sum(1 for t in trades if self.apply_rest_trade(t))
         if repaired:
             log.warning("%d trade update(s) missed by the user channel were applied (%s).",
@@ -689,7 +741,7 @@ class LivePolymarketClient(ExecutionClient):
 
     async def drain(self) -> None:
         """Wait for every request in flight (tests and shutdown)."""
-        while self._tasks or self._flush_scheduled:
+        while self._tasks or self._flush_scheduled or self._cancel_scheduled:
             await asyncio.sleep(0)
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)

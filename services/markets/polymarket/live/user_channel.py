@@ -67,7 +67,7 @@ class UserChannel:
         delay = self._backoff[0]
         while True:
             try:
-                async with websockets.connect(self.url, ping_interval=None) as ws:
+                async with websockets.connect(self.url, ping_interval=None, close_timeout=1) as ws:
                     frame = {"type": "user", "auth": self._creds()}
                     await ws.send(json.dumps(frame))
                     self.connections += 1
@@ -78,7 +78,10 @@ class UserChannel:
                     try:
                         await self._on_connected(reason)
                         while True:
-                            raw = await asyncio.wait_for(ws.recv(), DEAD_AFTER_S)
+                            # asyncio.timeout, not wait_for: in 3.11 wait_for can swallow a
+                            # cancel that races with a message arriving.
+                            async with asyncio.timeout(DEAD_AFTER_S):
+                                raw = await ws.recv()
                             if raw == "PONG" or not raw:
                                 continue
                             try:

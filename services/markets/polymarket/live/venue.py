@@ -174,7 +174,8 @@ class ClobVenue:
         while True:
             await self.limiter.acquire(endpoint, priority)
             try:
-                return await asyncio.wait_for(fn(), self.cfg.request_timeout_s)
+                async with asyncio.timeout(self.cfg.request_timeout_s):
+                    return await fn()
             except RateLimitError as exc:
                 self.throttled += 1
                 wait = float(exc.retry_after or 1.0)
