@@ -33,6 +33,7 @@ from utils.graduation_config import GraduationConfig, RebalancingConfig, Selecti
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
 from utils.live_config import LiveConfig
+from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
     BreakerConfig,

@@ -106,10 +106,12 @@ def main(argv: list[str]) -> int:
             print(f"Re-encrypted {store.path} under the new passphrase.")
             return EXIT_OK
         if args.action == "forget":
-            if not args.yes:
-                if not sys.stdin.isatty() or input(f"Delete {store.path}? [y/N] ") != "y":
-                    print("Nothing deleted.")
-                    return EXIT_REFUSED
+            confirmed = args.yes or (
+                sys.stdin.isatty() and input(f"Delete {store.path}? [y/N] ") == "y"
+            )
+            if not confirmed:
+                print("Nothing deleted.")
+                return EXIT_REFUSED
             print("Deleted." if store.forget() else f"No key store at {store.path}.")
             return EXIT_OK
         if args.action == "test":

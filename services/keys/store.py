@@ -177,7 +177,13 @@ class KeyStore:
         doc = {
             "format": FORMAT,
             "version": 1,
-            "kdf": {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": _b64(salt)},
+            "kdf": {
+                "name": "scrypt",
+                "n": SCRYPT_N,
+                "r": SCRYPT_R,
+                "p": SCRYPT_P,
+                "salt": _b64(salt),
+            },
             "cipher": "AES-256-GCM",
             "nonce": _b64(nonce),
             "ciphertext": _b64(ct),

@@ -62,9 +62,14 @@ def test_update_rotate_forget(tmp_path: Path) -> None:
 
 async def _bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "bot.py"), *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env}, cwd=cwd,
+        sys.executable,
+        str(ROOT / "bot.py"),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -75,10 +80,17 @@ async def test_cli_set_status_test_rotate_forget(tmp_path: Path) -> None:
     url = await fake.start()
     try:
         cfg = tmp_path / "config.yaml"
-        cfg.write_text(yaml.safe_dump({"live": {
-            "clob_url": url, "user_ws_url": fake.user_ws_url,
-            "keys_path": str(tmp_path / "keys.enc"),
-        }}))
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "live": {
+                        "clob_url": url,
+                        "user_ws_url": fake.user_ws_url,
+                        "keys_path": str(tmp_path / "keys.enc"),
+                    }
+                }
+            )
+        )
         secrets = {
             "POLYMARKET_PRIVATE_KEY": TEST_PRIVATE_KEY,
             "POLYMARKET_API_KEY": fake.creds["apiKey"],
@@ -87,8 +99,9 @@ async def test_cli_set_status_test_rotate_forget(tmp_path: Path) -> None:
         }
         env = {"MSB_KEYS_PASSPHRASE": PASS}
         c = ["--config", str(cfg)]
-        rc, out, err = await _bot("keys", *c, "set", "--from-env", env={**env, **secrets},
-                                  cwd=tmp_path)
+        rc, out, err = await _bot(
+            "keys", *c, "set", "--from-env", env={**env, **secrets}, cwd=tmp_path
+        )
         assert rc == 0, err
         assert "Stored api_key, api_passphrase, api_secret, private_key" in out
         rc, out, _ = await _bot("keys", *c, "status", env={}, cwd=tmp_path)
@@ -96,16 +109,21 @@ async def test_cli_set_status_test_rotate_forget(tmp_path: Path) -> None:
         rc, out, err = await _bot("keys", *c, "test", env=env, cwd=tmp_path)
         assert rc == 0, err
         assert "Connection OK" in out and "USDC balance 1,000.00" in out
-        rc, _, err = await _bot("keys", *c, "test", env={"MSB_KEYS_PASSPHRASE": "wrong one!!!!"},
-                                cwd=tmp_path)
+        rc, _, err = await _bot(
+            "keys", *c, "test", env={"MSB_KEYS_PASSPHRASE": "wrong one!!!!"}, cwd=tmp_path
+        )
         assert rc == 1 and "wrong passphrase" in err
         rc, out, err = await _bot(
-            "keys", *c, "rotate", env={**env, "MSB_KEYS_NEW_PASSPHRASE": "another long phrase"},
+            "keys",
+            *c,
+            "rotate",
+            env={**env, "MSB_KEYS_NEW_PASSPHRASE": "another long phrase"},
             cwd=tmp_path,
         )
         assert rc == 0, err
-        assert KeyStore(tmp_path / "keys.enc").load("another long phrase").get("api_key") == (
-            fake.creds["apiKey"]
+        assert (
+            KeyStore(tmp_path / "keys.enc").load("another long phrase").get("api_key")
+            == (fake.creds["apiKey"])
         )
         for text in (out, err):
             for v in secrets.values():

@@ -358,9 +358,7 @@ class FakeClob(FakePolymarket):
             )
         book = self.books[token]
         levels = sorted(book.asks.items()) if side == "BUY" else sorted(book.bids.items())[::-1]
-        crosses = [
-            (px, sz) for px, sz in levels if (px <= price if side == "BUY" else px >= price)
-        ]
+        crosses = [(px, sz) for px, sz in levels if (px <= price if side == "BUY" else px >= price)]
         if post_only and crosses:
             return self._error(POST_ONLY_CROSS_MSG)
         available = sum(sz for _, sz in crosses)

@@ -123,8 +123,11 @@ async def make_rig(**cfg_kw: Any) -> tuple[Rig, Callable[[], Any]]:
     client.on_problem = lambda k, m: problems.append((k, m))
     channel = UserChannel(
         cfg.user_ws_url,
-        lambda: {"apiKey": fake.creds["apiKey"], "secret": fake.creds["secret"],
-                 "passphrase": fake.creds["passphrase"]},
+        lambda: {
+            "apiKey": fake.creds["apiKey"],
+            "secret": fake.creds["secret"],
+            "passphrase": fake.creds["passphrase"],
+        },
         client.on_user_message,
         lambda reason: _refresh(client, reason, problems),
         backoff_s=(0.05, 0.2),
@@ -249,7 +252,7 @@ async def test_425_pauses_then_only_post_only_orders_go(rig: Rig) -> None:
     rig.fake.fail_next("/order", 425, retry_after="0.1")
     o = rig.buy(bid, 5 * MICRO, post_only=True)
     await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted after the 425")
-    assert rig.client.venue.restarts == 1 and rig.client.venue.post_only_mode()
+    assert rig.client.clob.restarts == 1 and rig.client.clob.post_only_mode()
     plain = rig.buy(bid, 5 * MICRO)
     assert plain.status is OrderStatus.REJECTED and "425" in (plain.reject_reason or "")
     ok = rig.buy(bid - rig.yes.tick, 5 * MICRO, post_only=True)
@@ -261,7 +264,7 @@ async def test_429_is_retried_after_retry_after(rig: Rig) -> None:
     rig.fake.fail_next("/order", 429, retry_after="0.05")
     o = rig.buy(bid, 5 * MICRO)
     await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted after the 429")
-    assert rig.client.venue.throttled == 1
+    assert rig.client.clob.throttled == 1
     assert [st for p, st in rig.fake.request_log if p == "/order"] == [429, 200]
 
 
@@ -304,8 +307,8 @@ async def test_heartbeat_expiry_cancels_everything_at_the_venue(rig: Rig) -> Non
     rig.fake.heartbeat_timeout_s = 0.3
     o = rig.buy(bid, 5 * MICRO)
     await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted")
-    hb1 = await rig.client.venue.heartbeat()
-    hb2 = await rig.client.venue.heartbeat()
+    hb1 = await rig.client.clob.heartbeat()
+    hb2 = await rig.client.clob.heartbeat()
     assert hb1 != hb2 and rig.fake.heartbeats == 2
     await rig.until(lambda: o.status is OrderStatus.CANCELLED, "dead-man cancel", timeout=3)
     assert rig.fake.heartbeat_expiries == 1
@@ -347,7 +350,7 @@ async def test_dry_run_signs_but_never_posts() -> None:
         o = r.buy(bid, 5 * MICRO)
         await r.until(lambda: o.status is OrderStatus.OPEN, "local ack")
         assert (o.venue_order_id or "").startswith("dry-msb-")
-        signed = r.client.venue.signed_dry_run
+        signed = r.client.clob.signed_dry_run
         assert len(signed) == 1 and signed[0]["taker_amount"] == 5 * MICRO
         assert signed[0]["signer"].lower().startswith("0x")
         assert not [p for p, _ in r.fake.request_log if p in ("/order", "/orders")]

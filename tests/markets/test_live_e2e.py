@@ -57,9 +57,17 @@ async def wait_for(cond: Callable[[], bool], what: str, proc: Any, timeout: floa
 
 async def start_bot(cfg: Path, db: Path, cwd: Path) -> Any:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "bot.py"), "--config", str(cfg), "--db", str(db), "--quiet",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, cwd=cwd,
+        sys.executable,
+        str(ROOT / "bot.py"),
+        "--config",
+        str(cfg),
+        "--db",
+        str(db),
+        "--quiet",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
         env={**os.environ, "MSB_KEYS_PASSPHRASE": PASS},
     )
 
@@ -71,57 +79,102 @@ async def test_bot_trades_live_against_the_fake_clob(tmp_path: Path) -> None:
     token = fake._tokens(fake.markets[0])[0]
     other = fake._tokens(fake.markets[5])[0]
     try:
-        KeyStore(tmp_path / "keys.enc").save(PASS, {
-            "private_key": TEST_PRIVATE_KEY, "api_key": fake.creds["apiKey"],
-            "api_secret": fake.creds["secret"], "api_passphrase": fake.creds["passphrase"],
-        })
+        KeyStore(tmp_path / "keys.enc").save(
+            PASS,
+            {
+                "private_key": TEST_PRIVATE_KEY,
+                "api_key": fake.creds["apiKey"],
+                "api_secret": fake.creds["secret"],
+                "api_passphrase": fake.creds["passphrase"],
+            },
+        )
         cfg = tmp_path / "config.yaml"
         log_file = tmp_path / "bot.log"
-        cfg.write_text(yaml.safe_dump({
-            "bot": {"log_file": str(log_file), "log_level": "DEBUG"},
-            "market_data": {
-                "source": "polymarket",
-                "polymarket": {"gamma_url": url, "clob_url": url, "ws_url": fake.ws_url},
-                "validation": {"freshness_threshold_s": 600, "min_depth_usd": 1},
-            },
-            "breakers": {"enabled": False},
-            "health": {"enabled": False},
-            "dashboard": {"enabled": False},
-            "strategies": [
-                {"name": "prober", "class": str(ROOT / "tests/markets/live_prober.py:LiveProber"),
-                 "params": {"token": token, "mode": "probe"}, "capital_usd": 200},
-                {"name": "waiter", "class": str(ROOT / "tests/markets/live_prober.py:LiveProber"),
-                 "params": {"token": other, "mode": "wait"}, "capital_usd": 200},
-            ],
-            "live": {
-                "enabled": True, "dry_run": False, "strategies": ["prober", "waiter"],
-                "clob_url": url, "user_ws_url": fake.user_ws_url,
-                "keys_path": str(tmp_path / "keys.enc"),
-                "order_timeout_s": 600, "order_timeout_per_strategy_s": {"waiter": 2},
-                "reconcile_interval_s": 600,
-            },
-        }))
+        cfg.write_text(
+            yaml.safe_dump(
+                {
+                    "bot": {"log_file": str(log_file), "log_level": "DEBUG"},
+                    "market_data": {
+                        "source": "polymarket",
+                        "polymarket": {"gamma_url": url, "clob_url": url, "ws_url": fake.ws_url},
+                        "validation": {"freshness_threshold_s": 600, "min_depth_usd": 1},
+                    },
+                    "breakers": {"enabled": False},
+                    "health": {"enabled": False},
+                    "dashboard": {"enabled": False},
+                    "strategies": [
+                        {
+                            "name": "prober",
+                            "class": str(ROOT / "tests/markets/live_prober.py:LiveProber"),
+                            "params": {"token": token, "mode": "probe"},
+                            "capital_usd": 200,
+                        },
+                        {
+                            "name": "waiter",
+                            "class": str(ROOT / "tests/markets/live_prober.py:LiveProber"),
+                            "params": {"token": other, "mode": "wait"},
+                            "capital_usd": 200,
+                        },
+                    ],
+                    "live": {
+                        "enabled": True,
+                        "dry_run": False,
+                        "strategies": ["prober", "waiter"],
+                        "clob_url": url,
+                        "user_ws_url": fake.user_ws_url,
+                        "keys_path": str(tmp_path / "keys.enc"),
+                        "order_timeout_s": 600,
+                        "order_timeout_per_strategy_s": {"waiter": 2},
+                        "reconcile_interval_s": 600,
+                    },
+                }
+            )
+        )
         db = tmp_path / "bot.db"
         outputs: list[str] = []
 
         # ---- run 1: trade, then crash with an order resting at the venue
         proc = await start_bot(cfg, db, tmp_path)
-        probe_rest = "select id, venue_order_id, filled, status from orders where " \
-                     "strategy='prober' and reason='probe rest' order by id"
-        await wait_for(lambda: any(r[3] == "open" and r[1] for r in q(db, probe_rest)),
-                       "the resting live order", proc)
-        await wait_for(lambda: q(db, "select status, reject_reason from orders where "
-                                 "strategy='waiter'") ==
-                       [("cancelled", "order timeout: unfilled after 2 s")],
-                       "the order timeout", proc)
-        await wait_for(lambda: q(db, "select status from orders where strategy='prober' and "
-                                 "reason='probe taker'") == [("filled",)], "the taker fill", proc)
+        probe_rest = (
+            "select id, venue_order_id, filled, status from orders where "
+            "strategy='prober' and reason='probe rest' order by id"
+        )
+        await wait_for(
+            lambda: any(r[3] == "open" and r[1] for r in q(db, probe_rest)),
+            "the resting live order",
+            proc,
+        )
+        await wait_for(
+            lambda: (
+                q(db, "select status, reject_reason from orders where strategy='waiter'")
+                == [("cancelled", "order timeout: unfilled after 2 s")]
+            ),
+            "the order timeout",
+            proc,
+        )
+        await wait_for(
+            lambda: (
+                q(db, "select status from orders where strategy='prober' and reason='probe taker'")
+                == [("filled",)]
+            ),
+            "the taker fill",
+            proc,
+        )
         oid, vid, _, _ = q(db, probe_rest)[0]
         await fake.fill_resting(vid, 2_000_000)
         await wait_for(lambda: q(db, probe_rest)[0][2] == 2_000_000, "the maker fill", proc)
-        await wait_for(lambda: q(db, "select count(*) from events where kind="
-                                 "'trade_verification' and value='VERIFIED'")[0][0] >= 1,
-                       "the taker fill CONFIRMED and VERIFIED", proc)
+        await wait_for(
+            lambda: (
+                q(
+                    db,
+                    "select count(*) from events where kind="
+                    "'trade_verification' and value='VERIFIED'",
+                )[0][0]
+                >= 1
+            ),
+            "the taker fill CONFIRMED and VERIFIED",
+            proc,
+        )
         proc.kill()  # a crash: nothing is cancelled by the bot
         out, err = await proc.communicate()
         outputs += [out.decode(), err.decode()]
@@ -130,13 +183,22 @@ async def test_bot_trades_live_against_the_fake_clob(tmp_path: Path) -> None:
 
         # ---- run 2: reconcile from the venue, then the kill switch, then a clean stop
         proc = await start_bot(cfg, db, tmp_path)
-        await wait_for(lambda: q(db, "select filled from orders where id=?", oid) == [(3_000_000,)],
-                       "the missed fill applied at start", proc)
-        await wait_for(lambda: len(q(db, probe_rest)) >= 2 and q(db, probe_rest)[-1][1],
-                       "the restarted strategy's new order", proc)
+        await wait_for(
+            lambda: q(db, "select filled from orders where id=?", oid) == [(3_000_000,)],
+            "the missed fill applied at start",
+            proc,
+        )
+        await wait_for(
+            lambda: len(q(db, probe_rest)) >= 2 and q(db, probe_rest)[-1][1],
+            "the restarted strategy's new order",
+            proc,
+        )
         proc.send_signal(signal.SIGUSR1)
-        await wait_for(lambda: bool(q(db, "select data_json from events where kind='live_kill'")),
-                       "the live cancel-all", proc)
+        await wait_for(
+            lambda: bool(q(db, "select data_json from events where kind='live_kill'")),
+            "the live cancel-all",
+            proc,
+        )
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         outputs += [out.decode(), err.decode()]
@@ -159,9 +221,19 @@ async def test_bot_trades_live_against_the_fake_clob(tmp_path: Path) -> None:
         # ---- the fidelity report
         csv_path = tmp_path / "fidelity.csv"
         rep = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bot.py"), "live", "--config", str(cfg), "--db", str(db),
-            "report", "--csv", str(csv_path), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "live",
+            "--config",
+            str(cfg),
+            "--db",
+            str(db),
+            "report",
+            "--csv",
+            str(csv_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path,
         )
         r_out, r_err = await rep.communicate()
         assert rep.returncode == 0, r_err.decode()
@@ -172,8 +244,14 @@ async def test_bot_trades_live_against_the_fake_clob(tmp_path: Path) -> None:
         assert int(rows["prober"][3]) >= 2  # live orders paired with the twin's
 
         # ---- no secret anywhere
-        secrets = [TEST_PRIVATE_KEY, TEST_PRIVATE_KEY[2:], fake.creds["secret"],
-                   fake.creds["passphrase"], fake.creds["apiKey"], PASS]
+        secrets = [
+            TEST_PRIVATE_KEY,
+            TEST_PRIVATE_KEY[2:],
+            fake.creds["secret"],
+            fake.creds["passphrase"],
+            fake.creds["apiKey"],
+            PASS,
+        ]
         blobs = [db.read_bytes(), log_file.read_bytes(), *(o.encode() for o in outputs)]
         for extra in tmp_path.glob("bot.db*"):
             blobs.append(extra.read_bytes())

@@ -34,8 +34,10 @@ def main(argv: list[str]) -> int:
         with make_session_factory(db)() as session:
             rows = fidelity_report(session)
     except SQLAlchemyError as exc:
-        print(f"Database error: cannot read {url}: {exc.args[0] if exc.args else exc}",
-              file=sys.stderr)
+        print(
+            f"Database error: cannot read {url}: {exc.args[0] if exc.args else exc}",
+            file=sys.stderr,
+        )
         return 2
     finally:
         db.dispose()

@@ -118,7 +118,7 @@ class LivePolymarketClient(ExecutionClient):
     ) -> None:
         super().__init__()
         self.name = name
-        self.venue = venue
+        self.clob = venue
         self.books = books
         self.instruments = instruments
         self.cfg = cfg
@@ -172,7 +172,7 @@ class LivePolymarketClient(ExecutionClient):
             return f"price {order.price / MICRO} is not on the tick grid {inst.tick / MICRO}"
         if order.size < inst.min_size:
             return f"size {order.size / MICRO} is below the market minimum {inst.min_size / MICRO}"
-        if self.venue.post_only_mode() and not order.post_only:
+        if self.clob.post_only_mode() and not order.post_only:
             return "the venue restarted (425): only post-only orders are accepted for a while"
         value = notional(order.size, order.price)
         cap = int(self.cfg.max_order_usd * MICRO)
@@ -285,12 +285,12 @@ class LivePolymarketClient(ExecutionClient):
             for o in self.open_orders():
                 self._finish(o, OrderStatus.CANCELLED, now, reason)
             return 0
-        ids = await self.venue.cancel_all()
+        ids = await self.clob.cancel_all()
         now = self._clock()
         for vid in ids:
-            o = self.by_venue.get(vid)
-            if o is not None and o.active:
-                self._finish(o, OrderStatus.CANCELLED, now, reason)
+            hit = self.by_venue.get(vid)
+            if hit is not None and hit.active:
+                self._finish(hit, OrderStatus.CANCELLED, now, reason)
         # Cancels the kill switch already sent order by order (one batch) count too.
         await self.drain()
         return len(ids) + self.kill_cancelled
@@ -373,7 +373,7 @@ class LivePolymarketClient(ExecutionClient):
             if not o.active:
                 continue
             try:
-                signed.append(await self.venue.sign(o))
+                signed.append(await self.clob.sign(o))
                 ready.append(o)
             except VenueCallError as exc:
                 self._reject(o, self._clock(), f"signing failed: {exc}")
@@ -383,20 +383,30 @@ class LivePolymarketClient(ExecutionClient):
             return
         if self.cfg.dry_run:
             for o, s in zip(ready, signed, strict=True):
-                self.venue.signed_dry_run.append(
-                    {"order_id": o.order_id, "token": s.token_id, "side": s.side,
-                     "maker_amount": s.maker_amount, "taker_amount": s.taker_amount,
-                     "order_type": s.order_type, "signer": s.signer}
+                self.clob.signed_dry_run.append(
+                    {
+                        "order_id": o.order_id,
+                        "token": s.token_id,
+                        "side": s.side,
+                        "maker_amount": s.maker_amount,
+                        "taker_amount": s.taker_amount,
+                        "order_type": s.order_type,
+                        "signer": s.signer,
+                    }
                 )
                 log.info(
                     "Dry run: order %d signed (%s %s %s @ %s), not posted.",
-                    o.order_id, o.strategy, o.side.value, o.size / MICRO, o.price / MICRO,
+                    o.order_id,
+                    o.strategy,
+                    o.side.value,
+                    o.size / MICRO,
+                    o.price / MICRO,
                     extra={"strategy": o.strategy, "order": o.order_id},
                 )
                 self._accepted(o, PlaceResult(True, f"dry-{o.client_order_id}", "live"))
             return
         try:
-            results = await self.venue.post(signed)
+            results = await self.clob.post(signed)
         except VenueCallError as exc:
             now = self._clock()
             for o in ready:
@@ -451,7 +461,7 @@ class LivePolymarketClient(ExecutionClient):
             return
         ids = [o.venue_order_id for o in orders if o.venue_order_id]
         try:
-            done, refused = await self.venue.cancel([i for i in ids if i])
+            done, refused = await self.clob.cancel([i for i in ids if i])
         except VenueCallError as exc:
             for o in orders:
                 self.info[o.order_id].cancel_sent = False
@@ -461,9 +471,9 @@ class LivePolymarketClient(ExecutionClient):
         if self.killed:
             self.kill_cancelled += len(done)
         for vid in done:
-            o = self.by_venue.get(vid)
-            if o is not None and o.active:
-                self._finish(o, OrderStatus.CANCELLED, now, self.info[o.order_id].cancel_wanted)
+            hit = self.by_venue.get(vid)
+            if hit is not None and hit.active:
+                self._finish(hit, OrderStatus.CANCELLED, now, self.info[hit.order_id].cancel_wanted)
         for vid, why in refused.items():
             log.info("Venue did not cancel %s: %s.", vid, why)
 
@@ -578,12 +588,22 @@ class LivePolymarketClient(ExecutionClient):
         o.updated_ts = now
         self.filled[o.order_id] = o.filled
         fill = Fill(
-            0, o.order_id, o.strategy, o.instrument_id, o.side, rec.price, rec.size, rec.fee,
-            rec.liquidity, now, venue_fill_id=rec.trade_id,
+            0,
+            o.order_id,
+            o.strategy,
+            o.instrument_id,
+            o.side,
+            rec.price,
+            rec.size,
+            rec.fee,
+            rec.liquidity,
+            now,
+            venue_fill_id=rec.trade_id,
             fill_reason="provisional" if rec.status in PROVISIONAL else "confirmed",
         )
         kind = (
-            OrderEventKind.FILLED if o.status is OrderStatus.FILLED
+            OrderEventKind.FILLED
+            if o.status is OrderStatus.FILLED
             else OrderEventKind.PARTIALLY_FILLED
         )
         self._emit(OrderEvent(kind, o, now, fill=fill))
@@ -604,8 +624,18 @@ class LivePolymarketClient(ExecutionClient):
         self.filled[o.order_id] = o.filled
         opposite = Side.SELL if o.side is Side.BUY else Side.BUY
         fill = Fill(
-            0, o.order_id, o.strategy, o.instrument_id, opposite, rec.price, rec.size, -rec.fee,
-            rec.liquidity, now, venue_fill_id=f"{rec.trade_id}:reversal", fill_reason="reversal",
+            0,
+            o.order_id,
+            o.strategy,
+            o.instrument_id,
+            opposite,
+            rec.price,
+            rec.size,
+            -rec.fee,
+            rec.liquidity,
+            now,
+            venue_fill_id=f"{rec.trade_id}:reversal",
+            fill_reason="reversal",
         )
         kind = OrderEventKind.PARTIALLY_FILLED if o.active else OrderEventKind.CANCELLED
         self._emit(OrderEvent(kind, o, now, fill=fill, reason=f"trade {rec.trade_id} failed"))
@@ -629,7 +659,9 @@ class LivePolymarketClient(ExecutionClient):
         o.status = status
         o.reject_reason = reason
         o.updated_ts = now
-        kind = OrderEventKind.CANCELLED if status is OrderStatus.CANCELLED else OrderEventKind.REJECTED
+        kind = (
+            OrderEventKind.CANCELLED if status is OrderStatus.CANCELLED else OrderEventKind.REJECTED
+        )
         self._emit(OrderEvent(kind, o, now, reason=reason))
         self._maybe_verify(o)
         self._sync_due()
@@ -643,13 +675,14 @@ class LivePolymarketClient(ExecutionClient):
         if any(r.status in PROVISIONAL and not r.reversed for r in recs):
             return
         detail: dict[str, Any] = {"order_id": o.order_id, "filled": o.filled, "size": o.size}
+        label: str
         if o.status is OrderStatus.REJECTED or info.failed_trades:
             label = FAILED
         elif o.filled == 0:
-            label = FAILED if o.tif in (TimeInForce.FOK,) else None
-            if label is None:
-                info.label = "UNFILLED"
+            if o.tif is not TimeInForce.FOK:
+                info.label = "UNFILLED"  # cancelled or timed out before any fill: no label
                 return
+            label = FAILED
         elif o.filled < o.size:
             label = PARTIAL_FILL
         else:
@@ -681,22 +714,25 @@ class LivePolymarketClient(ExecutionClient):
         if self.cfg.dry_run:
             return []
         out: list[str] = []
-        venue_open = await self.venue.open_orders()
-        trades = await self.venue.trades()
+        venue_open = await self.clob.open_orders()
+        trades = await self.clob.trades()
         self._seed_restored(trades)
         repaired = sum(1 for t in trades if self.apply_rest_trade(t))
         if repaired:
-            log.warning("%d trade update(s) missed by the user channel were applied (%s).",
-                        repaired, reason)
+            log.warning(
+                "%d trade update(s) missed by the user channel were applied (%s).", repaired, reason
+            )
         open_ids = {str(o.id) for o in venue_open}
-        unknown = [vid for vid in open_ids if vid not in self.by_venue
-                   or not self.by_venue[vid].active]
+        unknown = [
+            vid for vid in open_ids if vid not in self.by_venue or not self.by_venue[vid].active
+        ]
         for vid in sorted(unknown):
-            out.append(f"{self.name}: the venue works order {vid}, which the bot does not know "
-                       "(cancelled)")
+            out.append(
+                f"{self.name}: the venue works order {vid}, which the bot does not know (cancelled)"
+            )
         if unknown:
             try:
-                await self.venue.cancel(sorted(unknown))
+                await self.clob.cancel(sorted(unknown))
             except VenueCallError as exc:
                 out.append(f"{self.name}: cancelling unknown venue orders failed: {exc}")
         now = self._clock()
@@ -710,15 +746,15 @@ class LivePolymarketClient(ExecutionClient):
                 )
                 self._finish(o, OrderStatus.CANCELLED, now, f"not open at the venue ({reason})")
         for vo in venue_open:
-            o = self.by_venue.get(str(vo.id))
-            if o is not None and o.active:
+            hit = self.by_venue.get(str(vo.id))
+            if hit is not None and hit.active:
                 matched = int(Decimal(vo.size_matched) * MICRO)
-                if matched != o.filled:
+                if matched != hit.filled:
                     out.append(
-                        f"{self.name}: order {o.order_id} matched {matched / MICRO:,.2f} at the "
-                        f"venue, {o.filled / MICRO:,.2f} in the bot"
+                        f"{self.name}: order {hit.order_id} matched {matched / MICRO:,.2f} at "
+                        f"the venue, {hit.filled / MICRO:,.2f} in the bot"
                     )
-        self.balance, self.allowance = await self.venue.collateral()
+        self.balance, self.allowance = await self.clob.collateral()
         return out
 
     # ================================================================== internals

@@ -54,9 +54,7 @@ def check_live_config(cfg: AppConfig, file: str) -> None:
     enabled = {e.name for e in cfg.strategies if e.enabled}
     for i, name in enumerate(live.strategies):
         if name not in enabled:
-            raise ConfigError(
-                file, f"live.strategies[{i}]", f"{name!r} is not an enabled strategy"
-            )
+            raise ConfigError(file, f"live.strategies[{i}]", f"{name!r} is not an enabled strategy")
     for name in live.order_timeout_per_strategy_s:
         if name not in live.strategies:
             raise ConfigError(
@@ -108,7 +106,9 @@ async def open_live(cfg: AppConfig, file: str) -> LiveRuntime:
         raise ConfigError(file, "live", str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - SDK errors: say which, never a secret
         raise ConfigError(
-            file, "live.clob_url", f"cannot authenticate with the venue: {type(exc).__name__}: {exc}"
+            file,
+            "live.clob_url",
+            f"cannot authenticate with the venue: {type(exc).__name__}: {exc}",
         ) from exc
     log.warning(
         "Live trading is ON for %s (%s); wallet %s at %s.",
@@ -220,8 +220,12 @@ class LiveRuntime:
             diffs = await c.refresh(reason)
             diffs += await self._balances()
         except VenueCallError as exc:
-            self._event("live_reconciliation", f"Reconciliation ({reason}) could not read the "
-                        f"venue: {exc}", "warning", {"reason": reason})
+            self._event(
+                "live_reconciliation",
+                f"Reconciliation ({reason}) could not read the venue: {exc}",
+                "warning",
+                {"reason": reason},
+            )
             return []
         self._poke()
         now = self.engine.clock.now()
@@ -235,7 +239,8 @@ class LiveRuntime:
             )
             if len(diffs) >= self.cfg.live.reconcile_kill_threshold and self.safety is not None:
                 self.safety.activate_kill_switch(
-                    f"live reconciliation found {len(diffs)} differences", "live",
+                    f"live reconciliation found {len(diffs)} differences",
+                    "live",
                     created_wall=time.time(),
                 )
         else:
@@ -291,14 +296,22 @@ class LiveRuntime:
                 self.heartbeat_failures = 0
             except VenueCallError as exc:
                 self.heartbeat_failures += 1
-                self._event("live_heartbeat", f"Dead-man heartbeat failed: {exc}", "warning",
-                            {"failures": self.heartbeat_failures})
+                self._event(
+                    "live_heartbeat",
+                    f"Dead-man heartbeat failed: {exc}",
+                    "warning",
+                    {"failures": self.heartbeat_failures},
+                )
             await asyncio.sleep(self.cfg.live.heartbeat_interval_s)
 
     # ------------------------------------------------------------------ kill switch
     def _on_kill_event(self, ev: AuditEvent) -> None:
         state = (ev.data or {}).get("state")
-        if str(state).upper() in ("REDUCING", "HALTED") and self.client is not None and not self.client.killed:
+        if (
+            str(state).upper() in ("REDUCING", "HALTED")
+            and self.client is not None
+            and not self.client.killed
+        ):
             self.tasks.append(asyncio.create_task(self._kill(ev.message), name="live-kill"))
 
     async def _kill(self, reason: str) -> None:
@@ -307,8 +320,13 @@ class LiveRuntime:
         try:
             n = await self.client.kill("kill switch: cancel-all")
         except VenueCallError as exc:
-            self._event("live_kill", f"Kill switch: cancel-all failed ({exc}); the venue's "
-                        "dead-man timer cancels the rest within 10 s", "critical", {})
+            self._event(
+                "live_kill",
+                f"Kill switch: cancel-all failed ({exc}); the venue's "
+                "dead-man timer cancels the rest within 10 s",
+                "critical",
+                {},
+            )
             self.heartbeat_stopped = True
             return
         self.kill_ms = (time.perf_counter() - t0) * 1000.0
@@ -335,8 +353,13 @@ class LiveRuntime:
         return total
 
     def _on_verified(self, order: Order, label: str, detail: dict[str, Any]) -> None:
-        row = {"label": label, "strategy": order.strategy, "instrument_id": order.instrument_id,
-               "side": order.side.value, **detail}
+        row = {
+            "label": label,
+            "strategy": order.strategy,
+            "instrument_id": order.instrument_id,
+            "side": order.side.value,
+            **detail,
+        }
         self.verifications.append(row)
         del self.verifications[:-200]
         self._event(
@@ -390,8 +413,13 @@ class LiveRuntime:
                 "strategies": list(self.cfg.live.strategies),
                 "open_orders": len(c.open_orders()),
                 "provisional": [
-                    {"trade_id": t.trade_id, "order_id": t.order_id, "size": t.size,
-                     "price": t.price, "status": t.status}
+                    {
+                        "trade_id": t.trade_id,
+                        "order_id": t.order_id,
+                        "size": t.size,
+                        "price": t.price,
+                        "status": t.status,
+                    }
                     for t in c.provisional
                 ],
                 "heartbeat_ok_ts": self.heartbeat_ok_ts,

@@ -100,8 +100,9 @@ class UserChannel:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any socket failure: reconnect
-                log.warning("User channel lost (%s); reconnecting in %.1f s.",
-                            type(exc).__name__, delay)
+                log.warning(
+                    "User channel lost (%s); reconnecting in %.1f s.", type(exc).__name__, delay
+                )
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])

@@ -92,8 +92,8 @@ async def connect_sdk(cfg: LiveConfig, secrets: Any) -> Any:
     The wallet is the signer's own address (an EOA: no relayer needed). API credentials are
     taken from the store when set, else derived by the SDK from the wallet key.
     """
-    from polymarket import ApiKeyCreds, AsyncSecureClient
     from eth_account import Account
+    from polymarket import ApiKeyCreds, AsyncSecureClient
 
     pk = secrets.get("private_key")
     if not pk:
@@ -180,7 +180,9 @@ class ClobVenue:
                 self.throttled += 1
                 wait = float(exc.retry_after or 1.0)
                 self.limiter.pause(endpoint, wait)
-                err: VenueCallError = VenueCallError(f"rate limited (429), retry after {wait} s", 429)
+                err: VenueCallError = VenueCallError(
+                    f"rate limited (429), retry after {wait} s", 429
+                )
             except RequestRejectedError as exc:
                 if exc.status == 425:
                     self.restarts += 1
@@ -241,12 +243,13 @@ class ClobVenue:
         out: list[PlaceResult] = []
         for i in range(0, len(signed), BATCH_MAX):
             chunk = signed[i : i + BATCH_MAX]
+            one, many = self._poster(chunk)
             if len(chunk) == 1:
                 responses = [
                     await self._call(
                         "clob_order",
                         Priority.ORDER,
-                        lambda c=chunk[0]: self.sdk.post_order(c),
+                        one,
                         idempotent=False,
                     )
                 ]
@@ -255,12 +258,23 @@ class ClobVenue:
                     await self._call(
                         "clob_order",
                         Priority.ORDER,
-                        lambda c=chunk: self.sdk.post_orders(c),
+                        many,
                         idempotent=False,
                     )
                 )
             out.extend(_result(r, s) for r, s in zip(responses, chunk, strict=True))
         return out
+
+    def _poster(
+        self, chunk: list[Any]
+    ) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]:
+        async def one() -> Any:
+            return await self.sdk.post_order(chunk[0])
+
+        async def many() -> Any:
+            return await self.sdk.post_orders(chunk)
+
+        return one, many
 
     async def cancel(self, venue_ids: list[str]) -> tuple[list[str], dict[str, str]]:
         """Cancel orders at EMERGENCY priority; return (cancelled ids, not cancelled: reason)."""
