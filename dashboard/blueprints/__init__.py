@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
         graduation,
         journal,
         leaderboard,
+        live_trading,
         meta,
         ops,
         risk,
@@ -35,5 +36,6 @@ def register_blueprints(app: Flask) -> None:
         backtests,
         graduation,
         ops,
+        live_trading,
     ):
         app.register_blueprint(module.bp)
