@@ -32,8 +32,8 @@ full maker fill), :meth:`drop_user_sockets`, ``mute_user`` (messages silently lo
 ``heartbeat_timeout_s`` (expiry cancels everything).
 
 Run standalone: ``python -m tests.markets.fake_clob --port 0`` prints ``FAKE_POLYMARKET_URL=``,
-``FAKE_POLYMARKET_WS=`` and ``FAKE_CLOB_USER_WS=`` lines and the test API credentials on
-``FAKE_CLOB_CREDS=`` (JSON).
+``FAKE_POLYMARKET_WS=`` and ``FAKE_CLOB_USER_WS=`` lines, the test API credentials on ``FAKE_CLOB_CREDS=`` (JSON) and the
+throwaway wallet key the fake accepts on ``FAKE_CLOB_PRIVATE_KEY=`` (docs/GOING_LIVE.md).
 """
 
 from __future__ import annotations
@@ -712,6 +712,7 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"FAKE_POLYMARKET_WS={fake.ws_url}", flush=True)
     print(f"FAKE_CLOB_USER_WS={fake.user_ws_url}", flush=True)
     print(f"FAKE_CLOB_CREDS={json.dumps(fake.creds)}", flush=True)
+    print(f"FAKE_CLOB_PRIVATE_KEY={TEST_PRIVATE_KEY}", flush=True)  # a throwaway test key
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
