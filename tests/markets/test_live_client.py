@@ -357,3 +357,14 @@ async def test_dry_run_signs_but_never_posts() -> None:
         assert r.fake.posted == []
     finally:
         await close()
+
+
+async def test_failed_trade_after_the_shares_were_sold_is_reported_not_reversed(rig: Rig) -> None:
+    _, ask = best(rig)
+    rig.client.held = lambda strategy, iid: 0  # as if the strategy sold them meanwhile
+    rig.fake.fail_trades = 1
+    o = rig.buy(ask, 5 * MICRO, tif=TimeInForce.FAK)
+    await rig.until(lambda: any(v[0] == o.order_id for v in rig.verified), "FAILED label")
+    assert o.filled == 5 * MICRO  # no reversal row: the ledger cannot give the shares back
+    assert not any(f.venue_fill_id.endswith(":reversal") for f in rig.h.sink.fills)
+    assert any(k == "trade_failed" and "not reversed" in m for k, m in rig.problems)

@@ -143,6 +143,7 @@ class LivePolymarketClient(ExecutionClient):
         self.on_problem: Callable[[str, str], None] | None = None
         self.latencies_ms: list[float] = []
         self.position_cost: Callable[[str, str], int] | None = None  # (strategy, market) -> micro
+        self.held: Callable[[str, str], int] | None = None  # (strategy, instrument) -> micro
 
     # ================================================================== orders
     def submit(self, order: Order, now: float) -> None:
@@ -611,6 +612,20 @@ class LivePolymarketClient(ExecutionClient):
 
     def _reverse(self, o: Order, rec: TradeRec, now: float) -> None:
         """A trade FAILED after MATCHED: undo its fill with an opposite ledger row."""
+        if o.side is Side.BUY and self.held is not None:
+            have = self.held(o.strategy, o.instrument_id)
+            if have < rec.size:
+                # The shares were sold meanwhile: the ledger cannot give back what it no longer
+                # holds. Keep the fill, say so; reconciliation sees the token difference.
+                rec.reversed = True
+                self.info[o.order_id].failed_trades += 1
+                self._problem(
+                    "trade_failed",
+                    f"{o.strategy}: trade {rec.trade_id} of order {o.order_id} FAILED after "
+                    f"MATCHED but {have / MICRO:,.2f} of {rec.size / MICRO:,.2f} shares are "
+                    "still held: not reversed; check the position against the venue",
+                )
+                return
         rec.reversed = True
         self.info[o.order_id].failed_trades += 1
         o.filled -= rec.size

@@ -162,6 +162,7 @@ class LiveRuntime:
         c.on_verified = self._on_verified
         c.on_problem = self._on_problem
         c.position_cost = self._position_cost
+        c.held = self._held
         node.bus.subscribe(self._on_kill_event, kinds=["kill_switch"])
         await self.reconcile("start")
         creds = self._ws_creds
@@ -351,6 +352,11 @@ class LiveRuntime:
             if inst is not None and inst.market_id == market and pos.qty > 0:
                 total += pos.cost_basis
         return total
+
+    def _held(self, strategy: str, instrument_id: str) -> int:
+        r = self.engine.runners.get(strategy)
+        pos = r.portfolio.positions.get(instrument_id) if r is not None else None
+        return pos.qty if pos is not None else 0
 
     def _on_verified(self, order: Order, label: str, detail: dict[str, Any]) -> None:
         row = {
