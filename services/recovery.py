@@ -195,6 +195,17 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             order.reject_reason = "not funded after restart"
             engine.sink.order(order)
             continue
+        stored_route = row.get("route")
+        if stored_route and stored_route != engine.client_of(order.strategy).name:
+            # Never re-send an order on another route (live -> paper or paper -> live); a live
+            # order left at the venue is cancelled by its dead-man heartbeat.
+            order.status = OrderStatus.CANCELLED
+            order.reject_reason = (
+                f"was working on route {stored_route!r}, not this run's "
+                f"{engine.client_of(order.strategy).name!r}: not restored"
+            )
+            engine.sink.order(order)
+            continue
         r.portfolio.reserve(order, inst)
         order.client_order_id = (
             row.get("client_order_id") or f"{CLIENT_ORDER_PREFIX}{order.order_id}"
