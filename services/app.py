@@ -185,7 +185,7 @@ async def run_app(
         control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
     if live is not None:
-        await live.start(node, sink)  # reconcile with the venue before the feed runs
+        await live.start(node, sink, lifecycle)  # reconcile with the venue before the feed runs
     watcher = ConfigWatcher(config_path, safety)
     watcher.baseline()
 

@@ -114,7 +114,7 @@ class LivePolymarketClient(ExecutionClient):
         *,
         clock: Callable[[], float] = time.time,
         wall: Callable[[], float] = time.time,
-        name: str = "live",
+        name: str = "polymarket_live",
     ) -> None:
         super().__init__()
         self.name = name

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from database.models import EventRow, OrderRow
 
 TWIN_SUFFIX = "__twin"
+LIVE_ROUTE = "polymarket_live"
 PAIR_WINDOW_S = 2.0
 COLUMNS = (
     "strategy",
@@ -61,9 +62,9 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 def fidelity_report(session: Session) -> list[dict[str, Any]]:
-    """Return one row per live strategy (any strategy with orders routed ``live``)."""
+    """Return one row per live strategy (any strategy with orders routed ``polymarket_live``)."""
     live_names = sorted(
-        set(session.scalars(select(OrderRow.strategy).where(OrderRow.route == "live")))
+        set(session.scalars(select(OrderRow.strategy).where(OrderRow.route == LIVE_ROUTE)))
     )
     return [_row(session, name) for name in live_names]
 
@@ -77,7 +78,7 @@ def _orders(session: Session, strategy: str) -> list[OrderRow]:
 
 
 def _row(session: Session, name: str) -> dict[str, Any]:
-    live = [o for o in _orders(session, name) if o.route == "live"]
+    live = [o for o in _orders(session, name) if o.route == LIVE_ROUTE]
     twin = _orders(session, name + TWIN_SUFFIX)
     free = list(twin)
     pairs: list[tuple[OrderRow, OrderRow]] = []

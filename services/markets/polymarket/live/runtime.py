@@ -33,7 +33,8 @@ from utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-LIVE_ROUTE = "live"
+LIVE_ROUTE = "polymarket_live"
+"""The live client's route name (graduation's live stages route to it: utils/graduation_config.py)."""
 TWIN_SUFFIX = "__twin"
 STATE_INTERVAL_S = 1.0
 TIMER_TICK_S = 0.1
@@ -153,11 +154,35 @@ class LiveRuntime:
         """Return strategy -> route for the live strategies (the rest stay on paper)."""
         return {name: LIVE_ROUTE for name in self.cfg.live.strategies}
 
-    async def start(self, node: Any, sink: Any) -> None:
-        """Reconcile with the venue, then start the user channel, heartbeat and timers."""
+    async def start(self, node: Any, sink: Any, lifecycle: Any = None) -> None:
+        """Pin the configured live routes, reconcile with the venue, then start the user
+        channel, heartbeat and timers.
+
+        ``live.strategies`` are routed live whatever their graduation stage (an explicit
+        override of the stage's route, recorded as an event); graduation's later stage changes
+        route them as graduation says (a demotion to paper moves them off the live client).
+        """
         assert self.client is not None, "build the node with LiveRuntime.factories() first"
         c = self.client
         self.engine, self.sink, self.safety = node.engine, sink, node.safety
+        eng = node.engine
+        for name in self.cfg.live.strategies:
+            if lifecycle is not None:
+                lifecycle.route_target.pop(name, None)
+            if eng.client_of(name).name != LIVE_ROUTE:
+                old = eng.client_of(name).name
+                try:
+                    eng.set_route(name, LIVE_ROUTE)
+                except ValueError as exc:  # orders still working on paper: stay there
+                    self._event("live_route", f"{name} stays on {old}: {exc}", "warning", {})
+                    continue
+                self._event(
+                    "live_route",
+                    f"{name} routes orders to {LIVE_ROUTE} (was {old}): named in live.strategies",
+                    "warning",
+                    {"from": old, "to": LIVE_ROUTE},
+                    strategy=name,
+                )
         c._clock = node.engine.clock.now  # noqa: SLF001 - the engine's clock, set once here
         c.on_verified = self._on_verified
         c.on_problem = self._on_problem
