@@ -132,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         from services.ops.cli import main as ops_main
 
         return ops_main(raw)
-    if raw[:1] == ["keys"]:  # `python bot.py keys set|test|rotate|forget|status` (live trading)
-        from services.keys.cli import main as keys_main
     if raw[:1] in (["keys"], ["live"]):  # live trading: `keys set|test|rotate|forget|status`,
         from services.keys.cli import main as keys_main  # `live report [--csv FILE]`
         from services.markets.polymarket.live.cli import main as live_main

@@ -30,10 +30,9 @@ from utils.backtest_config import BacktestConfig
 from utils.betfair_config import BetfairConfig
 from utils.errors import ConfigError
 from utils.graduation_config import GraduationConfig, RebalancingConfig, SelectionConfig
-from utils.market_config import PipelineMonitorConfig, RecorderConfig
-from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
 from utils.live_config import LiveConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
+from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
 from utils.polymarket_config import PolymarketConfig, ValidationConfig
 from utils.safety_config import (
     BreakerConfig,
