@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -182,7 +183,33 @@ def orders(session: Session, f: OrderFilter) -> list[Row]:
     stmt = _order_stmt(f).order_by(tb.c.id.desc()).limit(f.limit).offset(f.offset)
     rows = [dict(m) for m in session.execute(stmt).mappings()]
     labels = market_labels(session, {r["instrument_id"] for r in rows})
-    return [_order_row(r, labels) for r in rows]
+    checks = verification_labels(session, rows)
+    return [{**_order_row(r, labels), "verification": checks.get(r["id"])} for r in rows]
+
+
+def verification_labels(session: Session, rows: list[Row]) -> dict[int, str]:
+    """Return the live trade-verification label (VERIFIED, PARTIAL_FILL, FAILED, SLIPPAGE_HIGH)
+    of each order in ``rows`` that has one, from the ``trade_verification`` events the live
+    client records (paper orders have none)."""
+    live = [r for r in rows if r.get("route") not in (None, "", "paper")]
+    if not live:
+        return {}
+    ev = t("events")
+    ids = {r["id"] for r in live}
+    stmt = select(ev.c.data_json).where(
+        ev.c.kind == "trade_verification",
+        ev.c.instrument_id.in_({r["instrument_id"] for r in live}),
+    )
+    out: dict[int, str] = {}
+    for (raw,) in session.execute(stmt.order_by(ev.c.id)):
+        try:
+            data = json.loads(raw or "{}")
+        except ValueError:
+            continue
+        oid = data.get("order_id")
+        if isinstance(oid, int) and oid in ids and isinstance(data.get("label"), str):
+            out[oid] = data["label"]
+    return out
 
 
 def _order_row(r: Row, labels: dict[str, Row]) -> Row:

@@ -175,6 +175,13 @@ async def test_bot_trades_live_against_the_fake_clob(tmp_path: Path) -> None:
             "the taker fill CONFIRMED and VERIFIED",
             proc,
         )
+        (data,) = q(
+            db, "select data_json from events where kind='trade_verification' and value='VERIFIED'"
+        )[0]
+        verified = json.loads(data)["order_id"]  # the order log shows the label beside it
+        assert (
+            q(db, f"select route from orders where id={int(verified)}")[0][0] == "polymarket_live"
+        )
         proc.kill()  # a crash: nothing is cancelled by the bot
         out, err = await proc.communicate()
         outputs += [out.decode(), err.decode()]

@@ -386,6 +386,7 @@ class LiveRuntime:
     def _on_verified(self, order: Order, label: str, detail: dict[str, Any]) -> None:
         row = {
             "label": label,
+            "order_id": order.order_id,
             "strategy": order.strategy,
             "instrument_id": order.instrument_id,
             "side": order.side.value,
