@@ -62,6 +62,13 @@ class TradesConfig(_Frozen):
     depth_shares: Decimal = Field(
         Decimal("50"), gt=0, le=Decimal("1e9"), description="Shares assumed at each side, shares."
     )
+    fill_window_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="How long a marketable order waits for trades printed at or through its "
+        "price before its remainder is cancelled (FAK, FOK) or rests (GTC), seconds.",
+    )
 
 
 class LabelThresholds(_Frozen):

@@ -286,7 +286,25 @@ def run_backtest(
     writer = MemoryWriter()
     sink = Sink(writer)
     clock = SimClock(cfg.market_data.start_ts)
-    node = build_node(cfg, strategies, sink, clock=clock)
+    extra, routes = None, None
+    if source.kind == "trades":
+        # No real book: every strategy trades on a paper client that fills only on prints.
+        from services.execution.sim_client import SimulatedClient
+
+        window = cfg.backtest.trades.fill_window_s
+
+        def prints_only(books: Any, instruments: Any, c: AppConfig) -> SimulatedClient:
+            return SimulatedClient(
+                books,
+                instruments,
+                latency_s=c.execution.latency_ms / 1000.0,
+                prints_only=True,
+                print_window_s=window,
+            )
+
+        extra = {"trades": prints_only}
+        routes = {s.name: "trades" for s in strategies}
+    node = build_node(cfg, strategies, sink, clock=clock, extra_clients=extra, routes=routes)
     feed, assumptions, first_ts = _make_source_feed(cfg, source, node, start_ts, end_ts)
     if source.kind != "L2":
         clock.advance(first_ts)

@@ -4,10 +4,12 @@ There is no book in this data, so the feed draws the least a fill needs and says
 
 * every price point ``p`` of a token becomes a one-level book with the bid at ``p - half_spread``
   (rounded down to the tick) and the ask at ``p + half_spread`` (rounded up), each
-  ``depth_shares`` deep (``backtest.trades``): a taker pays the assumed half spread on top of
-  the last price, never less;
-* every trade becomes a ``TradePrint`` (price, size, the taker's side), so a resting order fills
-  only when trades print at or through its price, behind the displayed queue (docs/FILLS.md);
+  ``depth_shares`` deep (``backtest.trades``): what strategies see to price their orders, never
+  liquidity that fills them;
+* every trade becomes a ``TradePrint`` (price, size, the taker's side), and the backtest's paper
+  client matches on prints only (``SimulatedClient(prints_only=True)``): a marketable order waits
+  up to ``fill_window_s`` for trades printed at or through its price and pays its limit as a
+  taker; a resting order fills only from prints, behind the displayed queue (docs/FILLS.md);
 * a market whose ``meta.json`` holds payouts (Gamma showed it resolved) settles at its end time,
   if that falls inside the window; fees are the market's own (Gamma ``feeSchedule``).
 """
@@ -160,7 +162,10 @@ class TradesFeed:
             "books": "none in the data: one level at last price +/- half_spread",
             "half_spread": str(self.cfg.half_spread),
             "depth_shares": str(self.cfg.depth_shares),
-            "resting_orders": "fill only when trades print at or through their price",
+            "fills": "only on trades printed at or through the order's price: a marketable "
+            "order waits up to fill_window_s for them and pays its limit as a taker; the "
+            "assumed book fills nothing",
+            "fill_window_s": str(self.cfg.fill_window_s),
             "fees": "each market's own (Gamma feeSchedule)",
             "settlement": "at the market's end time from Gamma's resolution, when in the window",
             **{k: v for k, v in self.counters.items()},

@@ -40,13 +40,21 @@ class SimulatedClient(ExecutionClient):
         latency_s: float = 0.0,
         name: str = "paper",
         venue: str = "sim",
+        prints_only: bool = False,
+        print_window_s: float = 60.0,
     ) -> None:
         super().__init__()
         self.name = name
         self.venue = venue
         self._fill_seq = 0
         self.matcher = SimulatedExchange(
-            books, instruments, self, self._next_venue_fill, latency_s=latency_s
+            books,
+            instruments,
+            self,
+            self._next_venue_fill,
+            latency_s=latency_s,
+            prints_only=prints_only,
+            print_window_s=print_window_s,
         )
         self.next_due = float("inf")
         self._filled: dict[int, int] = {}

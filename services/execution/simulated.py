@@ -66,6 +66,9 @@ _CANCEL = 1
 TAKER = "taker"
 MAKER_PRINT = "maker_print"
 MAKER_CROSS = "maker_cross"
+TAKER_PRINT = "taker_print"
+"""A marketable order filled by a trade printed at or through its price (prints-only matching:
+the displayed book is an assumption, so only a print proves the liquidity was there)."""
 FILL_REASONS = (TAKER, MAKER_PRINT, MAKER_CROSS)
 """Evidence behind a fill: a walk of the displayed book, a venue trade print, a crossed book."""
 
@@ -98,12 +101,22 @@ class SimulatedExchange:
         listener: ExecutionListener,
         next_fill_id: Callable[[], int],
         latency_s: float = 0.0,
+        *,
+        prints_only: bool = False,
+        print_window_s: float = 60.0,
     ) -> None:
         self.books = books
         self.instruments = instruments
         self.listener = listener
         self._next_fill_id = next_fill_id
         self.latency_s = latency_s
+        self.prints_only = prints_only
+        """Fill only on trade prints (history with no real book: the trades fidelity). A
+        marketable order does not walk the displayed book: it waits up to ``print_window_s`` for
+        trades printed at or through its price, then its remainder is cancelled (FAK, FOK) or
+        rests (GTC); book updates never fill a resting order."""
+        self.print_window_s = print_window_s
+        self._takers: set[int] = set()  # prints-only: marketable orders waiting for prints
         self.market_delay_s: dict[str, float] = {}
         """Extra delay of new orders per market id, seconds (Betfair's bet delay in play)."""
         self.orders: dict[int, Order] = {}
@@ -316,6 +329,13 @@ class SimulatedExchange:
             if confirmed:
                 self._cross_credit[o.order_id] = credit - confirmed
             q = self.instruments[iid].floor_lot(min(vol - confirmed, o.remaining))
+            if o.order_id in self._takers:
+                if o.tif is TimeInForce.FOK and q < o.remaining:
+                    continue  # all or nothing: one print must cover it
+                given[o.strategy] = used + q
+                if q > 0:
+                    self._fill(o, o.price, q, maker=False, reason=TAKER_PRINT)
+                continue
             given[o.strategy] = used + confirmed + q
             if q > 0:
                 self._fill(o, o.price, q, maker=True, reason=MAKER_PRINT)
@@ -405,6 +425,9 @@ class SimulatedExchange:
             self._reject(order, "post-only order would cross the book")
             return
         order.status = OrderStatus.OPEN
+        if crosses and self.prints_only:
+            self._await_prints(order)
+            return
         if crosses:
             absorbed = _absorbed(book, order.side)
             if order.tif is TimeInForce.FOK:
@@ -430,6 +453,23 @@ class SimulatedExchange:
             return
         order.queue_ahead = book.size_at(order.side, order.price)
         self._resting.setdefault(order.instrument_id, []).append(order)
+        order.updated_ts = self.now
+        self.listener.on_order_update(order)
+
+    def _await_prints(self, order: Order) -> None:
+        """Prints-only: a marketable order is first in line at its price and fills only from
+        trades printed at or through it; FAK and FOK give up after ``print_window_s``."""
+        order.queue_ahead = 0
+        self._takers.add(order.order_id)
+        self._resting.setdefault(order.instrument_id, []).append(order)
+        if order.tif is not TimeInForce.GTC:
+            self._seq += 1
+            order.extra["cancel_reason"] = (
+                f"no trade printed through the price within {self.print_window_s:.0f} s"
+            )
+            heapq.heappush(
+                self._pending, (self.now + self.print_window_s, self._seq, _CANCEL, order.order_id)
+            )
         order.updated_ts = self.now
         self.listener.on_order_update(order)
 
@@ -487,8 +527,8 @@ class SimulatedExchange:
         too, so a later update of an unrelated level cannot fill the order from it again.
         """
         resting = self._resting.get(iid)
-        if not resting:
-            return
+        if not resting or self.prints_only:
+            return  # prints-only: an assumed book proves no trade
         bid, ask = book.best_bid(), book.best_ask()
         if bid is None and ask is None:
             return
@@ -577,6 +617,7 @@ class SimulatedExchange:
         self.listener.on_order_update(order)
 
     def _do_cancel(self, order: Order, reason: str) -> None:
+        self._takers.discard(order.order_id)
         order.status = OrderStatus.CANCELLED
         order.reject_reason = order.reject_reason or reason
         order.updated_ts = self.now
@@ -592,6 +633,10 @@ class SimulatedExchange:
         if resting is None:
             return
         alive = [o for o in resting if o.active and o.remaining > 0]
+        if self._takers and len(alive) != len(resting):
+            for o in resting:
+                if not (o.active and o.remaining > 0):
+                    self._takers.discard(o.order_id)
         if alive:
             self._resting[iid] = alive
         else:

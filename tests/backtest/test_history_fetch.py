@@ -219,7 +219,7 @@ def test_a_crash_mid_way_loses_nothing_and_the_rerun_finishes(
             next(gen)
 
 
-async def test_backtest_on_fetched_history_buys_at_the_assumed_spread_and_settles(
+async def test_backtest_on_fetched_history_fills_on_prints_at_its_limit_and_settles(
     fake: FakePolymarket, tmp_path: Path
 ) -> None:
     from services.backtest.run import parse_source, run_backtest
@@ -257,6 +257,9 @@ async def test_backtest_on_fetched_history_buys_at_the_assumed_spread_and_settle
     ask = -(-(first[1] + 20_000) // 10_000) * 10_000  # last price + half spread, up to the tick
     (fill,) = res.fills
     assert (fill["instrument_id"], fill["price"], fill["size"]) == (yes, ask, 10_000_000)
+    # No book in this data: the order filled from a trade printed through its price, not from
+    # the assumed ask (prints-only matching), as a taker at its limit.
+    assert (fill["fill_reason"], fill["liquidity"]) == ("taker_print", "taker")
     (st,) = res.settlements
     assert st["amount"] == 10_000_000  # YES won: 10 shares pay 1 each
     assert res.strategies["hold"]["pnl"] == 10_000_000 - 10 * ask - fill["fee"]
