@@ -320,7 +320,7 @@ class LifecycleManager:
             now,
             name,
             text,
-            severity="warning" if kind == "demotion" else "info",
+            severity="warning",  # every stage change is notified (notifications.min_severity)
             data={"action": kind, "from": old, "to": to, "actor": actor, "figures": figs},
         )
         self.transitions += 1

@@ -190,3 +190,18 @@ def test_grafana_dashboard_uses_only_metrics_the_bot_serves() -> None:
             for name in re.findall(r"\b(bot_[a-z_]+)", t["expr"])}  # fmt: skip
     families = {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in used}
     assert len(families) >= 15 and families <= served, families - served
+
+
+def test_every_default_notification_kind_is_one_the_bot_publishes() -> None:
+    """Defect: four default kinds (reconciliation, live_order_failed, stage_change,
+    approval_waiting) were names nothing published, so those notifications never came."""
+    from pathlib import Path
+
+    from utils.ops_config import DEFAULT_KINDS
+
+    root = Path(__file__).resolve().parents[2] / "services"
+    sources = "\n".join(
+        p.read_text(encoding="utf-8") for p in root.rglob("*.py") if "ops" not in p.parts
+    )
+    missing = [k for k in DEFAULT_KINDS if f'"{k}"' not in sources]
+    assert missing == []
