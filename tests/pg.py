@@ -5,15 +5,16 @@ The server comes from, in order:
 1. ``TEST_POSTGRES_URL``: an admin URL (``postgresql+psycopg://user:pass@host:port/postgres``)
    of a running server on which the tests may create and drop databases;
 2. a private throw-away cluster started by this module with Debian's ``postgresql-15`` binaries
-   (``initdb`` + ``pg_ctl`` in a temp folder, 127.0.0.1 on a free port, password
-   authentication), stopped at the end of the session. As root, the cluster runs as the
-   ``postgres`` user (the server refuses to run as root).
+   (``initdb`` + ``pg_ctl`` in a temp folder, in memory when ``/dev/shm`` has room; 127.0.0.1
+   on a free port, password authentication), stopped at the end of the session. As root, the
+   cluster runs as the ``postgres`` user (the server refuses to run as root).
 
 When neither is possible the PostgreSQL variants are skipped, except under CI (``CI=true``),
 where ``.ci/run`` installs the server package, so they fail instead.
 
 Each test gets its own database, created from a migrated template database (``CREATE DATABASE
-... TEMPLATE``, a file copy on the server: ~0.1 s), dropped at teardown.
+... TEMPLATE``, a file copy on the server: ~0.1 s in memory), dropped at teardown (on a
+private cluster, all at once with the cluster at the end of the session).
 """
 
 from __future__ import annotations
@@ -55,6 +56,23 @@ def _bin_dir() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+def _cluster_parent() -> str | None:
+    """Where the throw-away cluster lives: memory (``/dev/shm``) when it has room, else the temp
+    folder. On disk each per-test ``CREATE DATABASE`` cost ~0.5 s (its checkpoint) and deleting
+    the ~400 databases at the end of a full run took minutes on a busy disk; in memory the
+    create costs ~0.09 s and the clean-up a few seconds. A full run leaves ~3 GB there until the
+    session ends."""
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+    except OSError:
+        return None
+    return shm if st.f_bavail * st.f_frsize >= SHM_NEEDED_BYTES else None
+
+
+SHM_NEEDED_BYTES = 6 * 1024**3
+
+
 class PrivateCluster:
     """A throw-away PostgreSQL cluster in a temp folder."""
 
@@ -65,7 +83,7 @@ class PrivateCluster:
                 "no PostgreSQL server binaries (Debian: apt-get install postgresql-15)"
             )
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-", dir=_cluster_parent()))
         self.port = _free_port()
         self._as: list[str] = []
         if os.geteuid() == 0:

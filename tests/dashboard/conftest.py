@@ -122,10 +122,25 @@ def cfg(tmp_path: Path) -> AppConfig:
     )
 
 
+_APPS: list[Flask] = []  # apps made during the current test; their pollers stop at its end
+
+
 def make_app(cfg: AppConfig, db: Engine, wall: FakeWall) -> Flask:
     app = create_app(cfg, token=TOKEN, db_engine=db, now=wall, async_mode="threading")
     app.config["TESTING"] = True
+    _APPS.append(app)
     return app
+
+
+@pytest.fixture(autouse=True)
+def _stop_live_pollers() -> Iterator[None]:
+    """Stop every app's live-update poller when its test ends (before its database goes):
+    a poller outliving its test printed "Live-update poll failed" at interpreter exit."""
+    yield
+    while _APPS:
+        live = _APPS.pop().extensions["dashboard"].live
+        if live is not None:
+            live.stop()
 
 
 @pytest.fixture()
