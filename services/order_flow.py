@@ -155,6 +155,7 @@ class OrderFlow:
             reduce_only=intent.reduce_only,
             client_order_id=f"{CLIENT_ORDER_PREFIX}{self.order_seq}",
             route=self._route[r.name].name,
+            expire_ts=intent.expire_ts if tif is TimeInForce.GTD else None,
         )
         if intent.persist:
             order.extra["persist"] = True

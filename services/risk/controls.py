@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from services.execution.orders import TimeInForce
+
 from services.instruments import Side
 from services.intents import Intent
 from services.ladder import Quote
@@ -34,6 +34,7 @@ from services.risk.limits import (
     zone_of,
 )
 from services.risk.sanity import (
+    ExpiryControl,
     FundsControl,
     PostOnlyControl,
     PriceControl,
@@ -337,7 +338,7 @@ class RateLimitControl:
         if (
             intent.reduce_only
             and view.instrument.allows_short
-            and intent.tif is not TimeInForce.GTC
+            and not intent.tif.rests
         ):
             return None
         q = self._sent.get(view.strategy)
@@ -385,6 +386,7 @@ def build_chain(
         PriceControl(),
         SizeControl(),
         PostOnlyControl(),
+        ExpiryControl(),
         SelfCrossControl(),
         FundsControl(),
     ]

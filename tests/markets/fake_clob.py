@@ -160,6 +160,8 @@ class FakeClob(FakePolymarket):
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._hb_task: asyncio.Task[None] | None = None
+        self.time_shift_s = 0.0  # added to the venue's clock (tests move GTD expiry forward)
+        self.expired: list[str] = []  # GTD orders the venue expired
 
     # ------------------------------------------------------------------ setup
     @property
@@ -201,6 +203,20 @@ class FakeClob(FakePolymarket):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 1.0)
         await super().stop()
+
+    def venue_now(self) -> float:
+        """Return the venue's clock (wall time plus ``time_shift_s``)."""
+        return time.time() + self.time_shift_s
+
+    async def expire_due(self) -> None:
+        """Expire GTD orders as the venue does: one minute before the signed ``expiration``
+        (docs.polymarket.com/trading/place-orders, the GTD security threshold)."""
+        now = self.venue_now()
+        for vo in self.open_orders_list():
+            if vo.order_type == "GTD" and vo.expiration and now >= vo.expiration - 60:
+                vo.status = "CANCELED"
+                self.expired.append(vo.id)
+                await self._push_order(vo, "CANCELLATION")
 
     # ------------------------------------------------------------------ fault knobs
     def reject_next(self, message: str) -> None:
@@ -351,6 +367,12 @@ class FakeClob(FakePolymarket):
         post_only = bool(payload.get("postOnly"))
         if time.time() < self.post_only_until and not post_only:
             return self._error(POST_ONLY_MODE_MSG)
+        expiration = int(o.get("expiration") or 0)
+        if otype == "GTD" and expiration < self.venue_now() + 180:
+            # "the expiration must be at least 3 minutes in the future" (place-orders page)
+            return self._error("invalid expiration: must be at least 3 minutes in the future")
+        if otype != "GTD" and expiration:
+            return self._error("only GTD orders may carry an expiration")
         min_size = int(Decimal(str(m.get("orderMinSize", 0))) * MICRO)
         if otype in ("GTC", "GTD") and shares < min_size:
             return self._error(
@@ -384,7 +406,7 @@ class FakeClob(FakePolymarket):
             self.creds["apiKey"],
             str(o.get("maker", "")),
             int(time.time()),
-            int(o.get("expiration") or 0),
+            expiration,
         )
         self.orders[oid] = vo
         trade_ids: list[str] = []
@@ -638,6 +660,7 @@ class FakeClob(FakePolymarket):
     async def _heartbeat_watch(self) -> None:
         while True:
             await asyncio.sleep(0.02)
+            await self.expire_due()
             if (
                 self.heartbeat_armed
                 and time.monotonic() - self.last_heartbeat > self.heartbeat_timeout_s

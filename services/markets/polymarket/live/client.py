@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,18 @@ from services.orderbook import BookStore
 from utils.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
+
+GTD_SECURITY_THRESHOLD_S = 60
+"""Polymarket expires a GTD order one minute before its signed ``expiration`` ("GTD orders
+expire one minute before their stated expiration as a security threshold. To set an effective
+lifetime of N seconds, use now + 60 + N", docs.polymarket.com/trading/place-orders), so the
+client signs ``expiry + 60``."""
+GTD_MIN_LIFETIME_S = 120
+"""The shortest GTD lifetime the venue takes: the signed expiration must be at least three
+minutes ahead (same page; the SDK refuses less: ``_MIN_EXPIRATION_BUFFER_S = 180`` in
+``polymarket/_internal/actions/orders/limit.py``), minus the 60 s threshold."""
+GTD_EXPIRY_TOLERANCE_S = 5.0
+"""A venue cancellation of a GTD order this close to (or after) its expiry is its expiry."""
 
 PROVISIONAL = frozenset({"MATCHED", "MINED", "RETRYING", "MATCHED_NOT_BROADCASTED"})
 VERIFIED, PARTIAL_FILL, FAILED, SLIPPAGE_HIGH = (
@@ -173,6 +186,18 @@ class LivePolymarketClient(ExecutionClient):
             return f"price {order.price / MICRO} is not on the tick grid {inst.tick / MICRO}"
         if order.size < inst.min_size:
             return f"size {order.size / MICRO} is below the market minimum {inst.min_size / MICRO}"
+        if order.tif is TimeInForce.GTD:
+            if order.expire_ts is None:
+                return "a GTD order needs expire_ts"
+            lifetime = order.expire_ts - self._clock()
+            if lifetime < GTD_MIN_LIFETIME_S:
+                return (
+                    f"GTD expiry {lifetime:.0f} s ahead is too near: Polymarket needs at least "
+                    f"{GTD_MIN_LIFETIME_S} s (it expires orders {GTD_SECURITY_THRESHOLD_S} s "
+                    "before the signed expiration, which must be 180 s ahead)"
+                )
+        if order.post_only and not order.tif.rests:
+            return f"post-only is allowed with GTC or GTD only, not {order.tif.value}"
         if self.clob.post_only_mode() and not order.post_only:
             return "the venue restarted (425): only post-only orders are accepted for a while"
         value = notional(order.size, order.price)
@@ -212,6 +237,17 @@ class LivePolymarketClient(ExecutionClient):
                         f"below {value / MICRO:.2f}; approve USDC (docs/GOING_LIVE.md)"
                     )
         return None
+
+    def venue_expiration(self, o: Order) -> int | None:
+        """Return the ``expiration`` to sign for a GTD order (unix seconds), None otherwise.
+
+        The engine-clock expiry becomes wall time (the same lifetime from now), rounded up to
+        the second, plus the venue's 60 s security threshold.
+        """
+        if o.tif is not TimeInForce.GTD or o.expire_ts is None:
+            return None
+        wall_expiry = self._wall() + (o.expire_ts - self._clock())
+        return math.ceil(wall_expiry) + GTD_SECURITY_THRESHOLD_S
 
     def _market(self, o: Order) -> str | None:
         inst = self.instruments.get(o.instrument_id)
@@ -330,6 +366,12 @@ class LivePolymarketClient(ExecutionClient):
             info = self.info.get(o.order_id)
             if info is None or info.accepted_ts is None or info.cancel_wanted is not None:
                 continue
+            if o.tif is TimeInForce.GTD:
+                # The strategy chose the lifetime; the venue expires it. Should its message be
+                # lost, the client cancels it itself once the expiry has passed.
+                if o.expire_ts is not None and now >= o.expire_ts + GTD_EXPIRY_TOLERANCE_S:
+                    self.cancel(o, now, f"GTD order expired at {o.expire_ts:.3f}")
+                continue
             limit = self.cfg.order_timeout_per_strategy_s.get(o.strategy, self.cfg.order_timeout_s)
             if now >= info.accepted_ts + limit:
                 self.cancel(o, now, f"order timeout: unfilled after {limit:g} s")
@@ -349,6 +391,10 @@ class LivePolymarketClient(ExecutionClient):
         for o in self.open_orders():
             info = self.info.get(o.order_id)
             if info is None or info.accepted_ts is None or info.cancel_wanted is not None:
+                continue
+            if o.tif is TimeInForce.GTD:
+                if o.expire_ts is not None:
+                    due = min(due, o.expire_ts + GTD_EXPIRY_TOLERANCE_S)
                 continue
             limit = self.cfg.order_timeout_per_strategy_s.get(o.strategy, self.cfg.order_timeout_s)
             due = min(due, info.accepted_ts + limit)
@@ -374,7 +420,7 @@ class LivePolymarketClient(ExecutionClient):
             if not o.active:
                 continue
             try:
-                signed.append(await self.clob.sign(o))
+                signed.append(await self.clob.sign(o, self.venue_expiration(o)))
                 ready.append(o)
             except VenueCallError as exc:
                 self._reject(o, self._clock(), f"signing failed: {exc}")
@@ -474,7 +520,9 @@ class LivePolymarketClient(ExecutionClient):
         for vid in done:
             hit = self.by_venue.get(vid)
             if hit is not None and hit.active:
-                self._finish(hit, OrderStatus.CANCELLED, now, self.info[hit.order_id].cancel_wanted)
+                why = self.info[hit.order_id].cancel_wanted
+                expired = (why or "").startswith("GTD order expired")
+                self._finish(hit, OrderStatus.CANCELLED, now, why, expired)
         for vid, why in refused.items():
             log.info("Venue did not cancel %s: %s.", vid, why)
 
@@ -491,8 +539,22 @@ class LivePolymarketClient(ExecutionClient):
         if o is None or not o.active:
             return
         if p.order_event_type == "CANCELLATION":
+            now = self._clock()
+            if self._expired(o, now):
+                self._finish(
+                    o, OrderStatus.CANCELLED, now, f"GTD order expired at {o.expire_ts:.3f}", True
+                )
+                return
             reason = self.info[o.order_id].cancel_wanted or f"cancelled by the venue ({p.status})"
-            self._finish(o, OrderStatus.CANCELLED, self._clock(), reason)
+            self._finish(o, OrderStatus.CANCELLED, now, reason)
+
+    def _expired(self, o: Order, now: float) -> bool:
+        """Return whether a GTD order has reached its expiry (a venue cancel is its expiry)."""
+        return (
+            o.tif is TimeInForce.GTD
+            and o.expire_ts is not None
+            and now >= o.expire_ts - GTD_EXPIRY_TOLERANCE_S
+        )
 
     def _mine(self, p: Any) -> list[tuple[Order, int, int, str]]:
         """Return (order, size, price, liquidity) for each of our orders in one trade."""
@@ -668,7 +730,14 @@ class LivePolymarketClient(ExecutionClient):
         self._emit(OrderEvent(OrderEventKind.REJECTED, o, now, reason=reason))
         self._maybe_verify(o)
 
-    def _finish(self, o: Order, status: OrderStatus, now: float, reason: str | None) -> None:
+    def _finish(
+        self,
+        o: Order,
+        status: OrderStatus,
+        now: float,
+        reason: str | None,
+        expired: bool = False,
+    ) -> None:
         if not o.active:
             return
         o.status = status
@@ -677,6 +746,9 @@ class LivePolymarketClient(ExecutionClient):
         kind = (
             OrderEventKind.CANCELLED if status is OrderStatus.CANCELLED else OrderEventKind.REJECTED
         )
+        if expired:
+            o.extra["expired"] = True
+            kind = OrderEventKind.EXPIRED
         self._emit(OrderEvent(kind, o, now, reason=reason))
         self._maybe_verify(o)
         self._sync_due()
@@ -755,6 +827,16 @@ class LivePolymarketClient(ExecutionClient):
             if o.venue_order_id is None or o.venue_order_id.startswith("dry-"):
                 continue
             if o.venue_order_id not in open_ids:
+                if self._expired(o, now):
+                    # Expired at the venue (its message missed): not a difference.
+                    self._finish(
+                        o,
+                        OrderStatus.CANCELLED,
+                        now,
+                        f"GTD order expired at {o.expire_ts:.3f}",
+                        True,
+                    )
+                    continue
                 out.append(
                     f"{self.name}: order {o.order_id} ({o.strategy}) is not open at the venue "
                     f"({reason}); marked cancelled"

@@ -1,0 +1,90 @@
+"""GTD orders on the live Polymarket client against the fake CLOB V2 venue.
+
+The venue expires a GTD order one minute before its signed ``expiration`` and wants that
+expiration at least three minutes ahead (docs.polymarket.com/trading/place-orders); the client
+signs ``expiry + 60`` and refuses lifetimes under two minutes locally with a clear reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from services.execution.client import OrderEventKind
+from services.execution.orders import OrderStatus, TimeInForce
+from services.markets.polymarket.live.client import GTD_MIN_LIFETIME_S
+from services.money import MICRO
+from tests.markets.test_live_client import Rig, best, make_rig
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r, close = await make_rig(order_timeout_s=5.0)
+    yield r
+    await close()
+
+
+async def test_gtd_is_signed_with_the_security_threshold_and_expires_at_the_venue(
+    rig: Rig,
+) -> None:
+    bid, _ = best(rig)
+    now = rig.h.clock.now()
+    kinds: list[OrderEventKind] = []
+    emit = rig.client._emit
+
+    def spy(ev: Any) -> None:
+        kinds.append(ev.kind)
+        emit(ev)
+
+    rig.client._emit = spy
+    cash0 = rig.h.pf().available_cash
+    wall0 = time.time()
+    o = rig.buy(bid, 5 * MICRO, tif=TimeInForce.GTD, expire_ts=now + 150, post_only=True)
+    await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted")
+    assert rig.h.pf().available_cash < cash0  # reserved while it rests
+    vo = rig.fake.orders[o.venue_order_id or ""]
+    assert vo.order_type == "GTD" and vo.post_only
+    assert rig.fake.posted[-1]["orderType"] == "GTD"
+    # Signed expiration = wall time of the expiry + 60 s (the venue's security threshold).
+    assert wall0 + 150 + 60 <= vo.expiration <= time.time() + 150 + 60 + 1
+    # The order timeout (5 s) does not cut a GTD order short: the strategy chose its lifetime.
+    rig.h.wait(10.0)
+    await rig.until(lambda: True, "a tick")
+    assert o.status is OrderStatus.OPEN
+    # 150 s later the venue expires it (its clock moved on); the client reports an expiry.
+    rig.h.wait(140.0)
+    rig.fake.time_shift_s = 151.0
+    await rig.until(lambda: o.status is OrderStatus.CANCELLED, "expiry")
+    assert vo.id in rig.fake.expired
+    assert o.extra.get("expired") is True
+    assert kinds == [OrderEventKind.ACCEPTED, OrderEventKind.EXPIRED]
+    assert (o.reject_reason or "").startswith("GTD order expired")
+    assert rig.h.pf().available_cash == cash0  # reservation released
+    rig.h.pf().check_ledger()
+
+
+async def test_gtd_too_near_is_refused_locally_with_the_reason(rig: Rig) -> None:
+    bid, _ = best(rig)
+    now = rig.h.clock.now()
+    o = rig.buy(bid, 5 * MICRO, tif=TimeInForce.GTD, expire_ts=now + GTD_MIN_LIFETIME_S - 1)
+    assert o.status is OrderStatus.REJECTED
+    assert "too near" in (o.reject_reason or "") and "120 s" in (o.reject_reason or "")
+    assert not rig.fake.posted
+    assert rig.h.pf().reserved_cash == 0
+
+
+async def test_gtd_expiry_missed_by_the_channel_is_found_by_the_refresh(rig: Rig) -> None:
+    bid, _ = best(rig)
+    now = rig.h.clock.now()
+    o = rig.buy(bid, 5 * MICRO, tif=TimeInForce.GTD, expire_ts=now + 130)
+    await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted")
+    rig.fake.mute_user = True
+    rig.fake.time_shift_s = 131.0
+    await rig.until(lambda: bool(rig.fake.expired), "venue expiry")
+    rig.h.wait(130.0)
+    lines = await rig.client.refresh("timer")
+    assert lines == []  # an expiry is not a difference
+    assert o.status is OrderStatus.CANCELLED and o.extra.get("expired") is True
