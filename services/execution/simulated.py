@@ -420,7 +420,9 @@ class SimulatedExchange:
             # The venue takes post-only only on resting (GTC/GTD) orders.
             self._reject(order, f"post-only is not allowed with {order.tif.value} orders")
             return
-        if order.tif is TimeInForce.GTD and (order.expire_ts is None or order.expire_ts <= self.now):
+        if order.tif is TimeInForce.GTD and (
+            order.expire_ts is None or order.expire_ts <= self.now
+        ):
             # A GTD order whose expiry has passed by the time it reaches the venue (latency).
             self._reject(order, f"GTD expiry {order.expire_ts} has passed on arrival")
             return

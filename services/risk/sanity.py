@@ -86,7 +86,7 @@ class SizeControl:
 class ExpiryControl:
     """A GTD order carries an expiry in the future; no other order type carries one.
 
-    The expiry is engine-clock seconds (``ctx.now + lifetime``). A venue may need a longer
+    The expiry is engine-clock seconds (``ctx.now() + lifetime``). A venue may need a longer
     lifetime (Polymarket: about two minutes; its live client refuses nearer expiries itself).
     """
 

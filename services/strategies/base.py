@@ -133,7 +133,7 @@ class StrategyContext:
         Returns the order (check ``order.status``; it may be rejected with ``reject_reason``) or
         None if the intent was refused before becoming an order (risk check; recorded as event).
 
-        ``tif=TimeInForce.GTD`` with ``expire_ts=ctx.now + lifetime_s`` (engine-clock seconds)
+        ``tif=TimeInForce.GTD`` with ``expire_ts=ctx.now() + lifetime_s`` (engine-clock seconds)
         rests the order until then; the venue expires it (an ``expired`` order event, its
         reservation released). Post-only is allowed with GTC and GTD only. Polymarket live
         needs a lifetime of at least 120 s (docs/STRATEGIES.md, "Order types").
