@@ -128,6 +128,7 @@ class VenueTrade:
     fee: int = 0
     our_order: str = ""
     our_side: str = ""
+    fee_rate_bps: str = "0"  # the taker's rate, as the venue reports it on the trade
 
 
 class FakeClob(FakePolymarket):
@@ -160,6 +161,8 @@ class FakeClob(FakePolymarket):
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._hb_task: asyncio.Task[None] | None = None
+        self.trade_fee_bps: str | None = None  # override the rate reported on taker trades
+        self.omit_fee_rate = False  # user-channel trade messages without fee_rate_bps
         self.time_shift_s = 0.0  # added to the venue's clock (tests move GTD expiry forward)
         self.expired: list[str] = []  # GTD orders the venue expired
 
@@ -306,13 +309,23 @@ class FakeClob(FakePolymarket):
             body["fd"] = {"r": str(fs.get("rate", 0)), "e": str(fs.get("exponent", 1))}
         return web.json_response(body)
 
-    def _fee(self, token: str, size: int, price: int) -> int:
+    def _fee_bps(self, token: str) -> Decimal:
+        """The market's taker rate in basis points (``feeSchedule.rate`` * 10,000)."""
+        if self.trade_fee_bps is not None:
+            return Decimal(self.trade_fee_bps)
         m = self.market_of(token) or {}
         fs = m.get("feeSchedule") or {}
         if not m.get("feesEnabled") or not fs:
+            return Decimal(0)
+        return Decimal(str(fs.get("rate", 0))) * 10_000
+
+    def _fee(self, token: str, size: int, price: int) -> int:
+        m = self.market_of(token) or {}
+        fs = m.get("feeSchedule") or {}
+        rate = self._fee_bps(token) / 10_000
+        if not rate:
             return 0
         p = Decimal(price) / MICRO
-        rate = Decimal(str(fs.get("rate", 0)))
         exp = int(Decimal(str(fs.get("exponent", 1))))
         fee = (Decimal(size) / MICRO) * rate * (p * (1 - p)) ** exp
         return int(fee.quantize(Decimal("0.00001"), ROUND_HALF_EVEN) * MICRO)
@@ -481,6 +494,7 @@ class FakeClob(FakePolymarket):
             fee=self._fee(vo.token, q, px) if role == "TAKER" else 0,
             our_order=vo.id,
             our_side=vo.side,
+            fee_rate_bps=f"{self._fee_bps(vo.token).normalize():f}" if role == "TAKER" else "0",
         )
         self.trades[tid] = t
         vo.trades.append(tid)
@@ -601,7 +615,7 @@ class FakeClob(FakePolymarket):
             "asset_id": t.token,
             "side": t.side,
             "size": fmt(t.size),
-            "fee_rate_bps": "0",
+            "fee_rate_bps": t.fee_rate_bps,
             "price": fmt(t.price),
             "status": t.status,
             "match_time": str(t.match_time),
@@ -723,6 +737,8 @@ class FakeClob(FakePolymarket):
     async def _push_trade(self, t: VenueTrade) -> None:
         body = {"event_type": "trade", "type": "TRADE", "timestamp": now_ms()}
         body.update(self.trade_body(t))
+        if self.omit_fee_rate:
+            del body["fee_rate_bps"]
         await self._push(body)
 
 

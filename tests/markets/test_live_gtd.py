@@ -88,3 +88,31 @@ async def test_gtd_expiry_missed_by_the_channel_is_found_by_the_refresh(rig: Rig
     lines = await rig.client.refresh("timer")
     assert lines == []  # an expiry is not a difference
     assert o.status is OrderStatus.CANCELLED and o.extra.get("expired") is True
+
+
+# ------------------------------------------------------------------ fees from the trade
+async def test_taker_fee_comes_from_the_trades_fee_rate_bps(rig: Rig) -> None:
+    from decimal import Decimal
+
+    from services.money import taker_fee
+
+    _, ask = best(rig)
+    rig.fake.trade_fee_bps = "100"  # the venue charges 1 %, the market's schedule says 7.2 %
+    o = rig.buy(ask, 5 * MICRO, tif=TimeInForce.FAK)
+    await rig.until(lambda: o.filled == 5 * MICRO, "taker fill")
+    fill = rig.h.sink.fills[-1]
+    assert fill.fee_source == "trade"
+    assert fill.fee == taker_fee(5 * MICRO, ask, Decimal("0.01")) != rig.yes.fees.taker_fee(
+        5 * MICRO, ask
+    )
+    assert o.fees == fill.fee
+
+
+async def test_fee_falls_back_to_the_model_without_a_rate(rig: Rig) -> None:
+    _, ask = best(rig)
+    rig.fake.omit_fee_rate = True
+    o = rig.buy(ask, 5 * MICRO, tif=TimeInForce.FAK)
+    await rig.until(lambda: o.filled == 5 * MICRO, "taker fill")
+    fill = rig.h.sink.fills[-1]
+    assert fill.fee_source == "model"
+    assert fill.fee == rig.yes.fees.taker_fee(5 * MICRO, ask) > 0

@@ -38,7 +38,7 @@ from services.execution.client import ExecutionClient, ExecutionReport, OrderEve
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.markets.polymarket.live.venue import ClobVenue, PlaceResult, VenueCallError
-from services.money import MICRO, notional
+from services.money import MICRO, notional, taker_fee
 from services.orderbook import BookStore
 from utils.live_config import LiveConfig
 
@@ -78,6 +78,7 @@ class TradeRec:
     status: str
     ts: float
     reversed: bool = False
+    fee_source: str = "model"  # "trade": from the trade's fee_rate_bps; "model": the fee model
 
 
 @dataclass
@@ -556,22 +557,45 @@ class LivePolymarketClient(ExecutionClient):
             and now >= o.expire_ts - GTD_EXPIRY_TOLERANCE_S
         )
 
-    def _mine(self, p: Any) -> list[tuple[Order, int, int, str]]:
-        """Return (order, size, price, liquidity) for each of our orders in one trade."""
-        mine: list[tuple[Order, int, int, str]] = []
+    def _mine(self, p: Any) -> list[tuple[Order, int, int, str, Decimal | None]]:
+        """Return (order, size, price, liquidity, fee rate bps) for each of our orders in one
+        trade. The rate is the one the venue reports for our side: the trade's ``fee_rate_bps``
+        for the taker, the maker order's own for a maker (SDK ``ClobTrade`` / ``MakerOrder``
+        and ``UserTradePayload`` / ``UserTradeMakerOrder``); None when the message has none."""
+        mine: list[tuple[Order, int, int, str, Decimal | None]] = []
         taker = self.by_venue.get(str(p.taker_order_id))
         if taker is not None and str(p.trader_side or "TAKER") == "TAKER":
-            mine.append((taker, _micro(p.size), _micro(p.price), "taker"))
+            bps = getattr(p, "fee_rate_bps", None)
+            mine.append((taker, _micro(p.size), _micro(p.price), "taker", bps))
         for m in p.maker_orders or ():
             o = self.by_venue.get(str(m.order_id))
             if o is not None:
-                mine.append((o, _micro(m.matched_amount), _micro(m.price), "maker"))
+                bps = getattr(m, "fee_rate_bps", None)
+                mine.append((o, _micro(m.matched_amount), _micro(m.price), "maker", bps))
         return mine
+
+    def fill_fee(
+        self, o: Order, size: int, price: int, liq: str, bps: Decimal | None
+    ) -> tuple[int, str]:
+        """Return (fee, source) of one fill of ours.
+
+        With the trade's ``fee_rate_bps`` the fee is ``shares * bps / 10000 * (p * (1 - p)) **
+        exponent`` (the venue's curve, reference "Fees and order rules"; the exponent from the
+        market's fee schedule), rounded like every fee; without it the instrument's fee model
+        decides (makers pay nothing).
+        """
+        inst = self.instruments.get(o.instrument_id)
+        if bps is not None:
+            exponent = inst.fees.exponent if inst is not None else 1
+            return taker_fee(size, price, Decimal(bps) / 10_000, exponent), "trade"
+        if inst is None or liq != "taker":
+            return 0, "model"
+        return inst.fees.taker_fee(size, price), "model"
 
     def _on_trade(self, p: Any) -> None:
         """Fills from one trade: ours as taker, or as a maker in ``maker_orders``."""
-        for o, size, price, liq in self._mine(p):
-            self._trade_status(o, str(p.id), size, price, liq, str(p.status))
+        for o, size, price, liq, bps in self._mine(p):
+            self._trade_status(o, str(p.id), size, price, liq, str(p.status), bps)
 
     def _seed_restored(self, trades: list[Any]) -> None:
         """After a restart, mark the venue trades already in the ledger as known.
@@ -581,7 +605,7 @@ class LivePolymarketClient(ExecutionClient):
         """
         left: dict[int, int] = {}
         for t in sorted(trades, key=lambda t: (t.matched_at, str(t.id))):
-            for o, size, price, liq in self._mine(t):
+            for o, size, price, liq, bps in self._mine(t):
                 info = self.info.get(o.order_id)
                 key = (str(t.id), o.order_id)
                 if info is None or not info.restored or key in self.trades:
@@ -589,13 +613,17 @@ class LivePolymarketClient(ExecutionClient):
                 room = left.setdefault(o.order_id, o.filled)
                 if room >= size:
                     left[o.order_id] = room - size
-                    fee = (
-                        self.instruments[o.instrument_id].fees.taker_fee(size, price)
-                        if liq == "taker" and o.instrument_id in self.instruments
-                        else 0
-                    )
+                    fee, source = self.fill_fee(o, size, price, liq, bps)
                     self.trades[key] = TradeRec(
-                        str(t.id), o.order_id, size, price, fee, liq, str(t.status), self._clock()
+                        str(t.id),
+                        o.order_id,
+                        size,
+                        price,
+                        fee,
+                        liq,
+                        str(t.status),
+                        self._clock(),
+                        fee_source=source,
                     )
                     info.trades.append(str(t.id))
         for info in self.info.values():
@@ -609,7 +637,14 @@ class LivePolymarketClient(ExecutionClient):
         return before != after
 
     def _trade_status(
-        self, o: Order, trade_id: str, size: int, price: int, liq: str, status: str
+        self,
+        o: Order,
+        trade_id: str,
+        size: int,
+        price: int,
+        liq: str,
+        status: str,
+        bps: Decimal | None = None,
     ) -> None:
         key = (trade_id, o.order_id)
         rec = self.trades.get(key)
@@ -619,12 +654,13 @@ class LivePolymarketClient(ExecutionClient):
                 self.info[o.order_id].failed_trades += 1
                 self._maybe_verify(o)
                 return
-            inst = self.instruments[o.instrument_id]
             size = min(size, o.size - o.filled)
             if size <= 0:
                 return
-            fee = inst.fees.taker_fee(size, price) if liq == "taker" else 0
-            rec = TradeRec(trade_id, o.order_id, size, price, fee, liq, status, now)
+            fee, source = self.fill_fee(o, size, price, liq, bps)
+            rec = TradeRec(
+                trade_id, o.order_id, size, price, fee, liq, status, now, fee_source=source
+            )
             self.trades[key] = rec
             self.info[o.order_id].trades.append(trade_id)
             self._fill(o, rec, now)
@@ -663,6 +699,7 @@ class LivePolymarketClient(ExecutionClient):
             now,
             venue_fill_id=rec.trade_id,
             fill_reason="provisional" if rec.status in PROVISIONAL else "confirmed",
+            fee_source=rec.fee_source,
         )
         kind = (
             OrderEventKind.FILLED
@@ -713,6 +750,7 @@ class LivePolymarketClient(ExecutionClient):
             now,
             venue_fill_id=f"{rec.trade_id}:reversal",
             fill_reason="reversal",
+            fee_source=rec.fee_source,
         )
         kind = OrderEventKind.PARTIALLY_FILLED if o.active else OrderEventKind.CANCELLED
         self._emit(OrderEvent(kind, o, now, fill=fill, reason=f"trade {rec.trade_id} failed"))
