@@ -100,6 +100,10 @@ class Order:
         return None
 
 
+REVERSAL = "reversal"
+"""``Fill.fill_reason`` of a fill that undoes an earlier one (a live trade MATCHED, then FAILED)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An execution of (part of) an order at one price level."""
@@ -121,6 +125,11 @@ class Fill:
     # Where a live fill's fee came from: "trade" (the venue trade's ``fee_rate_bps``), "model"
     # (the instrument's fee model: the trade carried no rate), "" for paper fills (always model).
     fee_source: str = ""
+
+    @property
+    def is_reversal(self) -> bool:
+        """Return whether this fill undoes an earlier one (strategies get ``on_fill_reversed``)."""
+        return self.fill_reason == REVERSAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,6 +344,15 @@ class Strategy:
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
         """Handle a fill of one of this strategy's orders."""
 
+    def on_fill_reversed(self, ctx: StrategyContext, fill: Fill) -> None:
+        """Handle the reversal of an earlier fill (live: its trade MATCHED, then FAILED).
+
+        ``fill`` is the reversing ledger row: the opposite side of the original fill, same size
+        and price, fee refunded (negative), ``venue_fill_id`` ``<trade id>:reversal``. The
+        portfolio has already undone the original fill; ``on_fill`` is not called for it.
+        Default: nothing.
+        """
+
     def on_timer(self, ctx: StrategyContext) -> None:
         """Run every ``timer_interval_s`` seconds of (event) time."""
 

@@ -102,8 +102,10 @@ async def test_taker_fee_comes_from_the_trades_fee_rate_bps(rig: Rig) -> None:
     await rig.until(lambda: o.filled == 5 * MICRO, "taker fill")
     fill = rig.h.sink.fills[-1]
     assert fill.fee_source == "trade"
-    assert fill.fee == taker_fee(5 * MICRO, ask, Decimal("0.01")) != rig.yes.fees.taker_fee(
-        5 * MICRO, ask
+    assert (
+        fill.fee
+        == taker_fee(5 * MICRO, ask, Decimal("0.01"))
+        != rig.yes.fees.taker_fee(5 * MICRO, ask)
     )
     assert o.fees == fill.fee
 
@@ -116,3 +118,24 @@ async def test_fee_falls_back_to_the_model_without_a_rate(rig: Rig) -> None:
     fill = rig.h.sink.fills[-1]
     assert fill.fee_source == "model"
     assert fill.fee == rig.yes.fees.taker_fee(5 * MICRO, ask) > 0
+
+
+# ------------------------------------------------------------------ reversals
+async def test_a_reversal_reaches_the_strategy_as_on_fill_reversed(rig: Rig) -> None:
+    from tests.markets.test_live_client import Idle
+
+    strat = rig.h.engine.runners["s"].strategy
+    assert isinstance(strat, Idle)
+    _, ask = best(rig)
+    rig.fake.fail_trades = 1
+    o = rig.buy(ask, 5 * MICRO, tif=TimeInForce.FAK)
+    await rig.until(lambda: any(v[0] == o.order_id for v in rig.verified), "FAILED label")
+    rig.h.wait(0.1)  # strategies hear of fills after the next market event
+    assert [(f.side.value, f.size, f.is_reversal) for f in strat.fills] == [
+        ("BUY", 5 * MICRO, False)
+    ]
+    (rev,) = strat.reversals
+    assert rev.is_reversal and rev.side.value == "SELL" and rev.size == 5 * MICRO
+    assert rev.fee == -strat.fills[0].fee and rev.venue_fill_id.endswith(":reversal")
+    pos = rig.h.pf().positions.get(rig.yes.instrument_id)
+    assert pos is None or pos.qty == 0  # the ledger undid it as before

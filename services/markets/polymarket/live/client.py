@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
-from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.execution.orders import REVERSAL, Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.markets.polymarket.live.venue import ClobVenue, PlaceResult, VenueCallError
 from services.money import MICRO, notional, taker_fee
@@ -749,7 +749,7 @@ class LivePolymarketClient(ExecutionClient):
             rec.liquidity,
             now,
             venue_fill_id=f"{rec.trade_id}:reversal",
-            fill_reason="reversal",
+            fill_reason=REVERSAL,
             fee_source=rec.fee_source,
         )
         kind = OrderEventKind.PARTIALLY_FILLED if o.active else OrderEventKind.CANCELLED

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database.models import EventRow, FillRow, OrderRow
+from services.execution.orders import REVERSAL
 
 TWIN_SUFFIX = "__twin"
 LIVE_ROUTE = "polymarket_live"
@@ -120,7 +121,7 @@ def _row(session: Session, name: str) -> dict[str, Any]:
     sources: dict[str, int] = {}
     for src in session.scalars(
         select(FillRow.fee_source).where(
-            FillRow.strategy == name, FillRow.fill_reason != "reversal"
+            FillRow.strategy == name, FillRow.fill_reason != REVERSAL
         )
     ):
         sources[src or ""] = sources.get(src or "", 0) + 1
