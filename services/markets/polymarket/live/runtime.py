@@ -82,6 +82,30 @@ def add_twins(
     return cfg.model_copy(update={"strategies": entries}), out
 
 
+def create_twin(engine: Any, name: str) -> str:
+    """Create the paper twin of strategy ``name`` in a running engine; return the twin's name.
+
+    The public entry point for callers that route a strategy live at runtime (graduation's
+    stage changes): the twin ``<name>__twin`` is the same class with the same parameters and
+    starting capital, on the paper route, subscribed to the live instruments, and paired with the
+    live strategy by the paper-vs-live report. Idempotent: an existing twin is kept. Raises
+    ``KeyError`` if no strategy ``name`` runs. Signature stable: ``(engine, name) -> str``.
+    """
+    from services.node import PAPER
+
+    tname = twin_name(name)
+    if tname in engine.runners:
+        return tname
+    if name not in engine.runners:
+        raise KeyError(f"no strategy {name!r} runs: no paper twin created")
+    r = engine.runners[name]
+    s = r.strategy
+    twin = type(s)(tname, s.params)
+    engine.add_strategy(twin, r.portfolio.starting_cash, PAPER, r.portfolio.currency)
+    log.info("Paper twin %s created for %s.", tname, name, extra={"strategy": tname})
+    return tname
+
+
 def read_passphrase(env: str) -> str:
     """Return the key-store passphrase from ``env`` or a prompt (a terminal is needed)."""
     import os
