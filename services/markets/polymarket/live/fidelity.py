@@ -120,9 +120,7 @@ def _row(session: Session, name: str) -> dict[str, Any]:
 
     sources: dict[str, int] = {}
     for src in session.scalars(
-        select(FillRow.fee_source).where(
-            FillRow.strategy == name, FillRow.fill_reason != REVERSAL
-        )
+        select(FillRow.fee_source).where(FillRow.strategy == name, FillRow.fill_reason != REVERSAL)
     ):
         sources[src or ""] = sources.get(src or "", 0) + 1
 
