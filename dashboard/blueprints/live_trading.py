@@ -8,7 +8,6 @@ the form or ``live.passphrase_env``) and never logged, stored in the database or
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,12 +116,14 @@ def keys_set() -> Any:
 @bp.post("/keys/test")
 def keys_test() -> Any:
     """Decrypt the store and authenticate with the venue; answer with a sentence, no secret."""
-    from services.markets.polymarket.live.connection import test_connection
+    from services.markets.polymarket.live.connection import test_connection_in_child
 
     data = body()
     try:
         secrets = _store().load(_passphrase(data))
     except KeyStoreError as exc:
         raise ApiError(400, str(exc), "passphrase") from None
-    ok, message = asyncio.run(test_connection(ctx().cfg.live, secrets))
+    # A child process: the SDK's asyncio client cannot run under the gevent server (tested
+    # against the production server in tests/dashboard/test_keys_production_server.py).
+    ok, message = test_connection_in_child(ctx().cfg.live, secrets)
     return respond({"ok": ok, "message": message}, 200 if ok else 502, message=message)
