@@ -22,7 +22,7 @@ from typing import Any
 
 from services.bus import AuditEvent
 from services.execution.orders import Order
-from services.keys.store import KeyStore, KeyStoreError, Secrets
+from services.keys.store import KeyStoreError, Secrets, open_store
 from services.markets.polymarket.live.client import LivePolymarketClient
 from services.markets.polymarket.live.user_channel import UserChannel
 from services.markets.polymarket.live.venue import ClobVenue, VenueCallError, connect_sdk
@@ -122,9 +122,13 @@ async def open_live(cfg: AppConfig, file: str) -> LiveRuntime:
     """Decrypt the keys and connect to the venue; a ConfigError if that is not possible."""
     check_live_config(cfg, file)
     try:
-        secrets = KeyStore(Path(cfg.live.keys_path)).load(read_passphrase(cfg.live.passphrase_env))
+        store = open_store(cfg)  # the encrypted file, or the OS keyring (keys.backend)
+        secrets = store.load(
+            read_passphrase(cfg.live.passphrase_env) if store.needs_passphrase else ""
+        )
     except KeyStoreError as exc:
-        raise ConfigError(file, "live.keys_path", str(exc)) from exc
+        key = "live.keys_path" if cfg.keys.backend == "file" else "keys.backend"
+        raise ConfigError(file, key, str(exc)) from exc
     try:
         sdk = await connect_sdk(cfg.live, secrets)
     except VenueCallError as exc:
