@@ -92,7 +92,6 @@ class KeyringStore:
         now: float | None = None,
     ) -> None:
         """Replace the stored set with ``values`` (``passphrase`` ignored)."""
-        import keyring
 
         unknown = sorted(set(values) - set(SECRET_NAMES))
         if unknown:
@@ -102,17 +101,19 @@ class KeyringStore:
         clean = {k: v for k, v in values.items() if v}
         for name in SECRET_NAMES:
             if name in clean:
-                value = clean[name]
-                self._call(
-                    "store a secret",
-                    lambda n=name, v=value: keyring.set_password(self.service, n, v),
-                )
+                self._set(name, clean[name])
             else:
                 self._delete(name)
         meta = {"names": {k: keep.get(k, ts) for k in sorted(clean)}, "updated": ts}
-        self._call(
-            "store a secret", lambda: keyring.set_password(self.service, META, json.dumps(meta))
-        )
+        self._set(META, json.dumps(meta))
+
+    def _set(self, name: str, value: str) -> None:
+        import keyring
+
+        def put() -> None:
+            keyring.set_password(self.service, name, value)
+
+        self._call("store a secret", put)
 
     def update(self, passphrase: str, changes: Mapping[str, str]) -> None:
         """Set some secrets, keeping the others."""
