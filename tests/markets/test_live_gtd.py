@@ -139,3 +139,48 @@ async def test_a_reversal_reaches_the_strategy_as_on_fill_reversed(rig: Rig) -> 
     assert rev.fee == -strat.fills[0].fee and rev.venue_fill_id.endswith(":reversal")
     pos = rig.h.pf().positions.get(rig.yes.instrument_id)
     assert pos is None or pos.qty == 0  # the ledger undid it as before
+
+
+# ------------------------------------------------------------------ restart
+async def test_a_restored_gtd_order_keeps_its_expiry_and_expires_after_the_restart(
+    rig: Rig,
+) -> None:
+    """A restart (a new client over the same venue) takes back a working GTD order as recovery
+    builds it from the database; the venue expires it while the bot is down; the start-up
+    refresh records the expiry, not a difference."""
+    from services.execution.client import OrderEvent
+    from services.execution.orders import Order
+    from services.markets.polymarket.live.client import LivePolymarketClient
+
+    bid, _ = best(rig)
+    now = rig.h.clock.now()
+    o = rig.buy(bid, 5 * MICRO, tif=TimeInForce.GTD, expire_ts=now + 200)
+    await rig.until(lambda: o.status is OrderStatus.OPEN, "accepted")
+    stored = Order(
+        order_id=o.order_id,
+        strategy=o.strategy,
+        instrument_id=o.instrument_id,
+        side=o.side,
+        price=o.price,
+        size=o.size,
+        tif=o.tif,
+        expire_ts=o.expire_ts,
+        status=OrderStatus.OPEN,
+        client_order_id=o.client_order_id,
+        venue_order_id=o.venue_order_id,
+        route=o.route,
+    )
+    clock = [now + 300.0]
+    fresh = LivePolymarketClient(
+        rig.client.clob, rig.client.books, rig.client.instruments, rig.client.cfg,
+        clock=lambda: clock[0],
+    )  # fmt: skip
+    events: list[OrderEvent] = []
+    fresh.bind(events.append)
+    fresh.restore(stored)
+    assert fresh.next_due == now + 200 + 5  # the expiry, not the order timeout
+    rig.fake.time_shift_s = 201.0  # the venue expired it while the bot was down
+    await rig.until(lambda: bool(rig.fake.expired), "venue expiry")
+    assert await fresh.refresh("start") == []
+    assert stored.status is OrderStatus.CANCELLED and stored.extra.get("expired") is True
+    assert [e.kind for e in events] == [OrderEventKind.EXPIRED]
