@@ -130,7 +130,7 @@ class OrderRow(Base):
     instrument_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
     side: Mapped[str] = mapped_column(String(4))  # BUY / SELL
     order_type: Mapped[str] = mapped_column(String(8))  # limit / market
-    tif: Mapped[str] = mapped_column(String(4))  # GTC / FOK / FAK
+    tif: Mapped[str] = mapped_column(String(4))  # GTC / GTD / FOK / FAK
     post_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
     price: Mapped[int] = mapped_column(BigInteger)  # limit (or worst acceptable) price, micro
     size: Mapped[int] = mapped_column(BigInteger)  # micro-shares
@@ -146,6 +146,7 @@ class OrderRow(Base):
     client_order_id: Mapped[str | None] = mapped_column(String(64))  # "msb-<id>"
     venue_order_id: Mapped[str | None] = mapped_column(String(128))  # the venue's id
     route: Mapped[str | None] = mapped_column(String(32))  # execution client, e.g. "paper"
+    expire_ts: Mapped[float | None] = mapped_column(Float)  # GTD expiry, engine-clock seconds
 
 
 class FillRow(Base):
@@ -166,6 +167,8 @@ class FillRow(Base):
     venue_fill_id: Mapped[str | None] = mapped_column(String(128))  # the venue's trade id
     # Evidence of a paper fill: taker / maker_print / maker_cross ("" for live or older rows).
     fill_reason: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Live fills: fee from the venue trade's fee_rate_bps ("trade") or the fee model ("model").
+    fee_source: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
 
 class SettlementRow(Base):

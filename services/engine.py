@@ -200,25 +200,81 @@ class Engine(OrderFlow, Gateway):
         """Persist the field and call every strategy's ``on_start``."""
         now = self.clock.now()
         for r in self.runners.values():
-            s = r.strategy
-            self.sink.strategy(
-                {
-                    "name": r.name,
-                    "class_path": f"{type(s).__module__}:{type(s).__name__}",
-                    "params_json": s.params.model_dump_json(),
-                    "kind": str(s.kind),
-                    "stage": str(r.stage),
-                    "status": str(r.status),
-                    "status_reason": r.status_reason,
-                    "status_since": r.status_since,
-                    "starting_capital": r.portfolio.starting_cash,
-                    "error_count": r.errors,
-                    "created_ts": now,
-                    "updated_ts": now,
-                }
-            )
+            self._write_strategy(r, now)
             r.call("on_start")
         self.started = True
+
+    def _write_strategy(self, r: StrategyRunner, now: float) -> None:
+        s = r.strategy
+        self.sink.strategy(
+            {
+                "name": r.name,
+                "class_path": f"{type(s).__module__}:{type(s).__name__}",
+                "params_json": s.params.model_dump_json(),
+                "kind": str(s.kind),
+                "stage": str(r.stage),
+                "status": str(r.status),
+                "status_reason": r.status_reason,
+                "status_since": r.status_since,
+                "starting_capital": r.portfolio.starting_cash,
+                "error_count": r.errors,
+                "created_ts": now,
+                "updated_ts": now,
+            }
+        )
+
+    def add_strategy(
+        self, strat: Strategy, capital: int, route: str, currency: str = "USDC"
+    ) -> StrategyRunner:
+        """Add a strategy to a running engine (a paper twin created at runtime).
+
+        It gets its own portfolio of ``capital`` (micro), is routed to the client ``route``,
+        is written to storage, started, and subscribed to the live instruments it wants (its
+        ``on_instruments`` follows ``on_start``), exactly as if it had been there from the start.
+        """
+        if strat.name in self.runners:
+            raise ValueError(f"strategy {strat.name!r} already runs")
+        if route not in self.clients:
+            raise ValueError(f"unknown execution client route {route!r}")
+        r = StrategyRunner(
+            strat,
+            StrategyContext(strat.name, self),
+            Portfolio(strat.name, capital, currency),
+            self.cfg.competition.strategy_error_limit,
+            self._strategy_error,
+        )
+        self.runners[strat.name] = r
+        self._route[strat.name] = self.clients[route]
+        self._open[strat.name] = {}
+        self.tracker.per_strategy[strat.name] = capital
+        now = self.clock.now()
+        self._write_strategy(r, now)
+        r.call("on_start")
+        insts = [
+            inst
+            for iid, inst in self.instruments.items()
+            if iid in self.live and self._subscribe(r, inst)
+        ]
+        if insts:
+            r.call("on_instruments", insts)
+        return r
+
+    def _subscribe(self, r: StrategyRunner, inst: Instrument) -> bool:
+        """Subscribe a strategy to an instrument it can trade and wants; return whether it did."""
+        # A strategy sees only instruments it can trade: its quote kind and currency.
+        if not (
+            inst.quote in r.strategy.quotes
+            and inst.currency == r.portfolio.currency
+            and r.strategy.wants(inst)
+        ):
+            return False
+        r.subscribed[inst.instrument_id] = inst
+        self._subs.setdefault(inst.instrument_id, []).append(r)
+        if _overrides(r.strategy, "on_book"):
+            self._book_subs.setdefault(inst.instrument_id, []).append(r)
+        if _overrides(r.strategy, "on_trade"):
+            self._trade_subs.setdefault(inst.instrument_id, []).append(r)
+        return True
 
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`request_stop` is called."""
@@ -355,18 +411,7 @@ class Engine(OrderFlow, Gateway):
                     group.append(inst)
             self.sink.instrument(inst, "open", ev.ts)
             for r in self.runners.values():
-                # A strategy sees only instruments it can trade: its quote kind and currency.
-                if (
-                    inst.quote in r.strategy.quotes
-                    and inst.currency == r.portfolio.currency
-                    and r.strategy.wants(inst)
-                ):
-                    r.subscribed[inst.instrument_id] = inst
-                    self._subs.setdefault(inst.instrument_id, []).append(r)
-                    if _overrides(r.strategy, "on_book"):
-                        self._book_subs.setdefault(inst.instrument_id, []).append(r)
-                    if _overrides(r.strategy, "on_trade"):
-                        self._trade_subs.setdefault(inst.instrument_id, []).append(r)
+                if self._subscribe(r, inst):
                     new_by_runner.setdefault(r.name, []).append(inst)
         for name, insts in new_by_runner.items():
             self.runners[name].call("on_instruments", insts)

@@ -23,3 +23,5 @@ class Intent:
     reduce_only: bool = False
     persist: bool = False
     """Keep the order resting through a market suspension (Betfair persistence PERSIST)."""
+    expire_ts: float | None = None
+    """GTD only: when the order expires, engine-clock seconds (``ctx.now()`` plus a lifetime)."""

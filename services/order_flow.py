@@ -155,6 +155,7 @@ class OrderFlow:
             reduce_only=intent.reduce_only,
             client_order_id=f"{CLIENT_ORDER_PREFIX}{self.order_seq}",
             route=self._route[r.name].name,
+            expire_ts=intent.expire_ts if tif is TimeInForce.GTD else None,
         )
         if intent.persist:
             order.extra["persist"] = True
@@ -271,7 +272,8 @@ class OrderFlow:
         while self._deferred:
             batch, self._deferred = self._deferred, []
             for r, fill in batch:
-                r.call("on_fill", fill)
+                # A reversal (a live trade MATCHED, then FAILED) is not a new trade.
+                r.call("on_fill_reversed" if fill.is_reversal else "on_fill", fill)
 
     def _reject_event(
         self, intent: Intent, now: float, message: str, control: str = "instrument"

@@ -63,6 +63,7 @@ class Sink:
                 "client_order_id": o.client_order_id or None,
                 "venue_order_id": o.venue_order_id,
                 "route": o.route,
+                "expire_ts": o.expire_ts,
             },
         )
 
@@ -83,6 +84,7 @@ class Sink:
                 "ts": f.ts,
                 "venue_fill_id": f.venue_fill_id or None,
                 "fill_reason": f.fill_reason,
+                "fee_source": f.fee_source,
             },
         )
 

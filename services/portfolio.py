@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.events import VOID_PAYOUT
-from services.execution.orders import Fill, Order, Settlement, TimeInForce
+from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, Side
 from services.money import MICRO, fmt_money, notional, split_cost
 from utils.errors import FatalError
@@ -222,7 +222,7 @@ class Portfolio:
         rem = order.remaining
         if rem <= 0:
             return 0
-        if inst.allows_short and order.reduce_only and order.tif is not TimeInForce.GTC:
+        if inst.allows_short and order.reduce_only and not order.tif.rests:
             return inst.fees.worst_fee(rem, order.price, inst.lot)
         units, cash = inst.position_delta(order.side, rem, order.price)
         need = cash if units > 0 else -units - cash

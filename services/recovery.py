@@ -176,6 +176,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             size=row["size"],
             tif=TimeInForce(row["tif"]),
             post_only=bool(row["post_only"]),
+            expire_ts=row.get("expire_ts"),
             order_type=row["order_type"],
             reason=row["reason"] or "",
             created_ts=row["created_ts"],
@@ -186,7 +187,7 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
                 row["id"], _FillDetails(filled_notional=0, fees=0, maker_fills=0, taker_fills=0)
             ),
         )
-        if order.remaining <= 0 or order.tif is not TimeInForce.GTC:
+        if order.remaining <= 0 or not order.tif.rests:
             order.status = OrderStatus.FILLED if order.remaining <= 0 else OrderStatus.CANCELLED
             engine.sink.order(order)
             continue

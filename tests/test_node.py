@@ -30,6 +30,7 @@ CHAIN = [
     "price",
     "size",
     "post_only",
+    "expiry",
     "self_cross",
     "funds",
     "zone",

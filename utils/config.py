@@ -30,6 +30,7 @@ from utils.backtest_config import BacktestConfig
 from utils.betfair_config import BetfairConfig
 from utils.errors import ConfigError
 from utils.graduation_config import GraduationConfig, RebalancingConfig, SelectionConfig
+from utils.keys_config import KeysConfig
 from utils.live_config import LiveConfig
 from utils.market_config import PipelineMonitorConfig, RecorderConfig
 from utils.ops_config import MetricsConfig, NotificationsConfig, RetentionConfig
@@ -375,6 +376,7 @@ class AppConfig(_Frozen):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)  # live Polymarket (docs/GOING_LIVE.md)
+    keys: KeysConfig = Field(default_factory=KeysConfig)  # where the live secrets are kept
 
     @field_validator("strategies")
     @classmethod

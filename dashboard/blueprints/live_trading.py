@@ -8,9 +8,7 @@ the form or ``live.passphrase_env``) and never logged, stored in the database or
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, render_template
@@ -19,7 +17,7 @@ from dashboard.blueprints.util import body, respond
 from dashboard.context import ctx
 from dashboard.validation import ApiError
 from database.queries import get_state
-from services.keys.store import SECRET_NAMES, KeyStore, KeyStoreError
+from services.keys.store import SECRET_NAMES, KeyStoreError, open_store
 
 bp = Blueprint("live_trading", __name__)
 
@@ -65,13 +63,15 @@ def fidelity_csv() -> Any:
     )
 
 
-def _store() -> KeyStore:
-    return KeyStore(Path(ctx().cfg.live.keys_path))
+def _store() -> Any:
+    return open_store(ctx().cfg)  # the encrypted file, or the OS keyring (keys.backend)
 
 
 def _passphrase(data: dict[str, Any]) -> str:
     import os
 
+    if not _store().needs_passphrase:
+        return ""
     given = data.get("passphrase")
     if isinstance(given, str) and given:
         return given
@@ -86,9 +86,21 @@ def _passphrase(data: dict[str, Any]) -> str:
 @bp.get("/keys")
 def keys_page() -> Any:
     """Which secrets are set and when (never their values)."""
-    st = _store().status()
+    store = _store()
+    try:
+        st = store.status()
+        problem = None
+    except KeyStoreError as exc:  # an OS keyring that cannot be read: say so, no 500
+        st = {"exists": False, "names": {}, "updated": None, "path": store.path}
+        problem = str(exc)
     return render_template(
-        "keys.html", status=st, names=SECRET_NAMES, when=_when, cfg=ctx().cfg.live
+        "keys.html",
+        status=st,
+        names=SECRET_NAMES,
+        when=_when,
+        cfg=ctx().cfg.live,
+        keyring=not store.needs_passphrase,
+        problem=problem,
     )
 
 
@@ -110,19 +122,22 @@ def keys_set() -> Any:
         _store().update(_passphrase(data), values)
     except KeyStoreError as exc:
         raise ApiError(400, str(exc), "passphrase") from None
-    msg = f"Stored {', '.join(sorted(values))} (encrypted)."
+    where = "in the OS keyring" if not _store().needs_passphrase else "(encrypted)"
+    msg = f"Stored {', '.join(sorted(values))} {where}."
     return respond({"stored": sorted(values), "message": msg}, message=msg)
 
 
 @bp.post("/keys/test")
 def keys_test() -> Any:
     """Decrypt the store and authenticate with the venue; answer with a sentence, no secret."""
-    from services.markets.polymarket.live.connection import test_connection
+    from services.markets.polymarket.live.connection import test_connection_in_child
 
     data = body()
     try:
         secrets = _store().load(_passphrase(data))
     except KeyStoreError as exc:
         raise ApiError(400, str(exc), "passphrase") from None
-    ok, message = asyncio.run(test_connection(ctx().cfg.live, secrets))
+    # A child process: the SDK's asyncio client cannot run under the gevent server (tested
+    # against the production server in tests/dashboard/test_keys_production_server.py).
+    ok, message = test_connection_in_child(ctx().cfg.live, secrets)
     return respond({"ok": ok, "message": message}, 200 if ok else 502, message=message)

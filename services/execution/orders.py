@@ -9,11 +9,18 @@ from services.instruments import Side
 
 
 class TimeInForce(StrEnum):
-    """GTC rests until cancelled; FOK fills completely or not at all; FAK fills what it can."""
+    """GTC rests until cancelled; GTD rests until cancelled or its ``expire_ts`` (engine-clock
+    seconds); FOK fills completely or not at all; FAK fills what it can."""
 
     GTC = "GTC"
+    GTD = "GTD"
     FOK = "FOK"
     FAK = "FAK"
+
+    @property
+    def rests(self) -> bool:
+        """Return whether the unfilled rest of such an order rests on the book (GTC, GTD)."""
+        return self is TimeInForce.GTC or self is TimeInForce.GTD
 
 
 class OrderStatus(StrEnum):
@@ -62,6 +69,7 @@ class Order:
     client_order_id: str = ""
     venue_order_id: str | None = None
     route: str | None = None  # the execution client the order went to
+    expire_ts: float | None = None  # GTD only: engine-clock seconds at which the venue expires it
 
     @property
     def remaining(self) -> int:
@@ -92,6 +100,10 @@ class Order:
         return None
 
 
+REVERSAL = "reversal"
+"""``Fill.fill_reason`` of a fill that undoes an earlier one (a live trade MATCHED, then FAILED)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An execution of (part of) an order at one price level."""
@@ -110,6 +122,14 @@ class Fill:
     # The evidence behind a paper fill: "taker" (walked the displayed book), "maker_print" (a
     # venue trade print reached it), "maker_cross" (the opposite side crossed it); "" if unknown.
     fill_reason: str = ""
+    # Where a live fill's fee came from: "trade" (the venue trade's ``fee_rate_bps``), "model"
+    # (the instrument's fee model: the trade carried no rate), "" for paper fills (always model).
+    fee_source: str = ""
+
+    @property
+    def is_reversal(self) -> bool:
+        """Return whether this fill undoes an earlier one (strategies get ``on_fill_reversed``)."""
+        return self.fill_reason == REVERSAL
 
 
 @dataclass(frozen=True, slots=True)

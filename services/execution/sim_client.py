@@ -86,6 +86,7 @@ class SimulatedClient(ExecutionClient):
         if order.venue_order_id is None:
             order.venue_order_id = f"sim-{order.order_id}"
         self.matcher.restore(order)
+        self._sync_due()  # a restored GTD order's expiry
 
     def report(self) -> ExecutionReport:
         """Return the paper venue's open orders and filled quantities."""
@@ -153,11 +154,10 @@ class SimulatedClient(ExecutionClient):
                 order.venue_order_id = f"sim-{order.order_id}"
             self._emit(OrderEvent(OrderEventKind.ACCEPTED, order, order.updated_ts))
         elif st is OrderStatus.CANCELLED:
-            self._emit(
-                OrderEvent(
-                    OrderEventKind.CANCELLED, order, order.updated_ts, reason=order.reject_reason
-                )
+            kind = (
+                OrderEventKind.EXPIRED if order.extra.get("expired") else OrderEventKind.CANCELLED
             )
+            self._emit(OrderEvent(kind, order, order.updated_ts, reason=order.reject_reason))
         elif st is OrderStatus.REJECTED:
             self._emit(
                 OrderEvent(

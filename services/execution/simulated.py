@@ -11,7 +11,8 @@ the rule picks the outcome that is worse for the paper order:
   on our side that cross are ahead of us in time: they absorb the crossing volume first, and a
   taker only gets what is left (``_absorbed``).
 * FOK fills completely or is cancelled untouched; FAK fills what it can and cancels the rest;
-  GTC rests the remainder at its limit price. Post-only is refused with FAK/FOK, and refused when
+  GTC rests the remainder at its limit price; GTD rests it until its ``expire_ts`` on the engine
+  clock, then the order is cancelled with ``extra["expired"]`` set (an ``expired`` event). Post-only is refused with FAK/FOK, and refused when
   it would cross, as the venue does.
 * A resting order joins the back of the queue: ``queue_ahead`` starts at the displayed size at
   its price. Trades printed at its price reduce the queue first; only volume beyond the queue
@@ -62,6 +63,7 @@ class ExecutionListener(Protocol):
 
 _ARRIVE = 0
 _CANCEL = 1
+_EXPIRE = 2
 
 TAKER = "taker"
 MAKER_PRINT = "maker_print"
@@ -180,6 +182,8 @@ class SimulatedExchange:
             self.now = ts
             if kind == _ARRIVE:
                 self._arrive(order)
+            elif kind == _EXPIRE:
+                self._expire(order)
             else:
                 self._do_cancel(order, str(order.extra.get("cancel_reason", "cancelled")))
         self.now = now
@@ -211,6 +215,7 @@ class SimulatedExchange:
         book = self.books.find(order.instrument_id)
         order.queue_ahead = book.size_at(order.side, order.price) if book else 0
         self._resting.setdefault(order.instrument_id, []).append(order)
+        self._schedule_expiry(order)
 
     # ------------------------------------------------------------------ market events
     def on_snapshot(self, ev: BookSnapshot, book: OrderBook, now: float | None = None) -> None:
@@ -411,9 +416,15 @@ class SimulatedExchange:
         if err:
             self._reject(order, err)
             return
-        if order.post_only and order.tif is not TimeInForce.GTC:
+        if order.post_only and not order.tif.rests:
             # The venue takes post-only only on resting (GTC/GTD) orders.
             self._reject(order, f"post-only is not allowed with {order.tif.value} orders")
+            return
+        if order.tif is TimeInForce.GTD and (
+            order.expire_ts is None or order.expire_ts <= self.now
+        ):
+            # A GTD order whose expiry has passed by the time it reaches the venue (latency).
+            self._reject(order, f"GTD expiry {order.expire_ts} has passed on arrival")
             return
         book = self.books.get(order.instrument_id)
         opp = order.side.opposite
@@ -444,7 +455,7 @@ class SimulatedExchange:
             self._walk(order, book, inst, absorbed)
         if order.remaining == 0:
             return  # _fill reported the FILLED update
-        if order.tif is not TimeInForce.GTC:
+        if not order.tif.rests:
             order.status = OrderStatus.CANCELLED
             if order.reject_reason is None and order.filled == 0:
                 order.reject_reason = "no liquidity at the limit price"
@@ -454,7 +465,19 @@ class SimulatedExchange:
         order.queue_ahead = book.size_at(order.side, order.price)
         self._resting.setdefault(order.instrument_id, []).append(order)
         order.updated_ts = self.now
+        self._schedule_expiry(order)
         self.listener.on_order_update(order)
+
+    def _schedule_expiry(self, order: Order) -> None:
+        """A resting GTD order expires at its ``expire_ts`` on the engine clock."""
+        if order.tif is TimeInForce.GTD and order.expire_ts is not None:
+            self._seq += 1
+            heapq.heappush(self._pending, (order.expire_ts, self._seq, _EXPIRE, order.order_id))
+
+    def _expire(self, order: Order) -> None:
+        """The venue removes a GTD order at its expiry (status cancelled, ``expired`` event)."""
+        order.extra["expired"] = True
+        self._do_cancel(order, f"GTD order expired at {order.expire_ts:.3f}")
 
     def _await_prints(self, order: Order) -> None:
         """Prints-only: a marketable order is first in line at its price and fills only from
@@ -462,7 +485,8 @@ class SimulatedExchange:
         order.queue_ahead = 0
         self._takers.add(order.order_id)
         self._resting.setdefault(order.instrument_id, []).append(order)
-        if order.tif is not TimeInForce.GTC:
+        self._schedule_expiry(order)
+        if not order.tif.rests:
             self._seq += 1
             order.extra["cancel_reason"] = (
                 f"no trade printed through the price within {self.print_window_s:.0f} s"

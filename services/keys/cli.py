@@ -19,10 +19,9 @@ import getpass
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from services.keys.store import SECRET_NAMES, KeyStore, KeyStoreError, Secrets
+from services.keys.store import SECRET_NAMES, KeyStoreError, Secrets, open_store
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 ENV_NAMES = {
@@ -50,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
+def _ask_passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
     value = os.environ.get(env)
     if value:
         return value
@@ -77,8 +76,13 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - any config problem is a usage error here
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = KeyStore(Path(cfg.live.keys_path))
+    store = open_store(cfg)
     env = cfg.live.passphrase_env
+
+    def _passphrase(env: str, prompt: str, *, confirm: bool = False) -> str:
+        # The OS keyring (keys.backend: keyring) needs no passphrase of ours.
+        return _ask_passphrase(env, prompt, confirm=confirm) if store.needs_passphrase else ""
+
     try:
         if args.action == "status":
             st = store.status()
@@ -97,9 +101,12 @@ def main(argv: list[str]) -> int:
                 return EXIT_USAGE
             passphrase = _passphrase(env, "Key-store passphrase: ", confirm=not store.exists())
             store.update(passphrase, values)
-            print(f"Stored {', '.join(sorted(values))} in {store.path} (encrypted).")
+            how = "encrypted" if store.needs_passphrase else "OS keyring"
+            print(f"Stored {', '.join(sorted(values))} in {store.path} ({how}).")
             return EXIT_OK
         if args.action == "rotate":
+            if not store.needs_passphrase:
+                store.rotate("", "")  # refuses with the reason
             old = _passphrase(env, "Current passphrase: ")
             new = _passphrase(NEW_PASSPHRASE_ENV, "New passphrase: ", confirm=True)
             store.rotate(old, new)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from services.execution.orders import TimeInForce
 from services.instruments import Side
 from services.intents import Intent
 from services.ladder import Quote
@@ -34,6 +33,7 @@ from services.risk.limits import (
     zone_of,
 )
 from services.risk.sanity import (
+    ExpiryControl,
     FundsControl,
     PostOnlyControl,
     PriceControl,
@@ -334,11 +334,7 @@ class RateLimitControl:
         lim = self.limits.for_strategy(view.strategy).max_orders_per_s
         if lim is None or (intent.reduce_only and intent.price is None):
             return None
-        if (
-            intent.reduce_only
-            and view.instrument.allows_short
-            and intent.tif is not TimeInForce.GTC
-        ):
+        if intent.reduce_only and view.instrument.allows_short and not intent.tif.rests:
             return None
         q = self._sent.get(view.strategy)
         if q is None:
@@ -385,6 +381,7 @@ def build_chain(
         PriceControl(),
         SizeControl(),
         PostOnlyControl(),
+        ExpiryControl(),
         SelfCrossControl(),
         FundsControl(),
     ]

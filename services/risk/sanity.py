@@ -83,6 +83,42 @@ class SizeControl:
         return None
 
 
+class ExpiryControl:
+    """A GTD order carries an expiry in the future; no other order type carries one.
+
+    The expiry is engine-clock seconds (``ctx.now() + lifetime``). A venue may need a longer
+    lifetime (Polymarket: about two minutes; its live client refuses nearer expiries itself).
+    """
+
+    name = "expiry"
+
+    def check(self, intent: Intent, view: RiskView) -> Rejection | None:
+        """Refuse a GTD intent without a future expiry, or an expiry on another order type."""
+        exp = intent.expire_ts
+        if intent.tif is TimeInForce.GTD:
+            if intent.price is None:
+                return Rejection(self.name, "a GTD order needs a limit price", "market", "limit")
+            if exp is None:
+                return Rejection(
+                    self.name, "a GTD order needs expire_ts (engine-clock seconds)", "none", "set"
+                )
+            if exp <= view.now:
+                return Rejection(
+                    self.name,
+                    f"GTD expiry {exp:.3f} is not after now {view.now:.3f}",
+                    f"{exp:.3f}",
+                    f"> {view.now:.3f}",
+                )
+        elif exp is not None:
+            return Rejection(
+                self.name,
+                f"expire_ts is only for GTD orders, not {intent.tif.value}",
+                intent.tif.value,
+                "GTD",
+            )
+        return None
+
+
 class PostOnlyControl:
     """A post-only order needs a limit price that does not cross the book."""
 
@@ -94,6 +130,15 @@ class PostOnlyControl:
             return None
         if intent.price is None:
             return Rejection(self.name, "a post-only order needs a limit price", "market", "limit")
+        if not intent.tif.rests:
+            # The venue takes post-only on resting orders only (reference: "Post-only is allowed
+            # with GTC/GTD only").
+            return Rejection(
+                self.name,
+                f"post-only is allowed with GTC or GTD only, not {intent.tif.value}",
+                intent.tif.value,
+                "GTC/GTD",
+            )
         book = view.book
         if book is None:
             return None
@@ -165,7 +210,7 @@ class FundsControl:
             # Either side may need cash: a back pays its stake, a lay holds its liability.
             units, cash = inst.position_delta(intent.side, intent.size, view.price)
             need = cash if units > 0 else -units - cash
-            if intent.reduce_only and intent.tif is not TimeInForce.GTC:
+            if intent.reduce_only and not intent.tif.rests:
                 # A closing order (the portfolio checks it reduces) frees more than it needs.
                 need = 0
             need += inst.fees.worst_fee(intent.size, view.price, inst.lot)

@@ -126,14 +126,30 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
         reason: str = "",
+        expire_ts: float | None = None,
     ) -> Order | None:
         """Ask to buy ``size`` micro-shares at ``price`` (micro) or at market (``price=None``).
 
         Returns the order (check ``order.status``; it may be rejected with ``reject_reason``) or
         None if the intent was refused before becoming an order (risk check; recorded as event).
+
+        ``tif=TimeInForce.GTD`` with ``expire_ts=ctx.now() + lifetime_s`` (engine-clock seconds)
+        rests the order until then; the venue expires it (an ``expired`` order event, its
+        reservation released). Post-only is allowed with GTC and GTD only. Polymarket live
+        needs a lifetime of at least 120 s (docs/STRATEGIES.md, "Order types").
         """
         return self._gw.submit(
-            Intent(self.strategy_name, instrument_id, Side.BUY, size, price, tif, post_only, reason)
+            Intent(
+                self.strategy_name,
+                instrument_id,
+                Side.BUY,
+                size,
+                price,
+                tif,
+                post_only,
+                reason,
+                expire_ts=expire_ts,
+            )
         )
 
     def sell(
@@ -145,6 +161,7 @@ class StrategyContext:
         tif: TimeInForce = TimeInForce.GTC,
         post_only: bool = False,
         reason: str = "",
+        expire_ts: float | None = None,
     ) -> Order | None:
         """Ask to sell shares held (no naked shorts); same semantics as :meth:`buy`."""
         return self._gw.submit(
@@ -158,6 +175,7 @@ class StrategyContext:
                 post_only,
                 reason,
                 reduce_only=True,
+                expire_ts=expire_ts,
             )
         )
 
@@ -171,6 +189,7 @@ class StrategyContext:
         post_only: bool = False,
         reason: str = "",
         persist: bool = False,
+        expire_ts: float | None = None,
     ) -> Order | None:
         """Back an outcome on an odds ladder: ``stake`` micro-units of cash at ``odds`` or better.
 
@@ -191,6 +210,7 @@ class StrategyContext:
                 post_only,
                 reason,
                 persist=persist,
+                expire_ts=expire_ts,
             )
         )
 
@@ -204,6 +224,7 @@ class StrategyContext:
         post_only: bool = False,
         reason: str = "",
         persist: bool = False,
+        expire_ts: float | None = None,
     ) -> Order | None:
         """Lay an outcome on an odds ladder: the backer's ``stake`` at ``odds`` or lower.
 
@@ -222,6 +243,7 @@ class StrategyContext:
                 post_only,
                 reason,
                 persist=persist,
+                expire_ts=expire_ts,
             )
         )
 
@@ -321,6 +343,15 @@ class Strategy:
 
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
         """Handle a fill of one of this strategy's orders."""
+
+    def on_fill_reversed(self, ctx: StrategyContext, fill: Fill) -> None:
+        """Handle the reversal of an earlier fill (live: its trade MATCHED, then FAILED).
+
+        ``fill`` is the reversing ledger row: the opposite side of the original fill, same size
+        and price, fee refunded (negative), ``venue_fill_id`` ``<trade id>:reversal``. The
+        portfolio has already undone the original fill; ``on_fill`` is not called for it.
+        Default: nothing.
+        """
 
     def on_timer(self, ctx: StrategyContext) -> None:
         """Run every ``timer_interval_s`` seconds of (event) time."""

@@ -128,6 +128,7 @@ class VenueTrade:
     fee: int = 0
     our_order: str = ""
     our_side: str = ""
+    fee_rate_bps: str = "0"  # the taker's rate, as the venue reports it on the trade
 
 
 class FakeClob(FakePolymarket):
@@ -160,6 +161,10 @@ class FakeClob(FakePolymarket):
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._hb_task: asyncio.Task[None] | None = None
+        self.trade_fee_bps: str | None = None  # override the rate reported on taker trades
+        self.omit_fee_rate = False  # user-channel trade messages without fee_rate_bps
+        self.time_shift_s = 0.0  # added to the venue's clock (tests move GTD expiry forward)
+        self.expired: list[str] = []  # GTD orders the venue expired
 
     # ------------------------------------------------------------------ setup
     @property
@@ -201,6 +206,20 @@ class FakeClob(FakePolymarket):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 1.0)
         await super().stop()
+
+    def venue_now(self) -> float:
+        """Return the venue's clock (wall time plus ``time_shift_s``)."""
+        return time.time() + self.time_shift_s
+
+    async def expire_due(self) -> None:
+        """Expire GTD orders as the venue does: one minute before the signed ``expiration``
+        (docs.polymarket.com/trading/place-orders, the GTD security threshold)."""
+        now = self.venue_now()
+        for vo in self.open_orders_list():
+            if vo.order_type == "GTD" and vo.expiration and now >= vo.expiration - 60:
+                vo.status = "CANCELED"
+                self.expired.append(vo.id)
+                await self._push_order(vo, "CANCELLATION")
 
     # ------------------------------------------------------------------ fault knobs
     def reject_next(self, message: str) -> None:
@@ -290,13 +309,23 @@ class FakeClob(FakePolymarket):
             body["fd"] = {"r": str(fs.get("rate", 0)), "e": str(fs.get("exponent", 1))}
         return web.json_response(body)
 
-    def _fee(self, token: str, size: int, price: int) -> int:
+    def _fee_bps(self, token: str) -> Decimal:
+        """The market's taker rate in basis points (``feeSchedule.rate`` * 10,000)."""
+        if self.trade_fee_bps is not None:
+            return Decimal(self.trade_fee_bps)
         m = self.market_of(token) or {}
         fs = m.get("feeSchedule") or {}
         if not m.get("feesEnabled") or not fs:
+            return Decimal(0)
+        return Decimal(str(fs.get("rate", 0))) * 10_000
+
+    def _fee(self, token: str, size: int, price: int) -> int:
+        m = self.market_of(token) or {}
+        fs = m.get("feeSchedule") or {}
+        rate = self._fee_bps(token) / 10_000
+        if not rate:
             return 0
         p = Decimal(price) / MICRO
-        rate = Decimal(str(fs.get("rate", 0)))
         exp = int(Decimal(str(fs.get("exponent", 1))))
         fee = (Decimal(size) / MICRO) * rate * (p * (1 - p)) ** exp
         return int(fee.quantize(Decimal("0.00001"), ROUND_HALF_EVEN) * MICRO)
@@ -351,6 +380,12 @@ class FakeClob(FakePolymarket):
         post_only = bool(payload.get("postOnly"))
         if time.time() < self.post_only_until and not post_only:
             return self._error(POST_ONLY_MODE_MSG)
+        expiration = int(o.get("expiration") or 0)
+        if otype == "GTD" and expiration < self.venue_now() + 180:
+            # "the expiration must be at least 3 minutes in the future" (place-orders page)
+            return self._error("invalid expiration: must be at least 3 minutes in the future")
+        if otype != "GTD" and expiration:
+            return self._error("only GTD orders may carry an expiration")
         min_size = int(Decimal(str(m.get("orderMinSize", 0))) * MICRO)
         if otype in ("GTC", "GTD") and shares < min_size:
             return self._error(
@@ -384,7 +419,7 @@ class FakeClob(FakePolymarket):
             self.creds["apiKey"],
             str(o.get("maker", "")),
             int(time.time()),
-            int(o.get("expiration") or 0),
+            expiration,
         )
         self.orders[oid] = vo
         trade_ids: list[str] = []
@@ -459,6 +494,7 @@ class FakeClob(FakePolymarket):
             fee=self._fee(vo.token, q, px) if role == "TAKER" else 0,
             our_order=vo.id,
             our_side=vo.side,
+            fee_rate_bps=f"{self._fee_bps(vo.token).normalize():f}" if role == "TAKER" else "0",
         )
         self.trades[tid] = t
         vo.trades.append(tid)
@@ -579,7 +615,7 @@ class FakeClob(FakePolymarket):
             "asset_id": t.token,
             "side": t.side,
             "size": fmt(t.size),
-            "fee_rate_bps": "0",
+            "fee_rate_bps": t.fee_rate_bps,
             "price": fmt(t.price),
             "status": t.status,
             "match_time": str(t.match_time),
@@ -638,6 +674,7 @@ class FakeClob(FakePolymarket):
     async def _heartbeat_watch(self) -> None:
         while True:
             await asyncio.sleep(0.02)
+            await self.expire_due()
             if (
                 self.heartbeat_armed
                 and time.monotonic() - self.last_heartbeat > self.heartbeat_timeout_s
@@ -700,6 +737,8 @@ class FakeClob(FakePolymarket):
     async def _push_trade(self, t: VenueTrade) -> None:
         body = {"event_type": "trade", "type": "TRADE", "timestamp": now_ms()}
         body.update(self.trade_body(t))
+        if self.omit_fee_rate:
+            del body["fee_rate_bps"]
         await self._push(body)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.events import BookSnapshot
-from services.execution.orders import Order, OrderStatus, TimeInForce
+from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.keys.store import Secrets
 from services.markets.polymarket.gamma import parse_gamma_market
 from services.markets.polymarket.live.client import LivePolymarketClient
@@ -29,7 +29,19 @@ from utils.live_config import LiveConfig
 
 
 class Idle(Strategy):
-    """Does nothing on its own; the test places orders through its context."""
+    """Does nothing on its own; the test places orders through its context. Records the fills
+    and reversals it hears of."""
+
+    def __init__(self, name: str, params: StrategyParams) -> None:
+        super().__init__(name, params)
+        self.fills: list[Fill] = []
+        self.reversals: list[Fill] = []
+
+    def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
+        self.fills.append(fill)
+
+    def on_fill_reversed(self, ctx: StrategyContext, fill: Fill) -> None:
+        self.reversals.append(fill)
 
 
 @dataclass

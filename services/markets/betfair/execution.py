@@ -147,6 +147,13 @@ class BetfairExecutionClient(ExecutionClient):
             order.reject_reason = f"{order.instrument_id} is not a Betfair runner"
             self._emit(OrderEvent(OrderEventKind.REJECTED, order, now, reason=order.reject_reason))
             return
+        if order.tif is TimeInForce.GTD:
+            # Betfair's LIMIT orders have no expiry (timeInForce is FILL_OR_KILL or nothing):
+            # a GTD placed as a plain bet would never expire, so it is refused.
+            order.status, order.updated_ts = OrderStatus.REJECTED, now
+            order.reject_reason = "Betfair has no good-til-date bets: place GTC and cancel it"
+            self._emit(OrderEvent(OrderEventKind.REJECTED, order, now, reason=order.reject_reason))
+            return
         self._bets[order.order_id] = _Bet(order)
         instruction = place_instruction(order, inst)
         self._call(

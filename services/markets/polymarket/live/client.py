@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,14 +35,26 @@ from decimal import Decimal
 from typing import Any
 
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
-from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.execution.orders import REVERSAL, Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.markets.polymarket.live.venue import ClobVenue, PlaceResult, VenueCallError
-from services.money import MICRO, notional
+from services.money import MICRO, notional, taker_fee
 from services.orderbook import BookStore
 from utils.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
+
+GTD_SECURITY_THRESHOLD_S = 60
+"""Polymarket expires a GTD order one minute before its signed ``expiration`` ("GTD orders
+expire one minute before their stated expiration as a security threshold. To set an effective
+lifetime of N seconds, use now + 60 + N", docs.polymarket.com/trading/place-orders), so the
+client signs ``expiry + 60``."""
+GTD_MIN_LIFETIME_S = 120
+"""The shortest GTD lifetime the venue takes: the signed expiration must be at least three
+minutes ahead (same page; the SDK refuses less: ``_MIN_EXPIRATION_BUFFER_S = 180`` in
+``polymarket/_internal/actions/orders/limit.py``), minus the 60 s threshold."""
+GTD_EXPIRY_TOLERANCE_S = 5.0
+"""A venue cancellation of a GTD order this close to (or after) its expiry is its expiry."""
 
 PROVISIONAL = frozenset({"MATCHED", "MINED", "RETRYING", "MATCHED_NOT_BROADCASTED"})
 VERIFIED, PARTIAL_FILL, FAILED, SLIPPAGE_HIGH = (
@@ -65,6 +78,7 @@ class TradeRec:
     status: str
     ts: float
     reversed: bool = False
+    fee_source: str = "model"  # "trade": from the trade's fee_rate_bps; "model": the fee model
 
 
 @dataclass
@@ -173,6 +187,18 @@ class LivePolymarketClient(ExecutionClient):
             return f"price {order.price / MICRO} is not on the tick grid {inst.tick / MICRO}"
         if order.size < inst.min_size:
             return f"size {order.size / MICRO} is below the market minimum {inst.min_size / MICRO}"
+        if order.tif is TimeInForce.GTD:
+            if order.expire_ts is None:
+                return "a GTD order needs expire_ts"
+            lifetime = order.expire_ts - self._clock()
+            if lifetime < GTD_MIN_LIFETIME_S:
+                return (
+                    f"GTD expiry {lifetime:.0f} s ahead is too near: Polymarket needs at least "
+                    f"{GTD_MIN_LIFETIME_S} s (it expires orders {GTD_SECURITY_THRESHOLD_S} s "
+                    "before the signed expiration, which must be 180 s ahead)"
+                )
+        if order.post_only and not order.tif.rests:
+            return f"post-only is allowed with GTC or GTD only, not {order.tif.value}"
         if self.clob.post_only_mode() and not order.post_only:
             return "the venue restarted (425): only post-only orders are accepted for a while"
         value = notional(order.size, order.price)
@@ -212,6 +238,17 @@ class LivePolymarketClient(ExecutionClient):
                         f"below {value / MICRO:.2f}; approve USDC (docs/GOING_LIVE.md)"
                     )
         return None
+
+    def venue_expiration(self, o: Order) -> int | None:
+        """Return the ``expiration`` to sign for a GTD order (unix seconds), None otherwise.
+
+        The engine-clock expiry becomes wall time (the same lifetime from now), rounded up to
+        the second, plus the venue's 60 s security threshold.
+        """
+        if o.tif is not TimeInForce.GTD or o.expire_ts is None:
+            return None
+        wall_expiry = self._wall() + (o.expire_ts - self._clock())
+        return math.ceil(wall_expiry) + GTD_SECURITY_THRESHOLD_S
 
     def _market(self, o: Order) -> str | None:
         inst = self.instruments.get(o.instrument_id)
@@ -330,6 +367,12 @@ class LivePolymarketClient(ExecutionClient):
             info = self.info.get(o.order_id)
             if info is None or info.accepted_ts is None or info.cancel_wanted is not None:
                 continue
+            if o.tif is TimeInForce.GTD:
+                # The strategy chose the lifetime; the venue expires it. Should its message be
+                # lost, the client cancels it itself once the expiry has passed.
+                if o.expire_ts is not None and now >= o.expire_ts + GTD_EXPIRY_TOLERANCE_S:
+                    self.cancel(o, now, f"GTD order expired at {o.expire_ts:.3f}")
+                continue
             limit = self.cfg.order_timeout_per_strategy_s.get(o.strategy, self.cfg.order_timeout_s)
             if now >= info.accepted_ts + limit:
                 self.cancel(o, now, f"order timeout: unfilled after {limit:g} s")
@@ -349,6 +392,10 @@ class LivePolymarketClient(ExecutionClient):
         for o in self.open_orders():
             info = self.info.get(o.order_id)
             if info is None or info.accepted_ts is None or info.cancel_wanted is not None:
+                continue
+            if o.tif is TimeInForce.GTD:
+                if o.expire_ts is not None:
+                    due = min(due, o.expire_ts + GTD_EXPIRY_TOLERANCE_S)
                 continue
             limit = self.cfg.order_timeout_per_strategy_s.get(o.strategy, self.cfg.order_timeout_s)
             due = min(due, info.accepted_ts + limit)
@@ -374,7 +421,7 @@ class LivePolymarketClient(ExecutionClient):
             if not o.active:
                 continue
             try:
-                signed.append(await self.clob.sign(o))
+                signed.append(await self.clob.sign(o, self.venue_expiration(o)))
                 ready.append(o)
             except VenueCallError as exc:
                 self._reject(o, self._clock(), f"signing failed: {exc}")
@@ -474,7 +521,9 @@ class LivePolymarketClient(ExecutionClient):
         for vid in done:
             hit = self.by_venue.get(vid)
             if hit is not None and hit.active:
-                self._finish(hit, OrderStatus.CANCELLED, now, self.info[hit.order_id].cancel_wanted)
+                why = self.info[hit.order_id].cancel_wanted
+                expired = (why or "").startswith("GTD order expired")
+                self._finish(hit, OrderStatus.CANCELLED, now, why, expired)
         for vid, why in refused.items():
             log.info("Venue did not cancel %s: %s.", vid, why)
 
@@ -491,25 +540,62 @@ class LivePolymarketClient(ExecutionClient):
         if o is None or not o.active:
             return
         if p.order_event_type == "CANCELLATION":
+            now = self._clock()
+            if self._expired(o, now):
+                self._finish(
+                    o, OrderStatus.CANCELLED, now, f"GTD order expired at {o.expire_ts:.3f}", True
+                )
+                return
             reason = self.info[o.order_id].cancel_wanted or f"cancelled by the venue ({p.status})"
-            self._finish(o, OrderStatus.CANCELLED, self._clock(), reason)
+            self._finish(o, OrderStatus.CANCELLED, now, reason)
 
-    def _mine(self, p: Any) -> list[tuple[Order, int, int, str]]:
-        """Return (order, size, price, liquidity) for each of our orders in one trade."""
-        mine: list[tuple[Order, int, int, str]] = []
+    def _expired(self, o: Order, now: float) -> bool:
+        """Return whether a GTD order has reached its expiry (a venue cancel is its expiry)."""
+        return (
+            o.tif is TimeInForce.GTD
+            and o.expire_ts is not None
+            and now >= o.expire_ts - GTD_EXPIRY_TOLERANCE_S
+        )
+
+    def _mine(self, p: Any) -> list[tuple[Order, int, int, str, Decimal | None]]:
+        """Return (order, size, price, liquidity, fee rate bps) for each of our orders in one
+        trade. The rate is the one the venue reports for our side: the trade's ``fee_rate_bps``
+        for the taker, the maker order's own for a maker (SDK ``ClobTrade`` / ``MakerOrder``
+        and ``UserTradePayload`` / ``UserTradeMakerOrder``); None when the message has none."""
+        mine: list[tuple[Order, int, int, str, Decimal | None]] = []
         taker = self.by_venue.get(str(p.taker_order_id))
         if taker is not None and str(p.trader_side or "TAKER") == "TAKER":
-            mine.append((taker, _micro(p.size), _micro(p.price), "taker"))
+            bps = getattr(p, "fee_rate_bps", None)
+            mine.append((taker, _micro(p.size), _micro(p.price), "taker", bps))
         for m in p.maker_orders or ():
             o = self.by_venue.get(str(m.order_id))
             if o is not None:
-                mine.append((o, _micro(m.matched_amount), _micro(m.price), "maker"))
+                bps = getattr(m, "fee_rate_bps", None)
+                mine.append((o, _micro(m.matched_amount), _micro(m.price), "maker", bps))
         return mine
+
+    def fill_fee(
+        self, o: Order, size: int, price: int, liq: str, bps: Decimal | None
+    ) -> tuple[int, str]:
+        """Return (fee, source) of one fill of ours.
+
+        With the trade's ``fee_rate_bps`` the fee is ``shares * bps / 10000 * (p * (1 - p)) **
+        exponent`` (the venue's curve, reference "Fees and order rules"; the exponent from the
+        market's fee schedule), rounded like every fee; without it the instrument's fee model
+        decides (makers pay nothing).
+        """
+        inst = self.instruments.get(o.instrument_id)
+        if bps is not None:
+            exponent = inst.fees.exponent if inst is not None else 1
+            return taker_fee(size, price, Decimal(bps) / 10_000, exponent), "trade"
+        if inst is None or liq != "taker":
+            return 0, "model"
+        return inst.fees.taker_fee(size, price), "model"
 
     def _on_trade(self, p: Any) -> None:
         """Fills from one trade: ours as taker, or as a maker in ``maker_orders``."""
-        for o, size, price, liq in self._mine(p):
-            self._trade_status(o, str(p.id), size, price, liq, str(p.status))
+        for o, size, price, liq, bps in self._mine(p):
+            self._trade_status(o, str(p.id), size, price, liq, str(p.status), bps)
 
     def _seed_restored(self, trades: list[Any]) -> None:
         """After a restart, mark the venue trades already in the ledger as known.
@@ -519,7 +605,7 @@ class LivePolymarketClient(ExecutionClient):
         """
         left: dict[int, int] = {}
         for t in sorted(trades, key=lambda t: (t.matched_at, str(t.id))):
-            for o, size, price, liq in self._mine(t):
+            for o, size, price, liq, bps in self._mine(t):
                 info = self.info.get(o.order_id)
                 key = (str(t.id), o.order_id)
                 if info is None or not info.restored or key in self.trades:
@@ -527,13 +613,17 @@ class LivePolymarketClient(ExecutionClient):
                 room = left.setdefault(o.order_id, o.filled)
                 if room >= size:
                     left[o.order_id] = room - size
-                    fee = (
-                        self.instruments[o.instrument_id].fees.taker_fee(size, price)
-                        if liq == "taker" and o.instrument_id in self.instruments
-                        else 0
-                    )
+                    fee, source = self.fill_fee(o, size, price, liq, bps)
                     self.trades[key] = TradeRec(
-                        str(t.id), o.order_id, size, price, fee, liq, str(t.status), self._clock()
+                        str(t.id),
+                        o.order_id,
+                        size,
+                        price,
+                        fee,
+                        liq,
+                        str(t.status),
+                        self._clock(),
+                        fee_source=source,
                     )
                     info.trades.append(str(t.id))
         for info in self.info.values():
@@ -547,7 +637,14 @@ class LivePolymarketClient(ExecutionClient):
         return before != after
 
     def _trade_status(
-        self, o: Order, trade_id: str, size: int, price: int, liq: str, status: str
+        self,
+        o: Order,
+        trade_id: str,
+        size: int,
+        price: int,
+        liq: str,
+        status: str,
+        bps: Decimal | None = None,
     ) -> None:
         key = (trade_id, o.order_id)
         rec = self.trades.get(key)
@@ -557,12 +654,13 @@ class LivePolymarketClient(ExecutionClient):
                 self.info[o.order_id].failed_trades += 1
                 self._maybe_verify(o)
                 return
-            inst = self.instruments[o.instrument_id]
             size = min(size, o.size - o.filled)
             if size <= 0:
                 return
-            fee = inst.fees.taker_fee(size, price) if liq == "taker" else 0
-            rec = TradeRec(trade_id, o.order_id, size, price, fee, liq, status, now)
+            fee, source = self.fill_fee(o, size, price, liq, bps)
+            rec = TradeRec(
+                trade_id, o.order_id, size, price, fee, liq, status, now, fee_source=source
+            )
             self.trades[key] = rec
             self.info[o.order_id].trades.append(trade_id)
             self._fill(o, rec, now)
@@ -601,6 +699,7 @@ class LivePolymarketClient(ExecutionClient):
             now,
             venue_fill_id=rec.trade_id,
             fill_reason="provisional" if rec.status in PROVISIONAL else "confirmed",
+            fee_source=rec.fee_source,
         )
         kind = (
             OrderEventKind.FILLED
@@ -650,7 +749,8 @@ class LivePolymarketClient(ExecutionClient):
             rec.liquidity,
             now,
             venue_fill_id=f"{rec.trade_id}:reversal",
-            fill_reason="reversal",
+            fill_reason=REVERSAL,
+            fee_source=rec.fee_source,
         )
         kind = OrderEventKind.PARTIALLY_FILLED if o.active else OrderEventKind.CANCELLED
         self._emit(OrderEvent(kind, o, now, fill=fill, reason=f"trade {rec.trade_id} failed"))
@@ -668,7 +768,14 @@ class LivePolymarketClient(ExecutionClient):
         self._emit(OrderEvent(OrderEventKind.REJECTED, o, now, reason=reason))
         self._maybe_verify(o)
 
-    def _finish(self, o: Order, status: OrderStatus, now: float, reason: str | None) -> None:
+    def _finish(
+        self,
+        o: Order,
+        status: OrderStatus,
+        now: float,
+        reason: str | None,
+        expired: bool = False,
+    ) -> None:
         if not o.active:
             return
         o.status = status
@@ -677,6 +784,9 @@ class LivePolymarketClient(ExecutionClient):
         kind = (
             OrderEventKind.CANCELLED if status is OrderStatus.CANCELLED else OrderEventKind.REJECTED
         )
+        if expired:
+            o.extra["expired"] = True
+            kind = OrderEventKind.EXPIRED
         self._emit(OrderEvent(kind, o, now, reason=reason))
         self._maybe_verify(o)
         self._sync_due()
@@ -755,6 +865,16 @@ class LivePolymarketClient(ExecutionClient):
             if o.venue_order_id is None or o.venue_order_id.startswith("dry-"):
                 continue
             if o.venue_order_id not in open_ids:
+                if self._expired(o, now):
+                    # Expired at the venue (its message missed): not a difference.
+                    self._finish(
+                        o,
+                        OrderStatus.CANCELLED,
+                        now,
+                        f"GTD order expired at {o.expire_ts:.3f}",
+                        True,
+                    )
+                    continue
                 out.append(
                     f"{self.name}: order {o.order_id} ({o.strategy}) is not open at the venue "
                     f"({reason}); marked cancelled"

@@ -7,7 +7,9 @@ created within ``PAIR_WINDOW_S`` of each other) and compared:
 * fill rate: orders with any fill / orders, live and twin;
 * slippage against the twin: for pairs where both filled, the live average price minus the
   twin's, in basis points of the twin's price, signed so that positive means live did worse;
-* fees, live and twin (USDC);
+* fees, live and twin (USDC), and how many live fills took their fee from the venue trade's
+  ``fee_rate_bps`` (``live_fee_fills_trade_rate``) or, the trade carrying no rate, from the
+  instrument's fee model (``live_fee_fills_model``);
 * latency from decision to acknowledgement (live ``trade_verification`` events, median and p90);
 * fills the twin got that live did not (``twin_only``) and the reverse (``live_only``).
 
@@ -26,7 +28,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from database.models import EventRow, OrderRow
+from database.models import EventRow, FillRow, OrderRow
+from services.execution.orders import REVERSAL
 
 TWIN_SUFFIX = "__twin"
 LIVE_ROUTE = "polymarket_live"
@@ -43,6 +46,8 @@ COLUMNS = (
     "slippage_vs_twin_bps",
     "live_fees_usdc",
     "twin_fees_usdc",
+    "live_fee_fills_trade_rate",
+    "live_fee_fills_model",
     "ack_latency_ms_median",
     "ack_latency_ms_p90",
     "twin_only_fills",
@@ -113,6 +118,12 @@ def _row(session: Session, name: str) -> dict[str, Any]:
         if data.get("ack_latency_ms") is not None:
             latencies.append(float(data["ack_latency_ms"]))
 
+    sources: dict[str, int] = {}
+    for src in session.scalars(
+        select(FillRow.fee_source).where(FillRow.strategy == name, FillRow.fill_reason != REVERSAL)
+    ):
+        sources[src or ""] = sources.get(src or "", 0) + 1
+
     def rate(orders: list[OrderRow]) -> float | None:
         done = [o for o in orders if o.status != "rejected"]
         return round(sum(1 for o in done if o.filled) / len(done), 4) if done else None
@@ -129,6 +140,8 @@ def _row(session: Session, name: str) -> dict[str, Any]:
         "slippage_vs_twin_bps": round(sum(slips) / len(slips), 2) if slips else None,
         "live_fees_usdc": sum(o.fees for o in live) / 1e6,
         "twin_fees_usdc": sum(o.fees for o in twin) / 1e6,
+        "live_fee_fills_trade_rate": sources.get("trade", 0),
+        "live_fee_fills_model": sources.get("model", 0),
         "ack_latency_ms_median": _pct(latencies, 0.5),
         "ack_latency_ms_p90": _pct(latencies, 0.9),
         "twin_only_fills": twin_only,

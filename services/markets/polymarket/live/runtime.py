@@ -22,7 +22,7 @@ from typing import Any
 
 from services.bus import AuditEvent
 from services.execution.orders import Order
-from services.keys.store import KeyStore, KeyStoreError, Secrets
+from services.keys.store import KeyStoreError, Secrets, open_store
 from services.markets.polymarket.live.client import LivePolymarketClient
 from services.markets.polymarket.live.user_channel import UserChannel
 from services.markets.polymarket.live.venue import ClobVenue, VenueCallError, connect_sdk
@@ -82,6 +82,30 @@ def add_twins(
     return cfg.model_copy(update={"strategies": entries}), out
 
 
+def create_twin(engine: Any, name: str) -> str:
+    """Create the paper twin of strategy ``name`` in a running engine; return the twin's name.
+
+    The public entry point for callers that route a strategy live at runtime (graduation's
+    stage changes): the twin ``<name>__twin`` is the same class with the same parameters and
+    starting capital, on the paper route, subscribed to the live instruments, and paired with the
+    live strategy by the paper-vs-live report. Idempotent: an existing twin is kept. Raises
+    ``KeyError`` if no strategy ``name`` runs. Signature stable: ``(engine, name) -> str``.
+    """
+    from services.node import PAPER
+
+    tname = twin_name(name)
+    if tname in engine.runners:
+        return tname
+    if name not in engine.runners:
+        raise KeyError(f"no strategy {name!r} runs: no paper twin created")
+    r = engine.runners[name]
+    s = r.strategy
+    twin = type(s)(tname, s.params)
+    engine.add_strategy(twin, r.portfolio.starting_cash, PAPER, r.portfolio.currency)
+    log.info("Paper twin %s created for %s.", tname, name, extra={"strategy": tname})
+    return tname
+
+
 def read_passphrase(env: str) -> str:
     """Return the key-store passphrase from ``env`` or a prompt (a terminal is needed)."""
     import os
@@ -98,9 +122,13 @@ async def open_live(cfg: AppConfig, file: str) -> LiveRuntime:
     """Decrypt the keys and connect to the venue; a ConfigError if that is not possible."""
     check_live_config(cfg, file)
     try:
-        secrets = KeyStore(Path(cfg.live.keys_path)).load(read_passphrase(cfg.live.passphrase_env))
+        store = open_store(cfg)  # the encrypted file, or the OS keyring (keys.backend)
+        secrets = store.load(
+            read_passphrase(cfg.live.passphrase_env) if store.needs_passphrase else ""
+        )
     except KeyStoreError as exc:
-        raise ConfigError(file, "live.keys_path", str(exc)) from exc
+        key = "live.keys_path" if cfg.keys.backend == "file" else "keys.backend"
+        raise ConfigError(file, key, str(exc)) from exc
     try:
         sdk = await connect_sdk(cfg.live, secrets)
     except VenueCallError as exc:
