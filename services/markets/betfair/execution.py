@@ -217,7 +217,8 @@ class BetfairExecutionClient(ExecutionClient):
     def set_stream(self, up: bool) -> None:
         """The order stream connected (``up``) or dropped: poll once now either way."""
         self.stream_up = up
-        self._poll_soon()
+        if self._bets:  # nothing working: nothing to catch up with
+            self._poll_soon()
 
     def on_order_change(self, msg: dict[str, Any], now: float) -> None:
         """Apply one ``ocm`` message of the order stream (engine thread)."""
