@@ -32,7 +32,7 @@ fill seen by both the stream and a poll counts once. While the stream is up the 
 poll the bets it knows; when the stream drops polling resumes, and after every (re)connect one
 poll catches up with what matched while nobody was listening.
 
-The kill switch's :meth:`BetfairExecutionClient.cancel_all` is one ``cancelOrders`` without a
+The kill switch's :meth:`BetfairExecutionClient.cancel_everything` is one ``cancelOrders`` without a
 market id ("If marketId and betId aren't supplied all bets are cancelled", API-NG reference and
 betfairlightweight ``Betting.cancel_orders``); what it cancelled is read back by a poll.
 """
@@ -61,8 +61,13 @@ class BettingApi(Protocol):
     def place_orders(self, market_id: str, instructions: list[dict[str, Any]], **kw: Any) -> Any:
         """Place orders (``SportsAPING/v1.0/placeOrders``)."""
 
-    def cancel_orders(self, market_id: str, instructions: list[dict[str, Any]], **kw: Any) -> Any:
-        """Cancel orders (``SportsAPING/v1.0/cancelOrders``)."""
+    def cancel_orders(
+        self,
+        market_id: str | None = None,
+        instructions: list[dict[str, Any]] | None = None,
+        **kw: Any,
+    ) -> Any:
+        """Cancel orders (``SportsAPING/v1.0/cancelOrders``; no market: every bet)."""
 
     def list_current_orders(self, **kw: Any) -> Any:
         """List current orders (``SportsAPING/v1.0/listCurrentOrders``)."""
@@ -145,7 +150,7 @@ class BetfairExecutionClient(ExecutionClient):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="betfair-api")
         self._inflight = 0
         self._lock = threading.Lock()
-        self._poll_soon()
+        self._next_poll: float = 0.0
         self._fill_seq = 0
         self._force_poll = False
         self.stream_up = False
@@ -236,7 +241,7 @@ class BetfairExecutionClient(ExecutionClient):
                         now,
                     )  # fmt: skip
 
-    def cancel_all(self, reason: str) -> int:
+    def cancel_everything(self, reason: str) -> int:
         """Cancel every bet on the account in one ``cancelOrders`` call; return how many of
         ours were working. Their end is read back by the poll that follows."""
         for bet in self._bets.values():

@@ -52,7 +52,9 @@ def check_config(cfg: AppConfig, file: str) -> None:
     enabled = {e.name for e in cfg.strategies if e.enabled}
     for i, name in enumerate(live.strategies):
         if name not in enabled:
-            raise ConfigError(file, f"{where}.strategies[{i}]", f"{name!r} is not an enabled strategy")
+            raise ConfigError(
+                file, f"{where}.strategies[{i}]", f"{name!r} is not an enabled strategy"
+            )
     if cfg.live.enabled and set(cfg.live.strategies) & set(live.strategies):
         raise ConfigError(
             file, f"{where}.strategies", "a strategy cannot be live on Polymarket and Betfair"
@@ -203,7 +205,7 @@ class BetfairLiveRuntime:
         if state in ("REDUCING", "HALTED") and self.client is not None and not self.killed:
             self.killed = True
             t0 = time.perf_counter()
-            n = self.client.cancel_all("kill switch: cancel-all")
+            n = self.client.cancel_everything("kill switch: cancel-all")
             self._event(
                 "live_kill",
                 f"Kill switch: one cancelOrders for every Betfair bet ({n} of ours working, "

@@ -27,6 +27,7 @@ worker thread: the caller queues them for its own thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -105,10 +106,8 @@ class BetfairOrderStream:
         """Stop the worker thread (a few seconds at most)."""
         self._stopping.set()
         if self._stream is not None:
-            try:
+            with contextlib.suppress(Exception):  # a socket that may already be gone
                 self._stream.stop()
-            except Exception:  # noqa: BLE001, S110 - closing a socket that may already be gone
-                pass
         if self._thread is not None:
             self._thread.join(5.0)
 
@@ -162,6 +161,8 @@ class BetfairOrderStream:
                 self.connected = False
                 self.on_state(False, why)
             self.counters["reconnects"] += 1
-            log.warning("Betfair order stream disconnected (%s); reconnecting in %.0f s.", why, delay)
+            log.warning(
+                "Betfair order stream disconnected (%s); reconnecting in %.0f s.", why, delay
+            )
             self._stopping.wait(delay)
             delay = min(self.backoff_max_s, delay * 2)

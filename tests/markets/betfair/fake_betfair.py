@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable
 from typing import Any
 
 from services.ladder import BETFAIR_ODDS
@@ -269,6 +269,7 @@ def serve(fake: FakeBetfair) -> tuple[ThreadingHTTPServer, str]:
                 self._send(200, data.encode())
                 return
             body = json.loads(raw)
+            result: Any
             if self.headers.get("X-Authentication") != fake.session_token:
                 code, result = 200, {"error": {"code": -32099, "data": {"APINGException": {
                     "errorCode": "INVALID_SESSION_INFORMATION"}}}}  # fmt: skip

@@ -18,6 +18,7 @@ a bet; :meth:`FakeStream.drop_orders` cuts the order connections (a dropped stre
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
@@ -94,10 +95,8 @@ class FakeStream:
     def drop_orders(self) -> None:
         """Cut every order-stream connection (the client must reconnect)."""
         for conn in list(self._order_conns):
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _serve(self) -> None:
         while not self.done.is_set():
@@ -122,10 +121,8 @@ class FakeStream:
                 conn.sendall(json.dumps(obj).encode() + b"\r\n")
 
         def push(msg: dict[str, Any]) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 send(dict(msg, id=sub_id[0]))
-            except OSError:
-                pass
 
         sub_id = [0]
         try:
