@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.events import VOID_PAYOUT
 from services.instruments import Side
 
 
@@ -129,3 +130,8 @@ class Settlement:
     amount: int
     ts: float
     fee: int = 0
+
+    @property
+    def void(self) -> bool:
+        """True when the bets were void (a removed Betfair runner): stakes returned, no payout."""
+        return self.payout_per_share == VOID_PAYOUT
