@@ -303,7 +303,11 @@ async def run_app(
             print(f"Database error: {store_stop[0]} ({left}.)", file=sys.stderr)
     console.print(
         leaderboard_table(
-            engine.tracker.latest, clock.now(), engine.events_processed, title="Final leaderboard"
+            engine.tracker.latest,
+            clock.now(),
+            engine.events_processed,
+            title="Final leaderboard",
+            money=_money(cfg),
         )
     )
     return exit_code
@@ -359,6 +363,13 @@ async def _final_flush(
     return exit_code
 
 
+def _money(cfg: AppConfig) -> str:
+    """The leaderboard's money unit: the strategies' currency symbol (GBP on Betfair: £)."""
+    from services.terminal import money_label
+
+    return money_label({e.currency for e in cfg.strategies if e.enabled})
+
+
 async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> None:
     refresh = cfg.competition.leaderboard_refresh_s
     progress = Progress(engine.clock.now(), cfg.market_data.duration_s, time.monotonic)
@@ -367,7 +378,11 @@ async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> No
             now = engine.clock.now()
             live.update(
                 leaderboard_table(
-                    engine.tracker.latest, now, engine.events_processed, progress=progress.text(now)
+                    engine.tracker.latest,
+                    now,
+                    engine.events_processed,
+                    progress=progress.text(now),
+                    money=_money(cfg),
                 )
             )
             await asyncio.sleep(refresh)
