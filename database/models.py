@@ -181,6 +181,8 @@ class SettlementRow(Base):
     # micro-USDC (0 or 1_000_000); NULL when void (every bet returned, migration 0016)
     payout_per_share: Mapped[int | None] = mapped_column(BigInteger)
     void: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Set on a row that pays nothing but records a Betfair odds reduction (ppm; 0016)
+    reduction_ppm: Mapped[int | None] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)  # micro-USDC paid (negative: a short paid)
     fee: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # commission charged
     ts: Mapped[float] = mapped_column(Float)

@@ -31,7 +31,7 @@ from services.events import (
     TradePrint,
 )
 from services.execution.client import ExecutionClient, OrderEvent
-from services.execution.orders import Fill, Order
+from services.execution.orders import Fill, Order, Settlement
 from services.feed import Feed
 from services.instruments import Instrument, Side
 from services.ladder import Quote
@@ -437,7 +437,12 @@ class Engine(OrderFlow, Gateway):
             if ev.keep_ppm != MICRO:
                 for other in ev.reduced:
                     pos = r.portfolio.reduce_odds(other, ev.keep_ppm)
-                    if pos is not None:
+                    if pos is not None:  # a ledger row, so a restart replays the reduction
+                        row = Settlement(
+                            self._next_settlement_id(), r.name, other, 0, 0, 0, ev.ts,
+                            reduction_ppm=ev.keep_ppm,
+                        )  # fmt: skip
+                        self.sink.settlement(row)
                         self.sink.position(r.name, other, pos)
         inst = self.instruments.get(iid)
         if inst is not None:

@@ -96,8 +96,11 @@ class Sink:
                 "strategy": s.strategy,
                 "instrument_id": s.instrument_id,
                 "size": s.size,
-                "payout_per_share": None if s.void else s.payout_per_share,
+                "payout_per_share": (
+                    None if s.void or s.reduction_ppm is not None else s.payout_per_share
+                ),
                 "void": s.void,
+                "reduction_ppm": s.reduction_ppm,
                 "amount": s.amount,
                 "fee": s.fee,
                 "ts": s.ts,

@@ -147,6 +147,10 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             r.portfolio.apply_fill(fill, insts[row["instrument_id"]])
             rep.fills += 1
         else:
+            if row.get("reduction_ppm") is not None:  # a Betfair odds reduction (no payment)
+                r.portfolio.reduce_odds(row["instrument_id"], row["reduction_ppm"])
+                rep.settlements += 1
+                continue
             payout = VOID_PAYOUT if row.get("void") else row["payout_per_share"]
             r.portfolio.settle(row["instrument_id"], payout, row["ts"], row["id"])
             if row.get("fee"):

@@ -130,6 +130,10 @@ class Settlement:
     amount: int
     ts: float
     fee: int = 0
+    reduction_ppm: int | None = None
+    """Set on a row that records no payment but a Betfair odds reduction: the bets matched on
+    the instrument so far had their odds multiplied by ``reduction_ppm`` / 1e6 (a runner was
+    removed; see ``Portfolio.reduce_odds``). ``size`` and ``amount`` are 0."""
 
     @property
     def void(self) -> bool:

@@ -68,7 +68,7 @@ class Recorder(NullSink):
 
 
 class Session:
-    def __init__(self) -> None:
+    def __init__(self, sink: Any = None) -> None:
         cfg = parse_config(
             {
                 "execution": {"latency_ms": 0},
@@ -79,7 +79,9 @@ class Session:
         )
         self.sink = Recorder()
         self.strat = Hand("s", StrategyParams())
-        self.node: Node = build_node(cfg, [self.strat], self.sink, clock=SimClock(0), safety=False)
+        self.node: Node = build_node(
+            cfg, [self.strat], sink or self.sink, clock=SimClock(0), safety=False
+        )
         self.node.engine.start()
         self.tr = BetfairTranslator()
         self.events: list[Any] = []
@@ -162,3 +164,39 @@ def test_a_small_adjustment_factor_reduces_nothing_in_a_win_market_and_an_open_b
     assert void.amount == 4 * MICRO and void.void  # the open back's stake is returned
     assert pf.cash == 990 * MICRO and pf.reserved_cash == 0
     pf.check_ledger()
+
+
+def test_the_reduction_and_the_void_survive_a_restart(tmp_path: Any) -> None:
+    """The reduction is a ledger row (``settlements.reduction_ppm``): the replay reproduces it."""
+    from database.engine import make_engine, make_session_factory, migrate
+    from database.writer import DbWriter
+    from services.persistence import Sink
+    from services.recovery import restore
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    migrate(url)
+    sessions = make_session_factory(make_engine(url))
+    writer = DbWriter(sessions)
+    writer.start()
+    s = Session(Sink(writer))
+    s.msg(1, {"img": True, "marketDefinition": definition("OPEN", ACTIVE), "rc": [
+        {"id": 1, "atb": [[2.0, 100]], "atl": [[2.02, 100]]},
+        {"id": 2, "atb": [[4.0, 100]], "atl": [[4.1, 100]]},
+        {"id": 3, "atb": [[6.0, 100]], "atl": [[6.2, 100]]},
+    ]})  # fmt: skip
+    ctx, pf = s.strat.ctx, s.node.engine.runners["s"].portfolio
+    ctx.back(R1, 10 * MICRO, 2 * MICRO, tif=TimeInForce.FAK)
+    ctx.lay(R2, 5 * MICRO, m("4.1"), tif=TimeInForce.FAK)
+    ctx.back(R3, 10 * MICRO, 6 * MICRO, tif=TimeInForce.FAK)
+    removed = [(1, "ACTIVE", 62.5), (2, "ACTIVE", 37.5), (3, "REMOVED", 20.0)]
+    s.msg(3, {"marketDefinition": definition("OPEN", removed)})
+    assert writer.flush()
+    writer.stop()
+    fresh = Session()
+    restore(fresh.node.engine, sessions)
+    back = fresh.node.engine.runners["s"].portfolio
+    assert (back.qty(R1), back.qty(R2)) == (pf.qty(R1), pf.qty(R2)) == (16 * MICRO, -m("16.4"))
+    assert (back.cash, back.realized_pnl, back.short_liability) == (
+        pf.cash, pf.realized_pnl, pf.short_liability,
+    )  # fmt: skip
+    back.check_ledger()
