@@ -153,7 +153,7 @@ class SimulatedClient(ExecutionClient):
                 m.on_trade(ev, now)
 
         self.on_book_snapshot = snapshot  # type: ignore[method-assign]
-        self.on_book_delta = delta  # type: ignore[method-assign]
+        self.on_book_delta = delta  # type: ignore[method-assign,assignment]
         self.on_trade_print = trade  # type: ignore[method-assign]
 
     def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
