@@ -116,6 +116,7 @@ class InstrumentRow(Base):
     complement_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     payout: Mapped[int | None] = mapped_column(BigInteger)  # micro-USDC per share once resolved
+    void: Mapped[bool] = mapped_column(Boolean, server_default=false())  # bets returned (0016)
     listed_ts: Mapped[float] = mapped_column(Float)
     resolved_ts: Mapped[float | None] = mapped_column(Float)
 
@@ -180,7 +181,11 @@ class SettlementRow(Base):
     strategy: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
     instrument_id: Mapped[str] = mapped_column(String(ID_LEN))
     size: Mapped[int] = mapped_column(BigInteger)  # micro-shares settled
-    payout_per_share: Mapped[int] = mapped_column(BigInteger)  # micro-USDC (0 or 1_000_000)
+    # micro-USDC (0 or 1_000_000); NULL when void (every bet returned, migration 0016)
+    payout_per_share: Mapped[int | None] = mapped_column(BigInteger)
+    void: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Set on a row that pays nothing but records a Betfair odds reduction (ppm; 0016)
+    reduction_ppm: Mapped[int | None] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)  # micro-USDC paid (negative: a short paid)
     fee: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # commission charged
     ts: Mapped[float] = mapped_column(Float)

@@ -58,6 +58,12 @@ async def run_app(
 
         live = await open_live(cfg, config_path)
         cfg, strategies = add_twins(cfg, strategies, config_path)
+    betfair_live = None
+    if cfg.market_data.betfair.live.enabled:  # live Betfair: login first, or nothing starts
+        from services.markets.betfair.live_runtime import open_betfair_live
+
+        betfair_live = await open_betfair_live(cfg, config_path)
+    runtimes = [r for r in (live, betfair_live) if r is not None]
     url = cfg.db_url()
     db_file = sqlite_path(url)
     if db_file is not None and not db_file.is_dir():
@@ -111,8 +117,8 @@ async def run_app(
         sink,
         sessions,
         clock=clock,
-        extra_clients=live.factories() if live is not None else None,
-        routes=live.routes() if live is not None else None,
+        extra_clients={k: v for r in runtimes for k, v in r.factories().items()} or None,
+        routes={k: v for r in runtimes for k, v in r.routes().items()} or None,
     )
     engine, bus, data_guard = node.engine, node.bus, node.data_guard
     assert node.safety is not None
@@ -184,8 +190,8 @@ async def run_app(
     for name, handler in lifecycle.handlers().items():
         control.register(name, handler)
     control.apply_pending_now()  # commands queued while the bot was down apply before trading
-    if live is not None:
-        await live.start(node, sink, lifecycle)  # reconcile with the venue before the feed runs
+    for r in runtimes:  # live Polymarket reconciles with the venue before the feed runs
+        await r.start(node, sink, lifecycle)
     watcher = ConfigWatcher(config_path, safety)
     watcher.baseline()
 
@@ -253,8 +259,8 @@ async def run_app(
             log.exception("Final snapshot failed.")
             exit_code = 1
         await feed.close()
-        if live is not None:
-            await live.stop()
+        for r in runtimes:
+            await r.stop()
         if bundle.recorder is not None:
             await bundle.recorder.aclose()
         if store_stop:
@@ -297,7 +303,11 @@ async def run_app(
             print(f"Database error: {store_stop[0]} ({left}.)", file=sys.stderr)
     console.print(
         leaderboard_table(
-            engine.tracker.latest, clock.now(), engine.events_processed, title="Final leaderboard"
+            engine.tracker.latest,
+            clock.now(),
+            engine.events_processed,
+            title="Final leaderboard",
+            money=_money(cfg),
         )
     )
     return exit_code
@@ -353,6 +363,13 @@ async def _final_flush(
     return exit_code
 
 
+def _money(cfg: AppConfig) -> str:
+    """The leaderboard's money unit: the strategies' currency symbol (GBP on Betfair: £)."""
+    from services.terminal import money_label
+
+    return money_label({e.currency for e in cfg.strategies if e.enabled})
+
+
 async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> None:
     refresh = cfg.competition.leaderboard_refresh_s
     progress = Progress(engine.clock.now(), cfg.market_data.duration_s, time.monotonic)
@@ -361,7 +378,11 @@ async def _terminal_view(engine: Engine, console: Console, cfg: AppConfig) -> No
             now = engine.clock.now()
             live.update(
                 leaderboard_table(
-                    engine.tracker.latest, now, engine.events_processed, progress=progress.text(now)
+                    engine.tracker.latest,
+                    now,
+                    engine.events_processed,
+                    progress=progress.text(now),
+                    money=_money(cfg),
                 )
             )
             await asyncio.sleep(refresh)

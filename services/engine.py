@@ -19,17 +19,19 @@ from services.bus import EventBus
 from services.clock import Clock, SimClock
 from services.enums import MarketState, StrategyStatus
 from services.events import (
+    VOID_PAYOUT,
     BookDelta,
     BookSnapshot,
     MarketEvent,
     MarketListed,
     MarketResolved,
     MarketStatus,
+    RunnerRemoved,
     TickSizeChange,
     TradePrint,
 )
 from services.execution.client import ExecutionClient, OrderEvent
-from services.execution.orders import Fill, Order
+from services.execution.orders import Fill, Order, Settlement
 from services.feed import Feed
 from services.instruments import Instrument, Side
 from services.ladder import Quote
@@ -176,6 +178,7 @@ class Engine(OrderFlow, Gateway):
             MarketResolved: self._on_resolved,
             TickSizeChange: self._on_tick_change,
             MarketStatus: self._on_status,
+            RunnerRemoved: self._on_removed,
         }
         self._now = clock.now()
 
@@ -460,6 +463,35 @@ class Engine(OrderFlow, Gateway):
             c.on_market_closed(iids, ev.ts, reason)
         if self._inbox:
             self._drain()
+
+    def _on_removed(self, ev: RunnerRemoved) -> None:
+        """A Betfair non-runner: its orders cancelled, its bets void now (also those of a
+        position already closed), the other runners' matched odds reduced (docs/BETFAIR.md)."""
+        iid = ev.instrument_id
+        for c in self._clients_t:
+            c.on_market_closed([iid], ev.ts, "runner removed")
+        if self._inbox:
+            self._drain()
+        for r in self.runners.values():
+            st = r.portfolio.settle(iid, VOID_PAYOUT, ev.ts, self._next_settlement_id())
+            if st is None:
+                self.settlement_seq -= 1
+            else:
+                self.sink.settlement(st)
+                self.sink.position(r.name, iid, None)
+            if ev.keep_ppm != MICRO:
+                for other in ev.reduced:
+                    pos = r.portfolio.reduce_odds(other, ev.keep_ppm)
+                    if pos is not None:  # a ledger row, so a restart replays the reduction
+                        row = Settlement(
+                            self._next_settlement_id(), r.name, other, 0, 0, 0, ev.ts,
+                            reduction_ppm=ev.keep_ppm,
+                        )  # fmt: skip
+                        self.sink.settlement(row)
+                        self.sink.position(r.name, other, pos)
+        inst = self.instruments.get(iid)
+        if inst is not None:
+            self.sink.instrument(inst, "resolved", ev.ts, payout=VOID_PAYOUT, resolved_ts=ev.ts)
 
     def _on_resolved(self, ev: MarketResolved) -> None:
         iids = [iid for iid, _ in ev.payouts]

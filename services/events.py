@@ -96,6 +96,21 @@ class MarketResolved:
     payouts: tuple[tuple[str, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RunnerRemoved:
+    """A runner was withdrawn before its market settled (a Betfair non-runner, ``REMOVED`` in
+    an open market's definition). Every bet on it is void at once; the odds of the bets
+    already matched on the market's other runners (``reduced``) are multiplied by
+    ``keep_ppm`` / 1e6 (1 - the removed runner's adjustment factor; 1e6 when none applies)."""
+
+    ts: float
+    market_id: str
+    instrument_id: str
+    adjustment_factor: float
+    keep_ppm: int
+    reduced: tuple[str, ...]
+
+
 MarketEvent = (
     BookSnapshot
     | BookDelta
@@ -104,4 +119,5 @@ MarketEvent = (
     | MarketListed
     | MarketStatus
     | MarketResolved
+    | RunnerRemoved
 )

@@ -11,6 +11,7 @@ import json
 from typing import Any, Protocol
 
 from services.bus import AuditEvent
+from services.events import VOID_PAYOUT
 from services.execution.orders import Fill, Order, Settlement
 from services.instruments import Instrument, rules_to_dict
 from services.portfolio import ClosedBet, Position
@@ -97,7 +98,11 @@ class Sink:
                 "strategy": s.strategy,
                 "instrument_id": s.instrument_id,
                 "size": s.size,
-                "payout_per_share": s.payout_per_share,
+                "payout_per_share": (
+                    None if s.void or s.reduction_ppm is not None else s.payout_per_share
+                ),
+                "void": s.void,
+                "reduction_ppm": s.reduction_ppm,
                 "amount": s.amount,
                 "fee": s.fee,
                 "ts": s.ts,
@@ -148,7 +153,8 @@ class Sink:
                 "end_ts": inst.end_ts,
                 "complement_id": inst.complement_id,
                 "status": status,
-                "payout": payout,
+                "payout": None if payout == VOID_PAYOUT else payout,
+                "void": payout == VOID_PAYOUT,
                 "listed_ts": ts,
                 "resolved_ts": resolved_ts,
             },

@@ -136,6 +136,9 @@ class Portfolio:
         self._reducing: dict[int, tuple[str, int]] = {}
         # market id -> realized P&L there, for markets whose venue charges commission on it.
         self._market_net: dict[str, int] = {}
+        # Realized P&L per instrument on commission-charging (Betfair) markets, across the
+        # position's lifetimes: a void runner takes all of it back, even from a closed position.
+        self._realized_iid: dict[str, int] = {}
 
     # ------------------------------------------------------------------ queries
     @property
@@ -365,6 +368,7 @@ class Portfolio:
             bet.pnl += realized
             if inst.market_id in self._market_net:
                 self._market_net[inst.market_id] += realized
+                self._realized_iid[iid] = self._realized_iid.get(iid, 0) + realized
         if held < 0 or pos.qty < 0:
             self.short_liability += max(0, -pos.qty) - max(0, -held)
         if pos.qty == 0:
@@ -376,14 +380,21 @@ class Portfolio:
     ) -> Settlement | None:
         """Pay out a position at resolution (a short pays); return the settlement, or None."""
         pos = self.positions.get(instrument_id)
+        void = payout_per_share == VOID_PAYOUT
         if pos is None or pos.qty == 0:
+            if void and self._realized_iid.get(instrument_id):
+                return self._void_closed(instrument_id, ts, settlement_id)
+            self._realized_iid.pop(instrument_id, None)
             return None
-        if payout_per_share == VOID_PAYOUT:
+        if void:
             # Void (a removed Betfair runner): every bet on it is undone, including those that
-            # partly closed the position, so what it realized so far is taken back too.
-            amount = pos.cost_basis - pos.realized_pnl
+            # closed earlier positions on it or partly closed this one, so what they realized
+            # is taken back too.
+            earlier = self._realized_iid.pop(instrument_id, pos.realized_pnl)
+            amount = pos.cost_basis - earlier
         else:
             amount = notional(pos.qty, payout_per_share)
+            self._realized_iid.pop(instrument_id, None)
         realized = amount - pos.cost_basis
         self.cash += amount
         self.payouts += amount
@@ -408,6 +419,34 @@ class Portfolio:
         pos.updated_ts = ts
         self._close_position(instrument_id, ts, "settled")
         return st
+
+    def _void_closed(self, iid: str, ts: float, settlement_id: int) -> Settlement:
+        """Void the bets of a position closed before its runner was removed (Betfair rule:
+        every bet on a non-runner is void): what they realized is taken back from cash."""
+        realized = self._realized_iid.pop(iid)
+        self.cash -= realized
+        self.payouts -= realized
+        self.realized_pnl -= realized
+        for market_id in list(self._market_net):
+            if iid.startswith(market_id + ":"):
+                self._market_net[market_id] -= realized
+        return Settlement(settlement_id, self.strategy, iid, 0, VOID_PAYOUT, -realized, ts)
+
+    def reduce_odds(self, iid: str, keep_ppm: int) -> Position | None:
+        """Reduce the odds of the bets matched so far on ``iid`` to ``keep_ppm`` / 1e6 of
+        themselves (another runner was removed with adjustment factor 1 - keep): the position's
+        payout units shrink in that proportion, its cost stays (Betfair's reduction factor).
+        Return the changed position, or None when nothing is held."""
+        pos = self.positions.get(iid)
+        if pos is None or pos.qty == 0:
+            return None
+        old = pos.qty
+        # Exact integer rounding half away from zero, to the micro payout unit.
+        mag = (abs(old) * keep_ppm + 500_000) // 1_000_000
+        pos.qty = mag if old > 0 else -mag
+        if old < 0:
+            self.short_liability += old - pos.qty  # less liability: -(new) - -(old)
+        return pos
 
     def settle_commission(
         self, inst: Instrument, ts: float, settlement_id: int

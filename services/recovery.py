@@ -21,6 +21,7 @@ from services.clock import Clock
 from services.competition import shown_sharpe
 from services.engine import Engine
 from services.enums import Stage, StrategyStatus
+from services.events import VOID_PAYOUT
 from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side, rules_from_dict
 from services.money import MICRO, notional
@@ -146,7 +147,12 @@ def restore(engine: Engine, session_factory: sessionmaker[Session]) -> RestoreRe
             r.portfolio.apply_fill(fill, insts[row["instrument_id"]])
             rep.fills += 1
         else:
-            r.portfolio.settle(row["instrument_id"], row["payout_per_share"], row["ts"], row["id"])
+            if row.get("reduction_ppm") is not None:  # a Betfair odds reduction (no payment)
+                r.portfolio.reduce_odds(row["instrument_id"], row["reduction_ppm"])
+                rep.settlements += 1
+                continue
+            payout = VOID_PAYOUT if row.get("void") else row["payout_per_share"]
+            r.portfolio.settle(row["instrument_id"], payout, row["ts"], row["id"])
             if row.get("fee"):
                 # Commission on a settled market's net winnings (Betfair): replayed as charged.
                 inst = insts.get(row["instrument_id"])

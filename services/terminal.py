@@ -75,14 +75,28 @@ def fmt_span(seconds: float) -> str:
     return f"{s // 86_400} d {s % 86_400 // 3600:02d} h"
 
 
+CURRENCY_SYMBOLS = {"USD": "$", "USDC": "$", "GBP": "£", "EUR": "€", "AUD": "A$", "CAD": "C$"}
+"""Currency code -> the symbol the leaderboard's money columns show."""
+
+
+def money_label(currencies: set[str]) -> str:
+    """Return the money columns' unit: the symbol of the one currency, or ``mixed``."""
+    if len(currencies) != 1:
+        return "mixed" if currencies else "$"
+    (code,) = currencies
+    return CURRENCY_SYMBOLS.get(code, code)
+
+
 def leaderboard_table(
     rows: list[LeaderboardRow],
     event_ts: float,
     events: int,
     title: str = "Leaderboard",
     progress: str = "",
+    money: str = "$",
 ) -> Table:
-    """Build a rich table of the leaderboard (``progress``: see :class:`Progress`)."""
+    """Build a rich table of the leaderboard (``progress``: see :class:`Progress`; ``money``:
+    the unit of the money columns, see :func:`money_label`)."""
     when = datetime.fromtimestamp(event_ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     head = f"{title} - market time {when} - {events:,} events"
     if progress:
@@ -92,13 +106,13 @@ def leaderboard_table(
         ("#", "right"),
         ("Strategy", "left"),
         ("Score", "right"),
-        ("Equity $", "right"),
+        (f"Equity {money}", "right"),
         ("Return %", "right"),
         ("Sharpe", "right"),
         ("Win %", "right"),
         ("Max DD %", "right"),
         ("Trades", "right"),
-        ("Fees $", "right"),
+        (f"Fees {money}", "right"),
         ("Status", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]

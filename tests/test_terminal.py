@@ -53,6 +53,16 @@ def test_a_sharpe_not_shown_yet_says_how_many_returns_it_has_and_needs() -> None
     assert "shown once 20 hourly returns exist" in str(t.caption)
 
 
+def test_money_columns_show_the_strategies_currency_symbol() -> None:
+    from services.terminal import money_label
+
+    assert money_label({"GBP"}) == "£" and money_label({"USDC"}) == "$"
+    assert money_label({"EUR"}) == "€" and money_label({"GBP", "USDC"}) == "mixed"
+    t = leaderboard_table([], 0.0, 0, money=money_label({"GBP"}))
+    headers = [str(c.header) for c in t.columns]
+    assert "Equity £" in headers and "Fees £" in headers and "Equity $" not in headers
+
+
 @pytest.mark.e2e
 def test_the_terminal_says_which_config_database_and_dashboard(tmp_path: Path) -> None:
     # Defect: only the log file said which config was loaded and where the dashboard was.

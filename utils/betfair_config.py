@@ -27,6 +27,10 @@ class BetfairStreamConfig(BaseModel):
         "",
         description="Stream API host: '' (production), integration, or host:port (tests only)",
     )
+    identity_url: str = Field(
+        "",
+        description="Certificate-login base URL: '' (Betfair's); a local fake's URL in tests only",
+    )
     event_type_ids: list[str] = Field(
         default_factory=lambda: ["7"], description="Event types subscribed (7 horse racing)"
     )
@@ -44,6 +48,32 @@ class BetfairStreamConfig(BaseModel):
     )
     reconnect_backoff_max_s: float = Field(
         60.0, gt=0, le=3600, description="Longest wait between reconnect attempts, seconds"
+    )
+
+
+class BetfairLiveConfig(BaseModel):
+    """Live Betfair orders (``market_data.betfair.live``): off unless enabled.
+
+    The login is the stream's (``market_data.betfair.stream``: user name, password and app key
+    from environment variables, the certificate folder); nothing secret is written here.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(False, description="Route the strategies below to Betfair (real bets)")
+    strategies: tuple[str, ...] = Field(
+        default=(), description="Names of strategies whose orders go to Betfair (others: paper)"
+    )
+    order_stream: bool = Field(
+        True,
+        description="Fills from the Stream API's order subscription; polling listCurrentOrders "
+        "is the fallback while it is down and once after every reconnect",
+    )
+    poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Seconds between listCurrentOrders polls (fallback)"
+    )
+    api_url: str = Field(
+        "", description="Betting API base URL: '' (Betfair's); a local fake's URL in tests only"
     )
 
 
@@ -69,3 +99,4 @@ class BetfairConfig(BaseModel):
         description="Minimum stake of a bet, in units of the currency (Betfair: 1 GBP, 1 EUR)",
     )
     stream: BetfairStreamConfig = Field(default_factory=BetfairStreamConfig)
+    live: BetfairLiveConfig = Field(default_factory=BetfairLiveConfig)

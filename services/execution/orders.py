@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.events import VOID_PAYOUT
 from services.instruments import Side
 
 
@@ -149,3 +150,12 @@ class Settlement:
     amount: int
     ts: float
     fee: int = 0
+    reduction_ppm: int | None = None
+    """Set on a row that records no payment but a Betfair odds reduction: the bets matched on
+    the instrument so far had their odds multiplied by ``reduction_ppm`` / 1e6 (a runner was
+    removed; see ``Portfolio.reduce_odds``). ``size`` and ``amount`` are 0."""
+
+    @property
+    def void(self) -> bool:
+        """True when the bets were void (a removed Betfair runner): stakes returned, no payout."""
+        return self.payout_per_share == VOID_PAYOUT

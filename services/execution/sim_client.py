@@ -8,6 +8,8 @@ themselves live in :mod:`services.execution.simulated` (docs/FILLS.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
 from services.execution.orders import Fill, Order, OrderStatus
 from services.execution.simulated import SimulatedExchange
@@ -121,6 +123,39 @@ class SimulatedClient(ExecutionClient):
             self._suspended.add(market_id)
         else:
             self._suspended.discard(market_id)
+        self._bind_market_data()
+
+    def _bind_market_data(self) -> None:
+        """Bind the market-data hooks: straight to the matcher, or gated while any market is
+        suspended (a suspended market matches nothing: its PERSIST orders wait for it to reopen,
+        as on Betfair)."""
+        m = self.matcher
+        if not self._suspended:
+            self.on_book_snapshot = m.on_snapshot  # type: ignore[method-assign]
+            self.on_book_delta = m.on_delta  # type: ignore[method-assign]
+            self.on_trade_print = m.on_trade  # type: ignore[method-assign]
+            return
+        insts, suspended = m.instruments, self._suspended
+
+        def halted(iid: str) -> bool:
+            inst = insts.get(iid)
+            return inst is not None and inst.market_id in suspended
+
+        def snapshot(ev: Any, book: Any, now: float | None = None) -> None:
+            if not halted(ev.instrument_id):
+                m.on_snapshot(ev, book, now)
+
+        def delta(ev: Any, book: Any, old: list[int], now: float | None = None) -> None:
+            if not halted(ev.instrument_id):
+                m.on_delta(ev, book, old, now)
+
+        def trade(ev: Any, now: float | None = None) -> None:
+            if not halted(ev.instrument_id):
+                m.on_trade(ev, now)
+
+        self.on_book_snapshot = snapshot  # type: ignore[method-assign]
+        self.on_book_delta = delta  # type: ignore[method-assign,assignment]
+        self.on_trade_print = trade  # type: ignore[method-assign]
 
     def on_market_closed(self, instrument_ids: list[str], now: float, reason: str) -> None:
         """Cancel every order on these instruments at once (no latency: the venue did it).

@@ -39,6 +39,7 @@ from services.events import (
     MarketListed,
     MarketResolved,
     MarketStatus,
+    RunnerRemoved,
     TickSizeChange,
     TradePrint,
 )
@@ -141,6 +142,16 @@ def event_to_dict(ev: MarketEvent) -> dict[str, Any]:
             "market_id": ev.market_id,
             "payouts": [list(x) for x in ev.payouts],
         }
+    if isinstance(ev, RunnerRemoved):
+        return {
+            "type": "removed",
+            "ts": ev.ts,
+            "market_id": ev.market_id,
+            "id": ev.instrument_id,
+            "adjustment_factor": ev.adjustment_factor,
+            "keep_ppm": ev.keep_ppm,
+            "reduced": list(ev.reduced),
+        }
     raise TypeError(f"not a market event: {ev!r}")
 
 
@@ -174,6 +185,15 @@ def event_from_dict(d: dict[str, Any]) -> MarketEvent:
         return MarketStatus(ts, d["market_id"], d["status"])
     if t == "resolved":
         return MarketResolved(ts, d["market_id"], tuple((str(i), int(p)) for i, p in d["payouts"]))
+    if t == "removed":
+        return RunnerRemoved(
+            ts,
+            d["market_id"],
+            d["id"],
+            float(d["adjustment_factor"]),
+            int(d["keep_ppm"]),
+            tuple(str(i) for i in d["reduced"]),
+        )
     raise ValueError(f"unknown event type {t!r}")
 
 

@@ -27,11 +27,11 @@ from services.strategies.base import StrategyContext
 from services.strategies.common import fmt_p
 from services.strategies.directional import (
     DirectionalParams,
-    DirectionalStrategy,
     Entry,
     Held,
     Market,
 )
+from services.strategies.odds_directional import OddsDirectionalMixin
 
 
 class MeanReversionParams(DirectionalParams):
@@ -69,7 +69,7 @@ class MeanReversionParams(DirectionalParams):
         return self
 
 
-class MeanReversion(DirectionalStrategy):
+class MeanReversion(OddsDirectionalMixin):
     """Fades stretched mids (z-score or RSI) and exits when they revert or the hold ends."""
 
     Params = MeanReversionParams

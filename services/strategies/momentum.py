@@ -18,11 +18,11 @@ from services.strategies.base import StrategyContext
 from services.strategies.common import fmt_p
 from services.strategies.directional import (
     DirectionalParams,
-    DirectionalStrategy,
     Entry,
     Held,
     Market,
 )
+from services.strategies.odds_directional import OddsDirectionalMixin
 
 
 class MomentumParams(DirectionalParams):
@@ -55,7 +55,7 @@ class MomentumParams(DirectionalParams):
     )  # fmt: skip
 
 
-class Momentum(DirectionalStrategy):
+class Momentum(OddsDirectionalMixin):
     """Buys the side that broke out of its recent range; exits on reversal or time."""
 
     Params = MomentumParams

@@ -46,7 +46,7 @@ EXPECTED_TABLES = {
     "backtest_results",
     "history_markets",
 }
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0016"
 
 
 def _pragma(engine: Engine, name: str) -> object:

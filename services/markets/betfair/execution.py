@@ -24,7 +24,17 @@ average price (``averagePriceMatched`` weighted by size, rounded to the micro-un
 placement whose HTTP call failed (timeout, 5xx) is not assumed lost: the client looks the order
 up by its ``customerOrderRef`` on the next poll, and rejects it only if Betfair does not know it.
 
-Not implemented: the Exchange Stream API's order stream (``ocm``); fills come from polling.
+With the order stream on (:meth:`BetfairExecutionClient.on_order_change`, fed by
+:mod:`services.markets.betfair.order_stream`), each ``uo`` (unmatched order) entry of an ``ocm``
+message carries the same cumulative figures (``sm`` size matched, ``avp`` average price matched,
+``status`` E / EC, ``rfo`` the customerOrderRef): it is applied exactly like a polled row, so a
+fill seen by both the stream and a poll counts once. While the stream is up the client does not
+poll the bets it knows; when the stream drops polling resumes, and after every (re)connect one
+poll catches up with what matched while nobody was listening.
+
+The kill switch's :meth:`BetfairExecutionClient.cancel_everything` is one ``cancelOrders`` without a
+market id ("If marketId and betId aren't supplied all bets are cancelled", API-NG reference and
+betfairlightweight ``Betting.cancel_orders``); what it cancelled is read back by a poll.
 """
 
 from __future__ import annotations
@@ -51,8 +61,13 @@ class BettingApi(Protocol):
     def place_orders(self, market_id: str, instructions: list[dict[str, Any]], **kw: Any) -> Any:
         """Place orders (``SportsAPING/v1.0/placeOrders``)."""
 
-    def cancel_orders(self, market_id: str, instructions: list[dict[str, Any]], **kw: Any) -> Any:
-        """Cancel orders (``SportsAPING/v1.0/cancelOrders``)."""
+    def cancel_orders(
+        self,
+        market_id: str | None = None,
+        instructions: list[dict[str, Any]] | None = None,
+        **kw: Any,
+    ) -> Any:
+        """Cancel orders (``SportsAPING/v1.0/cancelOrders``; no market: every bet)."""
 
     def list_current_orders(self, **kw: Any) -> Any:
         """List current orders (``SportsAPING/v1.0/listCurrentOrders``)."""
@@ -97,6 +112,7 @@ class _Bet:
     placing: bool = True
     unknown: str = ""  # the placement's outcome is unknown (transport error): why
     cancel_reason: str | None = None
+    cancelling: bool = False  # a cancelOrders call is in flight
 
 
 class BetfairExecutionClient(ExecutionClient):
@@ -134,8 +150,10 @@ class BetfairExecutionClient(ExecutionClient):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="betfair-api")
         self._inflight = 0
         self._lock = threading.Lock()
-        self._next_poll = 0.0
+        self._next_poll: float = 0.0
         self._fill_seq = 0
+        self._force_poll = False
+        self.stream_up = False
         self.errors = 0
 
     # ------------------------------------------------------------------ interface
@@ -196,12 +214,92 @@ class BetfairExecutionClient(ExecutionClient):
             apply(now)
         if self._bets and now >= self._next_poll and self._inflight == 0:
             self._next_poll = now + self.poll_interval_s
-            self._poll()
+            if self._force_poll or not self.stream_up:
+                self._force_poll = False
+                self._poll()
+            elif any(b.unknown for b in self._bets.values()):
+                self._poll(refs_only=True)
         self.next_due = float("-inf") if (self._bets or self._inflight) else float("inf")
 
     def close(self) -> None:
         """Stop the worker thread (pending calls finish first)."""
         self._pool.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ order stream
+    def set_stream(self, up: bool) -> None:
+        """The order stream connected (``up``) or dropped: poll once now either way."""
+        self.stream_up = up
+        if self._bets:  # nothing working: nothing to catch up with
+            self._poll_soon()
+
+    def on_order_change(self, msg: dict[str, Any], now: float) -> None:
+        """Apply one ``ocm`` message of the order stream (engine thread)."""
+        for oc in msg.get("oc") or ():
+            for orc in oc.get("orc") or ():
+                for uo in orc.get("uo") or ():
+                    bet_id = str(uo.get("id", ""))
+                    oid = self._by_bet_id.get(bet_id)
+                    if oid is None and uo.get("rfo"):
+                        oid = self._oid_by_ref(str(uo["rfo"]))
+                    if oid is None or oid not in self._bets:
+                        continue  # not ours, or already finished
+                    self._apply(
+                        oid, bet_id, _units(uo.get("sm")), uo.get("avp"), uo.get("status") == "EC",
+                        now,
+                    )  # fmt: skip
+
+    def cancel_everything(self, reason: str) -> int:
+        """Cancel every bet on the account in one ``cancelOrders`` call; return how many of
+        ours were working. Their end is read back by the poll that follows."""
+        for bet in self._bets.values():
+            bet.cancel_reason = reason
+        n = len(self._bets)
+        self._call(
+            lambda: self.betting.cancel_orders(lightweight=True),
+            lambda res, err, now: self._cancelled_all(res, err),
+        )
+        return n
+
+    def _cancelled_all(self, res: Any, err: BaseException | None) -> None:
+        if err is not None or (res or {}).get("status") != "SUCCESS":
+            self.errors += 1
+            log.error(
+                "Cancel-all on Betfair failed (%s); cancelling bet by bet.",
+                err or (res or {}).get("errorCode"),
+            )
+            for bet in list(self._bets.values()):
+                if not bet.placing and bet.order.venue_order_id:
+                    self._send_cancel(bet)
+        self._poll_soon()
+
+    def _poll_soon(self) -> None:
+        self._force_poll = True
+        self._next_poll = 0.0
+
+    def _oid_by_ref(self, ref: str) -> int | None:
+        for oid, b in self._bets.items():
+            if b.order.client_order_id == ref:
+                return oid
+        return None
+
+    def _apply(
+        self, oid: int, bet_id: str, size: int, avg: float | None, complete: bool, now: float
+    ) -> None:
+        """Apply a bet's cumulative state (a polled row or a stream ``uo``)."""
+        bet = self._bets[oid]
+        o = bet.order
+        if bet.unknown or bet.placing:  # the placement went through (answer lost or not yet)
+            bet.unknown, bet.placing = "", False
+            o.venue_order_id = bet_id
+            self._by_bet_id[bet_id] = oid
+            o.status = OrderStatus.OPEN
+            self._emit(OrderEvent(OrderEventKind.ACCEPTED, o, now))
+        self._matched(bet, size, avg, now)
+        if oid in self._bets and complete:
+            why = bet.cancel_reason or "Betfair: the rest lapsed or was cancelled"
+            self._finish(oid, OrderStatus.CANCELLED, why, now)
+        elif oid in self._bets and bet.cancel_reason is not None and not bet.cancelling:
+            self._send_cancel(bet)
 
     # ------------------------------------------------------------------ worker
     def _call(
@@ -237,6 +335,9 @@ class BetfairExecutionClient(ExecutionClient):
         if bet is None:
             return
         o = bet.order
+        if err is not None and not bet.placing:  # the order stream already saw the bet
+            self.errors += 1
+            return
         if err is not None:
             self.errors += 1
             bet.unknown = f"{type(err).__name__}: {err}"
@@ -246,10 +347,18 @@ class BetfairExecutionClient(ExecutionClient):
                 o.client_order_id,
                 bet.unknown,
             )
-            self._next_poll = 0.0
+            self._poll_soon()
             return
         reports = (res or {}).get("instructionReports") or []
         report = reports[0] if reports else {}
+        if not bet.placing and o.venue_order_id:  # the order stream saw the bet first
+            if report.get("status") == "SUCCESS":
+                self._apply(
+                    oid, o.venue_order_id, _units(report.get("sizeMatched")),
+                    report.get("averagePriceMatched"),
+                    report.get("orderStatus") == "EXECUTION_COMPLETE", now,
+                )  # fmt: skip
+            return
         if (res or {}).get("status") != "SUCCESS" or report.get("status") != "SUCCESS":
             code = report.get("errorCode") or (res or {}).get("errorCode") or "UNKNOWN"
             self._finish(oid, OrderStatus.REJECTED, f"Betfair refused the bet: {code}", now)
@@ -304,6 +413,7 @@ class BetfairExecutionClient(ExecutionClient):
 
     def _send_cancel(self, bet: _Bet) -> None:
         o = bet.order
+        bet.cancelling = True
         inst = self.instruments[o.instrument_id]
         bet_id = o.venue_order_id
         self._call(
@@ -317,6 +427,7 @@ class BetfairExecutionClient(ExecutionClient):
         bet = self._bets.get(oid)
         if bet is None:
             return
+        bet.cancelling = False
         if err is not None or (res or {}).get("status") != "SUCCESS":
             self.errors += 1
             log.warning(
@@ -324,12 +435,16 @@ class BetfairExecutionClient(ExecutionClient):
                 bet.order.client_order_id,
                 err or (res or {}).get("errorCode"),
             )
-            self._next_poll = 0.0
+            self._poll_soon()
             return
         self._finish(oid, OrderStatus.CANCELLED, bet.cancel_reason or "cancelled", now)
 
-    def _poll(self) -> None:
-        bet_ids = [b.order.venue_order_id for b in self._bets.values() if b.order.venue_order_id]
+    def _poll(self, *, refs_only: bool = False) -> None:
+        bet_ids = [
+            b.order.venue_order_id
+            for b in self._bets.values()
+            if b.order.venue_order_id and not refs_only
+        ]
         refs = [b.order.client_order_id for b in self._bets.values() if b.unknown]
         if bet_ids:
             self._call(
@@ -367,21 +482,11 @@ class BetfairExecutionClient(ExecutionClient):
             )
             if oid is None or oid not in self._bets:
                 continue
-            bet = self._bets[oid]
-            o = bet.order
-            seen.add(o.client_order_id)
-            if bet.unknown:  # the placement went through after all
-                bet.unknown, bet.placing = "", False
-                o.venue_order_id = str(row["betId"])
-                self._by_bet_id[o.venue_order_id] = oid
-                o.status = OrderStatus.OPEN
-                self._emit(OrderEvent(OrderEventKind.ACCEPTED, o, now))
-            self._matched(bet, _units(row.get("sizeMatched")), row.get("averagePriceMatched"), now)
-            if oid in self._bets and row.get("status") == "EXECUTION_COMPLETE":
-                why = bet.cancel_reason or "Betfair: the rest lapsed or was cancelled"
-                self._finish(oid, OrderStatus.CANCELLED, why, now)
-            elif oid in self._bets and bet.cancel_reason is not None:
-                self._send_cancel(bet)
+            seen.add(self._bets[oid].order.client_order_id)
+            self._apply(
+                oid, str(row.get("betId")), _units(row.get("sizeMatched")),
+                row.get("averagePriceMatched"), row.get("status") == "EXECUTION_COMPLETE", now,
+            )  # fmt: skip
         if by_ref:
             for ref in refs or ():
                 oid = by_ref_id.get(ref)

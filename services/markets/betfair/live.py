@@ -42,6 +42,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
+IDLE_BATCH_S = 1.0
+"""Seconds without a message after which the feed yields an empty batch (timers, a stop)."""
 MARKET_DATA_FIELDS = ["EX_ALL_OFFERS", "EX_TRADED", "EX_TRADED_VOL", "EX_LTP", "EX_MARKET_DEF"]
 
 
@@ -59,8 +61,22 @@ def login(cfg: BetfairStreamConfig) -> Any:
         app_key=cfg.app_key.get_secret_value(),
         certs=cfg.certs_dir or None,
     )
+    if cfg.identity_url:  # a local fake (tests); betfairlightweight appends "certlogin"
+        client.identity_cert_uri = cfg.identity_url.rstrip("/") + "/"
     client.login()
     return client
+
+
+def create_stream(client: Any, host: str, listener: Any) -> Any:
+    """Return a betfairlightweight stream to ``host`` ('' production, ``host:port`` a test)."""
+    name, _, port = host.partition(":")
+    stream = client.streaming.create_stream(
+        listener=listener, host=name if name and not port else None
+    )
+    if port:  # a test endpoint (host:port); betfairlightweight otherwise connects to :443
+        stream.host = name
+        stream._BetfairStream__port = int(port)
+    return stream
 
 
 class _RawListener:
@@ -125,15 +141,7 @@ class BetfairStreamFeed:
             return
 
     def _make_stream(self) -> Any:
-        s = self.cfg.stream
-        host, _, port = s.host.partition(":")
-        stream = self.client.streaming.create_stream(
-            listener=_RawListener(self._put), host=host if host and not port else None
-        )
-        if port:  # a test endpoint (host:port); betfairlightweight otherwise connects to :443
-            stream.host = host
-            stream._BetfairStream__port = int(port)
-        return stream
+        return create_stream(self.client, self.cfg.stream.host, _RawListener(self._put))
 
     def _subscribe(self, stream: Any) -> None:
         from betfairlightweight import filters
@@ -195,7 +203,11 @@ class BetfairStreamFeed:
         self._thread.start()
         translate = self.translator.translate
         while True:
-            raw = await self._queue.get()
+            try:
+                raw = await asyncio.wait_for(self._queue.get(), IDLE_BATCH_S)
+            except TimeoutError:  # a quiet market: let the engine run its clock and stop
+                yield []
+                continue
             self.counters["lines"] += 1
             try:
                 msg = _loads(raw)

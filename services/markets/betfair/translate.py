@@ -37,6 +37,7 @@ from services.events import (
     MarketListed,
     MarketResolved,
     MarketStatus,
+    RunnerRemoved,
     TradePrint,
 )
 from services.fees import NetWinningsCommission
@@ -56,6 +57,9 @@ STATUS = {
     "CLOSED": "closed",
 }
 """Betfair market status -> ``MarketStatus.status``."""
+
+WIN_MINIMUM_ADJUSTMENT_FACTOR = 2.5
+"""Adjustment factors (percent) under this do not reduce WIN markets' odds (Betfair's rules)."""
 
 PAYOUT = {"WINNER": MICRO, "PLACED": MICRO, "LOSER": 0, "REMOVED": VOID_PAYOUT}
 """Betfair runner status in the CLOSED definition -> payout per unit (micro)."""
@@ -286,6 +290,7 @@ class BetfairTranslator:
             m.status = md.get("status") or m.status
             return m
         new: list[Instrument] = []
+        removed: list[str] = []
         for r in md.get("runners") or ():
             hc = r.get("hc")
             key: Any = (r["id"], hc) if hc else r["id"]
@@ -294,9 +299,17 @@ class BetfairTranslator:
                 inst = self._instrument(m, r["id"], hc or 0.0, r.get("name"), md)
                 iid = m.iid_of[key] = inst.instrument_id
                 new.append(inst)
+            before = m.runner_status.get(iid)
             m.runner_status[iid] = r.get("status", "ACTIVE")
             if r.get("adjustmentFactor") is not None:
                 m.adjustment_factor[iid] = float(r["adjustmentFactor"])
+            if (
+                before is not None
+                and before != "REMOVED"
+                and m.runner_status[iid] == "REMOVED"
+                and md.get("status") != "CLOSED"
+            ):
+                removed.append(iid)
             if r.get("bsp") is not None:
                 m.bsp[iid] = float(r["bsp"])
         if new:
@@ -311,7 +324,33 @@ class BetfairTranslator:
                 log.warning("Betfair market %s reported unknown status %r.", market_id, status)
             elif not (first and mapped == "open" and not m.bet_delay_s):
                 out.append(MarketStatus(ts, market_id, mapped, bet_delay_s=m.bet_delay_s))
+        for iid in removed:
+            out.append(self._removal(m, iid, ts))
         return m
+
+    def _removal(self, m: MarketInfo, iid: str, ts: float) -> RunnerRemoved:
+        """A runner removed from an open market: its bets are void, and the odds of the bets
+        already matched on the other runners are reduced by its adjustment factor.
+
+        Betfair's rule: a non-runner's adjustment factor (its estimated chance, percent) reduces
+        the odds of bets matched before the removal on every remaining runner, ``odds * (1 -
+        factor / 100)``; factors under 2.5 % are not applied in WIN markets. flumine's simulation
+        does the same (``flumine/markets/middleware.py``: ``SimulatedMiddleware.
+        _process_runner_removal``, ``WIN_MINIMUM_ADJUSTMENT_FACTOR = 2.5``, and ``0`` for place
+        markets). Here the reduction is applied to the payout units held, exactly to the micro
+        unit; Betfair rounds each bet's reduced odds to 2 decimals (and at least 1.01), which
+        is not reproduced per bet.
+        """
+        af = m.adjustment_factor.get(iid, 0.0)
+        minimum = WIN_MINIMUM_ADJUSTMENT_FACTOR if m.market_type == "WIN" else 0.0
+        keep = MICRO - int(round(af * 10_000)) if af and af >= minimum else MICRO
+        others = tuple(
+            other
+            for other in m.iid_of.values()
+            if other != iid and m.runner_status.get(other) != "REMOVED"
+        )
+        log.info("Betfair runner %s removed (adjustment factor %.2f %%).", iid, af)
+        return RunnerRemoved(ts, m.market_id, iid, af, max(0, keep), others)
 
     def _instrument(
         self,

@@ -6,6 +6,12 @@ shapes of Betfair's API-NG reference (``PlaceExecutionReport``, ``CancelExecutio
 on the ladder, minimum stake, persistence type, side), and matches bets only when the test says
 so (:meth:`FakeBetfair.match`), or at once for a fraction of each bet (``match_at_once``).
 
+Order stream: every change of a bet is also pushed to ``listeners`` as an ``ocm`` message in
+the Exchange Stream API's shape (``oc`` -> ``orc`` -> ``uo``; betfairlightweight
+``streaming/cache.py`` ``UnmatchedOrder``); ``fake_stream.FakeStream(orders=...)`` serves them
+on an ``orderSubscription``. ``certlogin`` answers a certificate login with the session token.
+``cancelOrders`` without a market id cancels every bet (the API's cancel-all).
+
 Faults: ``http_errors`` (the next requests get HTTP 500 before anything happens),
 ``lose_answers`` (the next placements go through at the exchange but the HTTP answer is a 503,
 so the client cannot know), ``refuse`` (the next placements fail with an error code).
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +47,20 @@ class Bet:
     @property
     def remaining(self) -> float:
         return round(self.size - self.matched - self.cancelled - self.lapsed, 2)
+
+    def uo(self) -> dict[str, Any]:
+        """The bet as an order-stream ``uo`` entry (cumulative figures)."""
+        out: dict[str, Any] = {
+            "id": self.bet_id, "p": self.price, "s": self.size,
+            "side": "B" if self.side == "BACK" else "L",
+            "status": "E" if self.remaining > 0 else "EC",
+            "pt": "P" if self.persistence == "PERSIST" else "L", "ot": "L",
+            "pd": 1796295600000, "sm": self.matched, "sr": self.remaining, "sl": self.lapsed,
+            "sc": self.cancelled, "sv": 0.0, "rfo": self.ref, "rfs": "",
+        }  # fmt: skip
+        if self.matched:
+            out["avp"], out["md"] = self.price, 1796295601000
+        return out
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -77,20 +98,52 @@ class FakeBetfair:
     bets: dict[str, Bet] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     _seq: int = 1000
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    _clk: int = 0
 
     def match(self, bet_id: str, size: float) -> None:
         """Match ``size`` more of a bet (a counterparty arrived)."""
         with self.lock:
             b = self.bets[bet_id]
             b.matched = round(b.matched + min(size, b.remaining), 2)
+            self._changed([b])
 
     def suspend(self) -> None:
         """Lapse every LAPSE bet's unmatched part (the market suspended)."""
         with self.lock:
+            changed = []
             for b in self.bets.values():
                 if b.persistence == "LAPSE" and b.remaining > 0:
                     b.lapsed = round(b.lapsed + b.remaining, 2)
+                    changed.append(b)
+            self._changed(changed)
+
+    def ocm(self, bets: list[Bet], ct: str | None = None) -> dict[str, Any]:
+        """Return an order change message for ``bets`` (grouped by market and runner)."""
+        with self.lock:
+            self._clk += 1
+            markets: dict[str, dict[int, list[dict[str, Any]]]] = {}
+            for b in bets:
+                markets.setdefault(b.market_id, {}).setdefault(b.selection_id, []).append(b.uo())
+            msg: dict[str, Any] = {
+                "op": "ocm", "clk": f"clk-{self._clk}", "pt": 1796295600000 + self._clk,
+                "oc": [
+                    {"id": m, "orc": [{"id": sel, "hc": 0.0, "uo": uos} for sel, uos in r.items()]}
+                    for m, r in markets.items()
+                ],
+            }  # fmt: skip
+            if ct is not None:
+                msg["ct"] = ct
+            if ct == "SUB_IMAGE":
+                msg["initialClk"] = "init-orders"
+            return msg
+
+    def _changed(self, bets: list[Bet]) -> None:
+        if bets and self.listeners:
+            msg = self.ocm(bets)
+            for send in list(self.listeners):
+                send(msg)
 
     # ------------------------------------------------------------------ JSON-RPC
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
@@ -142,6 +195,7 @@ class FakeBetfair:
             if lo.get("timeInForce") == "FILL_OR_KILL":
                 bet.cancelled = round(bet.size - bet.matched, 2)
             self.bets[bet.bet_id] = bet
+            self._changed([bet])
             reports.append(
                 {
                     "status": "SUCCESS",
@@ -166,6 +220,14 @@ class FakeBetfair:
 
     def _cancel(self, params: dict[str, Any]) -> dict[str, Any]:
         reports = []
+        if not params.get("instructions"):  # cancel all (on one market, or everywhere)
+            market = params.get("marketId")
+            gone = [b for b in self.bets.values()
+                    if b.remaining > 0 and (market is None or b.market_id == market)]  # fmt: skip
+            for b in gone:
+                b.cancelled = round(b.cancelled + b.remaining, 2)
+            self._changed(gone)
+            return {"status": "SUCCESS", "marketId": market, "instructionReports": []}
         for ins in params.get("instructions") or ():
             b = self.bets.get(str(ins["betId"]))
             if b is None or b.remaining <= 0:
@@ -174,6 +236,7 @@ class FakeBetfair:
                 continue
             done = b.remaining
             b.cancelled = round(b.cancelled + done, 2)
+            self._changed([b])
             reports.append({"status": "SUCCESS", "instruction": ins, "sizeCancelled": done,
                             "cancelledDate": "2026-12-03T11:00:01.000Z"})  # fmt: skip
         failed = any(r["status"] == "FAILURE" for r in reports)
@@ -200,7 +263,13 @@ def serve(fake: FakeBetfair) -> tuple[ThreadingHTTPServer, str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path.endswith("/certlogin"):  # identity: certificate login (form data)
+                data = json.dumps({"sessionToken": fake.session_token, "loginStatus": "SUCCESS"})
+                self._send(200, data.encode())
+                return
+            body = json.loads(raw)
+            result: Any
             if self.headers.get("X-Authentication") != fake.session_token:
                 code, result = 200, {"error": {"code": -32099, "data": {"APINGException": {
                     "errorCode": "INVALID_SESSION_INFORMATION"}}}}  # fmt: skip
@@ -208,7 +277,9 @@ def serve(fake: FakeBetfair) -> tuple[ThreadingHTTPServer, str]:
             else:
                 code, result = fake.handle(body["method"], body.get("params") or {})
                 payload = {"jsonrpc": "2.0", "id": body.get("id"), "result": result}
-            data = json.dumps(payload).encode()
+            self._send(code, json.dumps(payload).encode())
+
+        def _send(self, code: int, data: bytes) -> None:
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

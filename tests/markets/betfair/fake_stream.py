@@ -9,10 +9,16 @@ resubscription) answered by a ``status`` and the market change messages. Lines e
 The server replays the given ``mcm`` lines (the first with ``ct: SUB_IMAGE`` and an
 ``initialClk``; every message carries a ``clk``), can drop the connection after ``drop_after``
 messages, and resumes after the last ``clk`` the client resubscribes with.
+
+With ``orders`` (a :class:`~tests.markets.betfair.fake_betfair.FakeBetfair`), an
+``orderSubscription`` is answered by an image of every bet (``ocm``, ``ct: SUB_IMAGE``, or
+``RESUB_DELTA`` on a resubscription with a ``clk``) and then by an ``ocm`` for every change of
+a bet; :meth:`FakeStream.drop_orders` cuts the order connections (a dropped stream).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
@@ -68,6 +74,9 @@ class FakeStream:
                 m["ct"], m["initialClk"] = "SUB_IMAGE", "init-1"
             self.messages.append(m)
         self.app_key, self.session = app_key, session
+        self.orders: Any = None  # a FakeBetfair whose bet changes an orderSubscription gets
+        self.order_subscriptions: list[dict[str, Any]] = []
+        self._order_conns: list[ssl.SSLSocket] = []
         self.drop_after: int | None = None
         self.subscriptions: list[dict[str, Any]] = []
         cert, key = self_signed(tmp)
@@ -81,6 +90,13 @@ class FakeStream:
     def close(self) -> None:
         self.done.set()
         self.sock.close()
+        self.drop_orders()
+
+    def drop_orders(self) -> None:
+        """Cut every order-stream connection (the client must reconnect)."""
+        for conn in list(self._order_conns):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def _serve(self) -> None:
         while not self.done.is_set():
@@ -98,9 +114,26 @@ class FakeStream:
             return
 
     def _talk(self, conn: ssl.SSLSocket) -> None:
-        def send(obj: dict[str, Any]) -> None:
-            conn.sendall(json.dumps(obj).encode() + b"\r\n")
+        lock = threading.Lock()
 
+        def send(obj: dict[str, Any]) -> None:
+            with lock:
+                conn.sendall(json.dumps(obj).encode() + b"\r\n")
+
+        def push(msg: dict[str, Any]) -> None:
+            with contextlib.suppress(OSError):
+                send(dict(msg, id=sub_id[0]))
+
+        sub_id = [0]
+        try:
+            self._talk_on(conn, send, push, sub_id)
+        finally:
+            if self.orders is not None and push in self.orders.listeners:
+                self.orders.listeners.remove(push)
+            if conn in self._order_conns:
+                self._order_conns.remove(conn)
+
+    def _talk_on(self, conn: ssl.SSLSocket, send: Any, push: Any, sub_id: list[int]) -> None:
         send({"op": "connection", "connectionId": "002-051134157842-432409"})
         buf = b""
         while not self.done.is_set():
@@ -132,5 +165,15 @@ class FakeStream:
                     if start and i == start:
                         out["ct"] = "RESUB_DELTA"
                     send(out)
+            elif req["op"] == "orderSubscription" and self.orders is not None:
+                self.order_subscriptions.append(req)
+                send({"op": "status", "id": req["id"], "statusCode": "SUCCESS",
+                      "connectionClosed": False})  # fmt: skip
+                sub_id[0] = req["id"]
+                self._order_conns.append(conn)
+                with self.orders.lock:  # the image, then every change after it, in order
+                    ct = "RESUB_DELTA" if req.get("clk") else "SUB_IMAGE"
+                    send(dict(self.orders.ocm(list(self.orders.bets.values()), ct), id=req["id"]))
+                    self.orders.listeners.append(push)
             elif req["op"] == "heartbeat":
                 send({"op": "status", "id": req["id"], "statusCode": "SUCCESS"})

@@ -20,6 +20,7 @@ def test_the_example_replays_the_shared_recording_onto_the_leaderboard(
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Final leaderboard" in p.stdout
     assert "back_lay_trader" in p.stdout and "value_backer" in p.stdout
+    assert "Equity £" in p.stdout and "Equity $" not in p.stdout  # GBP, not dollars
     con = sqlite3.connect(db)
     instruments = con.execute(
         "select instrument_id, venue, ladder, currency, status, payout from instruments"

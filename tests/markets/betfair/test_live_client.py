@@ -54,6 +54,7 @@ class Live:
         trading = betfairlightweight.APIClient("user", "pass", app_key="key", certs="/nonexistent")
         trading.api_uri = url  # the fake instead of https://api.betfair.com/exchange/
         trading.set_session_token(venue.session_token)
+        self.trading = trading
         self.clients: list[BetfairExecutionClient] = []
 
         def make(books: BookStore, insts: dict[str, Instrument], cfg: AppConfig):  # type: ignore[no-untyped-def]

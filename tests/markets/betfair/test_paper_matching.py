@@ -144,3 +144,19 @@ def test_a_suspension_lapses_orders_unless_they_persist_and_closing_cancels_all(
     s.msg(4, {"marketDefinition": definition("CLOSED")})
     assert keep.status is OrderStatus.CANCELLED
     assert s.node.engine.runners["s"].portfolio.reserved_cash == 0
+
+
+def test_a_persist_order_matches_nothing_while_suspended_and_resumes_when_open() -> None:
+    s = Session()
+    s.open_market()
+    keep = s.ctx.back(R1, 2 * MICRO, int(3.6 * MICRO), post_only=True, persist=True)
+    assert keep is not None and keep.queue_ahead == 0
+    s.msg(2, {"marketDefinition": definition("SUSPENDED")})
+    # Volume traded at our price while suspended (a late print): nothing matches.
+    s.msg(3, {"rc": [{"id": 11, "trd": [[3.6, 10]], "tv": 10}]})
+    assert keep.filled == 0 and keep.status is OrderStatus.OPEN
+    s.msg(4, {"marketDefinition": definition("OPEN")})
+    assert keep.filled == 0
+    s.msg(6, {"rc": [{"id": 11, "trd": [[3.6, 14]], "tv": 14}]})  # 4 more traded: 2 matched
+    assert keep.status is OrderStatus.FILLED and keep.filled == 2 * MICRO
+    s.node.engine.runners["s"].portfolio.check_ledger()
