@@ -10,7 +10,7 @@ reduction (a runner removed with an adjustment factor): the bets matched on the 
 far had their odds multiplied by it / 1e6; a restart replays it.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-03 14:45:00
 """
 
