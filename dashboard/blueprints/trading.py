@@ -239,9 +239,13 @@ def export_orders() -> Any:
     ]
     return csv_response(
         "orders.csv",
-        ["time_utc", *keys],
-        ([fmt_ts(r["created_ts"]), *(r[k] for k in keys)] for r in data),
+        ["time_utc", *keys, "expires_utc"],
+        ([fmt_ts(r["created_ts"]), *(r[k] for k in keys), _expiry(r["expire_ts"])] for r in data),
     )
+
+
+def _expiry(ts: float | None) -> str:
+    return fmt_ts(ts) if ts is not None else ""
 
 
 @bp.get("/api/export/portfolio.csv")

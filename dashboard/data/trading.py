@@ -175,7 +175,8 @@ def orders(session: Session, f: OrderFilter) -> list[Row]:
     -------
     list[dict]
         Keys: ``id``, ``created_ts``, ``updated_ts``, ``strategy``, ``instrument_id``,
-        ``question``, ``outcome``, ``side``, ``order_type``, ``tif``, ``post_only``, ``price``,
+        ``question``, ``outcome``, ``side``, ``order_type``, ``tif``, ``expire_ts`` (a GTD
+        order's expiry, engine-clock seconds; else None), ``post_only``, ``price``,
         ``size_shares``, ``filled_shares``, ``fill_pct``, ``avg_price``, ``status``,
         ``liquidity``, ``fees_usd``, ``reason``, ``reject_reason``.
     """
@@ -225,6 +226,7 @@ def _order_row(r: Row, labels: dict[str, Row]) -> Row:
         "side": r["side"],
         "order_type": r["order_type"],
         "tif": r["tif"],
+        "expire_ts": r.get("expire_ts"),
         "post_only": bool(r["post_only"]),
         "price": prob(r["price"]),
         "size_shares": shares(r["size"]),
