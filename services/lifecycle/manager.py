@@ -41,7 +41,11 @@ log = logging.getLogger("bot.lifecycle")
 
 STATE_KEY = "graduation"
 VIEW_KEY = "graduation_view"
-_ORDER_RE = re.compile(r"order (\d+)")
+_ORDER_RE = re.compile(r"order (\d+)\b")
+VENUE_RECONCILIATION = "live_reconciliation"
+"""The live Polymarket runtime's event when its reconciliation with the venue finds differences
+(``services/markets/polymarket/live/runtime.py``; ``data.differences``: one line each)."""
+VENUE_ROUTE = "polymarket_live"
 
 
 @dataclass
@@ -111,7 +115,9 @@ class LifecycleManager:
         if load is not None:
             self._restore(load(STATE_KEY))
         eng = self.engine
-        eng.bus.subscribe(self.on_event, kinds=("breaker_trip", "auto_disable"))
+        eng.bus.subscribe(
+            self.on_event, kinds=("breaker_trip", "auto_disable", VENUE_RECONCILIATION)
+        )
         if self.on_clock not in eng.clock_listeners:
             eng.clock_listeners.append(self.on_clock)
         self._ensure_gate()
@@ -409,6 +415,13 @@ class LifecycleManager:
             actor = "breaker"
         elif ev.kind == "auto_disable" and g.demote_on_auto_disable and ev.strategy:
             names, actor = [ev.strategy], "health"
+        elif ev.kind == VENUE_RECONCILIATION and g.demote_on_reconciliation_failure:
+            diffs = [str(x) for x in (ev.data or {}).get("differences") or []]
+            for name, lines in self._blame(diffs, VENUE_ROUTE).items():
+                self._demotions.append(
+                    (name, "reconciliation", "reconciliation failed: " + "; ".join(lines))
+                )
+            return
         else:
             return
         for name in names:
@@ -422,11 +435,22 @@ class LifecycleManager:
         if not live:
             return
         diffs = eng.reconcile()
-        if not diffs:
-            return
+        for name, lines in self._blame(diffs).items():
+            self.demote(name, "reconciliation", "reconciliation failed: " + "; ".join(lines), now)
+
+    def _blame(self, diffs: list[str], default_client: str | None = None) -> dict[str, list[str]]:
+        """Return live-stage strategy -> the reconciliation differences that concern it.
+
+        A line naming one of the engine's orders ("order 12") blames that order's strategy; any
+        other line (an unknown venue order, a balance) blames every live-stage strategy routed to
+        the client the line names before its colon (or ``default_client``).
+        """
+        eng = self.engine
+        live = {n for n, r in eng.runners.items() if r.stage.live}
         blamed: dict[str, list[str]] = {}
         for line in diffs:
-            client = line.split(":", 1)[0]
+            head = line.split(":", 1)[0] if ":" in line else ""
+            client = head if head in eng.clients else default_client
             m = _ORDER_RE.search(line)
             o = eng.orders.get(int(m.group(1))) if m else None
             names = (
@@ -437,8 +461,7 @@ class LifecycleManager:
             for n in names:
                 if n in live:
                     blamed.setdefault(n, []).append(line)
-        for name, lines in blamed.items():
-            self.demote(name, "reconciliation", "reconciliation failed: " + "; ".join(lines), now)
+        return blamed
 
     # ------------------------------------------------------------------ selection
     def _schedules(self, now: float) -> None:
