@@ -28,6 +28,7 @@ from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
 from services.lifecycle.manager import LifecycleManager
+from services.lifecycle.twins import add_graduation_twins, stored_stages
 from services.ops.runtime import start_ops
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
@@ -97,6 +98,10 @@ async def run_app(
             "lock, fix its permissions) and start again; the spool is kept until then."
         ) from exc
     sink = Sink(writer)
+    if live is not None:  # standby paper twins of graduation candidates (docs/GRADUATION.md)
+        cfg, strategies = add_graduation_twins(
+            cfg, strategies, config_path, lambda: stored_stages(sessions)
+        )
     md = cfg.market_data
     origin = md.start_ts
     if md.source == "replay":

@@ -28,6 +28,7 @@ from services.lifecycle.allocation import Allocation, rebalance, select
 from services.lifecycle.criteria import Eligibility, Figures, eligibility, next_stage
 from services.lifecycle.gate import CapitalGate, next_run
 from services.lifecycle.stage_stats import StageStats
+from services.lifecycle.twins import TwinKeeper, is_twin
 from services.money import MICRO
 from services.risk.actions import CommandError
 
@@ -93,6 +94,7 @@ class LifecycleManager:
         self.next_rebalance: float | None = None
         self.gate = CapitalGate(self.capital_of, self.waiting)
         self.transitions = 0
+        self.twins = TwinKeeper(engine, ())
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -115,6 +117,7 @@ class LifecycleManager:
         if load is not None:
             self._restore(load(STATE_KEY))
         eng = self.engine
+        self.twins = TwinKeeper(eng, self.cfg.live.strategies if self.cfg.live.enabled else ())
         eng.bus.subscribe(
             self.on_event, kinds=("breaker_trip", "auto_disable", VENUE_RECONCILIATION)
         )
@@ -132,6 +135,8 @@ class LifecycleManager:
             if eng.client_of(name).name != want and name not in self.route_target:
                 self.route_target[name] = want
             self._try_route(name, now)
+        for _, line in self.twins.sync():
+            log.info("%s.", line)
         self._save(now)
 
     def _ensure_gate(self) -> None:
@@ -185,6 +190,8 @@ class LifecycleManager:
             self._sample(now)
         for name in list(self.route_target):
             self._try_route(name, now)
+        if self.twins.twins:
+            self._sync_twins(None, now)
         if g.demote_on_reconciliation_failure and now >= self.next_reconcile:
             self.next_reconcile = now + g.reconcile_interval_s
             self._reconcile(now)
@@ -235,6 +242,8 @@ class LifecycleManager:
         """Evaluate every strategy; promote (auto) or ask for an approval."""
         self._sample(now)
         for name, r in self.engine.runners.items():
+            if is_twin(name):
+                continue  # a paper twin mirrors its strategy; it never graduates
             e = self.eligible[name] = self.evaluate(name, now)
             if not e.eligible or e.target is None:
                 if name in self.pending and not e.eligible:
@@ -330,8 +339,14 @@ class LifecycleManager:
             data={"action": kind, "from": old, "to": to, "actor": actor, "figures": figs},
         )
         self.transitions += 1
+        self._sync_twins(name, now)
         self._save(now)
         return text
+
+    def _sync_twins(self, name: str | None, now: float) -> None:
+        """Start / stop the paper twins of strategies that entered / left a live stage."""
+        for orig, line in self.twins.sync(name):
+            self._event(now, orig, line, data={"action": "twin"})
 
     def _enter(self, name: str, stage: str, now: float) -> None:
         r = self.engine.runners[name]
@@ -486,7 +501,7 @@ class LifecycleManager:
         out: dict[str, Figures] = {}
         for name, r in self.engine.runners.items():
             row = rows.get(name)
-            if str(r.stage) != stage or r.status == "disabled" or row is None:
+            if str(r.stage) != stage or r.status == "disabled" or row is None or is_twin(name):
                 continue
             out[name] = Figures.from_metrics(row.metrics, row.return_pct, row.score)
         return out
@@ -651,6 +666,7 @@ class LifecycleManager:
             None if self.proposal is None else {"id": self.proposal_id, **self.proposal.to_dict()}
         )
         out["allocation"] = None if self.allocation is None else self.allocation.to_dict()
+        out["twins"] = self.twins.view()
         out["confirm_word"] = self.cfg.graduation.approval_confirm_word
         out["pool_stage"] = self.cfg.selection.stage
         return out

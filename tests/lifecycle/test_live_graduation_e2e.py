@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from database.engine import make_engine, make_session_factory
 from services.keys.store import KeyStore
+from services.markets.polymarket.live.fidelity import fidelity_report
 from tests.conftest import ROOT
 from tests.markets.fake_clob import TEST_PRIVATE_KEY, FakeClob
 from tests.markets.test_live_e2e import PASS, q, start_bot, wait_for
@@ -117,6 +119,11 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
         await wait_for(lambda: len(q(db, ladder)) >= 3, "the paper ladder", proc)
         assert {r[1] for r in q(db, ladder)} == {"paper"}
         assert not [o for o in fake.orders.values() if o.token == token]
+        twin = "select status, status_reason from strategies where name='grad__twin'"
+        assert q(db, twin) == [
+            ("disabled", "paper twin of grad: standby until grad is in a live stage")
+        ]
+        assert q(db, "select count(*) from strategies where name='anchor__twin'") == [(1,)]
 
         # ---- approval into micro live (the confirmation word is required)
         rc, out = await control(db, "graduate", "grad")
@@ -153,6 +160,10 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
             "and to_stage='micro'",
         )
         assert tr == ("cli", 6_000_000, "polymarket_live")
+        # the paper twin runs beside it, on the same books, with the strategy's own capital
+        twin_orders = "select price from orders where strategy='grad__twin' and route='paper'"
+        await wait_for(lambda: len(q(db, twin_orders)) == 3, "the twin's ladder", proc)
+        assert q(db, twin)[0][0] == "active"
 
         # ---- the venue loses an order: reconciliation fails, graduation demotes
         lost = venue[0]
@@ -183,9 +194,16 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
             for (d,) in q(db, "select data_json from events where kind='graduation'")
         ]
         assert any(e.get("action") == "route" and e.get("to") == "paper" for e in events)
+        await wait_for(lambda: q(db, twin)[0][0] == "disabled", "the twin stopped", proc)
+        assert not q(db, "select id from orders where strategy='grad__twin' and status='open'")
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
             out_b, err_b = await asyncio.wait_for(proc.communicate(), 60)
         await fake.stop()
     assert proc.returncode == 0, err_b.decode()[-3000:]
+    # the paper-vs-live fidelity report includes the graduated strategy and its twin
+    with make_session_factory(make_engine(f"sqlite:///{db}"))() as session:
+        rows = {r["strategy"]: r for r in fidelity_report(session)}
+    assert set(rows) == {"grad"}
+    assert rows["grad"]["live_orders"] == 2 and rows["grad"]["twin_orders"] >= 3
