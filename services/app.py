@@ -27,6 +27,7 @@ from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
+from services.lifecycle.backtest_evidence import BacktestSource
 from services.lifecycle.manager import LifecycleManager
 from services.lifecycle.twins import add_graduation_twins, stored_stages
 from services.ops.runtime import start_ops
@@ -189,6 +190,7 @@ async def run_app(
     engine.start()
     safety.startup()
     lifecycle = LifecycleManager(engine, safety)
+    lifecycle.backtests = BacktestSource(sessions)  # the backtest stage reads backtest_runs
     with sessions() as session:
         lifecycle.attach(lambda key: get_state(session, key), known)
     control = ControlLoop(safety, sessions, writer.call, inbox=inbox_for(url))

@@ -173,6 +173,12 @@ class GraduationConfig(_Frozen):
         60.0, gt=0, le=86400, description="Seconds of event time between stage-figure samples"
     )
     stages: StagesConfig = Field(default_factory=StagesConfig)
+    backtest_evidence: Literal["backtester", "stage"] = Field(
+        "backtester",
+        description="What judges a move out of the backtest stage: backtester (the strategy's "
+        "latest stored `bot.py backtest` run; its span of history counts as the stage's days) "
+        "or stage (what the bot measured while the strategy was in the backtest stage)",
+    )
     demote_on_breaker_trip: bool = Field(
         True, description="A breaker trip moves a live-stage strategy back to paper"
     )

@@ -19,12 +19,18 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from services.bus import AuditEvent
 from services.enums import Stage
 from services.lifecycle.allocation import Allocation, rebalance, select
+from services.lifecycle.backtest_evidence import (
+    BacktestEvidence,
+    params_key,
+    no_run_blocker,
+    stale_blocker,
+)
 from services.lifecycle.criteria import Eligibility, Figures, eligibility, next_stage
 from services.lifecycle.gate import CapitalGate, next_run
 from services.lifecycle.stage_stats import StageStats
@@ -95,6 +101,10 @@ class LifecycleManager:
         self.gate = CapitalGate(self.capital_of, self.waiting)
         self.transitions = 0
         self.twins = TwinKeeper(engine, ())
+        # strategy names -> their latest stored backtest results (set by the app; None: the
+        # backtest stage is judged on the stage's own figures)
+        self.backtests: Callable[[list[str]], dict[str, BacktestEvidence | None]] | None = None
+        self.backtest_seen: dict[str, BacktestEvidence | None] = {}
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -137,6 +147,7 @@ class LifecycleManager:
             self._try_route(name, now)
         for _, line in self.twins.sync():
             log.info("%s.", line)
+        self.refresh_backtests()
         self._save(now)
 
     def _ensure_gate(self) -> None:
@@ -219,6 +230,32 @@ class LifecycleManager:
         """Return a strategy's figures in its current stage."""
         return self.stats[name].figures(self.cfg.competition)
 
+    def judged_on_backtests(self, name: str) -> bool:
+        """Return whether ``name``'s next move is judged on the backtester's stored results."""
+        r = self.engine.runners[name]
+        return (
+            r.stage == Stage.BACKTEST
+            and self.backtests is not None
+            and self.cfg.graduation.backtest_evidence == "backtester"
+        )
+
+    def refresh_backtests(self, names: list[str] | None = None) -> None:
+        """Read the latest stored backtest results of the backtest-stage strategies."""
+        if self.backtests is None:
+            return
+        todo = [
+            n for n in (names if names is not None else self.engine.runners)
+            if n in self.engine.runners and self.judged_on_backtests(n)
+        ]  # fmt: skip
+        if not todo:
+            return
+        try:
+            self.backtest_seen.update(self.backtests(todo))
+        except Exception as exc:  # noqa: BLE001 - a read failure blocks, it never promotes
+            log.warning("Cannot read the stored backtest runs: %s", exc)
+            for n in todo:
+                self.backtest_seen.pop(n, None)
+
     def evaluate(self, name: str, now: float) -> Eligibility:
         """Return whether a strategy may move to its next stage now, and what blocks it."""
         r = self.engine.runners[name]
@@ -226,21 +263,38 @@ class LifecycleManager:
         rule = self.rule(str(r.stage))
         target = next_stage(r.stage)
         route = self.rule(str(target)).route if target is not None else ""
-        return eligibility(
+        on_backtests = self.judged_on_backtests(name)
+        ev = self.backtest_seen.get(name) if on_backtests else None
+        e = eligibility(
             str(r.stage),
-            self.figures(name),
+            ev.figures if ev is not None else self.figures(name),
             rule.promote_if,
-            days_in_stage=st.days(now),
+            days_in_stage=ev.span_days if ev is not None else st.days(now),
             min_days=rule.min_days,
             status=str(r.status),
             target_route_ok=target is None or route in self.engine.clients,
             target_route=route,
             win_rate_min_bets=self.cfg.competition.win_rate_min_bets,
         )
+        if not on_backtests:
+            return e
+        if ev is None:
+            return replace(e, eligible=False, checks=(), blockers=(no_run_blocker(name),))
+        blockers = [
+            f"backtest run #{ev.run_id} covers {ev.span_days:.1f} of {rule.min_days:g} days "
+            "of history"
+            if b.endswith(f"days in {r.stage}")
+            else b
+            for b in e.blockers
+        ]
+        if ev.params_json != params_key(json.loads(r.strategy.params.model_dump_json())):
+            blockers.insert(0, stale_blocker(ev, name))
+        return replace(e, eligible=not blockers, blockers=tuple(blockers))
 
     def check(self, now: float) -> None:
         """Evaluate every strategy; promote (auto) or ask for an approval."""
         self._sample(now)
+        self.refresh_backtests()
         for name, r in self.engine.runners.items():
             if is_twin(name):
                 continue  # a paper twin mirrors its strategy; it never graduates
@@ -305,6 +359,9 @@ class LifecycleManager:
         r = eng.runners[name]
         old = str(r.stage)
         figs = self.figures(name).to_dict()
+        ev = self.backtest_seen.get(name) if self.judged_on_backtests(name) else None
+        if ev is not None:  # the figures that judged the move: the backtest run's
+            figs = dict(ev.figures.to_dict(), backtest=ev.to_dict())
         self.pending.pop(name, None)
         self.allocated.pop(name, None)
         r.stage = Stage(to)
@@ -589,6 +646,7 @@ class LifecycleManager:
     def _cmd_graduate(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         name = self._runner_name(args)
         now = self.engine.clock.now()
+        self.refresh_backtests([name])
         e = self.evaluate(name, now)
         word = self.cfg.graduation.approval_confirm_word
         if e.target is not None and e.target.live and args.get("confirm") != word:
@@ -642,6 +700,7 @@ class LifecycleManager:
     def view(self, now: float) -> dict[str, Any]:
         """Return what the dashboard's Graduation page shows."""
         out: dict[str, Any] = {"ts": now, "strategies": {}}
+        twins = self.twins.view()
         for name, r in self.engine.runners.items():
             st = self.stats.get(name)
             if st is None:
@@ -661,6 +720,13 @@ class LifecycleManager:
                 "pending": None if p is None else {"target": p.target, "since": p.since},
                 "eligibility": e.to_dict(),
                 "figures": self.figures(name).to_dict(),
+                "backtest": (
+                    ev.to_dict()
+                    if self.judged_on_backtests(name)
+                    and (ev := self.backtest_seen.get(name)) is not None
+                    else None
+                ),
+                "twin": twins.get(f"{name}__twin"),
             }
         out["proposal"] = (
             None if self.proposal is None else {"id": self.proposal_id, **self.proposal.to_dict()}

@@ -63,6 +63,7 @@ competition:
   snapshot_interval_s: 5
 graduation:
   initial_stage: backtest
+  backtest_evidence: stage
   check_interval_s: 60
   stages:
     backtest:
