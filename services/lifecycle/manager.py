@@ -35,7 +35,7 @@ from services.lifecycle.criteria import Eligibility, Figures, eligibility, next_
 from services.lifecycle.gate import CapitalGate, next_run
 from services.lifecycle.stage_stats import StageStats
 from services.lifecycle.twins import TwinKeeper, is_twin
-from services.money import MICRO
+from services.money import MICRO, fmt_usd
 from services.risk.actions import CommandError
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class LifecycleManager:
         # backtest stage is judged on the stage's own figures)
         self.backtests: Callable[[list[str]], dict[str, BacktestEvidence | None]] | None = None
         self.backtest_seen: dict[str, BacktestEvidence | None] = {}
+        self.over_balance: dict[str, bool] = {}  # live route -> capital over its balance now
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -203,9 +204,11 @@ class LifecycleManager:
             self._try_route(name, now)
         if self.twins.twins:
             self._sync_twins(None, now)
-        if g.demote_on_reconciliation_failure and now >= self.next_reconcile:
+        if now >= self.next_reconcile:
             self.next_reconcile = now + g.reconcile_interval_s
-            self._reconcile(now)
+            if g.demote_on_reconciliation_failure:
+                self._reconcile(now)
+            self._check_balances(now)
         if g.enabled and now >= self.next_check:
             self.next_check = now + g.check_interval_s
             self.check(now)
@@ -229,6 +232,100 @@ class LifecycleManager:
     def figures(self, name: str) -> Figures:
         """Return a strategy's figures in its current stage."""
         return self.stats[name].figures(self.cfg.competition)
+
+    # ------------------------------------------------------------------ venue balance
+    def live_capital(self, route: str, skip: str | None = None) -> tuple[int, list[str]]:
+        """Return the capital committed on live client ``route`` (micro) and its parts: every
+        live-stage strategy's capital, plus the configured capital of ``live.strategies`` that
+        are pinned live without a live stage."""
+        eng = self.engine
+        total, parts = 0, []
+        pinned = set(self.cfg.live.strategies) if self.cfg.live.enabled else set()
+        for n, r in eng.runners.items():
+            if n == skip or is_twin(n):
+                continue
+            if r.stage.live and self.rule(str(r.stage)).route == route:
+                cap = self.capital_of(n)
+                c = cap[0] if cap else 0
+                parts.append(f"{n} {r.stage} {fmt_usd(c)}")
+            elif n in pinned and eng.client_of(n).name == route:
+                c = r.portfolio.starting_cash
+                parts.append(f"{n} (live.strategies) {fmt_usd(c)}")
+            else:
+                continue
+            total += c
+        return total, parts
+
+    def venue_balance(self, route: str) -> tuple[bool, int | None]:
+        """Return (whether client ``route`` reports a balance, its USDC balance in micro).
+
+        Only live clients that read the venue's collateral (``balance``, set by their
+        reconciliation) report one; a dry run posts nothing and is not checked."""
+        client = self.engine.clients.get(route)
+        if client is None or not hasattr(client, "balance"):
+            return False, None
+        if getattr(getattr(client, "cfg", None), "dry_run", False):
+            return False, None
+        bal = client.balance
+        return True, None if bal is None else int(bal)
+
+    def balance_blocker(self, name: str, target: str) -> str | None:
+        """Return why moving ``name`` into live stage ``target`` would commit more capital than
+        the venue's USDC balance, or None."""
+        route = self.rule(target).route
+        checked, bal = self.venue_balance(route)
+        if not checked:
+            return None
+        if bal is None:
+            return (
+                f"the USDC balance at {route} is not known yet (no reconciliation has read it): "
+                "the live capital cannot be checked"
+            )
+        total, parts = self.live_capital(route, skip=name)
+        cap = int(self.rule(target).capital_usd * MICRO)
+        if total + cap <= bal:
+            return None
+        return (
+            f"live capital would be {fmt_usd(total + cap)} USD ({name} {target} {fmt_usd(cap)}"
+            + "".join(f" + {p}" for p in parts)
+            + f"), more than the venue's available USDC balance {fmt_usd(bal)}"
+        )
+
+    def _check_balances(self, now: float) -> None:
+        """Raise an event when the live capital on a route goes over the venue's balance (and
+        when it is covered again)."""
+        routes = {
+            self.rule(str(r.stage)).route for r in self.engine.runners.values() if r.stage.live
+        }
+        for route in sorted(routes | set(self.over_balance)):
+            checked, bal = self.venue_balance(route)
+            if not checked or bal is None:
+                continue
+            total, parts = self.live_capital(route)
+            over = total > bal
+            if over == self.over_balance.get(route, False):
+                continue
+            self.over_balance[route] = over
+            if over:
+                self._event(
+                    now,
+                    None,
+                    f"live capital {fmt_usd(total)} USD ({' + '.join(parts)}) exceeds the "
+                    f"USDC balance {fmt_usd(bal)} at {route}: fund the wallet or demote a "
+                    "strategy (new live stages are refused meanwhile)",
+                    severity="critical",
+                    data={"action": "balance_exceeded", "route": route, "capital": total,
+                          "balance": bal},
+                )  # fmt: skip
+            else:
+                self._event(
+                    now,
+                    None,
+                    f"live capital {fmt_usd(total)} USD is covered again by the USDC balance "
+                    f"{fmt_usd(bal)} at {route}",
+                    data={"action": "balance_covered", "route": route, "capital": total,
+                          "balance": bal},
+                )  # fmt: skip
 
     def judged_on_backtests(self, name: str) -> bool:
         """Return whether ``name``'s next move is judged on the backtester's stored results."""
@@ -276,6 +373,10 @@ class LifecycleManager:
             target_route=route,
             win_rate_min_bets=self.cfg.competition.win_rate_min_bets,
         )
+        if target is not None and target.live:
+            why = self.balance_blocker(name, str(target))
+            if why is not None:
+                e = replace(e, eligible=False, blockers=(*e.blockers, why))
         if not on_backtests:
             return e
         if ev is None:

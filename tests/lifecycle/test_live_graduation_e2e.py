@@ -24,6 +24,7 @@ import yaml
 from database.engine import make_engine, make_session_factory
 from services.keys.store import KeyStore
 from services.markets.polymarket.live.fidelity import fidelity_report
+from services.money import MICRO
 from tests.conftest import ROOT
 from tests.markets.fake_clob import TEST_PRIVATE_KEY, FakeClob
 from tests.markets.test_live_e2e import PASS, q, start_bot, wait_for
@@ -57,7 +58,7 @@ def config(tmp: Path, fake: FakeClob, url: str, token: str, anchor_token: str) -
                 "name": "anchor",
                 "class": str(ROOT / "tests/lifecycle/grad_prober.py:GradProber"),
                 "params": {"token": anchor_token, "prices": []},
-                "capital_usd": 100,
+                "capital_usd": 1,
             },
         ],
         "graduation": {
@@ -85,6 +86,16 @@ def config(tmp: Path, fake: FakeClob, url: str, token: str, anchor_token: str) -
     }
 
 
+def live_balance(db: Path) -> int | None:
+    rows = q(db, "select value_json from bot_state where key='live'")
+    return json.loads(rows[0][0]).get("balance") if rows else None
+
+
+def grad_actions(db: Path) -> list[str]:
+    rows = q(db, "select data_json from events where kind='graduation'")
+    return [json.loads(d or "{}").get("action", "") for (d,) in rows]
+
+
 async def control(db: Path, *args: str) -> tuple[int, str]:
     p = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), "control", "--db", str(db), "--wait", "20", *args,
@@ -99,6 +110,7 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
     tmp_path: Path,
 ) -> None:
     fake = FakeClob(walk_interval_s=0.2)  # a live market: the feed keeps the engine stepping
+    fake.collateral = 5 * MICRO  # less than the micro stage's capital at first
     url = await fake.start()
     token = fake._tokens(fake.markets[0])[0]  # best bid 0.40: the ladder 0.25/0.24/0.23 rests
     anchor_token = fake._tokens(fake.markets[4])[0]
@@ -125,9 +137,16 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
         ]
         assert q(db, "select count(*) from strategies where name='anchor__twin'") == [(1,)]
 
-        # ---- approval into micro live (the confirmation word is required)
-        rc, out = await control(db, "graduate", "grad")
-        assert rc == 1 and "confirm" in out, out
+        # ---- approval into micro live: the venue's USDC balance must cover the live capital
+        # (the micro stage's 6 + the pinned strategy's 1)
+        rc, out = await control(db, "graduate", "grad", "--confirm", "GRADUATE")
+        assert rc == 1, out
+        assert (
+            "live capital would be 7.00 USD (grad micro 6.00 + anchor (live.strategies) 1.00), "
+            "more than the venue's available USDC balance 5.00"
+        ) in out, out
+        fake.collateral = 1_000 * MICRO
+        await wait_for(lambda: live_balance(db) == 1_000 * MICRO, "the new balance read", proc)
         rc, out = await control(db, "graduate", "grad", "--confirm", "GRADUATE")
         assert rc == 0, out
         assert "paper -> micro" in out
@@ -164,6 +183,17 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
         twin_orders = "select price from orders where strategy='grad__twin' and route='paper'"
         await wait_for(lambda: len(q(db, twin_orders)) == 3, "the twin's ladder", proc)
         assert q(db, twin)[0][0] == "active"
+
+        # ---- the balance drops under the live capital later: an event (and back)
+        fake.collateral = 4 * MICRO
+        await wait_for(lambda: "balance_exceeded" in grad_actions(db), "balance event", proc)
+        fake.collateral = 1_000 * MICRO
+        await wait_for(lambda: "balance_covered" in grad_actions(db), "covered event", proc)
+        (msg,) = q(db, "select message from events where data_json like '%balance_exceeded%'")[0]
+        assert msg.startswith(
+            "live capital 7.00 USD (grad micro 6.00 + anchor (live.strategies) 1.00) exceeds "
+            "the USDC balance 4.00 at polymarket_live"
+        ), msg
 
         # ---- the venue loses an order: reconciliation fails, graduation demotes
         lost = venue[0]
