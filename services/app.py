@@ -29,6 +29,7 @@ from services.engine import Engine
 from services.feeds import make_feed, watch_data
 from services.lifecycle.backtest_evidence import BacktestSource
 from services.lifecycle.manager import LifecycleManager
+from services.lifecycle.window import WindowSource
 from services.lifecycle.twins import add_graduation_twins, stored_stages
 from services.ops.runtime import start_ops
 from services.persistence import Sink
@@ -191,6 +192,7 @@ async def run_app(
     safety.startup()
     lifecycle = LifecycleManager(engine, safety)
     lifecycle.backtests = BacktestSource(sessions)  # the backtest stage reads backtest_runs
+    lifecycle.window = WindowSource(sessions)  # selection ranks on a trailing window
     with sessions() as session:
         lifecycle.attach(lambda key: get_state(session, key), known)
     control = ControlLoop(safety, sessions, writer.call, inbox=inbox_for(url))

@@ -105,7 +105,10 @@ class LifecycleManager:
         # backtest stage is judged on the stage's own figures)
         self.backtests: Callable[[list[str]], dict[str, BacktestEvidence | None]] | None = None
         self.backtest_seen: dict[str, BacktestEvidence | None] = {}
-        self.over_balance: dict[str, bool] = {}  # live route -> capital over its balance now
+        self.over_balance: dict[str, bool] = {}
+        # trailing-window figures for selection (set by the app; None: all-time figures)
+        self.window: Callable[..., dict[str, Figures]] | None = None
+        self.next_save = float("-inf")  # live route -> capital over its balance now
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -200,6 +203,9 @@ class LifecycleManager:
         if now >= self.next_sample:
             self.next_sample = now + g.sample_interval_s
             self._sample(now)
+        if now >= self.next_save:  # stage figures survive a kill -9 minus this interval
+            self.next_save = now + g.save_interval_s
+            self._save(now)
         for name in list(self.route_target):
             self._try_route(name, now)
         if self.twins.twins:
@@ -652,23 +658,36 @@ class LifecycleManager:
                 self.next_rebalance = next_run(now, reb.schedule, reb.at_hour_utc)
                 self.run_rebalance(now)
 
-    def _pool_table(self) -> dict[str, Figures]:
-        # Selection ranks on the leaderboard's figures (all-time track record, composite score).
-        stage = self.cfg.selection.stage
+    def _pool_table(self, now: float | None = None) -> dict[str, Figures]:
+        """Return the figures of the pool's strategies: over the trailing
+        ``selection.window_days`` (stored snapshots and closed bets), or all-time (the
+        leaderboard's figures) when the window is off or no store is attached."""
+        sel = self.cfg.selection
         rows = {row.strategy: row for row in self.engine.tracker.latest}
+        names = [
+            name
+            for name, r in self.engine.runners.items()
+            if str(r.stage) == sel.stage and r.status != "disabled" and not is_twin(name)
+        ]
+        if sel.window_days is not None and self.window is not None:
+            end = self.engine.clock.now() if now is None else now
+            return self.window(names, end - sel.window_days * 86_400.0, end, self.cfg.competition)
         out: dict[str, Figures] = {}
-        for name, r in self.engine.runners.items():
+        for name in names:
             row = rows.get(name)
-            if str(r.stage) != stage or r.status == "disabled" or row is None or is_twin(name):
-                continue
-            out[name] = Figures.from_metrics(row.metrics, row.return_pct, row.score)
+            if row is not None:
+                out[name] = Figures.from_metrics(row.metrics, row.return_pct, row.score)
         return out
+
+    def _basis(self) -> str:
+        w = self.cfg.selection.window_days
+        return "all-time figures" if w is None or self.window is None else f"the last {w:g} days"
 
     def run_selection(self, now: float) -> Allocation:
         """Make the top-N selection proposal of the pool; apply it if ``auto_apply``."""
         sel = self.cfg.selection
         alloc = select(
-            self._pool_table(),
+            self._pool_table(now),
             sel.gates,
             sel.shares_pct,
             sel.pool_usd,
@@ -680,7 +699,7 @@ class LifecycleManager:
     def run_rebalance(self, now: float) -> Allocation | None:
         """Rebalance the pool among the strategies holding a share (or every pool strategy)."""
         reb, sel = self.cfg.rebalancing, self.cfg.selection
-        table = self._pool_table()
+        table = self._pool_table(now)
         if self.allocation is not None:
             held = {n for n, c in self.allocation.capital.items() if c > 0}
             table = {n: f for n, f in table.items() if n in held}
@@ -706,8 +725,14 @@ class LifecycleManager:
         self._event(
             now,
             None,
-            f"{alloc.kind} proposal #{self.proposal_id}: {summary or 'no strategy qualified'}",
-            data={"action": "proposal", "id": self.proposal_id, "allocation": alloc.to_dict()},
+            f"{alloc.kind} proposal #{self.proposal_id} on {self._basis()}: "
+            f"{summary or 'no strategy qualified'}",
+            data={
+                "action": "proposal",
+                "id": self.proposal_id,
+                "basis": self._basis(),
+                "allocation": alloc.to_dict(),
+            },
         )
         if auto:
             self.apply_allocation(self.proposal_id, "auto", now)
