@@ -29,8 +29,8 @@ from services.engine import Engine
 from services.feeds import make_feed, watch_data
 from services.lifecycle.backtest_evidence import BacktestSource
 from services.lifecycle.manager import LifecycleManager
-from services.lifecycle.window import WindowSource
 from services.lifecycle.twins import add_graduation_twins, stored_stages
+from services.lifecycle.window import WindowSource
 from services.ops.runtime import start_ops
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary

@@ -27,8 +27,8 @@ from services.enums import Stage
 from services.lifecycle.allocation import Allocation, rebalance, select
 from services.lifecycle.backtest_evidence import (
     BacktestEvidence,
-    params_key,
     no_run_blocker,
+    params_key,
     stale_blocker,
 )
 from services.lifecycle.criteria import Eligibility, Figures, eligibility, next_stage

@@ -67,10 +67,18 @@ def config(tmp: Path, fake: FakeClob, url: str, token: str, anchor_token: str) -
             "sample_interval_s": 1,
             "reconcile_interval_s": 1,
             "stages": {
-                "paper": {"capital_usd": 10000, "min_days": 0, "route": "paper",
-                          "promote_if": OPEN},
-                "micro": {"capital_usd": 6, "min_days": 0, "route": "polymarket_live",
-                          "promote_if": OPEN},
+                "paper": {
+                    "capital_usd": 10000,
+                    "min_days": 0,
+                    "route": "paper",
+                    "promote_if": OPEN,
+                },
+                "micro": {
+                    "capital_usd": 6,
+                    "min_days": 0,
+                    "route": "polymarket_live",
+                    "promote_if": OPEN,
+                },
             },
         },  # fmt: skip
         "live": {
@@ -207,8 +215,7 @@ async def test_graduate_into_the_live_client_and_demote_on_a_reconciliation_fail
         assert venue[1].id in [oid for oid, _ in fake.cancel_requests]
         (dem,) = q(
             db,
-            "select actor, reason from stage_transitions where strategy='grad' "
-            "and kind='demotion'",
+            "select actor, reason from stage_transitions where strategy='grad' and kind='demotion'",
         )
         assert dem[0] == "reconciliation" and "not open at the venue" in dem[1], dem
         n_live = len(live_rows)

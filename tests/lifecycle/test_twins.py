@@ -25,7 +25,10 @@ def _cfg(live: bool = True, route: str = "polymarket_live") -> object:
     return make_config(
         {
             "strategies": [entry("new"), entry("old_bt"), entry("old_micro"), entry("pinned")],
-            "graduation": {"initial_stage": "paper", "stages": {s: {"route": route} for s in ("micro", "mini", "full")}},
+            "graduation": {
+                "initial_stage": "paper",
+                "stages": {s: {"route": route} for s in ("micro", "mini", "full")},
+            },
             "live": {"enabled": live, "strategies": ["pinned"]},
         }
     )

@@ -34,19 +34,43 @@ def _seed(path: Path, now: float) -> None:
         riser = 1000 + 4 * max(0, day - 30)  # flat, then +120
         for name, eq in (("fader", fader), ("riser", riser)):
             snaps.append(
-                {"strategy": name, "ts": ts, "equity": eq * MICRO, "cash": eq * MICRO,
-                 "realized_pnl": 0, "unrealized_pnl": 0, "fees": 0, "exposure": 0,
-                 "equity_liquidation": eq * MICRO, "return_pct": 0.0, "drawdown_pct": 0.0,
-                 "status": "active"}  # fmt: skip
+                {
+                    "strategy": name,
+                    "ts": ts,
+                    "equity": eq * MICRO,
+                    "cash": eq * MICRO,
+                    "realized_pnl": 0,
+                    "unrealized_pnl": 0,
+                    "fees": 0,
+                    "exposure": 0,
+                    "equity_liquidation": eq * MICRO,
+                    "return_pct": 0.0,
+                    "drawdown_pct": 0.0,
+                    "status": "active",
+                }  # fmt: skip
             )
     for i, (name, age, pnl) in enumerate(
-        [("fader", 50, 200), ("fader", 45, 200), ("fader", 10, -45), ("fader", 5, -45),
-         ("riser", 20, 60), ("riser", 8, 60)]  # fmt: skip
+        [
+            ("fader", 50, 200),
+            ("fader", 45, 200),
+            ("fader", 10, -45),
+            ("fader", 5, -45),
+            ("riser", 20, 60),
+            ("riser", 8, 60),
+        ]  # fmt: skip
     ):
         bets.append(
-            {"strategy": name, "group_id": f"m{i}", "closed_ts": now - age * DAY,
-             "opened_ts": now - age * DAY - 3600, "cost": 100 * MICRO, "proceeds": 0,
-             "fees": 0, "pnl": pnl * MICRO, "closed_by": "sold"}  # fmt: skip
+            {
+                "strategy": name,
+                "group_id": f"m{i}",
+                "closed_ts": now - age * DAY,
+                "opened_ts": now - age * DAY - 3600,
+                "cost": 100 * MICRO,
+                "proceeds": 0,
+                "fees": 0,
+                "pnl": pnl * MICRO,
+                "closed_by": "sold",
+            }  # fmt: skip
         )
     with make_session_factory(eng).begin() as s:
         s.execute(insert(PerformanceSnapshotRow), snaps)
