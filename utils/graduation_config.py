@@ -176,8 +176,8 @@ class GraduationConfig(_Frozen):
         60.0,
         gt=0,
         le=86400,
-        description="Seconds of event time between saves of the stage figures (a kill -9 loses "
-        "at most this much; a clean stop saves them too)",
+        description="Seconds of wall time between saves of the stage figures (a kill -9 loses "
+        "at most this much; transitions and a clean stop save at once)",
     )
     stages: StagesConfig = Field(default_factory=StagesConfig)
     backtest_evidence: Literal["backtester", "stage"] = Field(

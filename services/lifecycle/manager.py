@@ -203,8 +203,9 @@ class LifecycleManager:
         if now >= self.next_sample:
             self.next_sample = now + g.sample_interval_s
             self._sample(now)
-        if now >= self.next_save:  # stage figures survive a kill -9 minus this interval
-            self.next_save = now + g.save_interval_s
+        wall = self.wall()
+        if wall >= self.next_save:  # stage figures survive a kill -9 minus this (wall) interval
+            self.next_save = wall + g.save_interval_s
             self._save(now)
         for name in list(self.route_target):
             self._try_route(name, now)

@@ -106,7 +106,7 @@ def test_selection_ranks_on_the_trailing_window(tmp_path: Path) -> None:
     assert ev["message"].startswith("selection proposal #1 on the last 30 days: riser 70%")
 
 
-def test_stage_figures_are_saved_on_the_save_interval() -> None:
+def test_stage_figures_are_saved_on_the_wall_clock_interval() -> None:
     g = {"save_interval_s": 120, "check_interval_s": 86_400, "sample_interval_s": 60}
     cfg = config()
     w = Walk(cfg.model_copy(update={"graduation": cfg.graduation.model_copy(update=g)}))
@@ -115,9 +115,15 @@ def test_stage_figures_are_saved_on_the_save_interval() -> None:
         rows = w.writer.rows.get("bot_state", [])
         return sum(1 for r in rows if r["key"] == "graduation")
 
+    wall = [5000.0]
+    w.mgr.wall = lambda: wall[0]
     w.step(1)
     before = saved()
-    w.step(60, 4)  # four minutes: two saves at 120 s, no eligibility check in between
+    for _ in range(4):  # four wall minutes: two saves at 120 s, no eligibility check between
+        wall[0] += 60
+        w.step(1)
+    assert saved() - before == 2
+    w.step(3600, 3)  # hours of event time in no wall time: no save (a fast simulation)
     assert saved() - before == 2
     st = w.writer.state["graduation"]["stats"]["s1"]["stats"]
     assert st  # the figures' state travels with each save
