@@ -54,7 +54,7 @@ def config(tmp: Path, fake: FakeClob, url: str, token: str, anchor_token: str) -
                 "params": {"token": token},
                 "capital_usd": 200,
             },
-            {  # live.strategies may not be empty: an idle strategy pinned live
+            {  # an idle strategy pinned live (live.strategies): its capital counts on the venue
                 "name": "anchor",
                 "class": str(ROOT / "tests/lifecycle/grad_prober.py:GradProber"),
                 "params": {"token": anchor_token, "prices": []},

@@ -65,3 +65,18 @@ def test_keeper_starts_and_stops_the_twin_with_the_live_stage() -> None:
     # the twin never graduates itself: the manager skips it
     w.mgr.check(eng.clock.now())
     assert "s1__twin" not in w.mgr.eligible and "s1__twin" not in w.mgr.pending
+
+
+def test_live_may_be_enabled_for_graduation_alone() -> None:
+    """live.enabled with no live.strategies is valid when a graduation stage routes live: the
+    live client is there for strategies an approval moves into a live stage."""
+    import pytest
+
+    from utils.errors import ConfigError
+
+    base = {"strategies": [{"name": "a", "class": PROBER, "params": {"token": "T"}}]}
+    runtime.check_live_config(make_config({**base, "live": {"enabled": True}}), "c.yaml")
+    paper = {s: {"route": "paper"} for s in ("micro", "mini", "full")}
+    cfg = make_config({**base, "live": {"enabled": True}, "graduation": {"stages": paper}})
+    with pytest.raises(ConfigError, match="no graduation stage routes to polymarket_live"):
+        runtime.check_live_config(cfg, "c.yaml")
