@@ -80,3 +80,34 @@ def test_live_may_be_enabled_for_graduation_alone() -> None:
     cfg = make_config({**base, "live": {"enabled": True}, "graduation": {"stages": paper}})
     with pytest.raises(ConfigError, match="no graduation stage routes to polymarket_live"):
         runtime.check_live_config(cfg, "c.yaml")
+
+
+async def test_venue_token_reconciliation_covers_graduated_strategies() -> None:
+    """A strategy routed to the live client by graduation holds venue tokens: the live
+    reconciliation compares them with the venue (a difference demotes it)."""
+    from types import SimpleNamespace as NS
+
+    cfg = make_config(
+        {
+            "strategies": [{"name": "pinned", "class": PROBER, "params": {"token": "T"}}],
+            "live": {"enabled": True, "strategies": ["pinned"], "dry_run": False},
+        }
+    )
+    client = NS(balance=10**9, allowance=10**12)
+    paper = NS(name="paper")
+    runners = {
+        "pinned": NS(portfolio=NS(cash=0, positions={})),
+        "grad": NS(portfolio=NS(cash=0, positions={"TOK": NS(qty=5_000_000)})),
+        "other": NS(portfolio=NS(cash=0, positions={"TOK2": NS(qty=1_000_000)})),  # paper
+    }
+    routes = {"pinned": client, "grad": client, "other": paper}
+
+    async def token_balance(iid: str) -> int:
+        return {"TOK": 4_000_000}.get(iid, 0)
+
+    rt = runtime.LiveRuntime.__new__(runtime.LiveRuntime)
+    rt.cfg, rt.client = cfg, client  # type: ignore[assignment]
+    rt.engine = NS(runners=runners, client_of=lambda n: routes[n])
+    rt.venue = NS(token_balance=token_balance)  # type: ignore[assignment]
+    diffs = await rt._balances()
+    assert diffs == ["token TOK...: the venue holds 4.00 shares, the ledger 5.00"]

@@ -329,7 +329,9 @@ class LiveRuntime:
                 f"{c.balance / MICRO:,.2f}: approve the exchange (docs/GOING_LIVE.md)"
             )
         held: dict[str, int] = {}
-        for r in live:
+        # every strategy routed to the live client holds venue tokens (graduated ones too)
+        routed = [r for n, r in self.engine.runners.items() if self.engine.client_of(n) is c]
+        for r in {id(r): r for r in live + routed}.values():
             for iid, pos in r.portfolio.positions.items():
                 held[iid] = held.get(iid, 0) + pos.qty
         for iid, qty in sorted(held.items()):
