@@ -85,7 +85,7 @@ def test_live_may_be_enabled_for_graduation_alone() -> None:
 async def test_venue_token_reconciliation_covers_graduated_strategies() -> None:
     """A strategy routed to the live client by graduation holds venue tokens: the live
     reconciliation compares them with the venue (a difference demotes it)."""
-    from types import SimpleNamespace as NS
+    from types import SimpleNamespace as Ns
 
     cfg = make_config(
         {
@@ -93,12 +93,12 @@ async def test_venue_token_reconciliation_covers_graduated_strategies() -> None:
             "live": {"enabled": True, "strategies": ["pinned"], "dry_run": False},
         }
     )
-    client = NS(balance=10**9, allowance=10**12)
-    paper = NS(name="paper")
+    client = Ns(balance=10**9, allowance=10**12)
+    paper = Ns(name="paper")
     runners = {
-        "pinned": NS(portfolio=NS(cash=0, positions={})),
-        "grad": NS(portfolio=NS(cash=0, positions={"TOK": NS(qty=5_000_000)})),
-        "other": NS(portfolio=NS(cash=0, positions={"TOK2": NS(qty=1_000_000)})),  # paper
+        "pinned": Ns(portfolio=Ns(cash=0, positions={})),
+        "grad": Ns(portfolio=Ns(cash=0, positions={"TOK": Ns(qty=5_000_000)})),
+        "other": Ns(portfolio=Ns(cash=0, positions={"TOK2": Ns(qty=1_000_000)})),  # paper
     }
     routes = {"pinned": client, "grad": client, "other": paper}
 
@@ -107,7 +107,7 @@ async def test_venue_token_reconciliation_covers_graduated_strategies() -> None:
 
     rt = runtime.LiveRuntime.__new__(runtime.LiveRuntime)
     rt.cfg, rt.client = cfg, client  # type: ignore[assignment]
-    rt.engine = NS(runners=runners, client_of=lambda n: routes[n])
-    rt.venue = NS(token_balance=token_balance)  # type: ignore[assignment]
+    rt.engine = Ns(runners=runners, client_of=lambda n: routes[n])
+    rt.venue = Ns(token_balance=token_balance)  # type: ignore[assignment]
     diffs = await rt._balances()
     assert diffs == ["token TOK...: the venue holds 4.00 shares, the ledger 5.00"]
