@@ -437,6 +437,8 @@ class LifecycleManager:
         self, name: str, actor: str, reason: str, now: float, e: Eligibility | None = None
     ) -> str:
         """Move a strategy to its next stage if it is eligible now; return what was done."""
+        if is_twin(name):
+            raise CommandError(f"{name} is a paper twin: it follows its strategy, never graduates")
         e = e if e is not None else self.evaluate(name, now)
         if not e.eligible or e.target is None:
             raise CommandError(
@@ -830,7 +832,7 @@ class LifecycleManager:
         twins = self.twins.view()
         for name, r in self.engine.runners.items():
             st = self.stats.get(name)
-            if st is None:
+            if st is None or is_twin(name):  # a twin is shown on its strategy's row
                 continue
             e = self.eligible.get(name) or self.evaluate(name, now)
             cap = self.capital_of(name)

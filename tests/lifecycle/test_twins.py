@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.enums import Stage
 from services.lifecycle import twins
 from services.markets.polymarket.live import fidelity, runtime
+from services.risk.actions import CommandError
 from tests.lifecycle.test_walk import Walk, config
 from tests.risk.conftest import make_config
 
@@ -65,13 +68,16 @@ def test_keeper_starts_and_stops_the_twin_with_the_live_stage() -> None:
     # the twin never graduates itself: the manager skips it
     w.mgr.check(eng.clock.now())
     assert "s1__twin" not in w.mgr.eligible and "s1__twin" not in w.mgr.pending
+    view = w.mgr.view(eng.clock.now())
+    assert "s1__twin" not in view["strategies"]  # shown on its strategy's row
+    assert view["strategies"]["s1"]["twin"] == {"strategy": "s1", "status": "disabled"}
+    with pytest.raises(CommandError, match="paper twin"):
+        w.mgr.promote("s1__twin", "cli", "no", eng.clock.now())
 
 
 def test_live_may_be_enabled_for_graduation_alone() -> None:
     """live.enabled with no live.strategies is valid when a graduation stage routes live: the
     live client is there for strategies an approval moves into a live stage."""
-    import pytest
-
     from utils.errors import ConfigError
 
     base = {"strategies": [{"name": "a", "class": PROBER, "params": {"token": "T"}}]}
