@@ -27,7 +27,10 @@ from services.config_watch import ConfigWatcher
 from services.control import ControlLoop
 from services.engine import Engine
 from services.feeds import make_feed, watch_data
+from services.lifecycle.backtest_evidence import BacktestSource
 from services.lifecycle.manager import LifecycleManager
+from services.lifecycle.twins import add_graduation_twins, stored_stages
+from services.lifecycle.window import WindowSource
 from services.ops.runtime import start_ops
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
@@ -97,6 +100,10 @@ async def run_app(
             "lock, fix its permissions) and start again; the spool is kept until then."
         ) from exc
     sink = Sink(writer)
+    if live is not None:  # standby paper twins of graduation candidates (docs/GRADUATION.md)
+        cfg, strategies = add_graduation_twins(
+            cfg, strategies, config_path, lambda: stored_stages(sessions)
+        )
     md = cfg.market_data
     origin = md.start_ts
     if md.source == "replay":
@@ -184,6 +191,8 @@ async def run_app(
     engine.start()
     safety.startup()
     lifecycle = LifecycleManager(engine, safety)
+    lifecycle.backtests = BacktestSource(sessions)  # the backtest stage reads backtest_runs
+    lifecycle.window = WindowSource(sessions)  # selection ranks on a trailing window
     with sessions() as session:
         lifecycle.attach(lambda key: get_state(session, key), known)
     control = ControlLoop(safety, sessions, writer.call, inbox=inbox_for(url))

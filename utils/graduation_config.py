@@ -172,7 +172,20 @@ class GraduationConfig(_Frozen):
     sample_interval_s: float = Field(
         60.0, gt=0, le=86400, description="Seconds of event time between stage-figure samples"
     )
+    save_interval_s: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Seconds of wall time between saves of the stage figures (a kill -9 loses "
+        "at most this much; transitions and a clean stop save at once)",
+    )
     stages: StagesConfig = Field(default_factory=StagesConfig)
+    backtest_evidence: Literal["backtester", "stage"] = Field(
+        "backtester",
+        description="What judges a move out of the backtest stage: backtester (the strategy's "
+        "latest stored `bot.py backtest` run; its span of history counts as the stage's days) "
+        "or stage (what the bot measured while the strategy was in the backtest stage)",
+    )
     demote_on_breaker_trip: bool = Field(
         True, description="A breaker trip moves a live-stage strategy back to paper"
     )
@@ -207,6 +220,13 @@ class SelectionConfig(_Frozen):
     schedule: Schedule = Field("weekly", description="daily, weekly (Mondays) or monthly (1st)")
     at_hour_utc: int = Field(0, ge=0, le=23, description="Hour (UTC, event time) it runs")
     auto_apply: bool = Field(False, description="Apply a proposal without approval")
+    window_days: float | None = Field(
+        30.0,
+        ge=1,
+        le=3650,
+        description="Rank on the figures of this many trailing days of event time (selection "
+        "and rebalancer); null: all-time figures",
+    )
     gates: Criteria = Field(
         default_factory=lambda: Criteria.model_validate(DEFAULT_GATES),
         description="Qualification gates (strict; unnamed keys keep their defaults)",

@@ -19,16 +19,23 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from services.bus import AuditEvent
 from services.enums import Stage
 from services.lifecycle.allocation import Allocation, rebalance, select
+from services.lifecycle.backtest_evidence import (
+    BacktestEvidence,
+    no_run_blocker,
+    params_key,
+    stale_blocker,
+)
 from services.lifecycle.criteria import Eligibility, Figures, eligibility, next_stage
 from services.lifecycle.gate import CapitalGate, next_run
 from services.lifecycle.stage_stats import StageStats
-from services.money import MICRO
+from services.lifecycle.twins import TwinKeeper, is_twin
+from services.money import MICRO, fmt_usd
 from services.risk.actions import CommandError
 
 if TYPE_CHECKING:
@@ -41,7 +48,11 @@ log = logging.getLogger("bot.lifecycle")
 
 STATE_KEY = "graduation"
 VIEW_KEY = "graduation_view"
-_ORDER_RE = re.compile(r"order (\d+)")
+_ORDER_RE = re.compile(r"order (\d+)\b")
+VENUE_RECONCILIATION = "live_reconciliation"
+"""The live Polymarket runtime's event when its reconciliation with the venue finds differences
+(``services/markets/polymarket/live/runtime.py``; ``data.differences``: one line each)."""
+VENUE_ROUTE = "polymarket_live"
 
 
 @dataclass
@@ -89,6 +100,15 @@ class LifecycleManager:
         self.next_rebalance: float | None = None
         self.gate = CapitalGate(self.capital_of, self.waiting)
         self.transitions = 0
+        self.twins = TwinKeeper(engine, ())
+        # strategy names -> their latest stored backtest results (set by the app; None: the
+        # backtest stage is judged on the stage's own figures)
+        self.backtests: Callable[[list[str]], dict[str, BacktestEvidence | None]] | None = None
+        self.backtest_seen: dict[str, BacktestEvidence | None] = {}
+        self.over_balance: dict[str, bool] = {}
+        # trailing-window figures for selection (set by the app; None: all-time figures)
+        self.window: Callable[..., dict[str, Figures]] | None = None
+        self.next_save = float("-inf")  # live route -> capital over its balance now
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -111,7 +131,10 @@ class LifecycleManager:
         if load is not None:
             self._restore(load(STATE_KEY))
         eng = self.engine
-        eng.bus.subscribe(self.on_event, kinds=("breaker_trip", "auto_disable"))
+        self.twins = TwinKeeper(eng, self.cfg.live.strategies if self.cfg.live.enabled else ())
+        eng.bus.subscribe(
+            self.on_event, kinds=("breaker_trip", "auto_disable", VENUE_RECONCILIATION)
+        )
         if self.on_clock not in eng.clock_listeners:
             eng.clock_listeners.append(self.on_clock)
         self._ensure_gate()
@@ -126,6 +149,9 @@ class LifecycleManager:
             if eng.client_of(name).name != want and name not in self.route_target:
                 self.route_target[name] = want
             self._try_route(name, now)
+        for _, line in self.twins.sync():
+            log.info("%s.", line)
+        self.refresh_backtests()
         self._save(now)
 
     def _ensure_gate(self) -> None:
@@ -177,11 +203,19 @@ class LifecycleManager:
         if now >= self.next_sample:
             self.next_sample = now + g.sample_interval_s
             self._sample(now)
+        wall = self.wall()
+        if wall >= self.next_save:  # stage figures survive a kill -9 minus this (wall) interval
+            self.next_save = wall + g.save_interval_s
+            self._save(now)
         for name in list(self.route_target):
             self._try_route(name, now)
-        if g.demote_on_reconciliation_failure and now >= self.next_reconcile:
+        if self.twins.twins:
+            self._sync_twins(None, now)
+        if now >= self.next_reconcile:
             self.next_reconcile = now + g.reconcile_interval_s
-            self._reconcile(now)
+            if g.demote_on_reconciliation_failure:
+                self._reconcile(now)
+            self._check_balances(now)
         if g.enabled and now >= self.next_check:
             self.next_check = now + g.check_interval_s
             self.check(now)
@@ -206,6 +240,126 @@ class LifecycleManager:
         """Return a strategy's figures in its current stage."""
         return self.stats[name].figures(self.cfg.competition)
 
+    # ------------------------------------------------------------------ venue balance
+    def live_capital(self, route: str, skip: str | None = None) -> tuple[int, list[str]]:
+        """Return the capital committed on live client ``route`` (micro) and its parts: every
+        live-stage strategy's capital, plus the configured capital of ``live.strategies`` that
+        are pinned live without a live stage."""
+        eng = self.engine
+        total, parts = 0, []
+        pinned = set(self.cfg.live.strategies) if self.cfg.live.enabled else set()
+        for n, r in eng.runners.items():
+            if n == skip or is_twin(n):
+                continue
+            if r.stage.live and self.rule(str(r.stage)).route == route:
+                cap = self.capital_of(n)
+                c = cap[0] if cap else 0
+                parts.append(f"{n} {r.stage} {fmt_usd(c)}")
+            elif n in pinned and eng.client_of(n).name == route:
+                c = r.portfolio.starting_cash
+                parts.append(f"{n} (live.strategies) {fmt_usd(c)}")
+            else:
+                continue
+            total += c
+        return total, parts
+
+    def venue_balance(self, route: str) -> tuple[bool, int | None]:
+        """Return (whether client ``route`` reports a balance, its USDC balance in micro).
+
+        Only live clients that read the venue's collateral (``balance``, set by their
+        reconciliation) report one; a dry run posts nothing and is not checked."""
+        client = self.engine.clients.get(route)
+        if client is None or not hasattr(client, "balance"):
+            return False, None
+        if getattr(getattr(client, "cfg", None), "dry_run", False):
+            return False, None
+        bal = client.balance
+        return True, None if bal is None else int(bal)
+
+    def balance_blocker(self, name: str, target: str) -> str | None:
+        """Return why moving ``name`` into live stage ``target`` would commit more capital than
+        the venue's USDC balance, or None."""
+        route = self.rule(target).route
+        checked, bal = self.venue_balance(route)
+        if not checked:
+            return None
+        if bal is None:
+            return (
+                f"the USDC balance at {route} is not known yet (no reconciliation has read it): "
+                "the live capital cannot be checked"
+            )
+        total, parts = self.live_capital(route, skip=name)
+        cap = int(self.rule(target).capital_usd * MICRO)
+        if total + cap <= bal:
+            return None
+        return (
+            f"live capital would be {fmt_usd(total + cap)} USD ({name} {target} {fmt_usd(cap)}"
+            + "".join(f" + {p}" for p in parts)
+            + f"), more than the venue's available USDC balance {fmt_usd(bal)}"
+        )
+
+    def _check_balances(self, now: float) -> None:
+        """Raise an event when the live capital on a route goes over the venue's balance (and
+        when it is covered again)."""
+        routes = {
+            self.rule(str(r.stage)).route for r in self.engine.runners.values() if r.stage.live
+        }
+        for route in sorted(routes | set(self.over_balance)):
+            checked, bal = self.venue_balance(route)
+            if not checked or bal is None:
+                continue
+            total, parts = self.live_capital(route)
+            over = total > bal
+            if over == self.over_balance.get(route, False):
+                continue
+            self.over_balance[route] = over
+            if over:
+                self._event(
+                    now,
+                    None,
+                    f"live capital {fmt_usd(total)} USD ({' + '.join(parts)}) exceeds the "
+                    f"USDC balance {fmt_usd(bal)} at {route}: fund the wallet or demote a "
+                    "strategy (new live stages are refused meanwhile)",
+                    severity="critical",
+                    data={"action": "balance_exceeded", "route": route, "capital": total,
+                          "balance": bal},
+                )  # fmt: skip
+            else:
+                self._event(
+                    now,
+                    None,
+                    f"live capital {fmt_usd(total)} USD is covered again by the USDC balance "
+                    f"{fmt_usd(bal)} at {route}",
+                    data={"action": "balance_covered", "route": route, "capital": total,
+                          "balance": bal},
+                )  # fmt: skip
+
+    def judged_on_backtests(self, name: str) -> bool:
+        """Return whether ``name``'s next move is judged on the backtester's stored results."""
+        r = self.engine.runners[name]
+        return (
+            r.stage == Stage.BACKTEST
+            and self.backtests is not None
+            and self.cfg.graduation.backtest_evidence == "backtester"
+        )
+
+    def refresh_backtests(self, names: list[str] | None = None) -> None:
+        """Read the latest stored backtest results of the backtest-stage strategies."""
+        if self.backtests is None:
+            return
+        todo = [
+            n for n in (names if names is not None else self.engine.runners)
+            if n in self.engine.runners and self.judged_on_backtests(n)
+        ]  # fmt: skip
+        if not todo:
+            return
+        try:
+            self.backtest_seen.update(self.backtests(todo))
+        except Exception as exc:  # noqa: BLE001 - a read failure blocks, it never promotes
+            log.warning("Cannot read the stored backtest runs: %s", exc)
+            for n in todo:
+                self.backtest_seen.pop(n, None)
+
     def evaluate(self, name: str, now: float) -> Eligibility:
         """Return whether a strategy may move to its next stage now, and what blocks it."""
         r = self.engine.runners[name]
@@ -213,22 +367,45 @@ class LifecycleManager:
         rule = self.rule(str(r.stage))
         target = next_stage(r.stage)
         route = self.rule(str(target)).route if target is not None else ""
-        return eligibility(
+        on_backtests = self.judged_on_backtests(name)
+        ev = self.backtest_seen.get(name) if on_backtests else None
+        e = eligibility(
             str(r.stage),
-            self.figures(name),
+            ev.figures if ev is not None else self.figures(name),
             rule.promote_if,
-            days_in_stage=st.days(now),
+            days_in_stage=ev.span_days if ev is not None else st.days(now),
             min_days=rule.min_days,
             status=str(r.status),
             target_route_ok=target is None or route in self.engine.clients,
             target_route=route,
             win_rate_min_bets=self.cfg.competition.win_rate_min_bets,
         )
+        if target is not None and target.live:
+            why = self.balance_blocker(name, str(target))
+            if why is not None:
+                e = replace(e, eligible=False, blockers=(*e.blockers, why))
+        if not on_backtests:
+            return e
+        if ev is None:
+            return replace(e, eligible=False, checks=(), blockers=(no_run_blocker(name),))
+        blockers = [
+            f"backtest run #{ev.run_id} covers {ev.span_days:.1f} of {rule.min_days:g} days "
+            "of history"
+            if b.endswith(f"days in {r.stage}")
+            else b
+            for b in e.blockers
+        ]
+        if ev.params_json != params_key(json.loads(r.strategy.params.model_dump_json())):
+            blockers.insert(0, stale_blocker(ev, name))
+        return replace(e, eligible=not blockers, blockers=tuple(blockers))
 
     def check(self, now: float) -> None:
         """Evaluate every strategy; promote (auto) or ask for an approval."""
         self._sample(now)
+        self.refresh_backtests()
         for name, r in self.engine.runners.items():
+            if is_twin(name):
+                continue  # a paper twin mirrors its strategy; it never graduates
             e = self.eligible[name] = self.evaluate(name, now)
             if not e.eligible or e.target is None:
                 if name in self.pending and not e.eligible:
@@ -260,6 +437,8 @@ class LifecycleManager:
         self, name: str, actor: str, reason: str, now: float, e: Eligibility | None = None
     ) -> str:
         """Move a strategy to its next stage if it is eligible now; return what was done."""
+        if is_twin(name):
+            raise CommandError(f"{name} is a paper twin: it follows its strategy, never graduates")
         e = e if e is not None else self.evaluate(name, now)
         if not e.eligible or e.target is None:
             raise CommandError(
@@ -290,6 +469,9 @@ class LifecycleManager:
         r = eng.runners[name]
         old = str(r.stage)
         figs = self.figures(name).to_dict()
+        ev = self.backtest_seen.get(name) if self.judged_on_backtests(name) else None
+        if ev is not None:  # the figures that judged the move: the backtest run's
+            figs = dict(ev.figures.to_dict(), backtest=ev.to_dict())
         self.pending.pop(name, None)
         self.allocated.pop(name, None)
         r.stage = Stage(to)
@@ -324,8 +506,14 @@ class LifecycleManager:
             data={"action": kind, "from": old, "to": to, "actor": actor, "figures": figs},
         )
         self.transitions += 1
+        self._sync_twins(name, now)
         self._save(now)
         return text
+
+    def _sync_twins(self, name: str | None, now: float) -> None:
+        """Start / stop the paper twins of strategies that entered / left a live stage."""
+        for orig, line in self.twins.sync(name):
+            self._event(now, orig, line, data={"action": "twin"})
 
     def _enter(self, name: str, stage: str, now: float) -> None:
         r = self.engine.runners[name]
@@ -409,6 +597,13 @@ class LifecycleManager:
             actor = "breaker"
         elif ev.kind == "auto_disable" and g.demote_on_auto_disable and ev.strategy:
             names, actor = [ev.strategy], "health"
+        elif ev.kind == VENUE_RECONCILIATION and g.demote_on_reconciliation_failure:
+            diffs = [str(x) for x in (ev.data or {}).get("differences") or []]
+            for name, lines in self._blame(diffs, VENUE_ROUTE).items():
+                self._demotions.append(
+                    (name, "reconciliation", "reconciliation failed: " + "; ".join(lines))
+                )
+            return
         else:
             return
         for name in names:
@@ -422,11 +617,22 @@ class LifecycleManager:
         if not live:
             return
         diffs = eng.reconcile()
-        if not diffs:
-            return
+        for name, lines in self._blame(diffs).items():
+            self.demote(name, "reconciliation", "reconciliation failed: " + "; ".join(lines), now)
+
+    def _blame(self, diffs: list[str], default_client: str | None = None) -> dict[str, list[str]]:
+        """Return live-stage strategy -> the reconciliation differences that concern it.
+
+        A line naming one of the engine's orders ("order 12") blames that order's strategy; any
+        other line (an unknown venue order, a balance) blames every live-stage strategy routed to
+        the client the line names before its colon (or ``default_client``).
+        """
+        eng = self.engine
+        live = {n for n, r in eng.runners.items() if r.stage.live}
         blamed: dict[str, list[str]] = {}
         for line in diffs:
-            client = line.split(":", 1)[0]
+            head = line.split(":", 1)[0] if ":" in line else ""
+            client = head if head in eng.clients else default_client
             m = _ORDER_RE.search(line)
             o = eng.orders.get(int(m.group(1))) if m else None
             names = (
@@ -437,8 +643,7 @@ class LifecycleManager:
             for n in names:
                 if n in live:
                     blamed.setdefault(n, []).append(line)
-        for name, lines in blamed.items():
-            self.demote(name, "reconciliation", "reconciliation failed: " + "; ".join(lines), now)
+        return blamed
 
     # ------------------------------------------------------------------ selection
     def _schedules(self, now: float) -> None:
@@ -456,23 +661,36 @@ class LifecycleManager:
                 self.next_rebalance = next_run(now, reb.schedule, reb.at_hour_utc)
                 self.run_rebalance(now)
 
-    def _pool_table(self) -> dict[str, Figures]:
-        # Selection ranks on the leaderboard's figures (all-time track record, composite score).
-        stage = self.cfg.selection.stage
+    def _pool_table(self, now: float | None = None) -> dict[str, Figures]:
+        """Return the figures of the pool's strategies: over the trailing
+        ``selection.window_days`` (stored snapshots and closed bets), or all-time (the
+        leaderboard's figures) when the window is off or no store is attached."""
+        sel = self.cfg.selection
         rows = {row.strategy: row for row in self.engine.tracker.latest}
+        names = [
+            name
+            for name, r in self.engine.runners.items()
+            if str(r.stage) == sel.stage and r.status != "disabled" and not is_twin(name)
+        ]
+        if sel.window_days is not None and self.window is not None:
+            end = self.engine.clock.now() if now is None else now
+            return self.window(names, end - sel.window_days * 86_400.0, end, self.cfg.competition)
         out: dict[str, Figures] = {}
-        for name, r in self.engine.runners.items():
+        for name in names:
             row = rows.get(name)
-            if str(r.stage) != stage or r.status == "disabled" or row is None:
-                continue
-            out[name] = Figures.from_metrics(row.metrics, row.return_pct, row.score)
+            if row is not None:
+                out[name] = Figures.from_metrics(row.metrics, row.return_pct, row.score)
         return out
+
+    def _basis(self) -> str:
+        w = self.cfg.selection.window_days
+        return "all-time figures" if w is None or self.window is None else f"the last {w:g} days"
 
     def run_selection(self, now: float) -> Allocation:
         """Make the top-N selection proposal of the pool; apply it if ``auto_apply``."""
         sel = self.cfg.selection
         alloc = select(
-            self._pool_table(),
+            self._pool_table(now),
             sel.gates,
             sel.shares_pct,
             sel.pool_usd,
@@ -484,7 +702,7 @@ class LifecycleManager:
     def run_rebalance(self, now: float) -> Allocation | None:
         """Rebalance the pool among the strategies holding a share (or every pool strategy)."""
         reb, sel = self.cfg.rebalancing, self.cfg.selection
-        table = self._pool_table()
+        table = self._pool_table(now)
         if self.allocation is not None:
             held = {n for n, c in self.allocation.capital.items() if c > 0}
             table = {n: f for n, f in table.items() if n in held}
@@ -510,8 +728,14 @@ class LifecycleManager:
         self._event(
             now,
             None,
-            f"{alloc.kind} proposal #{self.proposal_id}: {summary or 'no strategy qualified'}",
-            data={"action": "proposal", "id": self.proposal_id, "allocation": alloc.to_dict()},
+            f"{alloc.kind} proposal #{self.proposal_id} on {self._basis()}: "
+            f"{summary or 'no strategy qualified'}",
+            data={
+                "action": "proposal",
+                "id": self.proposal_id,
+                "basis": self._basis(),
+                "allocation": alloc.to_dict(),
+            },
         )
         if auto:
             self.apply_allocation(self.proposal_id, "auto", now)
@@ -551,6 +775,7 @@ class LifecycleManager:
     def _cmd_graduate(self, args: dict[str, Any], row: dict[str, Any]) -> str:
         name = self._runner_name(args)
         now = self.engine.clock.now()
+        self.refresh_backtests([name])
         e = self.evaluate(name, now)
         word = self.cfg.graduation.approval_confirm_word
         if e.target is not None and e.target.live and args.get("confirm") != word:
@@ -604,9 +829,10 @@ class LifecycleManager:
     def view(self, now: float) -> dict[str, Any]:
         """Return what the dashboard's Graduation page shows."""
         out: dict[str, Any] = {"ts": now, "strategies": {}}
+        twins = self.twins.view()
         for name, r in self.engine.runners.items():
             st = self.stats.get(name)
-            if st is None:
+            if st is None or is_twin(name):  # a twin is shown on its strategy's row
                 continue
             e = self.eligible.get(name) or self.evaluate(name, now)
             cap = self.capital_of(name)
@@ -623,11 +849,19 @@ class LifecycleManager:
                 "pending": None if p is None else {"target": p.target, "since": p.since},
                 "eligibility": e.to_dict(),
                 "figures": self.figures(name).to_dict(),
+                "backtest": (
+                    ev.to_dict()
+                    if self.judged_on_backtests(name)
+                    and (ev := self.backtest_seen.get(name)) is not None
+                    else None
+                ),
+                "twin": twins.get(f"{name}__twin"),
             }
         out["proposal"] = (
             None if self.proposal is None else {"id": self.proposal_id, **self.proposal.to_dict()}
         )
         out["allocation"] = None if self.allocation is None else self.allocation.to_dict()
+        out["twins"] = self.twins.view()
         out["confirm_word"] = self.cfg.graduation.approval_confirm_word
         out["pool_stage"] = self.cfg.selection.stage
         return out

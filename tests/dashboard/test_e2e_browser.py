@@ -63,6 +63,7 @@ competition:
   snapshot_interval_s: 5
 graduation:
   initial_stage: backtest
+  backtest_evidence: stage
   check_interval_s: 60
   stages:
     backtest:
@@ -257,6 +258,19 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
                 60,
                 "mm_tight waiting for approval",
             )
+            # A second tab keeps the leaderboard open: its allocation pie and win/loss
+            # histogram must follow the bot without a reload (live updates).
+            board = browser.new_page(viewport={"width": 1400, "height": 1000})
+            board.on("pageerror", lambda e: errors.append(str(e)))
+            board.goto(base + "/")
+            board.wait_for_function(
+                "() => document.getElementById('live-indicator').textContent === 'live'",
+                timeout=15_000,
+            )
+            assert "mm_tight (backtest)" in str(
+                board.get_attribute("#allocation-pie", "data-labels")
+            )
+            bets0 = int(board.get_attribute("#pnl-distribution", "data-n") or 0)
             page.goto(base + "/graduation")
             row = "#graduation-table tr[data-strategy=mm_tight]"
             assert "waiting for approval: paper" in page.inner_text(row)
@@ -298,6 +312,29 @@ def test_user_story_watch_pause_resume_and_emergency_stop(running_bot: dict[str,
             head = page.inner_text("#closed-bets-table thead")
             for col in ("Entry", "Exit", "Held", "Fees", "P&L", "Reason"):
                 assert col in head, head
+
+            # 3a. The leaderboard tab, never reloaded: the pie shows mm_tight at paper and the
+            #     histogram counts the bets closed since it was opened.
+            board.wait_for_function(
+                "() => (document.getElementById('allocation-pie').dataset.labels || '')"
+                ".includes('mm_tight (paper)')",
+                timeout=20_000,
+            )
+            _until(
+                lambda: _q(db, "select count(*) from closed_bets")[0][0] > bets0,
+                60,
+                "a bet closed after the leaderboard tab opened",
+            )
+            bets = _q(db, "select count(*) from closed_bets")[0][0]
+            board.wait_for_function(
+                f"() => Number(document.getElementById('pnl-distribution').dataset.n) >= {bets}",
+                timeout=20_000,
+            )
+            assert board.evaluate(
+                "() => Chart.getChart(document.getElementById('pnl-distribution')).options"
+                ".plugins.title.text.includes('bets)')"
+            )
+            board.close()
 
             # 3b'. The price chart of a market mm_wide traded (most recent first), with its
             #      fills marked; a marker's tooltip gives side, size, price, liquidity, UTC time;

@@ -24,7 +24,8 @@ def test_bot_promotes_on_its_clock_and_refuses_an_ineligible_approval(tmp_path: 
     cfg, db = tmp_path / "config.yaml", tmp_path / "bot.db"
     graduation = {
         "initial_stage": "backtest",
-        "check_interval_s": 60,
+        "backtest_evidence": "stage",  # judged on the bot's own run (test_backtest_stage.py:
+        "check_interval_s": 60,  # the backtester's stored runs)
         "stages": {
             "backtest": {"capital_usd": 10000, "min_days": 0.001, "route": "paper",
                          "auto_promote": True, "promote_if": OPEN},

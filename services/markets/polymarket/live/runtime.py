@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 LIVE_ROUTE = "polymarket_live"
 """The live client's route name (graduation's live stages route to it: utils/graduation_config.py)."""
 TWIN_SUFFIX = "__twin"
+LIVE_STAGES = ("micro", "mini", "full")
 STATE_INTERVAL_S = 1.0
 TIMER_TICK_S = 0.1
 
@@ -50,8 +51,14 @@ def check_live_config(cfg: AppConfig, file: str) -> None:
     live = cfg.live
     if not live.enabled:
         return
-    if not live.strategies:
-        raise ConfigError(file, "live.strategies", "live.enabled is true but no strategy is named")
+    stages = cfg.graduation.stages  # graduation may route strategies live (docs/GRADUATION.md)
+    if not live.strategies and all(stages.rule(s).route != LIVE_ROUTE for s in LIVE_STAGES):
+        raise ConfigError(
+            file,
+            "live.strategies",
+            f"live.enabled is true but no strategy is named and no graduation stage routes to "
+            f"{LIVE_ROUTE}",
+        )
     enabled = {e.name for e in cfg.strategies if e.enabled}
     for i, name in enumerate(live.strategies):
         if name not in enabled:
@@ -322,7 +329,9 @@ class LiveRuntime:
                 f"{c.balance / MICRO:,.2f}: approve the exchange (docs/GOING_LIVE.md)"
             )
         held: dict[str, int] = {}
-        for r in live:
+        # every strategy routed to the live client holds venue tokens (graduated ones too)
+        routed = [r for n, r in self.engine.runners.items() if self.engine.client_of(n) is c]
+        for r in {id(r): r for r in live + routed}.values():
             for iid, pos in r.portfolio.positions.items():
                 held[iid] = held.get(iid, 0) + pos.qty
         for iid, qty in sorted(held.items()):
