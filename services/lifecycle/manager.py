@@ -131,7 +131,12 @@ class LifecycleManager:
         if load is not None:
             self._restore(load(STATE_KEY))
         eng = self.engine
-        self.twins = TwinKeeper(eng, self.cfg.live.strategies if self.cfg.live.enabled else ())
+        live = self.cfg.live
+        self.twins = TwinKeeper(
+            eng,
+            live.strategies if live.enabled else (),
+            self._twin_maker() if live.enabled else None,
+        )
         eng.bus.subscribe(
             self.on_event, kinds=("breaker_trip", "auto_disable", VENUE_RECONCILIATION)
         )
@@ -153,6 +158,18 @@ class LifecycleManager:
             log.info("%s.", line)
         self.refresh_backtests()
         self._save(now)
+
+    def _twin_maker(self) -> Callable[[str], str] | None:
+        """Return what creates a paper twin at runtime, when twins are wanted (live trading on,
+        ``live.paper_twin``, a stage routed to the live client); else None."""
+        from services.lifecycle.twins import graduation_routes_live
+
+        if not (self.cfg.live.paper_twin and graduation_routes_live(self.cfg)):
+            return None
+        from services.markets.polymarket.live.runtime import create_twin
+
+        eng = self.engine
+        return lambda name: create_twin(eng, name)
 
     def _ensure_gate(self) -> None:
         controls = self.engine.risk.controls

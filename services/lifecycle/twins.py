@@ -9,8 +9,10 @@ starts. So, when live trading is on and a graduation stage routes to the live cl
 
 * candidates: enabled strategies not named in ``live.strategies`` whose stage at this start
   (stored, or ``graduation.initial_stage`` for a new one) is ``paper`` or a live stage: the ones
-  an approval can move onto real money during this run (a strategy that reaches ``paper`` later
-  gets its twin at the next start);
+  an approval can move onto real money during this run;
+* a strategy that enters a live stage without a standby twin (it reached ``paper`` during this
+  run) gets one created at that moment (``create_twin`` of the live runtime, which adds the
+  strategy to the running engine);
 * a standby twin is ``disabled`` (its hooks do not run, so it costs nothing) with the reason
   "paper twin of NAME: standby until NAME is in a live stage";
 * :class:`TwinKeeper` (driven by the lifecycle manager) enables the twin when its strategy
@@ -96,9 +98,16 @@ class TwinKeeper:
     Twins of ``live.strategies`` (always live) are left to the live runtime.
     """
 
-    def __init__(self, engine: Engine, pinned: Iterable[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        pinned: Iterable[str],
+        create: Callable[[str], str] | None = None,
+    ) -> None:
         self.engine = engine
         pinned = set(pinned)
+        self.pinned = pinned
+        self.create = create  # makes the twin of a strategy at runtime; None: no new twins
         self.twins = {
             n: original_of(n)
             for n in engine.runners
@@ -110,6 +119,17 @@ class TwinKeeper:
         changed) pairs."""
         eng = self.engine
         out: list[tuple[str, str]] = []
+        if self.create is not None:
+            have = set(self.twins.values())
+            for orig, r in list(eng.runners.items()):
+                if name is not None and orig != name:
+                    continue
+                if r.stage.live and orig not in have and orig not in self.pinned:
+                    if is_twin(orig):
+                        continue
+                    twin = self.create(orig)  # added active, on paper, subscribed
+                    self.twins[twin] = orig
+                    out.append((orig, f"paper twin {twin} created: {orig} is live ({r.stage})"))
         for twin, orig in self.twins.items():
             if name is not None and orig != name:
                 continue

@@ -117,3 +117,27 @@ async def test_venue_token_reconciliation_covers_graduated_strategies() -> None:
     rt.venue = Ns(token_balance=token_balance)  # type: ignore[assignment]
     diffs = await rt._balances()
     assert diffs == ["token TOK...: the venue holds 4.00 shares, the ledger 5.00"]
+
+
+def test_a_strategy_without_a_standby_twin_gets_one_when_it_goes_live() -> None:
+    """A strategy that reached paper during the run had no standby twin at start: entering a
+    live stage creates its twin in the running engine (the live runtime's create_twin)."""
+    w = Walk(config(), names=("s1",))
+    eng = w.engine
+    keeper = twins.TwinKeeper(eng, (), create=lambda n: runtime.create_twin(eng, n))
+    assert keeper.twins == {} and keeper.sync() == []  # s1 is not live: nothing to create
+    eng.runners["s1"].stage = Stage.MICRO
+    assert keeper.sync("s1") == [("s1", "paper twin s1__twin created: s1 is live (micro)")]
+    t = eng.runners["s1__twin"]
+    assert t.status == "active" and eng.client_of("s1__twin").name == "paper"
+    assert t.portfolio.starting_cash == eng.runners["s1"].portfolio.starting_cash
+    assert "Y1" in t.subscribed
+    assert keeper.sync() == []  # created once
+    eng.runners["s1"].stage = Stage.PAPER
+    assert keeper.sync() == [("s1", "paper twin s1__twin stopped: s1 is at paper")]
+    assert eng.runners["s1__twin"].status == "disabled"
+    # without a maker (live trading off, or no stage routed live) nothing is created
+    w2 = Walk(config(), names=("s1",))
+    w2.engine.runners["s1"].stage = Stage.MICRO
+    assert twins.TwinKeeper(w2.engine, ()).sync() == []
+    assert "s1__twin" not in w2.engine.runners
