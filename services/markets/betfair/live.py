@@ -79,7 +79,7 @@ def create_stream(client: Any, host: str, listener: Any) -> Any:
     return stream
 
 
-class _RawListener:
+class RawListener:
     """A betfairlightweight listener that hands every line over unparsed (thread-safe)."""
 
     def __init__(self, put: Callable[[str], None]) -> None:
@@ -141,7 +141,7 @@ class BetfairStreamFeed:
             return
 
     def _make_stream(self) -> Any:
-        return create_stream(self.client, self.cfg.stream.host, _RawListener(self._put))
+        return create_stream(self.client, self.cfg.stream.host, RawListener(self._put))
 
     def _subscribe(self, stream: Any) -> None:
         from betfairlightweight import filters

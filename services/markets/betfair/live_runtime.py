@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.bus import AuditEvent
+from services.execution.routing import pin_live_routes
 from services.markets.betfair.execution import BetfairExecutionClient
 from services.markets.betfair.order_stream import BetfairOrderStream
 from utils.config import AppConfig
@@ -126,19 +127,9 @@ class BetfairLiveRuntime:
         """Pin the live routes, start the order stream and the timer."""
         assert self.client is not None, "build the node with factories() first"
         eng = self.engine = node.engine
-        for name in self.live.strategies:
-            if lifecycle is not None:
-                lifecycle.route_target.pop(name, None)
-            if eng.client_of(name).name != LIVE_ROUTE:
-                old = eng.client_of(name).name
-                try:
-                    eng.set_route(name, LIVE_ROUTE)
-                except ValueError as exc:  # orders still working on paper: stay there
-                    self._event("live_route", f"{name} stays on {old}: {exc}", "warning")
-                    continue
-                self._event(
-                    "live_route", f"{name} routes orders to {LIVE_ROUTE} (was {old})", "warning"
-                )
+        pin_live_routes(
+            eng, self.live.strategies, LIVE_ROUTE, lifecycle, "market_data.betfair.live.strategies"
+        )
         node.bus.subscribe(self._on_kill_event, kinds=["kill_switch"])
         if self.live.order_stream:
             s = self.cfg.market_data.betfair.stream

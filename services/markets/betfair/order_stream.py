@@ -34,28 +34,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from services.markets.betfair.live import create_stream
+from services.markets.betfair.live import RawListener, create_stream
 
 log = logging.getLogger(__name__)
-
-
-class _Listener:
-    """A betfairlightweight listener that hands every line over unparsed."""
-
-    def __init__(self, put: Callable[[str], None]) -> None:
-        self.put = put
-        self.stream_unique_id = 0
-        self.connection_id: str | None = None
-
-    def register_stream(self, unique_id: int, operation: str) -> None:
-        self.stream_unique_id = unique_id
-
-    def update_unique_id(self, unique_id: int) -> None:
-        self.stream_unique_id = unique_id
-
-    def on_data(self, raw_data: str) -> bool:
-        self.put(raw_data)
-        return True
 
 
 class BetfairOrderStream:
@@ -144,7 +125,7 @@ class BetfairOrderStream:
         delay = 1.0
         while not self._stopping.is_set():
             try:
-                self._stream = create_stream(self.client, self.host, _Listener(self._line))
+                self._stream = create_stream(self.client, self.host, RawListener(self._line))
                 self._stream.subscribe_to_orders(
                     initial_clk=self.initial_clk,
                     clk=self.clk,

@@ -22,6 +22,7 @@ from typing import Any
 
 from services.bus import AuditEvent
 from services.execution.orders import Order
+from services.execution.routing import pin_live_routes
 from services.keys.store import KeyStoreError, Secrets, open_store
 from services.markets.polymarket.live.client import LivePolymarketClient
 from services.markets.polymarket.live.user_channel import UserChannel
@@ -201,23 +202,7 @@ class LiveRuntime:
         c = self.client
         self.engine, self.sink, self.safety = node.engine, sink, node.safety
         eng = node.engine
-        for name in self.cfg.live.strategies:
-            if lifecycle is not None:
-                lifecycle.route_target.pop(name, None)
-            if eng.client_of(name).name != LIVE_ROUTE:
-                old = eng.client_of(name).name
-                try:
-                    eng.set_route(name, LIVE_ROUTE)
-                except ValueError as exc:  # orders still working on paper: stay there
-                    self._event("live_route", f"{name} stays on {old}: {exc}", "warning", {})
-                    continue
-                self._event(
-                    "live_route",
-                    f"{name} routes orders to {LIVE_ROUTE} (was {old}): named in live.strategies",
-                    "warning",
-                    {"from": old, "to": LIVE_ROUTE},
-                    strategy=name,
-                )
+        pin_live_routes(eng, self.cfg.live.strategies, LIVE_ROUTE, lifecycle)
         c._clock = node.engine.clock.now  # noqa: SLF001 - the engine's clock, set once here
         c.on_verified = self._on_verified
         c.on_problem = self._on_problem
