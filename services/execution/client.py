@@ -23,10 +23,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from services.events import BookDelta, BookSnapshot, TradePrint
-from services.execution.orders import Fill, Order
+from services.execution.orders import Fill, Order, OrderStatus
 from services.instruments import Side
+from services.money import notional
 from services.orderbook import OrderBook
 
 
@@ -132,6 +134,46 @@ class ExecutionClient(ABC):
     def report(self) -> ExecutionReport:
         """Return the venue's view for reconciliation (open orders and filled quantities)."""
         return ExecutionReport(self.name, self.open_orders(), {})
+
+    def _venue_fill(
+        self,
+        o: Order,
+        price: int,
+        size: int,
+        fee: int,
+        liquidity: str,
+        now: float,
+        venue_fill_id: str,
+        filled: dict[int, int],
+        **fill_kw: Any,
+    ) -> Fill:
+        """Apply a fill the venue reported to ``o`` and emit it; return the fill.
+
+        For venue clients (the paper matcher has its own): the order's filled quantity, notional,
+        fees and fill counts, its status (FILLED once nothing remains, while it still works), the
+        client's ``filled`` map (order id -> filled, for reconciliation reports), then a
+        ``filled`` / ``partially_filled`` event carrying the fill. ``fill_kw``: further
+        :class:`Fill` fields (``fill_reason``, ``fee_source``).
+        """
+        o.filled += size
+        o.filled_notional += notional(size, price)
+        o.fees += fee
+        if liquidity == "maker":
+            o.maker_fills += 1
+        else:
+            o.taker_fills += 1
+        o.updated_ts = now
+        if o.active:
+            o.status = OrderStatus.FILLED if o.filled >= o.size else OrderStatus.PARTIALLY_FILLED
+        filled[o.order_id] = o.filled
+        fill = Fill(
+            0, o.order_id, o.strategy, o.instrument_id, o.side, price, size, fee, liquidity, now,
+            venue_fill_id=venue_fill_id, **fill_kw,
+        )  # fmt: skip
+        done = o.status is OrderStatus.FILLED
+        kind = OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
+        self._emit(OrderEvent(kind, o, now, fill=fill))
+        return fill
 
     # ------------------------------------------------------------------ time and data
     def on_time(self, now: float) -> None:

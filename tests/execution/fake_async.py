@@ -26,9 +26,9 @@ from services.execution.client import (
     OrderEvent,
     OrderEventKind,
 )
-from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.execution.orders import Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
-from services.money import floor_lot, notional
+from services.money import floor_lot
 from services.orderbook import BookStore
 from utils.config import AppConfig
 
@@ -134,31 +134,12 @@ class FakeAsyncVenue(ExecutionClient):
             if q <= 0:
                 break
             fee = inst.fees.fill_fee(q, price, False)  # the venue's taker fee (0 on Betfair)
-            o.filled += q
-            self.filled[o.order_id] = o.filled
-            o.filled_notional += notional(q, price)
-            o.fees += fee
-            o.taker_fills += 1
-            o.updated_ts = now
             budget -= q
-            done = o.remaining == 0
-            o.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
             self._trade_seq += 1
-            fill = Fill(
-                0,
-                o.order_id,
-                o.strategy,
-                o.instrument_id,
-                o.side,
-                price,
-                q,
-                fee,
-                "taker",
-                now,
-                venue_fill_id=f"fake-trade-{self._trade_seq}",
+            self._venue_fill(
+                o, price, q, fee, "taker", now, f"fake-trade-{self._trade_seq}", self.filled
             )
-            kind = OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
-            self._emit(OrderEvent(kind, o, now, fill=fill))
+            done = o.remaining == 0
             if done:
                 del self._orders[o.order_id]
                 return

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.execution.client import ExecutionClient, ExecutionReport, OrderEvent, OrderEventKind
-from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.execution.orders import Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.money import MICRO
 
@@ -385,29 +385,10 @@ class BetfairExecutionClient(ExecutionClient):
         inc, inc_value = size - bet.matched, max(0, value - bet.matched_value)
         price = (inc_value * MICRO + inc // 2) // inc if inc_value else _units(avg)
         bet.matched, bet.matched_value = size, value
-        o.filled += inc
-        o.filled_notional += inc * price // MICRO
-        o.taker_fills += 1
-        o.updated_ts = now
-        self._filled[o.order_id] = o.filled
-        done = o.filled >= o.size
-        o.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._fill_seq += 1
-        fill = Fill(
-            0,
-            o.order_id,
-            o.strategy,
-            o.instrument_id,
-            o.side,
-            price,
-            inc,
-            0,
-            "taker",
-            now,
-            venue_fill_id=f"{o.venue_order_id}-{self._fill_seq}",
-        )
-        kind = OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
-        self._emit(OrderEvent(kind, o, now, fill=fill))
+        fill_id = f"{o.venue_order_id}-{self._fill_seq}"
+        self._venue_fill(o, price, inc, 0, "taker", now, fill_id, self._filled)
+        done = o.status is OrderStatus.FILLED
         if done:
             self._bets.pop(o.order_id, None)
 

@@ -675,38 +675,11 @@ class LivePolymarketClient(ExecutionClient):
         self._maybe_verify(o)
 
     def _fill(self, o: Order, rec: TradeRec, now: float) -> None:
-        o.filled += rec.size
-        o.filled_notional += notional(rec.size, rec.price)
-        o.fees += rec.fee
-        if rec.liquidity == "maker":
-            o.maker_fills += 1
-        else:
-            o.taker_fills += 1
-        if o.active:
-            o.status = OrderStatus.FILLED if o.filled >= o.size else OrderStatus.PARTIALLY_FILLED
-        o.updated_ts = now
-        self.filled[o.order_id] = o.filled
-        fill = Fill(
-            0,
-            o.order_id,
-            o.strategy,
-            o.instrument_id,
-            o.side,
-            rec.price,
-            rec.size,
-            rec.fee,
-            rec.liquidity,
-            now,
-            venue_fill_id=rec.trade_id,
+        self._venue_fill(
+            o, rec.price, rec.size, rec.fee, rec.liquidity, now, rec.trade_id, self.filled,
             fill_reason="provisional" if rec.status in PROVISIONAL else "confirmed",
             fee_source=rec.fee_source,
-        )
-        kind = (
-            OrderEventKind.FILLED
-            if o.status is OrderStatus.FILLED
-            else OrderEventKind.PARTIALLY_FILLED
-        )
-        self._emit(OrderEvent(kind, o, now, fill=fill))
+        )  # fmt: skip
         self._sync_due()
 
     def _reverse(self, o: Order, rec: TradeRec, now: float) -> None:
