@@ -17,7 +17,8 @@ from dashboard.blueprints.util import body, respond
 from dashboard.context import ctx
 from dashboard.validation import ApiError
 from database.queries import get_state
-from services.keys.store import SECRET_NAMES, KeyStoreError, open_store
+from services.keys.backends import open_store
+from services.keys.store import SECRET_NAMES, KeyStoreError
 
 bp = Blueprint("live_trading", __name__)
 

@@ -21,7 +21,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from services.keys.store import SECRET_NAMES, KeyStoreError, Secrets, open_store
+from services.keys.backends import open_store
+from services.keys.store import SECRET_NAMES, KeyStoreError, Secrets
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 ENV_NAMES = {

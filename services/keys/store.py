@@ -226,14 +226,3 @@ class KeyStore:
             os.fsync(fh.fileno())
         self.path.unlink()
         return True
-
-
-def open_store(cfg: Any) -> Any:
-    """Return the key store ``cfg`` names: the encrypted file ``live.keys_path`` or, with
-    ``keys.backend: keyring``, the OS keyring (:class:`services.keys.keyring_store.KeyringStore`).
-    Both have the same methods; ``needs_passphrase`` says whether to ask for one."""
-    if cfg.keys.backend == "keyring":
-        from services.keys.keyring_store import KeyringStore
-
-        return KeyringStore(cfg.keys.keyring_service)
-    return KeyStore(Path(cfg.live.keys_path))

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from services.keys import cli
+from services.keys.backends import open_store
 from services.keys.keyring_store import META, KeyringStore
-from services.keys.store import KeyStore, KeyStoreError, open_store
+from services.keys.store import KeyStore, KeyStoreError
 from tests.keys.json_keyring import JsonFileKeyring
 from utils.config import parse_config
 

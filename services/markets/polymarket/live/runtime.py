@@ -23,7 +23,8 @@ from typing import Any
 from services.bus import AuditEvent
 from services.execution.orders import Order
 from services.execution.routing import pin_live_routes
-from services.keys.store import KeyStoreError, Secrets, open_store
+from services.keys.backends import open_store
+from services.keys.store import KeyStoreError, Secrets
 from services.markets.polymarket.live.client import LivePolymarketClient
 from services.markets.polymarket.live.user_channel import UserChannel
 from services.markets.polymarket.live.venue import ClobVenue, VenueCallError, connect_sdk
