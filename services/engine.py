@@ -123,7 +123,7 @@ class Engine(OrderFlow, Gateway):
         self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
         # Newest prices of instruments whose top changed since the last price-history point
         # (flushed at the persisted-snapshot cadence).
-        self._prices_pending: dict[str, dict[str, Any]] = {}
+        self._prices_pending: dict[str, tuple[float, int | None, int | None]] = {}
         self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
@@ -665,19 +665,28 @@ class Engine(OrderFlow, Gateway):
         return self.settlement_seq
 
     def _write_tops(self, now: float, *, force_prices: bool = False) -> None:
+        # Only instruments whose book changed since the last tick are looked at (issue 18).
+        find = self.books.find
+        last_trade = self._last_trade
+        written = self._top_written
+        pending = self._prices_pending
         for iid in self._tops_dirty:
-            book = self.books.find(iid)
+            book = find(iid)
             if book is None:
                 continue
-            bid, ask = book.best_bid(), book.best_ask()
-            mid, last = book.mid(), self._last_trade.get(iid)
+            bid_px, ask_px = book._bid_px, book._ask_px
+            bid = bid_px[-1] if bid_px else None
+            ask = ask_px[0] if ask_px else None
+            # OrderBook.mid, inlined: integer mid rounded down, None if a side is empty.
+            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
+            last = last_trade.get(iid)
             bid_size = book.bids.get(bid) if bid else None
             ask_size = book.asks.get(ask) if ask else None
             top = (bid, ask, bid_size, ask_size, last)
-            if self._top_written.get(iid) != top:
+            if written.get(iid) != top:
                 # Only a changed top is written: a book that moved below its touch leaves the
                 # row (and its updated_ts, the time the top last changed) as it is.
-                self._top_written[iid] = top
+                written[iid] = top
                 self.sink.top(
                     {
                         "instrument_id": iid,
@@ -690,21 +699,17 @@ class Engine(OrderFlow, Gateway):
                         "updated_ts": book.ts,
                     }
                 )
-            self._prices_pending[iid] = {
-                "instrument_id": iid,
-                "ts": book.ts,
-                "mid": mid,
-                "last_trade": last,
-            }
+            # The row is built at the flush (most are overwritten before it).
+            pending[iid] = (book.ts, mid, last)
         self._tops_dirty.clear()
         if now < self._next_prices and not force_prices:
             return
         # Price history for the dashboard's price chart: the newest top of each changed instrument
         # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
-        for row in self._prices_pending.values():
-            self.sink.price_point(row)
-        self._prices_pending.clear()
+        for iid, (ts, mid, last) in pending.items():
+            self.sink.price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
+        pending.clear()
 
 
 def _overrides(strategy: Strategy, hook: str) -> bool:
