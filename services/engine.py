@@ -369,8 +369,7 @@ class Engine(OrderFlow, Gateway):
     # ================================================================== market events
     def _on_delta(self, ev: BookDelta) -> None:
         book = self.books.get(ev.instrument_id)
-        set_level = book.set_level
-        old = [set_level(side, price, size) for side, price, size in ev.changes]
+        old = book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1
         if self._md_clients:
