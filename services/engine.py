@@ -120,6 +120,12 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
+        # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
+        # last book change (or resolution). Cached position values are reused while their
+        # book, quantity, cost and instrument are unchanged (see :meth:`market_value`).
+        self._book_seq = 0
+        self._changed_at: dict[str, int] = {}
+        self._mv_cache: dict[int, dict[str, tuple[int, int, int, Any, int]]] = {}
         self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
         # Newest prices of instruments whose top changed since the last price-history point
         # (flushed at the persisted-snapshot cadence).
@@ -372,6 +378,8 @@ class Engine(OrderFlow, Gateway):
         old = book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1
+        self._book_seq += 1
+        self._changed_at[ev.instrument_id] = self._book_seq
         if self._md_clients:
             for c in self._md_clients:
                 c.on_book_delta(ev, book, old, self._now)
@@ -385,6 +393,8 @@ class Engine(OrderFlow, Gateway):
 
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         book = self.books.apply_snapshot(ev)
+        self._book_seq += 1
+        self._changed_at[ev.instrument_id] = self._book_seq
         for c in self._md_clients:
             c.on_book_snapshot(ev, book, self._now)
         if self._inbox:
@@ -523,6 +533,8 @@ class Engine(OrderFlow, Gateway):
             self.live.discard(iid)
             self.books.drop(iid)
             self._last_mid.pop(iid, None)
+            self._book_seq += 1
+            self._changed_at[iid] = self._book_seq
             self._tops_dirty.discard(iid)
             self._top_written.pop(iid, None)
             inst = self.instruments.get(iid)
@@ -576,6 +588,43 @@ class Engine(OrderFlow, Gateway):
             return self._last_mid.get(iid)
         self._last_mid[iid] = m
         return m
+
+    def market_value(self, pf: Portfolio) -> int:
+        """Return ``pf.market_value(self.mark)``, recomputing only positions whose book, quantity,
+        cost or instrument changed since this portfolio was last valued (issue 18).
+
+        The per-second clock work (performance samples, the safety layer's measures) values
+        every portfolio; most positions sit on books that did not move in that second.
+        """
+        cache = self._mv_cache.get(id(pf))
+        if cache is None or len(cache) > 2 * len(pf.positions) + 16:
+            cache = self._mv_cache[id(pf)] = {}
+        changed_at = self._changed_at
+        inst_of = pf._inst_of
+        seq = self._book_seq
+        total = 0
+        for iid, pos in pf.positions.items():
+            qty, cost = pos.qty, pos.cost_basis
+            inst = inst_of.get(iid)
+            hit = cache.get(iid)
+            if (
+                hit is not None
+                and hit[1] == qty
+                and hit[2] == cost
+                and hit[3] is inst
+                and changed_at.get(iid, 0) <= hit[0]
+            ):
+                total += hit[4]
+                continue
+            # As Portfolio.market_value, position by position.
+            m = self.mark(iid)
+            if m is None:
+                v = cost
+            else:
+                v = notional(qty, m) if inst is None else inst.unit_value(qty, m)
+            cache[iid] = (seq, qty, cost, inst, v)
+            total += v
+        return total
 
     def liquidation_value(self, pf: Portfolio) -> int:
         """Return cash plus what selling every position into the bids now would raise, net of fees."""

@@ -145,7 +145,7 @@ class PerformanceTracker:
         for r in engine.runners.values():
             pf = r.portfolio
             st = self.stats_for(r.name)
-            market_value = pf.market_value(engine.mark)
+            market_value = engine.market_value(pf)
             equity_m = pf.cash + market_value
             equity = equity_m / MICRO
             st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
