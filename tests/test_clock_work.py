@@ -1,16 +1,22 @@
-"""The engine's cached portfolio valuation equals the full recomputation (issue 18).
+"""The clock work's shortcuts give what the full computation gives (issue 18).
 
 The clock work values every portfolio every second (performance samples, the safety layer's
 measures, the risk chain's equity); :meth:`Engine.market_value` recomputes only positions whose
 book, quantity, cost or instrument changed. Here it is checked against
 ``Portfolio.market_value(engine.mark)`` at every clock tick and after every event of a default
-simulated run in which the strategies hold many positions, and across a resolution.
+simulated run in which the strategies hold many positions, and across a resolution. The
+leaderboard, built with each row's rank at once, equals :func:`rank_rows` of the same rows, and
+the cached closed-bet statistics equal :func:`bet_stats` of the bets.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.clock import SimClock
+from services.competition import rank_rows
 from services.markets.sim import SimFeed
+from services.metrics import bet_stats
 from services.node import build_node
 from services.persistence import NullSink
 from services.strategies.loader import build_strategies
@@ -18,7 +24,7 @@ from tests.conftest import ROOT
 from utils.config import load_config
 
 
-def test_cached_valuation_equals_the_full_one_at_every_tick_and_event() -> None:
+def test_clock_work_shortcuts_equal_the_full_computation() -> None:
     cfg = load_config(str(ROOT / "config.example.yaml"))
     cfg = cfg.model_copy(
         update={
@@ -36,7 +42,7 @@ def test_cached_valuation_equals_the_full_one_at_every_tick_and_event() -> None:
         cfg, build_strategies(cfg, "c.yaml"), NullSink(), clock=SimClock(cfg.market_data.start_ts)
     )
     eng = node.engine
-    checks = {"n": 0, "held": 0}
+    checks = {"n": 0, "held": 0, "rows": 0, "bets": 0}
 
     def compare(_now: float) -> None:
         for r in eng.runners.values():
@@ -44,6 +50,14 @@ def test_cached_valuation_equals_the_full_one_at_every_tick_and_event() -> None:
             assert eng.market_value(pf) == pf.market_value(eng.mark), r.name
             checks["n"] += 1
             checks["held"] += len(pf.positions)
+        rows = eng.tracker.latest
+        if rows and checks["n"] % 97 == 0:
+            assert rows == rank_rows([replace(r, rank=0) for r in rows])
+            checks["rows"] += 1
+            for name, st in eng.tracker.stats.items():
+                pnls = [b.pnl / 1e6 for b in eng.runners[name].portfolio.closed_bets]
+                assert st.bets.stats() == bet_stats(pnls[: st.bets_seen])
+                checks["bets"] += st.bets.n
 
     eng.clock_listeners.append(compare)
     eng.start()
@@ -55,5 +69,6 @@ def test_cached_valuation_equals_the_full_one_at_every_tick_and_event() -> None:
                 compare(0.0)
         eng.on_clock()
     eng.finish()
+    assert checks["rows"] > 10 and checks["bets"] > 0
     assert checks["held"] > 200  # positions were held and valued many times
     assert eng.fill_seq > 20 and eng.settlement_seq > 0  # fills, and a market resolved
