@@ -41,6 +41,9 @@ from utils.config import load_config  # noqa: E402
 
 FINAL = re.compile(r"Stopped after (\d+) events and (\d+) fills")
 PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+USER = re.compile(r"User time \(seconds\): ([\d.]+)")
+SYSTEM = re.compile(r"System time \(seconds\): ([\d.]+)")
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last bot.py run, from time -v
 
 
 def run_bot(config: Path, db: Path, seconds: float | None, seed: int) -> tuple[int, float, float]:
@@ -61,6 +64,8 @@ def run_bot(config: Path, db: Path, seconds: float | None, seed: int) -> tuple[i
     if m is None:
         raise SystemExit(f"no final line from bot.py:\n{proc.stderr[-3000:]}")
     peak = PEAK.search(proc.stderr) if timed else None
+    user, system = USER.search(proc.stderr), SYSTEM.search(proc.stderr)
+    CPU["last"] = float(user.group(1)) + float(system.group(1)) if user and system else float("nan")
     return int(m.group(1)), wall, (int(peak.group(1)) / 1024 if peak else float("nan"))
 
 
@@ -73,15 +78,18 @@ def main() -> None:
 
     cfg = load_config(args.config)
     md = cfg.market_data
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     feed = SimFeed(md.sim, seed=args.seed, start_ts=md.start_ts, duration_s=args.seconds)
     batches = list(feed.iter_batches())
     gen_s = time.perf_counter() - t0
+    gen_cpu = time.process_time() - c0
     n = sum(len(b) for b in batches)
     print(
         f"simulator: {n:,} events ({md.sim.markets} markets, {args.seconds:.0f} s of market time)"
     )
     print(f"  generation alone: {n / gen_s:,.0f} events/s ({gen_s:.1f} s)")
+
+    cpu: dict[str, float] = {}
 
     def engine_eps(safety: bool) -> float:
         strategies = build_strategies(cfg, args.config)
@@ -89,9 +97,10 @@ def main() -> None:
         node.engine.start()
         if node.safety is not None:
             node.safety.startup()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for batch in batches:
             node.engine.process_batch(batch)
+        cpu["node" if safety else "bare"] = time.process_time() - c
         return n / (time.perf_counter() - t)
 
     bare = engine_eps(False)
@@ -113,7 +122,11 @@ def main() -> None:
         sim_cfg = tmpd / "sim.yaml"
         sim_cfg.write_text(yaml.safe_dump(data))
         _, fixed, _ = run_bot(sim_cfg, tmpd / "start.db", 1.0, args.seed)
-        print(f"bot.py start and stop (imports, migrations, 1 s of market): {fixed:.1f} s")
+        fixed_cpu = CPU["last"]
+        print(
+            f"bot.py start and stop (imports, migrations, 1 s of market): {fixed:.1f} s "
+            f"({fixed_cpu:.1f} CPU s)"
+        )
         events, wall, rss = run_bot(sim_cfg, tmpd / "sim.db", args.seconds, args.seed)
         eps = events / wall
         net = max(wall - gen_s - fixed, 1e-9)
@@ -122,6 +135,14 @@ def main() -> None:
             f"{wall:.1f} s = {eps:,.0f} events/s, {bare / eps:.2f}x the bare engine's time "
             f"({bare * net / events:.2f}x without the simulator's {gen_s:.1f} s and the "
             f"{fixed:.1f} s start), peak RSS {rss:,.0f} MB"
+        )
+        # CPU seconds do not depend on the machine's load as much as wall time does: the
+        # process's user + system time (writer thread included) against the bare engine's.
+        sim_cpu = CPU["last"]
+        print(
+            f"  in CPU seconds: bot.py {sim_cpu:.1f} s, bare engine {cpu['bare']:.1f} s: "
+            f"{sim_cpu / cpu['bare']:.2f}x ({(sim_cpu - fixed_cpu - gen_cpu) / cpu['bare']:.2f}x "
+            f"without the start and the simulator's own {gen_cpu:.1f} CPU s)"
         )
         rec = sorted((tmpd / "rec").rglob("*.jsonl.gz"))
         size = sum(p.stat().st_size for p in rec)
@@ -140,6 +161,12 @@ def main() -> None:
             f"{bare / eps:.2f}x the bare engine's time "
             f"({bare * max(wall - fixed, 1e-9) / events:.2f}x without the start), "
             f"peak RSS {rss:,.0f} MB"
+        )
+        rep_cpu = CPU["last"]
+        print(
+            f"  in CPU seconds: bot.py {rep_cpu:.1f} s, bare engine {cpu['bare']:.1f} s: "
+            f"{rep_cpu / cpu['bare']:.2f}x ({(rep_cpu - fixed_cpu) / cpu['bare']:.2f}x without "
+            f"the start)"
         )
 
 

@@ -120,10 +120,16 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
+        # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
+        # last book change (or resolution). Cached position values are reused while their
+        # book, quantity, cost and instrument are unchanged (see :meth:`market_value`).
+        self._book_seq = 0
+        self._changed_at: dict[str, int] = {}
+        self._mv_cache: dict[int, dict[str, tuple[int, int, int, Any, int]]] = {}
         self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
         # Newest prices of instruments whose top changed since the last price-history point
         # (flushed at the persisted-snapshot cadence).
-        self._prices_pending: dict[str, dict[str, Any]] = {}
+        self._prices_pending: dict[str, tuple[float, int | None, int | None]] = {}
         self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
@@ -369,10 +375,11 @@ class Engine(OrderFlow, Gateway):
     # ================================================================== market events
     def _on_delta(self, ev: BookDelta) -> None:
         book = self.books.get(ev.instrument_id)
-        set_level = book.set_level
-        old = [set_level(side, price, size) for side, price, size in ev.changes]
+        old = book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1
+        self._book_seq += 1
+        self._changed_at[ev.instrument_id] = self._book_seq
         if self._md_clients:
             for c in self._md_clients:
                 c.on_book_delta(ev, book, old, self._now)
@@ -386,6 +393,8 @@ class Engine(OrderFlow, Gateway):
 
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         book = self.books.apply_snapshot(ev)
+        self._book_seq += 1
+        self._changed_at[ev.instrument_id] = self._book_seq
         for c in self._md_clients:
             c.on_book_snapshot(ev, book, self._now)
         if self._inbox:
@@ -524,6 +533,8 @@ class Engine(OrderFlow, Gateway):
             self.live.discard(iid)
             self.books.drop(iid)
             self._last_mid.pop(iid, None)
+            self._book_seq += 1
+            self._changed_at[iid] = self._book_seq
             self._tops_dirty.discard(iid)
             self._top_written.pop(iid, None)
             inst = self.instruments.get(iid)
@@ -577,6 +588,43 @@ class Engine(OrderFlow, Gateway):
             return self._last_mid.get(iid)
         self._last_mid[iid] = m
         return m
+
+    def market_value(self, pf: Portfolio) -> int:
+        """Return ``pf.market_value(self.mark)``, recomputing only positions whose book, quantity,
+        cost or instrument changed since this portfolio was last valued (issue 18).
+
+        The per-second clock work (performance samples, the safety layer's measures) values
+        every portfolio; most positions sit on books that did not move in that second.
+        """
+        cache = self._mv_cache.get(id(pf))
+        if cache is None or len(cache) > 2 * len(pf.positions) + 16:
+            cache = self._mv_cache[id(pf)] = {}
+        changed_at = self._changed_at
+        inst_of = pf._inst_of
+        seq = self._book_seq
+        total = 0
+        for iid, pos in pf.positions.items():
+            qty, cost = pos.qty, pos.cost_basis
+            inst = inst_of.get(iid)
+            hit = cache.get(iid)
+            if (
+                hit is not None
+                and hit[1] == qty
+                and hit[2] == cost
+                and hit[3] is inst
+                and changed_at.get(iid, 0) <= hit[0]
+            ):
+                total += hit[4]
+                continue
+            # As Portfolio.market_value, position by position.
+            m = self.mark(iid)
+            if m is None:
+                v = cost
+            else:
+                v = notional(qty, m) if inst is None else inst.unit_value(qty, m)
+            cache[iid] = (seq, qty, cost, inst, v)
+            total += v
+        return total
 
     def liquidation_value(self, pf: Portfolio) -> int:
         """Return cash plus what selling every position into the bids now would raise, net of fees."""
@@ -665,19 +713,28 @@ class Engine(OrderFlow, Gateway):
         return self.settlement_seq
 
     def _write_tops(self, now: float, *, force_prices: bool = False) -> None:
+        # Only instruments whose book changed since the last tick are looked at (issue 18).
+        find = self.books.find
+        last_trade = self._last_trade
+        written = self._top_written
+        pending = self._prices_pending
         for iid in self._tops_dirty:
-            book = self.books.find(iid)
+            book = find(iid)
             if book is None:
                 continue
-            bid, ask = book.best_bid(), book.best_ask()
-            mid, last = book.mid(), self._last_trade.get(iid)
+            bid_px, ask_px = book._bid_px, book._ask_px
+            bid = bid_px[-1] if bid_px else None
+            ask = ask_px[0] if ask_px else None
+            # OrderBook.mid, inlined: integer mid rounded down, None if a side is empty.
+            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
+            last = last_trade.get(iid)
             bid_size = book.bids.get(bid) if bid else None
             ask_size = book.asks.get(ask) if ask else None
             top = (bid, ask, bid_size, ask_size, last)
-            if self._top_written.get(iid) != top:
+            if written.get(iid) != top:
                 # Only a changed top is written: a book that moved below its touch leaves the
                 # row (and its updated_ts, the time the top last changed) as it is.
-                self._top_written[iid] = top
+                written[iid] = top
                 self.sink.top(
                     {
                         "instrument_id": iid,
@@ -690,21 +747,17 @@ class Engine(OrderFlow, Gateway):
                         "updated_ts": book.ts,
                     }
                 )
-            self._prices_pending[iid] = {
-                "instrument_id": iid,
-                "ts": book.ts,
-                "mid": mid,
-                "last_trade": last,
-            }
+            # The row is built at the flush (most are overwritten before it).
+            pending[iid] = (book.ts, mid, last)
         self._tops_dirty.clear()
         if now < self._next_prices and not force_prices:
             return
         # Price history for the dashboard's price chart: the newest top of each changed instrument
         # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
-        for row in self._prices_pending.values():
-            self.sink.price_point(row)
-        self._prices_pending.clear()
+        for iid, (ts, mid, last) in pending.items():
+            self.sink.price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
+        pending.clear()
 
 
 def _overrides(strategy: Strategy, hook: str) -> bool:

@@ -284,9 +284,13 @@ class BetAccumulator:
     gross_loss: float = 0.0
     largest_win: float | None = None
     largest_loss: float | None = None
+    # The last stats() answer and the bet count it was built at (asked at every persisted
+    # snapshot; bets close far less often). BetStats is frozen, so it is shared safely.
+    _cached: tuple[int, BetStats] | None = field(default=None, repr=False, compare=False)
 
     def add(self, pnl: float) -> None:
         """Add one closed bet's P&L, net of fees (0 counts as a loss)."""
+        self._cached = None
         self.n += 1
         if pnl > 0:
             self.wins += 1
@@ -299,9 +303,12 @@ class BetAccumulator:
     def stats(self) -> BetStats:
         """Return the statistics of the bets added so far."""
         n, w = self.n, self.wins
+        cached = self._cached
+        if cached is not None and cached[0] == n:
+            return cached[1]
         losses = n - w
         gp, gl = self.gross_profit, self.gross_loss
-        return BetStats(
+        out = BetStats(
             n=n,
             wins=w,
             losses=losses,
@@ -315,6 +322,8 @@ class BetAccumulator:
             gross_profit=gp,
             gross_loss=gl,
         )
+        self._cached = (n, out)
+        return out
 
 
 def bet_stats(pnls: Sequence[float]) -> BetStats:

@@ -15,7 +15,6 @@ from services.competition import (
     EquityRing,
     LeaderboardRow,
     StrategyStats,
-    rank_rows,
     row_metrics,
     status_label,
 )
@@ -91,7 +90,7 @@ class PerformanceTracker:
 
     def _build_rows(self, engine: Engine) -> None:
         cfg = self.cfg
-        rows: list[LeaderboardRow] = []
+        fields: list[dict[str, Any]] = []
         for r in engine.runners.values():
             sample = self._extras.get(r.name)
             if sample is None:
@@ -104,32 +103,34 @@ class PerformanceTracker:
             metrics, score, evidence = row_metrics(
                 st, cfg, return_pct=return_pct, fees_usd=fees / MICRO, equity_usd=equity
             )
-            rows.append(
-                LeaderboardRow(
-                    rank=0,
-                    strategy=r.name,
-                    score=score,
-                    equity=equity,
-                    cash=cash / MICRO,
-                    return_pct=return_pct,
-                    realized_pnl=realized / MICRO,
-                    unrealized_pnl=unreal / MICRO,
-                    fees=fees / MICRO,
-                    exposure=market_value / MICRO,
-                    sharpe=metrics["sharpe"],
-                    win_rate=pf.win_rate,
-                    max_drawdown_pct=st.max_drawdown_pct,
-                    drawdown_pct=st.drawdown.current_pct(equity),
-                    trades=pf.fill_count,
-                    round_trips=pf.round_trips,
-                    status=status_label(cfg, return_pct, r.status),
-                    strategy_status=r.status,
-                    sharpe_se=metrics["sharpe_se"],
-                    evidence_pct=evidence,
-                    metrics=metrics,
-                )
+            fields.append(
+                {
+                    "strategy": r.name,
+                    "score": score,
+                    "equity": equity,
+                    "cash": cash / MICRO,
+                    "return_pct": return_pct,
+                    "realized_pnl": realized / MICRO,
+                    "unrealized_pnl": unreal / MICRO,
+                    "fees": fees / MICRO,
+                    "exposure": market_value / MICRO,
+                    "sharpe": metrics["sharpe"],
+                    "win_rate": pf.win_rate,
+                    "max_drawdown_pct": st.max_drawdown_pct,
+                    "drawdown_pct": st.drawdown.current_pct(equity),
+                    "trades": pf.fill_count,
+                    "round_trips": pf.round_trips,
+                    "status": status_label(cfg, return_pct, r.status),
+                    "strategy_status": r.status,
+                    "sharpe_se": metrics["sharpe_se"],
+                    "evidence_pct": evidence,
+                    "metrics": metrics,
+                }
             )
-        self._rows = rank_rows(rows)
+        # Ranked as rank_rows ranks (score, then return, then name), each row built once with
+        # its rank instead of built and copied (a frozen dataclass of 21 fields; issue 18).
+        fields.sort(key=lambda f: (-f["score"], -f["return_pct"], f["strategy"]))
+        self._rows = [LeaderboardRow(rank=i, **f) for i, f in enumerate(fields, 1)]
         self._rows_ts = self._sample_ts
 
     def due(self, now: float) -> bool:
@@ -145,7 +146,7 @@ class PerformanceTracker:
         for r in engine.runners.values():
             pf = r.portfolio
             st = self.stats_for(r.name)
-            market_value = pf.market_value(engine.mark)
+            market_value = engine.market_value(pf)
             equity_m = pf.cash + market_value
             equity = equity_m / MICRO
             st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,3 +154,28 @@ def test_set_level_previous_size_matches_model(chg: list[tuple[Side, int, int]])
         else:
             model[side].pop(p, None)
     check_against_model(book, model)
+
+
+def test_apply_changes_equals_set_level_level_by_level() -> None:
+    """The engine's one-call delta path leaves the book and returns the old sizes exactly as
+    ``set_level`` called per level does (random deltas, removals and re-adds included)."""
+
+    rng = random.Random(18)
+    fast, slow = OrderBook("x"), OrderBook("x")
+    for _ in range(3000):
+        changes = tuple(
+            (
+                rng.choice((Side.BUY, Side.SELL)),
+                rng.randrange(1, 40) * 10_000,
+                rng.choice((0, 0, rng.randrange(1, 5_000_000))),
+            )
+            for _ in range(rng.randrange(1, 6))
+        )
+        expected = [slow.set_level(side, p, size) for side, p, size in changes]
+        assert fast.apply_changes(changes) == expected
+        assert (fast.bids, fast.asks, fast._bid_px, fast._ask_px) == (
+            slow.bids,
+            slow.asks,
+            slow._bid_px,
+            slow._ask_px,
+        )

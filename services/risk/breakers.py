@@ -139,11 +139,16 @@ class BreakerBoard:
         self.probe_ts: float | None = None
         # Mode of the portfolio-wide breakers, from the stages of the strategies last measured.
         self.global_modes: dict[str, str] = {}
+        self._modes_key: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ access
     def get(self, name: str, strategy: str | None = None) -> Breaker:
         """Return (creating, CLOSED) a breaker."""
-        b = Breaker(name, strategy if name in PER_STRATEGY else None)
+        per = strategy if name in PER_STRATEGY else None
+        found = self.breakers.get(f"{name}:{per}" if per else name)
+        if found is not None:
+            return found
+        b = Breaker(name, per)
         return self.breakers.setdefault(b.key, b)
 
     def not_closed(self) -> list[Breaker]:
@@ -182,6 +187,12 @@ class BreakerBoard:
         )
 
     def _set_global_modes(self, measures: list[StrategyMeasure]) -> None:
+        # The same statuses and stages under the same config give the same modes: recomputed
+        # only when one of them changed (this runs every clock second).
+        key = (self.cfg.modes, tuple((m.status, m.stage) for m in measures))
+        if key == self._modes_key:
+            return
+        self._modes_key = key
         live = [m for m in measures if m.status != "disabled"] or measures
         modes = self.cfg.modes
         for name in (DAILY_LOSS, PORTFOLIO_DRAWDOWN, SYSTEM_FAILURES):
@@ -224,12 +235,13 @@ class BreakerBoard:
             b = self.get(DAILY_LOSS)
             loss = total_day_start - total_equity
             hit = at_least_pct(loss, total_day_start, cfg.daily_loss_pct)
-            v = f"{pct(loss, total_day_start):.2f}%"
-            lim = f"{cfg.daily_loss_pct:.2f}%"
-            reason = (
-                f"portfolio daily loss {v} ({fmt_usd(loss)}) reached breakers.daily_loss_pct {lim}"
-            )
             if b.state is BreakerState.CLOSED and hit:
+                v = f"{pct(loss, total_day_start):.2f}%"
+                lim = f"{cfg.daily_loss_pct:.2f}%"
+                reason = (
+                    f"portfolio daily loss {v} ({fmt_usd(loss)}) reached "
+                    f"breakers.daily_loss_pct {lim}"
+                )
                 if self.mode(DAILY_LOSS) == "observe":
                     if not b.observed:
                         out.append(self._observe(b, reason, v, lim, "halt_all"))
@@ -242,10 +254,10 @@ class BreakerBoard:
             b = self.get(PORTFOLIO_DRAWDOWN)
             dd = total_peak - total_equity
             hit = at_least_pct(dd, total_peak, cfg.portfolio_drawdown_pct)
-            v = f"{pct(dd, total_peak):.2f}%"
-            lim = f"{cfg.portfolio_drawdown_pct:.2f}%"
-            reason = f"portfolio drawdown {v} reached breakers.portfolio_drawdown_pct {lim}"
             if b.state is BreakerState.CLOSED and hit:
+                v = f"{pct(dd, total_peak):.2f}%"
+                lim = f"{cfg.portfolio_drawdown_pct:.2f}%"
+                reason = f"portfolio drawdown {v} reached breakers.portfolio_drawdown_pct {lim}"
                 if self.mode(PORTFOLIO_DRAWDOWN) == "observe":
                     if not b.observed:
                         out.append(self._observe(b, reason, v, lim, "kill_switch"))

@@ -131,6 +131,9 @@ def equity_of(view: RiskView) -> int:
     pf = view.portfolio
     if view.env is None:
         return pf.cash + sum(p.cost_basis for p in pf.positions.values())
+    valued = getattr(view.env, "market_value", None)  # the safety layer's cached valuation
+    if valued is not None:
+        return pf.cash + int(valued(pf))
     return pf.equity(view.env.mark)
 
 

@@ -22,6 +22,9 @@ from services.measures import StrategyMeasure, at_least_pct, more_than_pct, pct
 __all__ = ["RiskMetrics", "StrategyMeasure", "at_least_pct", "more_than_pct", "pct"]
 
 
+_DAY_BUCKET_S = 900.0
+
+
 @dataclass
 class RiskMetrics:
     """Day-start and peak equities per strategy and for the whole portfolio."""
@@ -32,12 +35,24 @@ class RiskMetrics:
     day_start_total: int | None = None
     peak: dict[str, int] = field(default_factory=dict)
     peak_total: int | None = None
+    _day_bucket: tuple[float, str, str] = field(
+        default=(float("nan"), "", ""), repr=False, compare=False
+    )
 
     def day_of(self, ts: float) -> str:
-        """Return the ISO date of event time ``ts`` in the configured time zone."""
-        return (
-            datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone)).date().isoformat()
-        )
+        """Return the ISO date of event time ``ts`` in the configured time zone.
+
+        Asked every clock second: the answer is cached per quarter hour of UTC time, within
+        which no local date can change (every UTC offset and every transition of the tz
+        database since 1970 falls on a multiple of 15 minutes).
+        """
+        bucket = ts // _DAY_BUCKET_S
+        cached = self._day_bucket
+        if bucket == cached[0] and self.timezone == cached[1]:
+            return cached[2]
+        day = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.timezone)).date().isoformat()
+        self._day_bucket = (bucket, self.timezone, day)
+        return day
 
     def update(self, now: float, equities: dict[str, int]) -> bool:
         """Roll the day at local midnight and raise peaks; return True when a new day started."""

@@ -111,6 +111,10 @@ class SafetyLayer(SafetyActions):
         """Return the engine's mark (mid) of an instrument."""
         return self.engine.mark(instrument_id)
 
+    def market_value(self, pf: Portfolio) -> int:
+        """Return a portfolio's positions at the marks (the engine's cached valuation)."""
+        return int(self.engine.market_value(pf))
+
     def portfolios(self) -> Iterable[Portfolio]:
         """Return every strategy's portfolio."""
         return [r.portfolio for r in self.engine.runners.values()]
@@ -252,7 +256,10 @@ class SafetyLayer(SafetyActions):
 
     def _measure(self, now: float) -> list[StrategyMeasure]:
         eng = self.engine
-        equities = {name: r.portfolio.equity(eng.mark) for name, r in eng.runners.items()}
+        equities = {
+            name: r.portfolio.cash + eng.market_value(r.portfolio)
+            for name, r in eng.runners.items()
+        }
         if self.metrics.update(now, equities):
             log.info("New risk day %s: day-start equities recorded.", self.metrics.day)
             self._save("risk_metrics", self.metrics.to_dict(), now)
