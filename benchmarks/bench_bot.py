@@ -123,7 +123,7 @@ def main() -> None:
             f"({bare * net / events:.2f}x without the simulator's {gen_s:.1f} s and the "
             f"{fixed:.1f} s start), peak RSS {rss:,.0f} MB"
         )
-        rec = sorted((tmpd / "rec").rglob("*.jsonl.gz"))
+        rec = sorted((tmpd / "rec").rglob("*.jsonl.*"))
         size = sum(p.stat().st_size for p in rec)
         data["market_data"] = {
             "source": "replay",

@@ -96,7 +96,7 @@ def compact_frame(frame: str) -> Any | None:
     strings, so the replay counts them exactly as the live translator did); ``hash`` fields are
     dropped.
     """
-    if not frame or frame[0] not in "{[":
+    if not frame or frame[0] not in "{[ \t\r\n":
         return None
     try:
         obj = _loads(frame)
