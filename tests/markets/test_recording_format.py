@@ -71,3 +71,19 @@ def test_a_format_1_file_from_before_format_2_replays_like_a_new_recording(
     f2, b2, _ = _replay(_record(tmp_path))
     assert b2 == b1
     assert f2.translator.counters == f1.translator.counters
+
+
+def test_recording_convert_rewrites_an_old_file_that_replays_the_same(tmp_path: Path) -> None:
+    from services.markets.recording_cli import main
+
+    fixture = Path(__file__).resolve().parents[1] / "resources/recordings/session-v1.jsonl.gz"
+    assert main(["convert", str(fixture), str(tmp_path / "out")]) == 0
+    (converted,) = (tmp_path / "out").iterdir()
+    assert converted.name == "session-v1.jsonl.zst"
+    f1, b1, _ = _replay(fixture)
+    f2, b2, _ = _replay(converted)
+    assert b2 == b1
+    assert f2.translator.counters == f1.translator.counters
+    assert json.loads(next(iter(recording_lines(converted))))["v"] == 2
+    assert main(["convert", str(fixture), str(tmp_path / "out")]) == 2  # never overwrites
+    assert main(["convert", str(tmp_path / "missing"), str(tmp_path / "o2")]) == 2
