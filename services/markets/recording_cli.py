@@ -31,9 +31,10 @@ def convert_file(src: Path, dst: Path, level: int = 3) -> tuple[int, int, bool]:
 
     records = compacted = 0
     truncated = False
-    with open(dst, "xb") as raw, zstandard.ZstdCompressor(level=level).stream_writer(
-        raw, closefd=False
-    ) as out:
+    with (
+        open(dst, "xb") as raw,
+        zstandard.ZstdCompressor(level=level).stream_writer(raw, closefd=False) as out,
+    ):
         try:
             for line in recording_lines(src):
                 line = line.rstrip(b"\r\n")

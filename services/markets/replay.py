@@ -16,7 +16,7 @@ import heapq
 import json
 import logging
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ PathLike = str | Path
 _SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, *_ZSTD_ERRORS)
+_READ_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error, *_ZSTD_ERRORS)
+_READ_OR_OS_ERRORS: tuple[type[Exception], ...] = (*_READ_ERRORS, OSError)
 
 
 class ReplayFileError(ValueError):
@@ -55,7 +56,7 @@ class ReplayFileError(ValueError):
 _KINDS = frozenset({"meta", "raw", "instruments", "normalized"})
 
 
-def recording_lines(path: Path) -> Iterator[bytes]:
+def recording_lines(path: Path) -> Generator[bytes, None, None]:
     """Yield the lines of a recording file, decompressing gzip or zstd by its content.
 
     Raises
@@ -234,7 +235,7 @@ class ReplayFeed:
                     yield float(rec["t"]), int(rec.get("n", 0)), index, rec
                 except (ValueError, KeyError, TypeError, AttributeError):
                     self.counters["bad_records"] += 1
-        except (*_READ_ERRORS, OSError) as exc:
+        except _READ_OR_OS_ERRORS as exc:
             # A file cut short by a crash: keep what was read.
             self.counters["truncated_files"] += 1
             log.warning(
