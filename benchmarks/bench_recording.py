@@ -11,6 +11,8 @@ without hashes): bytes per record and per event, and reading cost, on the same s
 3. Each format is read ``--repeat`` times, best CPU time (``time.process_time``, not wall time:
    the machine is shared): records only (decompress and parse the envelope), and the replay feed
    (records, frames parsed and translated into engine events, what ``bot.py`` replays).
+4. The recorder writes the same records (a format-1 input: its text frames) with each writer,
+   CPU seconds of the whole process (the writer thread included).
 
 Usage: python benchmarks/bench_recording.py [--seconds 1800] [--recording PATH] [--repeat 3]
 """
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,6 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.events import BookDelta, BookSnapshot  # noqa: E402
+from services.markets.recorder import (  # noqa: E402
+    Recorder,
+    RecorderConfig,
+    event_from_dict,
+    instrument_from_dict,
+)
 from services.markets.recording_cli import _out_name, convert_file  # noqa: E402
 from services.markets.replay import ReplayFeed, recording_files  # noqa: E402
 
@@ -94,6 +103,41 @@ def measure(label: str, files: list[Path], repeat: int) -> None:
     )
 
 
+def write_cost(files: list[Path], repeat: int) -> None:
+    """CPU seconds of the recorder writing the same records: format 1 against format 2."""
+    items: list[tuple[str, float, Any, Any]] = []
+    for rec in ReplayFeed(files).records():
+        t = float(rec["t"])
+        if rec["k"] == "raw" and "m" in rec:
+            items.append(("raw", t, rec.get("s", 0), rec["m"]))
+        elif rec["k"] == "instruments":
+            items.append(("inst", t, None, [instrument_from_dict(d) for d in rec["instruments"]]))
+        elif rec["k"] == "normalized":
+            items.append(("norm", t, None, [event_from_dict(d) for d in rec["events"]]))
+    if not items:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, kw in (
+            ("format 1 (gzip 6, frames as strings)", {"codec": "gzip", "compact": False}),
+            ("format 2 (zstd 3, decoded, no hash)", {}),
+        ):
+            best = float("inf")
+            for k in range(repeat):
+                d = Path(tmp) / f"{label[:8]}-{k}"
+                r = Recorder(RecorderConfig(record=True, directory=str(d), **kw))  # type: ignore[arg-type]
+                t0 = time.process_time()  # every thread of the process: the writer's too
+                for kind, t, s, x in items:
+                    if kind == "raw":
+                        r.record_raw(t, s, x)
+                    elif kind == "inst":
+                        r.record_instruments(t, x)
+                    else:
+                        r.record_events(x, t)
+                r.close()
+                best = min(best, time.process_time() - t0)
+            print(f"writing {len(items):,} records, {label}: {best:.2f} CPU s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1800.0, help="simulated seconds to record")
@@ -124,6 +168,7 @@ def main() -> None:
             new.append(dst)
         measure("as given (format 1 if simulated)", old, args.repeat)
         measure("format 2 (zstd level 3, decoded)", new, args.repeat)
+        write_cost(old, args.repeat)
 
 
 if __name__ == "__main__":
