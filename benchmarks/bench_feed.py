@@ -237,7 +237,7 @@ def main() -> None:
             n += len(batch)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         print(
-            f"replay (gunzip + record + translate + book update): "
+            f"replay (decompress + record + translate + book update): "
             f"{len(frames) / dt:,.0f} msgs/s wall, {len(frames) / dc:,.0f} msgs/s CPU "
             f"({n:,} events)"
         )
