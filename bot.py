@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.backtest.cli import main as backtest_cli
 
         return backtest_cli(raw)
+    if raw[:1] == ["recording"]:  # `recording convert OLD NEW`: docs/RECORDING.md
+        from services.markets.recording_cli import main as recording_main
+
+        return recording_main(raw[1:])
     if raw[:1] in (["notify"], ["db"]):  # operations: `notify test`, `db backup|restore|prune`
         from services.ops.cli import main as ops_main
 

@@ -144,7 +144,7 @@ def main() -> None:
             f"{sim_cpu / cpu['bare']:.2f}x ({(sim_cpu - fixed_cpu - gen_cpu) / cpu['bare']:.2f}x "
             f"without the start and the simulator's own {gen_cpu:.1f} CPU s)"
         )
-        rec = sorted((tmpd / "rec").rglob("*.jsonl.gz"))
+        rec = sorted((tmpd / "rec").rglob("*.jsonl.*"))
         size = sum(p.stat().st_size for p in rec)
         data["market_data"] = {
             "source": "replay",

@@ -4,7 +4,7 @@ Generates a realistic market-channel stream (snapshots, then ``price_change`` me
 both tokens of a market, with ``best_bid_ask`` and trade prints mixed in), then measures:
 
 1. live path: ``Translator.translate_frame`` + book updates, messages per second;
-2. recording: the same frames through the recorder (writer thread, gzip JSON lines);
+2. recording: the same frames through the recorder (writer thread, format 2: zstd JSON lines);
 3. replay: ``ReplayFeed`` reading the recording back through the same translation, with book
    updates, messages per second (also checks the replayed books equal the live ones).
 
@@ -224,7 +224,7 @@ def main() -> None:
         size = sum(p.stat().st_size for p in Path(tmp).iterdir())
         print(
             f"recorder: enqueue {len(frames) / queued:,.0f} msgs/s on the event loop; "
-            f"written at {len(frames) / total:,.0f} msgs/s; {size / 1e6:.1f} MB gzip "
+            f"written at {len(frames) / total:,.0f} msgs/s; {size / 1e6:.1f} MB compressed "
             f"({size / len(frames):.0f} bytes/msg)"
         )
 
@@ -237,7 +237,7 @@ def main() -> None:
             n += len(batch)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         print(
-            f"replay (gunzip + record + translate + book update): "
+            f"replay (decompress + record + translate + book update): "
             f"{len(frames) / dt:,.0f} msgs/s wall, {len(frames) / dc:,.0f} msgs/s CPU "
             f"({n:,} events)"
         )

@@ -40,7 +40,7 @@ market_data:
     db1 = tmp_path / "live.db"
     p1 = run_bot("--config", str(live_cfg), "--db", str(db1), "--quiet")
     assert p1.returncode == 0, p1.stderr[-2000:]
-    files = sorted(rec.rglob("*.jsonl.gz"))
+    files = sorted(rec.rglob("*.jsonl.*"))
     assert files
     replay_cfg = _write(
         tmp_path / "replay.yaml",

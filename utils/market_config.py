@@ -3,6 +3,8 @@ monitor (config must not import the packages that use it)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -28,6 +30,18 @@ class RecorderConfig(BaseModel):
         description="Longest time buffered records wait before a flush, s.",
     )
     compresslevel: int = Field(default=6, ge=1, le=9, description="gzip compression level.")
+    codec: Literal["zstd", "gzip"] = Field(
+        default="zstd",
+        description="File compression: zstd (.jsonl.zst, default) or gzip (.jsonl.gz).",
+    )
+    zstd_level: int = Field(default=3, ge=1, le=19, description="zstd compression level.")
+    compact: bool = Field(
+        default=True,
+        description=(
+            "Format 2: raw frames stored as decoded JSON without the venue's per-level hash "
+            "(false: format 1, frames kept verbatim as strings)."
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- codec

@@ -9,6 +9,14 @@ number ``n`` that orders records with equal times:
 * ``{"k": "normalized", "t", "n", "events": [...]}`` - normalized events (simulator output,
   resolutions and closes noticed through REST).
 
+Format 2 (``compact: true``, the default) writes a raw frame that is a JSON object or array as
+``{"k": "raw", "t", "n", "s", "j": <the decoded frame>}``: no second JSON encoding of the frame
+as a string, and without the venue's per-level ``hash`` fields (random 40-hex-digit strings that
+no compressor can shrink and that the translator never reads). Other frames (``PING``, text that
+is not JSON) keep the format-1 ``m`` form. Files are zstd-compressed (``.jsonl.zst``) unless
+``codec: gzip``. The replay reads every combination, recognising the compression by content.
+See ``docs/RECORDING.md``.
+
 Files rotate per UTC day of the record time and when their compressed size passes ``rotate_mb``.
 After the header, every new file repeats the metadata of every instrument listed so far (an
 ``instruments`` record), so that a single file replays on its own.
@@ -49,18 +57,59 @@ from utils.market_config import RecorderConfig
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # format 1: raw frames only as strings ("m"); 2 adds decoded frames ("j")
+
+try:  # zstd: smaller files and faster reading than gzip (requirements.txt)
+    import zstandard
+except ImportError:  # pragma: no cover - depends on the environment
+    zstandard = None  # type: ignore[assignment]
 
 try:  # faster serialization in the writer thread when orjson is installed
     from orjson import dumps as _orjson_dumps
+    from orjson import loads as _loads
 
     def _dumps(obj: Any) -> str:
         return _orjson_dumps(obj).decode("utf-8")
 
 except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
 
     def _dumps(obj: Any) -> str:
         return json.dumps(obj, separators=(",", ":"))
+
+
+def _strip_hashes(msg: Any) -> None:
+    """Drop the venue's ``hash`` from a message and from the dicts of its list fields."""
+    if type(msg) is dict:
+        msg.pop("hash", None)
+        for v in msg.values():
+            if type(v) is list:
+                for e in v:
+                    if type(e) is dict:
+                        e.pop("hash", None)
+
+
+def compact_frame(frame: str) -> Any | None:
+    """Return a text frame decoded for a format-2 ``j`` record, or None to keep it verbatim.
+
+    Only JSON objects and arrays are decoded (``PING``, malformed text and bare values stay
+    strings, so the replay counts them exactly as the live translator did); ``hash`` fields are
+    dropped.
+    """
+    if not frame or frame[0] not in "{[ \t\r\n":
+        return None
+    try:
+        obj = _loads(frame)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if type(obj) is list:
+        for msg in obj:
+            _strip_hashes(msg)
+    elif type(obj) is dict:
+        _strip_hashes(obj)
+    else:
+        return None
+    return obj
 
 
 def instrument_to_dict(inst: Instrument) -> dict[str, Any]:
@@ -273,7 +322,10 @@ class Recorder:
         kind, ts, n = item[0], item[1], item[2]
         if kind == "raw":
             frame = item[4]
-            if isinstance(frame, bytes):
+            obj = compact_frame(frame) if self.config.compact and type(frame) is str else None
+            if obj is not None:
+                body = '"j":' + _dumps(obj)
+            elif isinstance(frame, bytes):
                 body = '"b64":"' + base64.b64encode(frame).decode("ascii") + '"'
             else:
                 body = '"m":' + _dumps(frame)
@@ -362,9 +414,7 @@ class Recorder:
     def _open(self, out: _File | None, ts: float, n: int) -> _File:
         if out is not None:
             out.close()
-        new = _File(
-            Path(self.config.directory), self.source, ts, len(self.files), self.config.compresslevel
-        )
+        new = _File(Path(self.config.directory), self.source, ts, len(self.files), self.config)
         self.files.append(new.path)
         if self._known:
             # same (t, n) as the record that opened the file, and written before it, so a
@@ -374,31 +424,43 @@ class Recorder:
 
 
 class _File:
-    """One gzip JSON-lines file with its header line, covering one UTC day at most."""
+    """One compressed JSON-lines file with its header line, covering one UTC day at most."""
 
-    def __init__(self, directory: Path, source: str, ts: float, part: int, level: int) -> None:
+    def __init__(
+        self, directory: Path, source: str, ts: float, part: int, config: RecorderConfig
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         when = datetime.fromtimestamp(ts, tz=UTC)
         midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
         self.day_start = midnight.timestamp()
         self.day_end = self.day_start + 86_400.0
         name = when.strftime("%Y%m%d-%H%M%S")
+        use_zstd = config.codec == "zstd"
+        if use_zstd and zstandard is None:
+            raise OSError("recorder.codec is zstd but the zstandard package is not installed")
+        ext = ".jsonl.zst" if use_zstd else ".jsonl.gz"
         k = 0
         while True:
-            path = directory / f"{source}-{name}-p{part:04d}-{os.getpid()}-{k}.jsonl.gz"
+            path = directory / f"{source}-{name}-p{part:04d}-{os.getpid()}-{k}{ext}"
             try:
                 self._raw: IO[bytes] = open(path, "xb")  # noqa: SIM115 - closed in close()
                 break
             except FileExistsError:
                 k += 1
         self.path = path
-        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=level)
+        self._zstd = use_zstd
+        self._gz: Any
+        if use_zstd:
+            self._gz = zstandard.ZstdCompressor(level=config.zstd_level).stream_writer(
+                self._raw, closefd=False
+            )
+        else:
+            self._gz = gzip.GzipFile(
+                fileobj=self._raw, mode="wb", compresslevel=config.compresslevel
+            )
+        version = FORMAT_VERSION if config.compact else 1
         self.write_lines(
-            [
-                json.dumps(
-                    {"k": "meta", "v": FORMAT_VERSION, "source": source, "part": part, "t": ts}
-                )
-            ]
+            [json.dumps({"k": "meta", "v": version, "source": source, "part": part, "t": ts})]
         )
 
     def write_lines(self, lines: list[str]) -> None:
@@ -409,7 +471,7 @@ class _File:
         return self._raw.tell()
 
     def flush(self) -> None:
-        self._gz.flush()
+        self._gz.flush()  # zstd: ends a block, so a reader of the file sees every line so far
         self._raw.flush()
 
     def close(self) -> None:

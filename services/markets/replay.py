@@ -16,7 +16,7 @@ import heapq
 import json
 import logging
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,20 @@ try:  # the same fast parser the translator uses, when installed
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
+try:  # format-2 recordings are zstd-compressed by default (requirements.txt)
+    import zstandard
+
+    _ZSTD_ERRORS: tuple[type[Exception], ...] = (zstandard.ZstdError,)
+except ImportError:  # pragma: no cover - depends on the environment
+    zstandard = None  # type: ignore[assignment]
+    _ZSTD_ERRORS = ()
+
 PathLike = str | Path
+_SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl")
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_READ_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error, *_ZSTD_ERRORS)
+_READ_OR_OS_ERRORS: tuple[type[Exception], ...] = (*_READ_ERRORS, OSError)
 
 
 class ReplayFileError(ValueError):
@@ -41,6 +54,43 @@ class ReplayFileError(ValueError):
 
 
 _KINDS = frozenset({"meta", "raw", "instruments", "normalized"})
+
+
+def recording_lines(path: Path) -> Generator[bytes, None, None]:
+    """Yield the lines of a recording file, decompressing gzip or zstd by its content.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read, or is zstd and the ``zstandard`` package is missing.
+    EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError
+        When the compressed data is corrupt or ends early (after yielding what it holds).
+    """
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+        fh.seek(0)
+        if magic[:2] == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                yield from gz
+            return
+        if magic != _ZSTD_MAGIC:
+            yield from fh
+            return
+        if zstandard is None:
+            raise OSError(f"{path} is zstd-compressed: install the zstandard package")
+        # decompressobj rather than stream_reader: the latter ends a cut file silently
+        dec = zstandard.ZstdDecompressor().decompressobj()
+        rest = b""
+        while chunk := fh.read(1 << 20):
+            data = dec.decompress(chunk)
+            if data:
+                lines = (rest + data).split(b"\n")
+                rest = lines.pop()
+                yield from lines
+        if not dec.eof:  # the cut line is dropped, as gzip's reader drops it
+            raise EOFError("the zstd stream ends early (a file cut short)")
+        if rest:
+            yield rest
 
 
 def recording_files(paths: PathLike | Sequence[PathLike]) -> list[Path]:
@@ -55,10 +105,10 @@ def recording_files(paths: PathLike | Sequence[PathLike]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, items):
         if p.is_dir():
-            found = sorted(x for x in p.iterdir() if x.name.endswith((".jsonl.gz", ".jsonl")))
+            found = sorted(x for x in p.iterdir() if x.name.endswith(_SUFFIXES))
             if not found:
                 raise ReplayFileError(
-                    f"{p}: no recording files (*.jsonl, *.jsonl.gz) in this directory"
+                    f"{p}: no recording files (*.jsonl, *.jsonl.gz, *.jsonl.zst) in this directory"
                 )
             out.extend(found)
         elif not p.is_file():
@@ -80,16 +130,18 @@ def check_recording(path: Path) -> None:
     ReplayFileError
         With the file and what it looks like instead (e.g. a Betfair stream file).
     """
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as fh:
-            first = b""
-            for line in fh:
-                if line.strip():
-                    first = line
-                    break
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ReplayFileError(f"{path}: not a readable gzip file ({exc})") from exc
+        first = b""
+        lines = recording_lines(path)
+        for line in lines:
+            if line.strip():
+                first = line
+                break
+        lines.close()
+    except EOFError:
+        return  # cut short before its first complete line or block: the replay counts it
+    except _READ_ERRORS as exc:
+        raise ReplayFileError(f"{path}: not a readable compressed file ({exc})") from exc
     except OSError as exc:
         raise ReplayFileError(f"{path}: cannot be read ({exc})") from exc
     if not first:
@@ -127,6 +179,18 @@ def first_timestamp(paths: PathLike | Sequence[PathLike]) -> float | None:
     return None
 
 
+def _translate_decoded(tr: Translator, obj: Any, ts: float) -> list[MarketEvent]:
+    """What ``Translator.translate_frame`` does after its JSON parse, for a decoded frame."""
+    tr.counters["frames"] += 1
+    out: list[MarketEvent] = []
+    if type(obj) is list:
+        for msg in obj:
+            tr.translate_message(msg, ts, out)
+    else:
+        tr.translate_message(obj, ts, out)
+    return out
+
+
 class ReplayFeed:
     """A feed that plays recording files back in time order.
 
@@ -160,20 +224,18 @@ class ReplayFeed:
 
     # ------------------------------------------------------------------ reading
     def _read(self, index: int, path: Path) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
-        opener = gzip.open if path.name.endswith(".gz") else open
         try:
-            with opener(path, "rb") as fh:
-                for line in fh:
-                    if self._closed:
-                        return
-                    try:
-                        rec = _loads(line)
-                        if rec.get("k") == "meta":
-                            continue
-                        yield float(rec["t"]), int(rec.get("n", 0)), index, rec
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        self.counters["bad_records"] += 1
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            for line in recording_lines(path):
+                if self._closed:
+                    return
+                try:
+                    rec = _loads(line)
+                    if rec.get("k") == "meta":
+                        continue
+                    yield float(rec["t"]), int(rec.get("n", 0)), index, rec
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self.counters["bad_records"] += 1
+        except _READ_OR_OS_ERRORS as exc:
             # A file cut short by a crash: keep what was read.
             self.counters["truncated_files"] += 1
             log.warning(
@@ -217,8 +279,11 @@ class ReplayFeed:
                 kind = rec["k"]
                 t = float(rec["t"])
                 if kind == "raw":
-                    frame = rec["m"] if "m" in rec else base64.b64decode(rec["b64"])
-                    events = tr.translate_frame(frame, t)
+                    if "j" in rec:  # format 2: the frame already decoded
+                        events = _translate_decoded(tr, rec["j"], t)
+                    else:
+                        frame = rec["m"] if "m" in rec else base64.b64decode(rec["b64"])
+                        events = tr.translate_frame(frame, t)
                 elif kind == "instruments":
                     events = tr.listing([instrument_from_dict(d) for d in rec["instruments"]], t)
                 elif kind == "normalized":

@@ -36,7 +36,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     p = run_bot("--config", str(cfg), "--db", str(d / "live.db"), "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
-    assert list(rec.rglob("*.jsonl.gz"))
+    assert list(rec.rglob("*.jsonl.*"))
     return rec
 
 

@@ -99,5 +99,5 @@ dashboard: {{enabled: false}}
     assert n_orders > 0  # the market maker quoted real (fake-venue) books
     assert tops >= 2
     assert health is not None and json.loads(health[0])["status"] in ("healthy", "degraded")
-    files = list(rec_dir.rglob("*.jsonl.gz"))
+    files = list(rec_dir.rglob("*.jsonl.*"))
     assert files, "recording was enabled but no file was written"

@@ -227,15 +227,20 @@ def test_disabled_recorder_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "rec").exists() and recorder.records == 0
 
 
-def test_truncated_and_corrupt_files_replay_what_they_hold(tmp_path: Path) -> None:
-    recorder = Recorder(RecorderConfig(record=True, directory=str(tmp_path)), source="sim")
-    batches = _sim_batches(400)
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_truncated_and_corrupt_files_replay_what_they_hold(tmp_path: Path, codec: str) -> None:
+    recorder = Recorder(
+        RecorderConfig(record=True, directory=str(tmp_path), codec=codec),  # type: ignore[arg-type]
+        source="sim",
+    )
+    batches = _sim_batches(400 if codec == "gzip" else 2_000)  # zstd: several blocks
     for b in batches:
         recorder.record_events(b)
     recorder.close()
     (path,) = list(tmp_path.iterdir())
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])  # a crash mid-write
+    # a crash mid-write (zstd decodes whole blocks of up to 128 KB: cut into the last one)
+    path.write_bytes(data[: len(data) // 2 if codec == "gzip" else len(data) - 50])
     with gzip.open(tmp_path / "extra.jsonl.gz", "wt") as fh:
         fh.write('{"k": "normalized", "t": 5000, "n": 0, "events": [{"type": "nope"}]}\n')
         fh.write("not json\n")
@@ -248,7 +253,10 @@ def test_truncated_and_corrupt_files_replay_what_they_hold(tmp_path: Path) -> No
 
 
 def test_raw_records_keep_frames_verbatim(tmp_path: Path) -> None:
-    recorder = Recorder(RecorderConfig(record=True, directory=str(tmp_path)))
+    """Format 1 (``compact: false, codec: gzip``): the writer of older recordings."""
+    recorder = Recorder(
+        RecorderConfig(record=True, directory=str(tmp_path), codec="gzip", compact=False)
+    )
     recorder.record_instruments(10.0, [INST])
     recorder.record_raw(11.0, 3, '{"event_type": "book", "asset_id": "tok-1", "bids": []}')
     recorder.record_raw(12.0, 3, b"\xff\x00 binary")
@@ -295,6 +303,9 @@ def test_replay_refuses_missing_files_empty_dirs_and_foreign_json(tmp_path: Path
     with pytest.raises(ReplayFileError, match="raw Polymarket WebSocket messages"):
         ReplayFeed([raw])
     bad = tmp_path / "bad.jsonl.gz"
-    bad.write_bytes(b"not gzip at all")
-    with pytest.raises(ReplayFileError, match="not a readable gzip file"):
+    bad.write_bytes(b"not gzip at all")  # recognised by content, not by its name
+    with pytest.raises(ReplayFileError, match="its first line is not a JSON record"):
+        ReplayFeed([bad])
+    bad.write_bytes(b"\x1f\x8b\x08\x00 corrupt gzip")
+    with pytest.raises(ReplayFileError, match="not a readable compressed file"):
         ReplayFeed([bad])
