@@ -595,19 +595,23 @@ class DbWriter:
     def _normal_cycle(self) -> bool:
         get = self._queue.get
         item: list[Op] | _FlushMarker | _Stop
+        waited = False
         if self._carry:
             item, self._carry = self._carry, []
         else:
             try:
                 item = get(timeout=self._flush_interval_s)
             except queue.Empty:
-                self._publish()  # submissions below a chunk: take them now
-                return False
+                # Idle for a whole interval: commit what is below a chunk now, not an interval later.
+                if not self._publish():
+                    return False
+                item = self._queue.get_nowait()
+                waited = True
             if isinstance(item, list):
                 self._took(item)
         batch: list[Op] = []
         controls: list[_FlushMarker | _Stop] = []
-        deadline = time.monotonic() + self._flush_interval_s
+        deadline = time.monotonic() + (0.0 if waited else self._flush_interval_s)
         max_batch = self._max_batch
         while True:
             if isinstance(item, (_FlushMarker, _Stop)):
