@@ -72,6 +72,7 @@ ErrorCallback = Callable[[BaseException], None]
 
 
 _BACKLOG_PAUSE_S = 0.02  # seconds between full batches, for other writers
+_CHUNK_OPS = 256  # submitted operations handed to the writer thread in one queue item
 
 
 class StoreUnavailableError(RuntimeError):
@@ -247,7 +248,17 @@ class DbWriter:
         self._retry_backoff_s = retry_backoff_s
         self._memory_rows = memory_rows
         self._retry_interval_s = retry_interval_s
-        self._queue: queue.SimpleQueue[Op | _FlushMarker | _Stop] = queue.SimpleQueue()
+        # Submissions are appended to ``_pending`` (under ``_submit_lock``) and handed to the
+        # thread as one list per ``_chunk`` operations, at a flush or stop, or when the thread
+        # finds the queue idle: one queue item and one thread wake-up per chunk instead of per
+        # row, in exactly the submitted order. ``_carry`` is the rest of a chunk that did not
+        # fit in the last batch (``max_batch``); it goes first.
+        self._queue: queue.SimpleQueue[list[Op] | _FlushMarker | _Stop] = queue.SimpleQueue()
+        self._pending: list[Op] = []
+        self._chunk = min(_CHUNK_OPS, max_batch)
+        self._carry: list[Op] = []
+        self._submitted = 0  # operations submitted (under the lock)
+        self._taken = 0  # operations the thread took from the queue (writer thread only)
         self._seq = itertools.count(1)
         self._submit_lock = threading.Lock()
         self._closed = False
@@ -258,6 +269,7 @@ class DbWriter:
         self._persisted_fill_id = 0
         self._table_columns = {name: frozenset(t.columns.keys()) for name, t in TABLES.items()}
         self._table_pk = PRIMARY_KEYS
+        self._valid_columns: set[tuple[Any, ...]] = set()  # (table, need_pk, *columns) checked
         self._executor = BatchExecutor()
         # Outage state, owned by the writer thread (read without a lock by other threads).
         self._spool = Spool(spool_path) if spool_path is not None else None
@@ -301,7 +313,8 @@ class DbWriter:
         Spooled operations are not counted: they no longer take memory, so the engine's
         backpressure does not stall trading-side work (exits, cancels) during an outage.
         """
-        return self._queue.qsize() + len(self._memory) + len(self._deferred)
+        queued = max(0, self._submitted - self._taken)
+        return queued + len(self._memory) + len(self._deferred)
 
     @property
     def is_alive(self) -> bool:
@@ -359,7 +372,9 @@ class DbWriter:
         if not self.is_alive:
             return False
         marker = _FlushMarker()
-        self._queue.put(marker)
+        with self._submit_lock:
+            self._publish_locked()
+            self._queue.put(marker)
         if not marker.done.wait(timeout):
             logger.warning(
                 "Database writer flush timed out after %.1f s with %d operation(s) uncommitted.",
@@ -383,6 +398,7 @@ class DbWriter:
             if self._closed:
                 return
             self._closed = True
+            self._publish_locked()
             self._queue.put(_Stop())
         if self._thread is None:
             return
@@ -391,7 +407,7 @@ class DbWriter:
             logger.error(
                 "Database writer did not stop within %.1f s; %d operation(s) still queued.",
                 timeout,
-                self._queue.qsize(),
+                self.backlog(),
             )
 
     # ------------------------------------------------------------------ submission
@@ -502,12 +518,23 @@ class DbWriter:
             return replace(
                 self._stats,
                 missed_updates=self._executor.missed_updates,
-                queue_depth=self._queue.qsize(),
+                queue_depth=max(0, self._submitted - self._taken),
             )
 
     # ------------------------------------------------------------------ internals: submission
 
     def _checked_row(self, table: str, row: dict[str, Any], *, need_pk: bool) -> dict[str, Any]:
+        # The engine writes the same few column sets over and over: a set of columns already
+        # found valid for (table, need_pk) skips the checks (same errors as before otherwise).
+        key = (table, need_pk, *row)
+        if key in self._valid_columns:
+            return dict(row)
+        checked = self._check_row(table, row, need_pk=need_pk)
+        if len(self._valid_columns) < 4096:
+            self._valid_columns.add(key)
+        return checked
+
+    def _check_row(self, table: str, row: dict[str, Any], *, need_pk: bool) -> dict[str, Any]:
         columns = self._table_columns.get(table)
         if columns is None:
             raise ValueError(f"unknown table {table!r}")
@@ -526,7 +553,28 @@ class DbWriter:
         with self._submit_lock:
             if self._closed:
                 raise RuntimeError("DbWriter is stopped; the write was not queued.")
-            self._queue.put((kind, table, payload, next(self._seq), time.monotonic()))
+            pending = self._pending
+            pending.append((kind, table, payload, next(self._seq), time.monotonic()))
+            self._submitted += 1
+            if len(pending) >= self._chunk:
+                self._queue.put(pending)
+                self._pending = []
+
+    def _publish_locked(self) -> bool:
+        """Hand the pending submissions to the thread (caller holds ``_submit_lock``)."""
+        if not self._pending:
+            return False
+        self._queue.put(self._pending)
+        self._pending = []
+        return True
+
+    def _publish(self) -> bool:
+        """From the writer thread: hand over what is pending; True if there was something."""
+        with self._submit_lock:
+            return self._publish_locked()
+
+    def _took(self, chunk: list[Op]) -> None:
+        self._taken += len(chunk)
 
     # ------------------------------------------------------------------ internals: thread
 
@@ -546,25 +594,47 @@ class DbWriter:
 
     def _normal_cycle(self) -> bool:
         get = self._queue.get
-        first = get()
+        item: list[Op] | _FlushMarker | _Stop
+        waited = False
+        if self._carry:
+            item, self._carry = self._carry, []
+        else:
+            try:
+                item = get(timeout=self._flush_interval_s)
+            except queue.Empty:
+                # Idle for a whole interval: commit what is below a chunk now, not an interval later.
+                if not self._publish():
+                    return False
+                item = self._queue.get_nowait()
+                waited = True
+            if isinstance(item, list):
+                self._took(item)
         batch: list[Op] = []
         controls: list[_FlushMarker | _Stop] = []
-        item: Op | _FlushMarker | _Stop = first
-        deadline = time.monotonic() + self._flush_interval_s
+        deadline = time.monotonic() + (0.0 if waited else self._flush_interval_s)
+        max_batch = self._max_batch
         while True:
             if isinstance(item, (_FlushMarker, _Stop)):
                 controls.append(item)
                 break  # commit now: someone is waiting
-            batch.append(item)
-            if len(batch) >= self._max_batch:
+            room = max_batch - len(batch)
+            if len(item) > room:
+                batch.extend(item[:room])
+                self._carry = item[room:]
+            else:
+                batch.extend(item)
+            if len(batch) >= max_batch:
                 break
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                item = get(timeout=remaining)
+                item = get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
-                break
+                # The interval is over: take what was submitted but not yet handed over.
+                if not self._publish():
+                    break
+                item = self._queue.get_nowait()
+            if isinstance(item, list):
+                self._took(item)
         if batch:
             try:
                 self._write_batch(batch)
@@ -734,6 +804,9 @@ class DbWriter:
     def _take_queued(self, block_s: float) -> list[_FlushMarker | _Stop]:
         """Move queued operations to memory; return flush/stop controls met on the way."""
         controls: list[_FlushMarker | _Stop] = []
+        if self._carry:
+            self._memory.extend(self._carry)
+            self._carry = []
         deadline = time.monotonic() + block_s
         while True:
             try:
@@ -744,6 +817,8 @@ class DbWriter:
                     else self._queue.get_nowait()
                 )
             except queue.Empty:
+                if self._publish():  # submissions not yet handed over belong here too
+                    continue
                 return controls
             if isinstance(item, _Stop):
                 controls.append(item)
@@ -751,9 +826,10 @@ class DbWriter:
             if isinstance(item, _FlushMarker):
                 controls.append(item)
                 continue
-            self._memory.append(item)
+            self._took(item)
+            self._memory.extend(item)
             if len(self._memory) > self._memory_rows and not self._spool_failing:
-                self._spill_if_needed()  # a failing spool is retried once per cycle, not per row
+                self._spill_if_needed()  # a failing spool is retried once per cycle, not per chunk
 
     def _spill_if_needed(self) -> None:
         """Move the oldest held operations to the spool while memory is over its bound."""

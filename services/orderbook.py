@@ -178,8 +178,7 @@ class BookStore:
     def apply_delta(self, ev: BookDelta) -> OrderBook:
         """Apply a delta event and return the book."""
         book = self.get(ev.instrument_id)
-        for side, price, size in ev.changes:
-            book.set_level(side, price, size)
+        book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1
         return book

@@ -547,3 +547,66 @@ def test_crash_keeps_every_committed_batch(db_path: Path) -> None:
             w.stop()
     finally:
         engine.dispose()
+
+
+def test_chunked_submissions_keep_their_order_across_batches(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Submissions reach the thread in chunks; a chunk split by max_batch keeps the order."""
+    w = DbWriter(session_factory, flush_interval_s=0.05, max_batch=300)
+    w.start()
+    try:
+        for i in range(2_000):  # 7 chunks of 256 and a rest; batches of 300 split them
+            w.upsert("bot_state", {"key": f"k{i % 7}", "value_json": str(i), "updated_ts": 1.0})
+            w.insert("events", {"ts": float(i), "kind": "k", "severity": "info", "message": str(i)})
+        assert w.backlog() > 0 or w.stats.rows_written > 0
+        assert w.flush(timeout=20.0) is True
+        stats = w.stats
+        assert stats.max_batch_size <= 300
+        assert stats.rows_written == 4_000
+        values = {r["key"]: r["value_json"] for r in _all(session_factory, "bot_state")}
+        assert values == {
+            f"k{k}": str(max(i for i in range(2_000) if i % 7 == k)) for k in range(7)
+        }
+        with session_factory() as s:
+            ids = [int(m) for (m,) in s.execute(text("SELECT message FROM events ORDER BY id"))]
+        assert ids == list(range(2_000))
+    finally:
+        w.stop()
+
+
+def test_submissions_below_a_chunk_are_counted_and_committed(
+    session_factory: sessionmaker[Session],
+) -> None:
+    w = DbWriter(session_factory, flush_interval_s=0.02)
+    for i in range(5):  # below a chunk, thread not started: waiting in the submitter's list
+        w.upsert("bot_state", {"key": f"k{i}", "value_json": "1", "updated_ts": 1.0})
+    assert w.backlog() == 5
+    assert w.stats.queue_depth == 5
+    w.start()
+    try:
+        done = threading.Event()
+        for _ in range(300):  # no flush: the idle thread takes them within its interval
+            if _count(session_factory, "bot_state") == 5:
+                done.set()
+                break
+            done.wait(0.01)
+        assert done.is_set()
+        assert w.backlog() == 0
+    finally:
+        w.stop()
+
+
+def test_validation_is_not_skipped_by_an_earlier_valid_row(writer: DbWriter) -> None:
+    writer.upsert("bot_state", {"key": "a", "value_json": "1", "updated_ts": 1.0})
+    with pytest.raises(ValueError, match="unknown column"):
+        writer.upsert("bot_state", {"key": "a", "value_json": "1", "colour": 1.0})
+    for _ in range(2):  # a refused column set is refused every time
+        with pytest.raises(ValueError, match="missing key"):
+            writer.upsert("bot_state", {"value_json": "1", "updated_ts": 1.0})
+    # The same columns valid for an insert (no key needed) are still checked for an upsert.
+    event = {"ts": 1.0, "kind": "k", "severity": "info", "message": "m"}
+    writer.insert("events", event)
+    with pytest.raises(ValueError, match="missing key"):
+        writer.upsert("events", event)
+    assert writer.flush() is True

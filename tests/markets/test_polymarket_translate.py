@@ -311,3 +311,34 @@ def test_fuzz_parser_never_raises(msgs: list[tuple[str, object]], garbage: str) 
     # every message is accounted for: translated, ignored as an unknown type, or counted as bad
     typed = sum(v for k, v in c.items() if k.startswith("type:"))
     assert c["messages"] == typed + c["unknown_type"] + c["malformed"]
+
+
+def test_cached_sizes_translate_as_a_fresh_translator_would() -> None:
+    """The size cache (issue 18) never changes an event or a data issue: a long-lived translator
+    and a fresh one per message agree on sizes that repeat, bad sizes and over-precise ones."""
+    import random
+
+    rng = random.Random(5)
+    sizes = ["10", "10.5", "0", "120.25", "abc", "-3", "1e3", "0.1234567", "", "7.000001"]
+    long_sink = Sink()
+    long_lived = make(long_sink)
+    for i in range(400):
+        entries = [
+            {
+                "asset_id": rng.choice((YES, NO)),
+                "price": rng.choice(("0.4", "0.41", "0.405")),
+                "size": rng.choice(sizes),
+                "side": rng.choice(("BUY", "SELL")),
+            }
+            for _ in range(rng.randrange(1, 4))
+        ]
+        frame = json.dumps(
+            {"event_type": "price_change", "market": MARKET, "price_changes": entries}
+        )
+        fresh_sink = Sink()
+        before = len(long_sink.issues)
+        assert long_lived.translate_frame(frame, float(i)) == make(fresh_sink).translate_frame(
+            frame, float(i)
+        )
+        assert long_sink.issues[before:] == fresh_sink.issues
+    assert "abc" not in long_lived._sizes and long_lived._sizes["10.5"] == 10_500_000

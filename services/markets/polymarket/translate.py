@@ -29,6 +29,7 @@ from services.money import MICRO, MoneyParseError, to_micro
 
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL, "buy": Side.BUY, "sell": Side.SELL}
 _PRICE_CACHE_MAX = 65_536
+_SIZE_CACHE_MAX = 65_536  # level sizes repeat (round lots, a level re-sent): parsed once
 _PARSE_ERRORS = (MoneyParseError, ArithmeticError, TypeError, ValueError)
 _SCALE = tuple(10 ** (6 - n) for n in range(7))
 _CONTROL = frozenset({"PING", "PONG", b"PING", b"PONG"})
@@ -116,6 +117,7 @@ class Translator:
         self.new_market_hints = 0
         self._market_tokens: dict[str, list[str]] = {}
         self._px: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}  # size string -> micro-units, only valid sizes
         handlers: dict[str, Callable[[dict[str, Any], float, list[MarketEvent]], None]] = {
             "book": self._book,
             "price_change": self._price_change,
@@ -341,7 +343,9 @@ class Translator:
         issues: dict[str, list[str]] = {}
         skipped: set[Any] | None = None
         px = self._px
+        sizes = self._sizes
         ticks = self.ticks
+        instruments = self.instruments
         tops: dict[str, tuple[int | None, int | None]] = {}  # applied once the message is good
         for e in entries:
             if type(e) is not dict:
@@ -349,14 +353,17 @@ class Translator:
             asset: Any = e.get("asset_id", top_asset)
             changes = per_asset.get(asset)  # type: ignore[arg-type]
             if changes is None:
-                if skipped is not None and asset in skipped:
+                if asset in instruments and type(asset) is str:  # the usual case, inlined
+                    changes = per_asset[asset] = []
+                elif skipped is not None and asset in skipped:
                     continue
-                if not self._known(asset):
+                elif not self._known(asset):
                     if skipped is None:
                         skipped = set()
                     skipped.add(asset)
                     continue
-                changes = per_asset[asset] = []
+                else:
+                    changes = per_asset[asset] = []
             side = _SIDES.get(e.get("side"))  # type: ignore[arg-type]
             price_s = e.get("price")
             p = px.get(price_s) if type(price_s) is str else None
@@ -375,21 +382,26 @@ class Translator:
                     changes.append((side, level[0], level[1]))  # type: ignore[arg-type]
             else:
                 size_s = e.get("size")
-                size = -1
-                if type(size_s) is str:  # inlined fast path of dec_to_micro
-                    i = size_s.find(".")
-                    if i < 0:
-                        if size_s.isdigit() and size_s.isascii():
-                            size = int(size_s) * MICRO
-                    elif len(size_s) - i <= 7:
-                        digits = size_s[:i] + size_s[i + 1 :]
-                        if digits.isdigit() and digits.isascii():
-                            size = int(digits) * _SCALE[len(size_s) - i - 1]
+                size = sizes.get(size_s, -1) if type(size_s) is str else -1
                 if size < 0:
-                    try:
-                        size = dec_to_micro(size_s)
-                    except _PARSE_ERRORS:
-                        size = -1
+                    if type(size_s) is str:  # inlined fast path of dec_to_micro
+                        i = size_s.find(".")
+                        if i < 0:
+                            if size_s.isdigit() and size_s.isascii():
+                                size = int(size_s) * MICRO
+                        elif len(size_s) - i <= 7:
+                            digits = size_s[:i] + size_s[i + 1 :]
+                            if digits.isdigit() and digits.isascii():
+                                size = int(digits) * _SCALE[len(size_s) - i - 1]
+                    if size < 0:
+                        try:
+                            size = dec_to_micro(size_s)
+                        except _PARSE_ERRORS:
+                            size = -1
+                    if size >= 0 and type(size_s) is str:
+                        if len(sizes) >= _SIZE_CACHE_MAX:
+                            sizes.clear()
+                        sizes[size_s] = size
                 if size < 0:
                     issues.setdefault(asset, []).append("bad_size")
                 else:
