@@ -179,18 +179,6 @@ def first_timestamp(paths: PathLike | Sequence[PathLike]) -> float | None:
     return None
 
 
-def _translate_decoded(tr: Translator, obj: Any, ts: float) -> list[MarketEvent]:
-    """What ``Translator.translate_frame`` does after its JSON parse, for a decoded frame."""
-    tr.counters["frames"] += 1
-    out: list[MarketEvent] = []
-    if type(obj) is list:
-        for msg in obj:
-            tr.translate_message(msg, ts, out)
-    else:
-        tr.translate_message(obj, ts, out)
-    return out
-
-
 class ReplayFeed:
     """A feed that plays recording files back in time order.
 
@@ -280,7 +268,7 @@ class ReplayFeed:
                 t = float(rec["t"])
                 if kind == "raw":
                     if "j" in rec:  # format 2: the frame already decoded
-                        events = _translate_decoded(tr, rec["j"], t)
+                        events = tr.translate_decoded(rec["j"], t)
                     else:
                         frame = rec["m"] if "m" in rec else base64.b64decode(rec["b64"])
                         events = tr.translate_frame(frame, t)
