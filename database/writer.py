@@ -845,7 +845,9 @@ class DbWriter:
 
     def _spill(self, count: int) -> None:
         assert self._spool is not None
-        take = [self._memory.popleft() for _ in range(min(count, len(self._memory)))]
+        # Peek, and remove only once the spool has them: the engine's thread reads
+        # ``backlog()`` meanwhile, and must never see the rows as gone while they are in flight.
+        take = list(itertools.islice(self._memory, min(count, len(self._memory))))
         lines: list[str] = []
         deferred: list[Op] = []
         for op in take:
@@ -857,7 +859,6 @@ class DbWriter:
         try:
             self._spool.append(lines)
         except SpoolError as exc:
-            self._memory.extendleft(reversed(take))
             if not self._spool_failing:
                 logger.error(
                     "The spool %s cannot be written either (%s): %d row(s) stay in memory.",
@@ -868,10 +869,12 @@ class DbWriter:
             self._spool_failing = True
             self._update_held()
             return
+        self._deferred.extend(deferred)
+        for _ in take:
+            self._memory.popleft()
         if self._spool_failing:
             logger.warning("The spool %s is writable again.", self._spool.path)
         self._spool_failing = False
-        self._deferred.extend(deferred)
         with self._stats_lock:
             self._stats = replace(self._stats, spooled_total=self._stats.spooled_total + len(lines))
         self._update_held()

@@ -181,7 +181,6 @@ def test_a_crash_mid_way_loses_nothing_and_the_rerun_finishes(
     from services.backtest.history_cli import main as history_main
 
     fake = FakePolymarket()
-    fake.request_delay_s = 0.1
     gen = _serve_in_thread(fake)
     next(gen)
     try:
@@ -197,12 +196,14 @@ def test_a_crash_mid_way_loses_nothing_and_the_rerun_finishes(
                     *fetch]  # fmt: skip
 
         root = tmp_path / "crash"
+        fake.request_delay_s = 0.1  # slow answers only while the run to be killed fetches
         p = subprocess.Popen(cmd(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while len(list(root.rglob("prices/*.parquet"))) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         p.send_signal(signal.SIGKILL)
         p.wait(10)
+        fake.request_delay_s = 0.0
         partial = digest(root)
         assert 3 <= len([k for k in partial if "/prices/" in k]) < 8
         full = digest(ref)

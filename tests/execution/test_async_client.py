@@ -118,7 +118,7 @@ def test_every_builtin_runs_on_the_async_venue_and_the_ledgers_reconcile() -> No
     eng.start()
     assert node.safety is not None
     node.safety.startup()
-    feed = SimFeed(cfg.market_data.sim, seed=5, start_ts=cfg.market_data.start_ts, duration_s=900)
+    feed = SimFeed(cfg.market_data.sim, seed=5, start_ts=cfg.market_data.start_ts, duration_s=300)
     for batch in feed.iter_batches():
         eng.process_batch(batch)
     eng.finish()  # checks every ledger

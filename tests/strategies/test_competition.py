@@ -14,7 +14,7 @@ from services.strategies.loader import build_strategies
 from tests.conftest import ROOT
 from utils.config import parse_config
 
-HOURS = 1.0
+HOURS = 0.5
 
 
 class _OrderRecorder(NullSink):
