@@ -53,7 +53,9 @@ FINAL = re.compile(r"Stopped after (\d+) events and (\d+) fills")
 COUNT = re.compile(r"COUNTBOOKS (\d+)")
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, dict[str, float]]:
+def timed(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[str, dict[str, float]]:
     """Run ``cmd`` under ``/usr/bin/time -v``; return its output and CPU, wall and RSS figures."""
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], cwd=cwd, capture_output=True, text=True, check=False,
@@ -62,7 +64,12 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     err = proc.stderr
-    user, system, peak, wall = USER.search(err), SYSTEM.search(err), PEAK.search(err), WALL.search(err)
+    user, system, peak, wall = (
+        USER.search(err),
+        SYSTEM.search(err),
+        PEAK.search(err),
+        WALL.search(err),
+    )
     if not (user and system and peak and wall):
         raise SystemExit(f"no figures from /usr/bin/time:\n{err[-2000:]}")
     secs = 0.0
@@ -114,7 +121,11 @@ def bot_config(tmp: Path, recording: Path) -> Path:
     cfg.write_text(
         json.dumps(  # JSON is YAML
             {
-                "market_data": {"source": "replay", "speed": "max", "replay_paths": [str(recording)]},
+                "market_data": {
+                    "source": "replay",
+                    "speed": "max",
+                    "replay_paths": [str(recording)],
+                },
                 "dashboard": {"enabled": False},
                 "bot": {"log_file": ""},
                 "strategies": [{"name": "count_books", "class": f"{STRATEGY}:CountBooks"}],
@@ -201,7 +212,9 @@ def main() -> None:
         best = {k: min(v, key=lambda f: f["cpu_s"]) for k, v in runs.items()}
         for label, fig in best.items():
             rss = max(f["rss_mb"] for f in runs[label])
-            rate = f", {messages / fig['cpu_s']:,.0f} Betfair messages per CPU s" if messages else ""
+            rate = (
+                f", {messages / fig['cpu_s']:,.0f} Betfair messages per CPU s" if messages else ""
+            )
             print(
                 f"  {label:12s}: {fig['cpu_s']:6.2f} CPU s, {fig['wall_s']:6.2f} s wall{rate}, "
                 f"peak RSS up to {rss:.1f} MB"
@@ -214,9 +227,13 @@ def main() -> None:
                     f"per CPU second (target >= 1, aim 2)"
                 )
         if "base bot.py" in best:
-            print(f"  base / this checkout: {best['base bot.py']['cpu_s'] / best['bot.py']['cpu_s']:.2f}x")
+            print(
+                f"  base / this checkout: {best['base bot.py']['cpu_s'] / best['bot.py']['cpu_s']:.2f}x"
+            )
         rss = max(f["rss_mb"] for f in runs["bot.py"])
-        print(f"  bot.py peak RSS {rss:.1f} MB (target < 150 MB): {'met' if rss < 150 else 'NOT met'}")
+        print(
+            f"  bot.py peak RSS {rss:.1f} MB (target < 150 MB): {'met' if rss < 150 else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":
