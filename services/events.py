@@ -12,7 +12,6 @@ probability per share and shares on Polymarket, decimal odds and stake on an odd
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,27 +21,30 @@ Level = tuple[int, int]
 """A price level: (price micro, size micro-shares)."""
 
 
-def _value_methods() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-    """``__eq__``, ``__hash__`` and ``__repr__`` of a value class from its ``_key()`` and
-    ``__slots__``, as a frozen dataclass would define them (equal when the class and every field
-    are equal)."""
+class _Value:
+    """Equality, hashing and repr of an event from its ``_key()`` and ``__slots__``, as a frozen
+    dataclass defines them (equal when the class and every field are equal)."""
 
-    def __eq__(self: Any, other: object) -> bool:
+    __slots__ = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return bool(self._key() == other._key())  # type: ignore[attr-defined]
+        return self._key() == other._key()  # type: ignore[attr-defined, no-any-return]
 
-    def __hash__(self: Any) -> int:
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def __repr__(self: Any) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+    def __repr__(self) -> str:
+        slots: tuple[str, ...] = self.__slots__  # type: ignore[assignment]
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in slots)
         return f"{type(self).__name__}({fields})"
 
-    return __eq__, __hash__, __repr__
 
-
-class BookSnapshot:
+class BookSnapshot(_Value):
     """Full L2 book for one instrument; replaces whatever was known before."""
 
     __slots__ = ("ts", "instrument_id", "bids", "asks")
@@ -58,10 +60,8 @@ class BookSnapshot:
     def _key(self) -> tuple[Any, ...]:
         return (self.ts, self.instrument_id, self.bids, self.asks)
 
-    __eq__, __hash__, __repr__ = _value_methods()
 
-
-class BookDelta:
+class BookDelta(_Value):
     """New absolute sizes for one or more levels of one instrument (size 0 removes a level).
 
     ``changes`` holds ``(side, price, new size)`` triples; BUY = bid level, SELL = ask level.
@@ -79,10 +79,8 @@ class BookDelta:
     def _key(self) -> tuple[Any, ...]:
         return (self.ts, self.instrument_id, self.changes)
 
-    __eq__, __hash__, __repr__ = _value_methods()
 
-
-class TradePrint:
+class TradePrint(_Value):
     """A trade on the venue. ``aggressor`` is the taker's side, if the venue says it."""
 
     __slots__ = ("ts", "instrument_id", "price", "size", "aggressor")
@@ -99,10 +97,8 @@ class TradePrint:
     def _key(self) -> tuple[Any, ...]:
         return (self.ts, self.instrument_id, self.price, self.size, self.aggressor)
 
-    __eq__, __hash__, __repr__ = _value_methods()
 
-
-class TickSizeChange:
+class TickSizeChange(_Value):
     """The instrument's price tick changed (micro-USDC)."""
 
     __slots__ = ("ts", "instrument_id", "tick")
@@ -114,8 +110,6 @@ class TickSizeChange:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.ts, self.instrument_id, self.tick)
-
-    __eq__, __hash__, __repr__ = _value_methods()
 
 
 @dataclass(frozen=True, slots=True)
