@@ -1,7 +1,11 @@
 """Normalized market events: the only shapes the engine sees, whatever the venue.
 
 Venue formats (Polymarket JSON, Betfair stream, the simulator) are translated into these at the
-edge. Prices and sizes are micro-units in the instrument's own terms (``Instrument.ladder``):
+edge. The four events of the hot path (books, trades, ticks) are plain classes with ``__slots__``
+rather than frozen dataclasses: a frozen dataclass sets each field through
+``object.__setattr__``, which made building a ``BookDelta`` cost about three times a plain
+class's (issue 18). They compare, hash and print as the dataclasses did; their fields are
+``Final`` (mypy refuses an assignment) and no code changes an event after building it. Prices and sizes are micro-units in the instrument's own terms (``Instrument.ladder``):
 probability per share and shares on Polymarket, decimal odds and stake on an odds ladder
 (Betfair: "available to back" are the bids). Timestamps are epoch seconds (event time).
 """
@@ -9,6 +13,7 @@ probability per share and shares on Polymarket, decimal odds and stake on an odd
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Final
 
 from services.instruments import Instrument, Side
 
@@ -16,44 +21,95 @@ Level = tuple[int, int]
 """A price level: (price micro, size micro-shares)."""
 
 
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
+class _Value:
+    """Equality, hashing and repr of an event from its ``_key()`` and ``__slots__``, as a frozen
+    dataclass defines them (equal when the class and every field are equal)."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined, no-any-return]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        slots: tuple[str, ...] = self.__slots__  # type: ignore[assignment]
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in slots)
+        return f"{type(self).__name__}({fields})"
+
+
+class BookSnapshot(_Value):
     """Full L2 book for one instrument; replaces whatever was known before."""
 
-    ts: float
-    instrument_id: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    __slots__ = ("ts", "instrument_id", "bids", "asks")
+
+    def __init__(
+        self, ts: float, instrument_id: str, bids: tuple[Level, ...], asks: tuple[Level, ...]
+    ) -> None:
+        self.ts: Final = ts
+        self.instrument_id: Final = instrument_id
+        self.bids: Final = bids
+        self.asks: Final = asks
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ts, self.instrument_id, self.bids, self.asks)
 
 
-@dataclass(frozen=True, slots=True)
-class BookDelta:
-    """New absolute sizes for one or more levels of one instrument (size 0 removes a level)."""
+class BookDelta(_Value):
+    """New absolute sizes for one or more levels of one instrument (size 0 removes a level).
 
-    ts: float
-    instrument_id: str
-    changes: tuple[tuple[Side, int, int], ...]
-    """(side, price, new size) triples; BUY = bid level, SELL = ask level."""
+    ``changes`` holds ``(side, price, new size)`` triples; BUY = bid level, SELL = ask level.
+    """
+
+    __slots__ = ("ts", "instrument_id", "changes")
+
+    def __init__(
+        self, ts: float, instrument_id: str, changes: tuple[tuple[Side, int, int], ...]
+    ) -> None:
+        self.ts: Final = ts
+        self.instrument_id: Final = instrument_id
+        self.changes: Final = changes
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ts, self.instrument_id, self.changes)
 
 
-@dataclass(frozen=True, slots=True)
-class TradePrint:
+class TradePrint(_Value):
     """A trade on the venue. ``aggressor`` is the taker's side, if the venue says it."""
 
-    ts: float
-    instrument_id: str
-    price: int
-    size: int
-    aggressor: Side | None
+    __slots__ = ("ts", "instrument_id", "price", "size", "aggressor")
+
+    def __init__(
+        self, ts: float, instrument_id: str, price: int, size: int, aggressor: Side | None
+    ) -> None:
+        self.ts: Final = ts
+        self.instrument_id: Final = instrument_id
+        self.price: Final = price
+        self.size: Final = size
+        self.aggressor: Final = aggressor
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ts, self.instrument_id, self.price, self.size, self.aggressor)
 
 
-@dataclass(frozen=True, slots=True)
-class TickSizeChange:
+class TickSizeChange(_Value):
     """The instrument's price tick changed (micro-USDC)."""
 
-    ts: float
-    instrument_id: str
-    tick: int
+    __slots__ = ("ts", "instrument_id", "tick")
+
+    def __init__(self, ts: float, instrument_id: str, tick: int) -> None:
+        self.ts: Final = ts
+        self.instrument_id: Final = instrument_id
+        self.tick: Final = tick
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.ts, self.instrument_id, self.tick)
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,7 +177,9 @@ class BookStore:
 
     def apply_delta(self, ev: BookDelta) -> OrderBook:
         """Apply a delta event and return the book."""
-        book = self.get(ev.instrument_id)
+        book = self._books.get(ev.instrument_id)
+        if book is None:
+            book = self.get(ev.instrument_id)
         book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1

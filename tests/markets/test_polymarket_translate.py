@@ -342,3 +342,147 @@ def test_cached_sizes_translate_as_a_fresh_translator_would() -> None:
         )
         assert long_sink.issues[before:] == fresh_sink.issues
     assert "abc" not in long_lived._sizes and long_lived._sizes["10.5"] == 10_500_000
+
+
+class _EntryByEntry(Translator):
+    """The specification of ``price_change``: every entry checked and parsed on its own, in
+    order, through the general level parser, with no cache. The fast translator (per-asset runs,
+    price grids, size cache; issue 18) must give exactly its events, data issues and state."""
+
+    def _price_change(self, msg, ts, out):  # type: ignore[no-untyped-def]
+        from services.markets.polymarket.translate import _SIDES, _MalformedError
+
+        entries = msg.get("price_changes")
+        top = msg.get("asset_id")
+        if entries is None:
+            entries = msg.get("changes")
+            if top is None:
+                raise _MalformedError("price_change")
+        if type(entries) is not list:
+            raise _MalformedError("price_changes")
+        per_asset: dict[str, list[tuple[Side, int, int]]] = {}
+        issues: dict[str, list[str]] = {}
+        skipped: set[str] = set()
+        tops: dict[str, tuple[int | None, int | None]] = {}
+        for e in entries:
+            if type(e) is not dict:
+                raise _MalformedError("entry")
+            asset = e.get("asset_id", top)
+            if asset not in per_asset:
+                if asset in skipped:
+                    continue
+                if not self._known(asset):
+                    skipped.add(asset)
+                    continue
+                per_asset[asset] = []
+            bad = issues.setdefault(asset, [])
+            side = _SIDES.get(e.get("side"))
+            if side is None:
+                bad.append("bad_level")
+            else:
+                level = self._level(asset, e.get("price"), e.get("size"), bad)
+                if level is not None:
+                    per_asset[asset].append((side, *level))
+            if "best_bid" in e or "best_ask" in e:
+                tops[asset] = (
+                    self._opt_price(e.get("best_bid")),
+                    self._opt_price(e.get("best_ask")),
+                )
+        self.venue_top.update(tops)
+        for asset, changes in per_asset.items():
+            if changes:
+                out.append(BookDelta(ts, asset, tuple(changes)))
+            if asset in issues or asset in self.dirty:
+                self._quality(asset, issues.get(asset, []), ts)
+
+
+def test_fast_price_change_equals_the_entry_by_entry_specification() -> None:
+    """A long random session of ``price_change`` messages (runs of one asset and interleaved
+    assets, unknown and malformed assets, bad sides, off-grid and out-of-range prices, removals
+    at off-grid prices, bad sizes, missing and bad best prices) with tick changes between them
+    (``book`` and ``tick_size_change``): the same events, counters, issues, dirty set and venue
+    tops as the specification, message by message."""
+    import random
+
+    rng = random.Random(18)
+    fast_sink, spec_sink = Sink(), Sink()
+    fast, spec = make(fast_sink), _EntryByEntry(sink=spec_sink)
+    spec.register([inst(YES, comp=NO), inst(NO, comp=YES), inst(TICK_TOKEN, market="0xother")])
+    assets = [YES, YES, YES, YES, NO, NO, NO, TICK_TOKEN, "999"]
+    prices = [
+        "0.4",
+        "0.41",
+        "0.405",
+        "0.001",
+        "0.99",
+        "0",
+        "1",
+        "1.5",
+        "abc",
+        "",
+        0.4,
+        None,
+        "0.4100",
+    ]
+    sizes = ["10", "10.5", "0", "120.25", "abc", "-3", "0.1234567", "", None, 7, "7.000001"]
+    sides = ["BUY", "SELL", "buy", "sell", "X", None]
+    tops = ["0.4", "0.41", "", "abc", None, "2"]
+    for i in range(3000):
+        r = rng.random()
+        if r < 0.04:
+            tok = rng.choice((YES, NO, TICK_TOKEN))
+            msg: object = {
+                "event_type": "book",
+                "asset_id": tok,
+                "market": MARKET,
+                "tick_size": rng.choice(("0.01", "0.001", "0.005")),
+                "bids": [{"price": "0.4", "size": "10"}],
+                "asks": [{"price": "0.6", "size": "10"}],
+            }
+        elif r < 0.06:
+            msg = {
+                "event_type": "tick_size_change",
+                "asset_id": rng.choice((YES, NO, TICK_TOKEN)),
+                "market": MARKET,
+                "old_tick_size": "0.01",
+                "new_tick_size": rng.choice(("0.01", "0.001")),
+            }
+        else:
+            run = rng.choice(assets)
+            entries: list[object] = []
+            for _ in range(rng.randrange(1, 9)):
+                if rng.random() < 0.4:
+                    run = rng.choice(assets) if rng.random() > 0.01 else rng.choice(("", None, 5))
+                e: dict[str, object] = {
+                    "price": rng.choice(prices),
+                    "size": rng.choice(sizes),
+                    "side": rng.choice(sides),
+                }
+                if run is not None or rng.random() < 0.5:
+                    e["asset_id"] = run
+                if rng.random() < 0.7:
+                    e["best_bid"] = rng.choice(tops)
+                if rng.random() < 0.6:
+                    e["best_ask"] = rng.choice(tops)
+                if rng.random() < 0.1:
+                    del e["side"]
+                entries.append(e)
+            if rng.random() < 0.01:
+                entries.append("not an entry")
+            msg = {"event_type": "price_change", "market": MARKET, "price_changes": entries}
+            if rng.random() < 0.1:
+                msg["asset_id"] = rng.choice((YES, NO))
+            if rng.random() < 0.05:
+                msg["changes"] = msg.pop("price_changes")
+        frame = json.dumps(msg)
+        a, b = len(fast_sink.issues), len(spec_sink.issues)
+        assert fast.translate_frame(frame, float(i)) == spec.translate_frame(frame, float(i)), msg
+        assert fast_sink.issues[a:] == spec_sink.issues[b:], msg
+        assert fast.venue_top == spec.venue_top and fast.dirty == spec.dirty, msg
+    assert fast.counters == spec.counters
+    assert fast_sink.clean == spec_sink.clean
+    assert list(fast.venue_top.items()) == list(spec.venue_top.items())
+    assert fast.dirty == spec.dirty and fast.ticks == spec.ticks
+    c = fast.counters
+    assert c["type:price_change"] > 2000 and c["malformed"] > 20 and c["unknown_asset"] > 300
+    assert c["issue:off_grid"] > 100 and c["issue:bad_size"] > 300 and c["events"] > 1500

@@ -33,6 +33,7 @@ _SIZE_CACHE_MAX = 65_536  # level sizes repeat (round lots, a level re-sent): pa
 _PARSE_ERRORS = (MoneyParseError, ArithmeticError, TypeError, ValueError)
 _SCALE = tuple(10 ** (6 - n) for n in range(7))
 _CONTROL = frozenset({"PING", "PONG", b"PING", b"PONG"})
+_NO_ASSET = object()  # "no entry read yet" in a price_change message
 
 try:  # orjson parses market-channel frames about 2-3x faster; the stdlib is the fallback
     from orjson import loads as _loads
@@ -118,6 +119,8 @@ class Translator:
         self._market_tokens: dict[str, list[str]] = {}
         self._px: dict[str, int] = {}
         self._sizes: dict[str, int] = {}  # size string -> micro-units, only valid sizes
+        # tick (None: no grid) -> {price string: micro price} of prices valid on that grid
+        self._grids: dict[int | None, dict[str, int]] = {}
         handlers: dict[str, Callable[[dict[str, Any], float, list[MarketEvent]], None]] = {
             "book": self._book,
             "price_change": self._price_change,
@@ -193,7 +196,13 @@ class Translator:
             c["messages"] += 1  # an undecodable frame counts as one bad message
             c["malformed"] += 1
             return []
-        return self._translate_obj(obj, ts)
+        out: list[MarketEvent] = []
+        if type(obj) is list:
+            for msg in obj:
+                self.translate_message(msg, ts, out)
+        else:
+            self.translate_message(obj, ts, out)
+        return out
 
     def translate_decoded(self, obj: Any, ts: float) -> list[MarketEvent]:
         """Translate one frame already decoded from JSON (a recording in format 2 stores frames
@@ -351,86 +360,117 @@ class Translator:
         per_asset: dict[str, list[tuple[Side, int, int]]] = {}
         issues: dict[str, list[str]] = {}
         skipped: set[Any] | None = None
-        px = self._px
         sizes = self._sizes
         ticks = self.ticks
+        grids = self._grids
         instruments = self.instruments
-        tops: dict[str, tuple[int | None, int | None]] = {}  # applied once the message is good
+        sides = _SIDES
+        # the entry holding each asset's last venue-reported best prices (read once, at the end)
+        tops: dict[str, dict[str, Any]] = {}
+        # Entries of one asset usually follow each other: its changes list and price grid are
+        # looked up when the asset differs from the previous entry's, not per entry (issue 18).
+        cur: Any = _NO_ASSET
+        changes: list[tuple[Side, int, int]] = []
+        grid: dict[str, int] = {}
+        tick: int | None = None
         for e in entries:
             if type(e) is not dict:
                 raise _MalformedError("price_changes entry")
             asset: Any = e.get("asset_id", top_asset)
-            changes = per_asset.get(asset)  # type: ignore[arg-type]
-            if changes is None:
-                if asset in instruments and type(asset) is str:  # the usual case, inlined
-                    changes = per_asset[asset] = []
-                elif skipped is not None and asset in skipped:
-                    continue
-                elif not self._known(asset):
-                    if skipped is None:
-                        skipped = set()
-                    skipped.add(asset)
-                    continue
-                else:
-                    changes = per_asset[asset] = []
-            side = _SIDES.get(e.get("side"))  # type: ignore[arg-type]
+            if asset != cur:
+                found = per_asset.get(asset)
+                if found is None:
+                    if type(asset) is str and asset in instruments:  # the usual case, inlined
+                        found = per_asset[asset] = []
+                    elif skipped is not None and asset in skipped:
+                        continue
+                    elif not self._known(asset):
+                        if skipped is None:
+                            skipped = set()
+                        skipped.add(asset)
+                        continue
+                    else:
+                        found = per_asset[asset] = []
+                cur, changes = asset, found
+                tick = ticks.get(asset)
+                g = grids.get(tick)
+                if g is None:
+                    g = grids[tick] = {}
+                grid = g
+            side = sides.get(e.get("side"))  # type: ignore[arg-type]
             price_s = e.get("price")
-            p = px.get(price_s) if type(price_s) is str else None
-            tick = ticks.get(asset)
-            if (
-                side is None
-                or p is None
-                or not 0 < p < MICRO
-                or (tick and (p % tick or p < tick or p > MICRO - tick))
-            ):
+            # grid: price strings already known to be valid prices on this tick grid
+            p = grid.get(price_s) if type(price_s) is str else None
+            if p is None or side is None:
                 bad = issues.setdefault(asset, [])
                 level = None if side is None else self._level(asset, price_s, e.get("size"), bad)
                 if side is None:
                     bad.append("bad_level")
+                elif type(price_s) is str:
+                    v = self._px.get(price_s)
+                    if (
+                        v is not None
+                        and 0 < v < MICRO
+                        and not (tick and (v % tick or v < tick or v > MICRO - tick))
+                    ):
+                        if len(grid) >= _PRICE_CACHE_MAX:
+                            grid.clear()
+                        grid[price_s] = v
                 if level is not None:
                     changes.append((side, level[0], level[1]))  # type: ignore[arg-type]
             else:
                 size_s = e.get("size")
-                size = sizes.get(size_s, -1) if type(size_s) is str else -1
-                if size < 0:
-                    if type(size_s) is str:  # inlined fast path of dec_to_micro
-                        i = size_s.find(".")
-                        if i < 0:
-                            if size_s.isdigit() and size_s.isascii():
-                                size = int(size_s) * MICRO
-                        elif len(size_s) - i <= 7:
-                            digits = size_s[:i] + size_s[i + 1 :]
-                            if digits.isdigit() and digits.isascii():
-                                size = int(digits) * _SCALE[len(size_s) - i - 1]
-                    if size < 0:
-                        try:
-                            size = dec_to_micro(size_s)
-                        except _PARSE_ERRORS:
-                            size = -1
-                    if size >= 0 and type(size_s) is str:
-                        if len(sizes) >= _SIZE_CACHE_MAX:
-                            sizes.clear()
-                        sizes[size_s] = size
+                size = sizes.get(size_s) if type(size_s) is str else None
+                if size is None:
+                    size = self._size(size_s)
                 if size < 0:
                     issues.setdefault(asset, []).append("bad_size")
                 else:
                     changes.append((side, p, size))
             if "best_bid" in e or "best_ask" in e:
+                tops[asset] = e
+        if tops:
+            px = self._px
+            venue_top = self.venue_top
+            for asset, e in tops.items():
                 bb, ba = e.get("best_bid"), e.get("best_ask")
                 vb = px.get(bb) if type(bb) is str else None
                 va = px.get(ba) if type(ba) is str else None
-                tops[asset] = (
+                venue_top[asset] = (
                     vb if vb is not None else self._opt_price(bb),
                     va if va is not None else self._opt_price(ba),
                 )
-        if tops:
-            self.venue_top.update(tops)
         dirty = self.dirty
-        for asset, changes in per_asset.items():
-            if changes:
-                out.append(BookDelta(ts, asset, tuple(changes)))
+        for asset, chg in per_asset.items():
+            if chg:
+                out.append(BookDelta(ts, asset, tuple(chg)))
             if asset in issues or asset in dirty:
                 self._quality(asset, issues.get(asset, []), ts)
+
+    def _size(self, size_s: Any) -> int:
+        """A level size in micro-units, or -1 when it does not parse (valid string sizes are
+        cached: they repeat)."""
+        size = -1
+        if type(size_s) is str:  # inlined fast path of dec_to_micro
+            i = size_s.find(".")
+            if i < 0:
+                if size_s.isdigit() and size_s.isascii():
+                    size = int(size_s) * MICRO
+            elif len(size_s) - i <= 7:
+                digits = size_s[:i] + size_s[i + 1 :]
+                if digits.isdigit() and digits.isascii():
+                    size = int(digits) * _SCALE[len(size_s) - i - 1]
+        if size < 0:
+            try:
+                size = dec_to_micro(size_s)
+            except _PARSE_ERRORS:
+                return -1
+        if size >= 0 and type(size_s) is str:
+            sizes = self._sizes
+            if len(sizes) >= _SIZE_CACHE_MAX:
+                sizes.clear()
+            sizes[size_s] = size
+        return size
 
     def _trade(self, msg: dict[str, Any], ts: float, out: list[MarketEvent]) -> None:
         asset = msg.get("asset_id")
