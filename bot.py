@@ -56,11 +56,11 @@ def find_config(arg: str | None) -> tuple[Path, bool]:
 
 def load_raw(path: Path) -> dict[str, Any]:
     """Read the YAML document (syntax errors become ConfigError)."""
-    from utils.config import load_config, read_yaml
+    from utils.config import parse_config, read_yaml
 
-    load_config(path)  # full validation first: reports YAML and schema errors with key paths
-    data = read_yaml(path) or {}
-    return data
+    data = read_yaml(path)  # read once (issue 18: it was parsed twice)
+    parse_config(data, str(path))  # full validation first: YAML and schema errors with key paths
+    return data or {}
 
 
 def apply_overrides(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
