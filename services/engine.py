@@ -103,6 +103,8 @@ class Engine(OrderFlow, Gateway):
         self.cfg = cfg
         self.clock = clock
         self._sim_clock = clock if isinstance(clock, SimClock) else None
+        # Exactly a SimClock: handle() reads and moves its time without two method calls.
+        self._plain_clock = clock if type(clock) is SimClock else None
         self.feed = feed
         self.sink = sink
         self.bus = bus
@@ -309,16 +311,23 @@ class Engine(OrderFlow, Gateway):
 
     def process_batch(self, batch: Iterable[MarketEvent]) -> None:
         """Handle a batch of events, then run clock-driven work (timers, snapshots)."""
+        handle = self.handle
         for ev in batch:
-            self.handle(ev)
+            handle(ev)
         self.on_clock()
 
     def handle(self, ev: MarketEvent) -> None:
         """Handle one market event."""
-        ts = ev.ts
-        if self._sim_clock is not None and ts > self._sim_clock.now():
-            self._sim_clock.advance(ts)
-        now = self._now = self.clock.now()
+        clock = self._plain_clock
+        if clock is not None:  # SimClock.advance and .now, inlined (issue 18)
+            ts = ev.ts
+            if ts > clock._now:
+                clock._now = ts
+            now = self._now = clock._now
+        else:
+            if self._sim_clock is not None and ev.ts > self._sim_clock.now():
+                self._sim_clock.advance(ev.ts)
+            now = self._now = self.clock.now()
         for c in self._clients_t:
             # Delayed orders arrive before the event that follows them in time.
             if c.next_due <= now:
@@ -374,22 +383,29 @@ class Engine(OrderFlow, Gateway):
 
     # ================================================================== market events
     def _on_delta(self, ev: BookDelta) -> None:
-        book = self.books.get(ev.instrument_id)
+        iid = ev.instrument_id
+        book = self.books.get(iid)
         old = book.apply_changes(ev.changes)
         book.ts = ev.ts
         book.updates += 1
-        self._book_seq += 1
-        self._changed_at[ev.instrument_id] = self._book_seq
+        seq = self._book_seq = self._book_seq + 1
+        self._changed_at[iid] = seq
         if self._md_clients:
+            now = self._now
             for c in self._md_clients:
-                c.on_book_delta(ev, book, old, self._now)
+                c.on_book_delta(ev, book, old, now)
             if self._inbox:
                 self._drain()
-        self._tops_dirty.add(ev.instrument_id)
-        subs = self._book_subs.get(ev.instrument_id)
+        self._tops_dirty.add(iid)
+        subs = self._book_subs.get(iid)
         if subs:
             for r in subs:
-                r.call("on_book", book)
+                # StrategyRunner.call("on_book", book), inlined: the hook runs for most events.
+                if r.status != "disabled":
+                    try:
+                        r.strategy.on_book(r.ctx, book)
+                    except Exception as exc:  # noqa: BLE001 - isolated as in StrategyRunner.call
+                        r.failed("on_book", exc)
 
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         book = self.books.apply_snapshot(ev)

@@ -55,15 +55,20 @@ class StrategyRunner:
         try:
             getattr(self.strategy, hook)(self.ctx, *args)
         except Exception as exc:  # noqa: BLE001 - a strategy's bug must never take the engine down
-            self.errors += 1
-            log.error(
-                "Strategy %s raised in %s (%d/%d): %s\n%s",
-                self.name,
-                hook,
-                self.errors,
-                self.error_limit,
-                exc,
-                "".join(traceback.format_exception(exc)[-3:]),
-                extra={"strategy": self.name, "hook": hook},
-            )
-            self._on_error(self, hook, exc)
+            self.failed(hook, exc)
+
+    def failed(self, hook: str, exc: Exception) -> None:
+        """Count, log and report an exception a hook raised (the engine's inlined calls of
+        ``on_book`` use it as :meth:`call` does)."""
+        self.errors += 1
+        log.error(
+            "Strategy %s raised in %s (%d/%d): %s\n%s",
+            self.name,
+            hook,
+            self.errors,
+            self.error_limit,
+            exc,
+            "".join(traceback.format_exception(exc)[-3:]),
+            extra={"strategy": self.name, "hook": hook},
+        )
+        self._on_error(self, hook, exc)

@@ -252,7 +252,18 @@ class SimulatedExchange:
         consumed = self._consumed.get(iid)
         traded = self._traded.get(iid)
         resting = self._resting.get(iid)
-        if consumed is None and traded is None and resting is None:
+        if not resting:
+            # No order rests here (most updates): only claims to cap and prints to forget, as
+            # the loop below does for them (issue 18: empty containers took the whole loop).
+            if consumed:
+                for side, price, size in ev.changes:
+                    key = (side, price)
+                    by_strategy = consumed.get(key)
+                    if by_strategy is not None:
+                        _cap_consumed(consumed, key, by_strategy, size)
+            if traded:
+                for side, price, _size in ev.changes:
+                    traded.pop((side, price), None)
             return
         for (side, price, size), old in zip(ev.changes, old_sizes, strict=True):
             key = (side, price)
@@ -261,8 +272,6 @@ class SimulatedExchange:
                 if by_strategy is not None:
                     _cap_consumed(consumed, key, by_strategy, size)
             traded_here = traded.pop(key, 0) if traded else 0
-            if not resting:
-                continue
             removed = old - size
             cancelled = removed - traded_here if removed > traded_here else 0
             if cancelled:
@@ -285,8 +294,7 @@ class SimulatedExchange:
                     o.queue_ahead -= (cancelled * o.queue_ahead) // left_after_trades
                 if o.queue_ahead > size:
                     o.queue_ahead = size
-        if resting:
-            self._match_crossed(iid, book)
+        self._match_crossed(iid, book)
 
     def on_trade(self, ev: TradePrint, now: float | None = None) -> None:
         """A venue trade: advance queues at its price, fill orders it traded through."""
