@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +146,8 @@ def alembic_config(url: str) -> Config:
     alembic.config.Config
         For ``alembic.command`` functions (``upgrade``, ``downgrade``, ``current``...).
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser interpolates "%": escape it (URL-encoded passwords contain it).
@@ -166,6 +171,13 @@ def migrate(url: str, *, engine: Engine | None = None, revision: str = "head") -
     revision : str, default "head"
         Target revision.
     """
+    if engine is None and revision == "head" and _sqlite_file_at_head(url):
+        # Nothing to do, and Alembic (with Mako and Pygments, about 0.2 s of imports) is not
+        # needed to find that out (issue 18: the bot migrates at every start).
+        logger.info("Database schema is at revision head.", extra={"db_url": _safe(url)})
+        return
+    from alembic import command
+
     cfg = alembic_config(url)
     target = engine if engine is not None else make_engine(url)
     try:
@@ -176,6 +188,53 @@ def migrate(url: str, *, engine: Engine | None = None, revision: str = "head") -
         if engine is None:
             target.dispose()
     logger.info("Database schema is at revision %s.", revision, extra={"db_url": _safe(url)})
+
+
+_REVISION = re.compile(r"^revision\b[^=\n]*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=\n]*=(.*)$", re.M)
+
+
+def script_heads() -> set[str] | None:
+    """Return the head revisions of the migration scripts, read from their source text, or None
+    if a script does not declare ``revision`` / ``down_revision`` in the usual one-line form."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        downs.update(re.findall(r"[\"']([^\"']+)[\"']", down.group(1)))
+    heads = revisions - downs
+    return heads or None
+
+
+def _sqlite_file_at_head(url: str) -> bool:
+    """Return True only if ``url`` is an existing SQLite file whose ``alembic_version`` holds
+    exactly the scripts' heads; any doubt (other backends, no file, no table, an error) is
+    False, and Alembic decides as before."""
+    try:
+        parsed = make_url(url)
+        database = parsed.database or ""
+        if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return False
+        if database.startswith("file:") or parsed.query:
+            return False
+        path = Path(database).expanduser()
+        if not path.is_file():
+            return False
+        heads = script_heads()
+        if heads is None:
+            return False
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            con.close()
+    except (sqlite3.Error, OSError, ValueError):
+        return False
+    return {r[0] for r in rows} == heads
 
 
 def _safe(url: str) -> str:
