@@ -10,14 +10,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.bus import EventBus
-from services.ops.metrics import BotMetrics
 from services.ops.notify import Notifier
 from services.ops.retention import prune
 from services.ops.summary import DailySchedule, summary_notification
 from utils.config import AppConfig
+
+if TYPE_CHECKING:
+    from services.ops.metrics import BotMetrics
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ def start_ops(
             )
     m_cfg = cfg.metrics
     if m_cfg.enabled:
+        # Imported only when enabled: prometheus_client is about 20 modules (issue 18).
+        from services.ops.metrics import BotMetrics
+
         metrics = ops.metrics = BotMetrics()
         metrics.subscribe(bus, engine)
         if ops.notifier is not None:
