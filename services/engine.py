@@ -334,7 +334,10 @@ class Engine(OrderFlow, Gateway):
                 c.on_time(now)
         if self._inbox:
             self._drain()
-        self._dispatch[type(ev)](ev)
+        if type(ev) is BookDelta:  # most events: no dispatch lookup
+            self._on_delta(ev)
+        else:
+            self._dispatch[type(ev)](ev)
         self.events_processed += 1
         if self._deferred:
             self._flush_deferred()

@@ -205,17 +205,19 @@ class BundleArbitrage(Strategy):
         if held <= 0:
             self._holding.discard(b.key)
             return
-        legs = self._legs_now(ctx, b)
-        if legs is None or not self._tradable(ctx, legs, now):
-            return
+        # The bids first: they rarely pay, and every check before the order only reads (issue
+        # 18: this runs on each book update of a held bundle).
         bids: list[int] = []
-        for leg in legs:
+        for leg in b.legs:
             book = ctx.book(leg.instrument_id)
             bid = book.best_bid() if book is not None else None
             if bid is None:
                 return
             bids.append(bid)
         if sum(bids) <= MICRO + self._edge:
+            return
+        legs = self._legs_now(ctx, b)
+        if legs is None or not self._tradable(ctx, legs, now):
             return
         depth = min(
             ctx.available(leg.instrument_id, Side.BUY, p) for leg, p in zip(legs, bids, strict=True)
