@@ -188,6 +188,7 @@ class BatchExecutor:
 
     def __init__(self) -> None:
         self._upserts: dict[tuple[str, str, frozenset[str]], TextClause | None] = {}
+        self._driver_upserts: dict[tuple[str, frozenset[str]], _DriverUpsert | None] = {}
         self._deletes: dict[str, Delete] = {}
         self._updates: dict[tuple[str, frozenset[str]], Update] = {}
         self.missed_updates = 0
@@ -258,6 +259,14 @@ class BatchExecutor:
         return stmt
 
     def _upsert(self, conn: Connection, group: Group) -> None:
+        if conn.dialect.name == "sqlite":
+            key = (group.table, group.columns)
+            if key not in self._driver_upserts:
+                self._driver_upserts[key] = _driver_upsert(conn, TABLES[group.table], group.columns)
+            driver = self._driver_upserts[key]
+            if driver is not None:
+                driver.execute(conn, group.rows)
+                return
         cache_key = (conn.dialect.name, group.table, group.columns)
         if cache_key not in self._upserts:
             self._upserts[cache_key] = _compile_upsert(conn, TABLES[group.table], group.columns)
@@ -266,6 +275,50 @@ class BatchExecutor:
             _upsert_fallback(conn, TABLES[group.table], group)
         else:
             conn.execute(stmt, group.rows)
+
+
+class _DriverUpsert:
+    """A SQLite upsert executed on the driver's ``executemany`` with positional rows (issue 18).
+
+    The same SQL and the same values as the textual statement of :func:`_compile_upsert`: each
+    column's value goes through the bind processor SQLAlchemy would apply (``Float``,
+    ``Boolean``); only SQLAlchemy's per-row parameter dictionaries are skipped, which were about
+    two thirds of the writer thread's cost per market-top row (15.6 against 6.8 us). Errors are
+    still SQLAlchemy's (``exec_driver_sql`` wraps the driver's), so outages are handled as before.
+    """
+
+    __slots__ = ("sql", "names", "procs")
+
+    def __init__(self, sql: str, names: list[str], procs: list[Callable[[Any], Any] | None]):
+        self.sql = sql
+        self.names = names
+        self.procs = procs
+
+    def execute(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        names = self.names
+        if any(p is not None for p in self.procs):
+            pairs = list(zip(names, self.procs, strict=True))
+            params = [
+                tuple(r[n] if p is None else p(r[n]) for n, p in pairs) for r in rows
+            ]
+        else:
+            params = [tuple(r[n] for n in names) for r in rows]
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _driver_upsert(conn: Connection, table: Table, columns: frozenset[str]) -> _DriverUpsert | None:
+    """Return the driver-level form of an upsert, or None (then the textual statement is used)."""
+    ordered = [c.name for c in table.columns if c.name in columns]
+    try:
+        stmt = upsert_statement(conn.dialect, table, ordered)
+    except NotImplementedError:
+        return None
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=ordered)
+    names = list(compiled.positiontup or ())
+    if sorted(names) != sorted(ordered) or set(compiled.binds) != set(ordered):
+        return None  # not one positional parameter per column: keep the general path
+    procs = [table.c[n].type._cached_bind_processor(conn.dialect) for n in names]
+    return _DriverUpsert(str(compiled), names, procs)
 
 
 def _key_params(group: Group) -> list[dict[str, Any]]:
