@@ -289,7 +289,9 @@ class _DriverUpsert:
 
     __slots__ = ("sql", "names", "procs")
 
-    def __init__(self, sql: str, names: list[str], procs: list[Callable[[Any], Any] | None]):
+    def __init__(
+        self, sql: str, names: list[str], procs: Sequence[Callable[[Any], Any] | None]
+    ) -> None:
         self.sql = sql
         self.names = names
         self.procs = procs
@@ -298,9 +300,7 @@ class _DriverUpsert:
         names = self.names
         if any(p is not None for p in self.procs):
             pairs = list(zip(names, self.procs, strict=True))
-            params = [
-                tuple(r[n] if p is None else p(r[n]) for n, p in pairs) for r in rows
-            ]
+            params = [tuple(r[n] if p is None else p(r[n]) for n, p in pairs) for r in rows]
         else:
             params = [tuple(r[n] for n in names) for r in rows]
         conn.exec_driver_sql(self.sql, params)

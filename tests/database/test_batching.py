@@ -200,3 +200,50 @@ def test_writer_matches_sequential_model(
         rows = session.execute(select(TABLES["positions"])).mappings().all()
     got = {r["instrument_id"]: dict(r) for r in rows}
     assert got == model
+
+
+def test_sqlite_upserts_on_the_driver_store_what_the_textual_statement_stores(
+    tmp_path: Path,
+) -> None:
+    """Issue 18: SQLite upserts skip SQLAlchemy's parameter dictionaries (bind processors kept:
+    ``Boolean``, ``Float``); the stored rows equal those of the general textual statement."""
+    from database.batching import BatchExecutor, Group, _compile_upsert
+
+    batches = [
+        [strategy_row("mm"), strategy_row("arb")],
+        [order_row(1), order_row(2, post_only=True)],
+        [order_row(3, expire_ts=None, avg_price=None), order_row(4, expire_ts=5.5, avg_price=7)],
+        [order_row(1, status="filled", filled=10_000_000, updated_ts=99.5)],  # overwrite
+        [order_row(2, post_only=True, price=1, fees=7)],
+    ]
+    stored = []
+    for driver in (True, False):
+        url = db_url_from_path(tmp_path / f"{driver}.db")
+        migrate(url)
+        engine = make_engine(url)
+        ex = BatchExecutor()
+        with make_session_factory(engine).begin() as session:
+            conn = session.connection()
+            for rows in batches:
+                table = "strategies" if "class_path" in rows[0] else "orders"
+                group = Group(UPSERT, table, frozenset(rows[0]), list(rows))
+                if driver:
+                    ex.execute(session, [_op(UPSERT, table, r) for r in rows])
+                else:
+                    stmt = _compile_upsert(conn, TABLES[table], group.columns)
+                    assert stmt is not None
+                    conn.execute(stmt, group.rows)
+        if driver:
+            assert ex._driver_upserts and all(ex._driver_upserts.values())
+        with engine.connect() as conn:
+            stored.append(
+                {
+                    t: sorted(map(tuple, conn.execute(select(TABLES[t])).all()))
+                    for t in ("strategies", "orders")
+                }
+            )
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert any(
+        row[TABLES["orders"].c.keys().index("post_only")] == 1 for row in stored[0]["orders"]
+    )
