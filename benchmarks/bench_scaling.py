@@ -14,7 +14,13 @@ Strategies are the example config's field in order (MarketMaker, ComplementArbit
 NegRiskArbitrage, Momentum, MeanReversion, FavoriteLongshot), repeated under new names for more.
 
 Usage: python benchmarks/bench_scaling.py [--markets 10,50,200,500] [--strategies 1,6,12]
-[--events 150000] [--rss-markets 250] [--rss-strategies 10] [--rss-seconds 3600] [--skip-rss]
+[--events 150000] [--rss-markets 250] [--rss-strategies 10] [--rss-seconds 3600]
+[--rss-activity 1.0] [--skip-rss]
+
+The memory run prints an RSS line on stderr at every tenth of its span as it goes, so a long run
+stopped early still says how far memory grew. ``--rss-activity`` scales the simulator's action
+rates (0.1: fewer events per market second; the per-second clock work is unchanged), which is
+how seven hours of market time were run on the shared machine (``docs/PERFORMANCE.md``).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def _strategies(n: int) -> list[object]:
     return list(build_strategies(cfg.model_copy(update={"strategies": entries}), str(CONFIG)))
 
 
-def _node(markets: int, n_strategies: int):  # type: ignore[no-untyped-def]
+def _node(markets: int, n_strategies: int, activity: float = 1.0):  # type: ignore[no-untyped-def]
     from services.clock import SimClock
     from services.markets.sim import SimConfig
     from services.node import build_node
@@ -57,7 +63,9 @@ def _node(markets: int, n_strategies: int):  # type: ignore[no-untyped-def]
     from utils.config import load_config
 
     cfg = load_config(str(CONFIG))
-    sim_cfg = SimConfig(**{**cfg.market_data.sim.model_dump(), "markets": markets})
+    sim_cfg = SimConfig(
+        **{**cfg.market_data.sim.model_dump(), "markets": markets, "activity": activity}
+    )
     strategies = _strategies(n_strategies)
     node = build_node(cfg, strategies, NullSink(), clock=SimClock(cfg.market_data.start_ts))  # type: ignore[arg-type]
     node.engine.start()
@@ -102,11 +110,13 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def rss_run(markets: int, n_strategies: int, seconds: float, seed: int) -> dict[str, object]:
+def rss_run(
+    markets: int, n_strategies: int, seconds: float, seed: int, activity: float = 1.0
+) -> dict[str, object]:
     """Stream ``seconds`` of market time (events are not kept) and sample RSS along the way."""
     from services.markets.sim import SimFeed
 
-    cfg, sim_cfg, node = _node(markets, n_strategies)
+    cfg, sim_cfg, node = _node(markets, n_strategies, activity)
     feed = SimFeed(sim_cfg, seed=seed, start_ts=cfg.market_data.start_ts, duration_s=seconds)
     engine = node.engine
     start = cfg.market_data.start_ts
@@ -120,6 +130,13 @@ def rss_run(markets: int, n_strategies: int, seconds: float, seed: int) -> dict[
         n_events += len(batch)
         if engine.now() >= next_mark:
             marks.append((round(engine.now() - start), round(_rss_mb(), 1), n_events))
+            print(
+                f"  market s {marks[-1][0]:,}: RSS {marks[-1][1]} MB, {n_events:,} events, "
+                f"{len(engine.instruments):,} instruments listed, "
+                f"{time.process_time() - c0:.0f} CPU s",
+                file=sys.stderr,
+                flush=True,
+            )
             next_mark += step
     cpu_s = time.process_time() - c0
     engine.finish()
@@ -139,7 +156,7 @@ def rss_run(markets: int, n_strategies: int, seconds: float, seed: int) -> dict[
 def _child(args: list[str]) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, __file__, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,  # stderr passes through: the memory run's progress lines
         text=True,
         check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
@@ -159,6 +176,7 @@ def main() -> None:
     ap.add_argument("--rss-markets", type=int, default=220)
     ap.add_argument("--rss-strategies", type=int, default=10)
     ap.add_argument("--rss-seconds", type=float, default=3600.0)
+    ap.add_argument("--rss-activity", type=float, default=1.0, help="simulator activity")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--cell", help=argparse.SUPPRESS)
     ap.add_argument("--rss", action="store_true", help=argparse.SUPPRESS)
@@ -168,7 +186,7 @@ def main() -> None:
         print("RESULT " + json.dumps(cell(m, n, a.events, a.seed)), flush=True)
         return
     if a.rss:
-        r = rss_run(a.rss_markets, a.rss_strategies, a.rss_seconds, a.seed)
+        r = rss_run(a.rss_markets, a.rss_strategies, a.rss_seconds, a.seed, a.rss_activity)
         print("RESULT " + json.dumps(r), flush=True)
         return
     markets = [int(x) for x in a.markets.split(",")]
@@ -202,6 +220,8 @@ def main() -> None:
             str(a.rss_strategies),
             "--rss-seconds",
             str(a.rss_seconds),
+            "--rss-activity",
+            str(a.rss_activity),
             "--seed",
             str(a.seed),
         ]
