@@ -43,7 +43,7 @@ from services.markets.betfair.replay import BetfairReplayFeed  # noqa: E402
 from services.orderbook import OrderBook  # noqa: E402
 from services.persistence import NullSink  # noqa: E402
 from services.strategies.base import Strategy, StrategyContext, StrategyParams  # noqa: E402
-from utils.config import parse_config  # noqa: E402
+from utils.config import AppConfig, parse_config  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "betfair" / "1.197931750"
 FLUMINE_BENCH = ROOT.parent / "shared" / "bench" / "betfair" / "bench_flumine.py"
@@ -107,15 +107,9 @@ class WatchEveryBook(Strategy):
             ctx.back(book.instrument_id, 2_000_000, back, tif=TimeInForce.GTC)
 
 
-def run_ours(data: Path, strategy_mode: str, clock_interval_s: float | None) -> dict[str, object]:
-    """Replay ``data`` through a full node, as ``bot.py`` assembles it; return the figures.
-
-    ``clock_interval_s`` sets the event-time period of the engine's clock work (equity
-    snapshots, breaker and exit checks; all 1 s by default) for the "replay profile" figure.
-    """
-    from services.feeds import make_feed
-    from services.node import build_node
-
+def replay_config(data: Path, clock_interval_s: float | None = None) -> AppConfig:
+    """The config of the Betfair replay of ``data`` with one GBP strategy (also used by
+    ``row_hash.py``)."""
     doc: dict[str, object] = {
         "market_data": {
             "source": "betfair_replay",
@@ -133,7 +127,19 @@ def run_ours(data: Path, strategy_mode: str, clock_interval_s: float | None) -> 
         }
         doc["breakers"] = {"check_interval_s": clock_interval_s}
         doc["exits"] = {"check_interval_s": clock_interval_s}
-    cfg = parse_config(doc, "bench")
+    return parse_config(doc, "bench")
+
+
+def run_ours(data: Path, strategy_mode: str, clock_interval_s: float | None) -> dict[str, object]:
+    """Replay ``data`` through a full node, as ``bot.py`` assembles it; return the figures.
+
+    ``clock_interval_s`` sets the event-time period of the engine's clock work (equity
+    snapshots, breaker and exit checks; all 1 s by default) for the "replay profile" figure.
+    """
+    from services.feeds import make_feed
+    from services.node import build_node
+
+    cfg = replay_config(data, clock_interval_s)
     strat = WatchEveryBook("watch", StrategyParams(), order=strategy_mode == "order")
     t0 = time.perf_counter()
     node = build_node(cfg, [strat], NullSink(), clock=SimClock(0.0))

@@ -86,28 +86,15 @@ def run_sim(config: str, seconds: float, seed: int, w: HashWriter) -> int:
 
 def run_betfair(copies: int, w: HashWriter) -> int:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_betfair import WatchEveryBook, build_workload
+    from bench_betfair import WatchEveryBook, build_workload, replay_config
 
     from services.feeds import make_feed
     from services.strategies.base import StrategyParams
-    from utils.config import parse_config
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         build_workload(copies, "sequential", data)
-        cfg = parse_config(
-            {
-                "market_data": {
-                    "source": "betfair_replay",
-                    "speed": "max",
-                    "betfair": {"replay_paths": [str(data)]},
-                },
-                "execution": {"latency_ms": 120},
-                "competition": {"starting_capital_usd": 100_000},
-                "strategies": [{"name": "watch", "class": "MarketMaker", "currency": "GBP"}],
-            },
-            "bench",
-        )
+        cfg = replay_config(data)
         strat = WatchEveryBook("watch", StrategyParams(), order=True)
         node = build_node(cfg, [strat], Sink(w), clock=SimClock(0.0))
         bundle = make_feed(cfg, 0.0, node.engine.books, node.clock, node.engine.instruments)

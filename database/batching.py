@@ -306,13 +306,24 @@ class _DriverUpsert:
         conn.exec_driver_sql(self.sql, params)
 
 
-def _driver_upsert(conn: Connection, table: Table, columns: frozenset[str]) -> _DriverUpsert | None:
-    """Return the driver-level form of an upsert, or None (then the textual statement is used)."""
+def _upsert_for(
+    conn: Connection, table: Table, columns: frozenset[str]
+) -> tuple[list[str], Any] | None:
+    """Return (the columns in table order, the dialect's upsert statement), or None when the
+    dialect has none."""
     ordered = [c.name for c in table.columns if c.name in columns]
     try:
-        stmt = upsert_statement(conn.dialect, table, ordered)
+        return ordered, upsert_statement(conn.dialect, table, ordered)
     except NotImplementedError:
         return None
+
+
+def _driver_upsert(conn: Connection, table: Table, columns: frozenset[str]) -> _DriverUpsert | None:
+    """Return the driver-level form of an upsert, or None (then the textual statement is used)."""
+    found = _upsert_for(conn, table, columns)
+    if found is None:
+        return None
+    ordered, stmt = found
     compiled = stmt.compile(dialect=conn.dialect, column_keys=ordered)
     names = list(compiled.positiontup or ())
     if sorted(names) != sorted(ordered) or set(compiled.binds) != set(ordered):
@@ -332,11 +343,10 @@ def _update_params(group: Group) -> list[dict[str, Any]]:
 
 
 def _compile_upsert(conn: Connection, table: Table, columns: frozenset[str]) -> TextClause | None:
-    ordered = [c.name for c in table.columns if c.name in columns]
-    try:
-        stmt = upsert_statement(conn.dialect, table, ordered)
-    except NotImplementedError:
+    found = _upsert_for(conn, table, columns)
+    if found is None:
         return None
+    ordered, stmt = found
     # Render with named parameters; text() translates them to the driver's paramstyle.
     dialect_cls: Any = type(conn.dialect)
     named = dialect_cls(paramstyle="named")

@@ -196,13 +196,7 @@ class Translator:
             c["messages"] += 1  # an undecodable frame counts as one bad message
             c["malformed"] += 1
             return []
-        out: list[MarketEvent] = []
-        if type(obj) is list:
-            for msg in obj:
-                self.translate_message(msg, ts, out)
-        else:
-            self.translate_message(obj, ts, out)
-        return out
+        return self._translate_obj(obj, ts)
 
     def translate_decoded(self, obj: Any, ts: float) -> list[MarketEvent]:
         """Translate one frame already decoded from JSON (a recording in format 2 stores frames
