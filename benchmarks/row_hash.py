@@ -4,7 +4,8 @@ An optimisation must not change what a user gets: the same orders, fills, settle
 positions, snapshots, market tops and price points, in the same order. This script runs the
 node ``bot.py`` builds (safety layer and data gate included) with a sink whose writer hashes
 every ``insert`` / ``upsert`` / ``delete`` / ``update`` in order, and prints the row count per
-table and one SHA-256 over all of them. Run it before and after a change (same arguments,
+table and one SHA-256 over all of them (``market_tops``, whose upserts per instrument are
+coalesced by wall time, counts as the table it leaves). Run it before and after a change (same arguments,
 ``PYTHONHASHSEED=0``): the hashes must be equal.
 
 Workloads:
@@ -42,10 +43,23 @@ class HashWriter:
     def __init__(self) -> None:
         self.h = hashlib.sha256()
         self.counts: Counter[str] = Counter()
+        # market_tops rows are upserts per instrument handed over at most every half wall
+        # second (Engine._write_tops): what must not change is the table they leave.
+        self.tops: dict[str, dict[str, Any]] = {}
 
     def _op(self, op: str, table: str, row: dict[str, Any]) -> None:
+        if table == "market_tops" and op == "u":
+            self.tops[row["instrument_id"]] = dict(row)
+            return
         self.counts[table] += 1
         self.h.update(f"{op}|{table}|{sorted(row.items())!r}\n".encode())
+
+    def digest(self) -> str:
+        """The hash of every operation in order, then of the market_tops table as left."""
+        h = self.h.copy()
+        for iid in sorted(self.tops):
+            h.update(f"top|{sorted(self.tops[iid].items())!r}\n".encode())
+        return h.hexdigest()
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
         self._op("i", table, row)
@@ -128,7 +142,8 @@ def main() -> None:
         print(f"betfair: {n:,} stream messages, {args.n} copies")
     for table, count in sorted(w.counts.items()):
         print(f"  {table}: {count:,}")
-    print(f"rows: {sum(w.counts.values()):,}  sha256: {w.h.hexdigest()}")
+    print(f"  market_tops (rows left): {len(w.tops):,}")
+    print(f"rows: {sum(w.counts.values()) + len(w.tops):,}  sha256: {w.digest()}")
 
 
 if __name__ == "__main__":

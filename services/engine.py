@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -47,6 +48,10 @@ from services.strategies.base import Gateway, Strategy, StrategyContext
 from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
+
+TOPS_WALL_INTERVAL_S = 0.5
+"""Changed market tops are handed to storage at most this often (wall seconds); see
+``Engine._write_tops``."""
 
 
 class Engine(OrderFlow, Gateway):
@@ -122,6 +127,11 @@ class Engine(OrderFlow, Gateway):
         self._last_mid: dict[str, int] = {}
         self._last_trade: dict[str, int] = {}
         self._tops_dirty: set[str] = set()
+        # Changed market-top rows not yet handed to storage, newest per instrument, and the wall
+        # time of the next hand-over (see _write_tops).
+        self._top_rows: dict[str, dict[str, Any]] = {}
+        self._tops_due_wall = 0.0
+        self.tops_wall_interval_s = TOPS_WALL_INTERVAL_S
         # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
         # last book change (or resolution). Cached position values are reused while their
         # book, quantity, cost and instrument are unchanged (see :meth:`market_value`).
@@ -737,6 +747,7 @@ class Engine(OrderFlow, Gateway):
         last_trade = self._last_trade
         written = self._top_written
         pending = self._prices_pending
+        top_rows = self._top_rows
         for iid in self._tops_dirty:
             book = find(iid)
             if book is None:
@@ -754,21 +765,33 @@ class Engine(OrderFlow, Gateway):
                 # Only a changed top is written: a book that moved below its touch leaves the
                 # row (and its updated_ts, the time the top last changed) as it is.
                 written[iid] = top
-                self.sink.top(
-                    {
-                        "instrument_id": iid,
-                        "best_bid": bid,
-                        "best_ask": ask,
-                        "bid_size": bid_size,
-                        "ask_size": ask_size,
-                        "mid": mid,
-                        "last_trade": last,
-                        "updated_ts": book.ts,
-                    }
-                )
+                top_rows[iid] = {
+                    "instrument_id": iid,
+                    "best_bid": bid,
+                    "best_ask": ask,
+                    "bid_size": bid_size,
+                    "ask_size": ask_size,
+                    "mid": mid,
+                    "last_trade": last,
+                    "updated_ts": book.ts,
+                }
             # The row is built at the flush (most are overwritten before it).
             pending[iid] = (book.ts, mid, last)
         self._tops_dirty.clear()
+        if top_rows:
+            # Rows go to storage at most every TOPS_WALL_INTERVAL_S of wall time, the newest row
+            # of each instrument (issue 18). A market_tops row is an upsert per instrument, so the
+            # table ends the same; a live run ticks once a wall second and hands every tick's
+            # rows over as before, while a replay at full speed no longer upserts a row per
+            # instrument per market second (288,000 on the peer workload) that is overwritten
+            # before anyone could read it. finish() hands everything over.
+            wall = time.monotonic()
+            if force_prices or wall >= self._tops_due_wall:
+                self._tops_due_wall = wall + self.tops_wall_interval_s
+                top = self.sink.top
+                for row in top_rows.values():
+                    top(row)
+                top_rows.clear()
         if now < self._next_prices and not force_prices:
             return
         # Price history for the dashboard's price chart: the newest top of each changed instrument
