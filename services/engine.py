@@ -788,9 +788,9 @@ class Engine(OrderFlow, Gateway):
             wall = time.monotonic()
             if force_prices or wall >= self._tops_due_wall:
                 self._tops_due_wall = wall + self.tops_wall_interval_s
-                top = self.sink.top
+                hand_over = self.sink.top
                 for row in top_rows.values():
-                    top(row)
+                    hand_over(row)
                 top_rows.clear()
         if now < self._next_prices and not force_prices:
             return
