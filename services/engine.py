@@ -49,10 +49,6 @@ from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
 
-TOPS_WALL_INTERVAL_S = 0.5
-"""Changed market tops are handed to storage at most this often (wall seconds); see
-``Engine._write_tops``."""
-
 
 class Engine(OrderFlow, Gateway):
     """Runs many strategies side by side on one feed, each with an isolated portfolio.
@@ -131,7 +127,7 @@ class Engine(OrderFlow, Gateway):
         # time of the next hand-over (see _write_tops).
         self._top_rows: dict[str, dict[str, Any]] = {}
         self._tops_due_wall = 0.0
-        self.tops_wall_interval_s = TOPS_WALL_INTERVAL_S
+        self.tops_wall_interval_s = cfg.competition.tops_write_interval_wall_s
         # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
         # last book change (or resolution). Cached position values are reused while their
         # book, quantity, cost and instrument are unchanged (see :meth:`market_value`).
@@ -779,12 +775,12 @@ class Engine(OrderFlow, Gateway):
             pending[iid] = (book.ts, mid, last)
         self._tops_dirty.clear()
         if top_rows:
-            # Rows go to storage at most every TOPS_WALL_INTERVAL_S of wall time, the newest row
-            # of each instrument (issue 18). A market_tops row is an upsert per instrument, so the
-            # table ends the same; a live run ticks once a wall second and hands every tick's
-            # rows over as before, while a replay at full speed no longer upserts a row per
-            # instrument per market second (288,000 on the peer workload) that is overwritten
-            # before anyone could read it. finish() hands everything over.
+            # Rows go to storage at most every competition.tops_write_interval_wall_s of wall
+            # time, the newest row of each instrument (issue 18). A market_tops row is an
+            # upsert per instrument, so the table ends the same; a live run ticks once a wall
+            # second and hands every tick's rows over as before, while a replay at full speed
+            # no longer upserts a row per instrument per market second (288,000 on the peer
+            # workload) that the next tick overwrites. finish() hands everything over.
             wall = time.monotonic()
             if force_prices or wall >= self._tops_due_wall:
                 self._tops_due_wall = wall + self.tops_wall_interval_s

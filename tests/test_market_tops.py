@@ -50,3 +50,14 @@ def test_at_full_speed_tops_are_handed_over_by_wall_time_newest_row_per_instrume
         ("Y1", 140_000_000),
         ("N1", 10_000_000),
     ]
+
+
+def test_the_hand_over_interval_is_the_config_field() -> None:
+    from services.clock import SimClock
+    from services.node import build_node
+    from services.persistence import NullSink
+    from utils.config import parse_config
+
+    cfg = parse_config({"competition": {"tops_write_interval_wall_s": 2.5}}, "c.yaml")
+    engine = build_node(cfg, [], NullSink(), clock=SimClock(0.0), safety=False).engine
+    assert engine.tops_wall_interval_s == 2.5

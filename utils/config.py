@@ -204,6 +204,14 @@ class CompetitionConfig(_Frozen):
     snapshot_interval_s: float = Field(
         10.0, gt=0, le=3600, description="Seconds (event time) between persisted fine snapshots"
     )
+    tops_write_interval_wall_s: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Wall seconds between hand-overs of changed market tops to storage (newest "
+        "row per instrument; a real-time run ticks once a second and hands every tick's rows "
+        "over); 0 hands every tick's rows over",
+    )
     hourly_snapshots: bool = Field(True, description="Also persist one coarse row per hour")
     fine_retention_h: float = Field(
         72.0,
