@@ -217,3 +217,29 @@ def test_a_config_outside_the_repository_runs_with_the_examples_disabled_strateg
         str(outside),
     )  # fmt: skip
     assert [s.name for s in build_strategies(cfg, str(outside))] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # libyaml reads these (found by fuzzing the example config); the pure-Python parser
+        # refuses them, and a config must fail the same way whatever PyYAML build a machine has.
+        ("a_\tb: 1\n", None),
+        ("k: {min_ret?urn_pct: 0}\n", None),
+        ("a: 1\ns:\n |# dropped by libyaml\n  y\n", None),
+        # libyaml reads an empty tag as "", the pure-Python parser as null.
+        ("log_file: !\nb: 1\n", {"log_file": None, "b": 1}),
+    ],
+)
+def test_yaml_reads_as_the_pure_python_parser_does(
+    tmp_path: Path, text: str, expected: dict[str, object] | None
+) -> None:
+    from utils.config import read_yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    if expected is None:
+        with pytest.raises(ConfigError, match="line"):
+            read_yaml(path)
+    else:
+        assert read_yaml(path) == expected
