@@ -49,6 +49,9 @@ from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
 
+YIELD_INTERVAL_S = 0.005
+"""Wall seconds :meth:`Engine.run` may keep the event loop between batches (issue 18)."""
+
 
 class Engine(OrderFlow, Gateway):
     """Runs many strategies side by side on one feed, each with an isolated portfolio.
@@ -125,7 +128,7 @@ class Engine(OrderFlow, Gateway):
         self._tops_dirty: set[str] = set()
         # Changed market-top rows not yet handed to storage, newest per instrument, and the wall
         # time of the next hand-over (see _write_tops).
-        self._top_rows: dict[str, dict[str, Any]] = {}
+        self._top_rows: dict[str, tuple[tuple[int | None, ...], int | None, float]] = {}
         self._tops_due_wall = 0.0
         self.tops_wall_interval_s = cfg.competition.tops_write_interval_wall_s
         # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
@@ -300,11 +303,20 @@ class Engine(OrderFlow, Gateway):
         if not self.started:
             self.start()
         max_backlog = self.cfg.bot.writer_max_backlog
+        monotonic = time.monotonic
+        next_yield = monotonic() + YIELD_INTERVAL_S
         async for batch in self.feed.batches():
             self.process_batch(batch)
             if self.stop_requested:
                 break
-            await asyncio.sleep(0)
+            # Other tasks (control commands, the dashboard, watchers) get the event loop at
+            # least every YIELD_INTERVAL_S of wall time, not after every batch: a replay at full
+            # speed has about one batch per market second, and a loop turn per batch (a select
+            # call and the scheduler) cost more than the clock work of many of them (issue 18).
+            # A slow batch still yields every time; a live feed awaits its socket anyway.
+            if monotonic() >= next_yield:
+                await asyncio.sleep(0)
+                next_yield = monotonic() + YIELD_INTERVAL_S
             if self.sink.backlog() > max_backlog:
                 # Backpressure: as fast as possible must not outrun the database, or fills
                 # reported as stored would wait in memory and control acks would lag.
@@ -739,7 +751,7 @@ class Engine(OrderFlow, Gateway):
 
     def _write_tops(self, now: float, *, force_prices: bool = False) -> None:
         # Only instruments whose book changed since the last tick are looked at (issue 18).
-        find = self.books.find
+        find = self.books._books.get  # BookStore.find, inlined
         last_trade = self._last_trade
         written = self._top_written
         pending = self._prices_pending
@@ -754,25 +766,22 @@ class Engine(OrderFlow, Gateway):
             # OrderBook.mid, inlined: integer mid rounded down, None if a side is empty.
             mid = (bid + ask) // 2 if bid is not None and ask is not None else None
             last = last_trade.get(iid)
-            bid_size = book.bids.get(bid) if bid else None
-            ask_size = book.asks.get(ask) if ask else None
-            top = (bid, ask, bid_size, ask_size, last)
+            top = (
+                bid,
+                ask,
+                book.bids.get(bid) if bid else None,
+                book.asks.get(ask) if ask else None,
+                last,
+            )
+            ts = book.ts
             if written.get(iid) != top:
                 # Only a changed top is written: a book that moved below its touch leaves the
-                # row (and its updated_ts, the time the top last changed) as it is.
+                # row (and its updated_ts, the time the top last changed) as it is. The row
+                # itself is built at the hand-over below: most are overwritten before it.
                 written[iid] = top
-                top_rows[iid] = {
-                    "instrument_id": iid,
-                    "best_bid": bid,
-                    "best_ask": ask,
-                    "bid_size": bid_size,
-                    "ask_size": ask_size,
-                    "mid": mid,
-                    "last_trade": last,
-                    "updated_ts": book.ts,
-                }
-            # The row is built at the flush (most are overwritten before it).
-            pending[iid] = (book.ts, mid, last)
+                top_rows[iid] = (top, mid, ts)
+            # The price point is built at its flush (most are overwritten before it).
+            pending[iid] = (ts, mid, last)
         self._tops_dirty.clear()
         if top_rows:
             # Rows go to storage at most every competition.tops_write_interval_wall_s of wall
@@ -785,16 +794,28 @@ class Engine(OrderFlow, Gateway):
             if force_prices or wall >= self._tops_due_wall:
                 self._tops_due_wall = wall + self.tops_wall_interval_s
                 hand_over = self.sink.top
-                for row in top_rows.values():
-                    hand_over(row)
+                for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():
+                    hand_over(
+                        {
+                            "instrument_id": iid,
+                            "best_bid": bid,
+                            "best_ask": ask,
+                            "bid_size": bid_size,
+                            "ask_size": ask_size,
+                            "mid": mid,
+                            "last_trade": last,
+                            "updated_ts": ts,
+                        }
+                    )
                 top_rows.clear()
         if now < self._next_prices and not force_prices:
             return
         # Price history for the dashboard's price chart: the newest top of each changed instrument
         # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
+        price_point = self.sink.price_point
         for iid, (ts, mid, last) in pending.items():
-            self.sink.price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
+            price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
         pending.clear()
 
 

@@ -143,21 +143,31 @@ class PerformanceTracker:
         persist = force_persist or now >= self.next_persist
         hourly = cfg.hourly_snapshots and (now >= self.next_hourly)
         extras: dict[str, tuple[int, int, int, int, int, int]] = {}
-        for r in engine.runners.values():
+        stats, rings = self.stats, self.rings
+        value_of = engine.market_value
+        for name, r in engine.runners.items():
             pf = r.portfolio
-            st = self.stats_for(r.name)
-            market_value = engine.market_value(pf)
-            equity_m = pf.cash + market_value
+            st = stats.get(name)
+            if st is None:
+                st = self.stats_for(name)
+            positions = pf.positions
+            market_value = value_of(pf)
+            cash = pf.cash
+            equity_m = cash + market_value
             equity = equity_m / MICRO
-            st.sample(now, equity, bool(pf.positions) or pf.reserved_cash > 0)
+            st.sample(now, equity, bool(positions) or pf.reserved_cash > 0)
             if st.bets_seen < len(pf.closed_bets):
                 new = pf.closed_bets[st.bets_seen :]
                 for bet in new:
-                    engine.sink.closed_bet(r.name, bet)
+                    engine.sink.closed_bet(name, bet)
                 st.add_bets([b.pnl / MICRO for b in new])
-            self.rings[r.name].append(now, equity)
-            unreal = market_value - sum(p.cost_basis for p in pf.positions.values())
-            extras[r.name] = (equity_m, market_value, unreal, pf.cash, pf.realized_pnl, pf.fees)
+            rings[name].append(now, equity)
+            unreal = (
+                market_value - sum(p.cost_basis for p in positions.values())
+                if positions
+                else market_value
+            )
+            extras[name] = (equity_m, market_value, unreal, cash, pf.realized_pnl, pf.fees)
         self._extras = extras
         self._engine = engine
         self._sample_ts = now

@@ -90,6 +90,8 @@ class SafetyLayer(SafetyActions):
         self.next_persist = float("-inf")
         self.flatten_next = float("-inf")
         self._rej_last: dict[tuple[str, str], tuple[float, int]] = {}
+        # Last measure of each strategy with the values it was built from (see _measure).
+        self._measures: dict[str, tuple[tuple[Any, ...], StrategyMeasure]] = {}
         self._attach()
 
     def _attach(self) -> None:
@@ -256,33 +258,41 @@ class SafetyLayer(SafetyActions):
 
     def _measure(self, now: float) -> list[StrategyMeasure]:
         eng = self.engine
+        runners = eng.runners
+        market_value = eng.market_value
         equities = {
-            name: r.portfolio.cash + eng.market_value(r.portfolio)
-            for name, r in eng.runners.items()
+            name: r.portfolio.cash + market_value(r.portfolio) for name, r in runners.items()
         }
-        if self.metrics.update(now, equities):
-            log.info("New risk day %s: day-start equities recorded.", self.metrics.day)
-            self._save("risk_metrics", self.metrics.to_dict(), now)
-            self._apply(self.board.new_day(now, self.metrics.day), now)
+        metrics = self.metrics
+        if metrics.update(now, equities):
+            log.info("New risk day %s: day-start equities recorded.", metrics.day)
+            self._save("risk_metrics", metrics.to_dict(), now)
+            self._apply(self.board.new_day(now, metrics.day), now)
             self._new_day_resume(now)
+        peak, day_start = metrics.peak, metrics.day_start
+        cache = self._measures
         out = []
-        for name, r in eng.runners.items():
+        for name, r in runners.items():
             pf = r.portfolio
-            out.append(
-                StrategyMeasure(
-                    name,
-                    r.status,
-                    equities[name],
-                    self.metrics.peak.get(name, equities[name]),
-                    self.metrics.day_start.get(name, equities[name]),
-                    pf.wins,
-                    pf.losses,
-                    pf.consecutive_losses,
-                    kind=str(getattr(r.strategy, "kind", "directional")),
-                    stage=self.stage_of(name),
-                    starting=pf.starting_cash,
-                )
+            equity = equities[name]
+            # StrategyMeasure's fields after the name, in order; an unchanged strategy gets the
+            # same (frozen) measure as at the last check instead of a new one every second.
+            fields = (
+                r.status,
+                equity,
+                peak.get(name, equity),
+                day_start.get(name, equity),
+                pf.wins,
+                pf.losses,
+                pf.consecutive_losses,
+                str(getattr(r.strategy, "kind", "directional")),
+                str(getattr(r, "stage", "paper")),  # stage_of(name), inlined
+                pf.starting_cash,
             )
+            hit = cache.get(name)
+            if hit is None or hit[0] != fields:
+                hit = cache[name] = (fields, StrategyMeasure(name, *fields))
+            out.append(hit[1])
         return out
 
     def _daily_loss_stops(self, measures: list[StrategyMeasure], now: float) -> None:
@@ -520,6 +530,8 @@ class SafetyLayer(SafetyActions):
     # ================================================================== exits / closing
     def _run_exits(self, now: float) -> None:
         eng = self.engine
+        if not self.exits.high and not any(r.portfolio.positions for r in eng.runners.values()):
+            return  # nothing held and no high-water mark to forget: the loops below do nothing
         in_flight = self._closing_keys()
         for name, r in eng.runners.items():
             if r.status == "disabled" or (r.status == "paused" and not self.cfg.exits.when_paused):
