@@ -285,11 +285,21 @@ class BreakerBoard:
                 out.append(BreakerAction("reset", b, "resume_strategy", b.reason or ""))
         else:
             limit = cfg.streak_limit(m.kind)
-            losing = cfg.consecutive_losses_min_loss_pct is None or (
-                m.starting > 0
-                and at_least_pct(m.total_loss, m.starting, cfg.consecutive_losses_min_loss_pct)
-            )
-            if limit is not None and m.status == "active" and streak >= limit and losing:
+            # The loss test only when the streak counts (it runs every clock second).
+            if (
+                limit is not None
+                and m.status == "active"
+                and streak >= limit
+                and (
+                    cfg.consecutive_losses_min_loss_pct is None
+                    or (
+                        m.starting > 0
+                        and at_least_pct(
+                            m.total_loss, m.starting, cfg.consecutive_losses_min_loss_pct
+                        )
+                    )
+                )
+            ):
                 b = self.get(CONSECUTIVE_LOSSES, m.name)
                 down = f"{pct(m.total_loss, m.starting):.2f}%" if m.starting > 0 else "?"
                 reason = (

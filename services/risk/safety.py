@@ -232,7 +232,7 @@ class SafetyLayer(SafetyActions):
             self.next_measure = now + self.cfg.breakers.check_interval_s
             measures = self._measure(now)
             if self.cfg.breakers.enabled:
-                total = sum(m.equity for m in measures)
+                total = sum([m.equity for m in measures])
                 self._apply(
                     self.board.evaluate(
                         now, measures, total, self.metrics.day_start_total, self.metrics.peak_total
@@ -299,8 +299,10 @@ class SafetyLayer(SafetyActions):
         """Pause a strategy whose day loss reached ``risk.limits.max_daily_loss_usd`` until the
         next risk day, instead of refusing each of its entries all day (one rejection a second)."""
         for m in measures:
+            if m.status != "active":
+                continue
             lim = self.limits.for_strategy(m.name).max_daily_loss
-            if m.status != "active" or lim is None or m.day_loss < lim:
+            if lim is None or m.day_loss < lim:
                 continue
             self._auto_pause(
                 m.name,
