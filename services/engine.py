@@ -304,6 +304,7 @@ class Engine(OrderFlow, Gateway):
             self.start()
         max_backlog = self.cfg.bot.writer_max_backlog
         monotonic = time.monotonic
+        backlog = self.sink.backlog
         next_yield = monotonic() + YIELD_INTERVAL_S
         async for batch in self.feed.batches():
             self.process_batch(batch)
@@ -317,10 +318,10 @@ class Engine(OrderFlow, Gateway):
             if monotonic() >= next_yield:
                 await asyncio.sleep(0)
                 next_yield = monotonic() + YIELD_INTERVAL_S
-            if self.sink.backlog() > max_backlog:
+            if backlog() > max_backlog:
                 # Backpressure: as fast as possible must not outrun the database, or fills
                 # reported as stored would wait in memory and control acks would lag.
-                while self.sink.backlog() > max_backlog // 2 and not self.stop_requested:
+                while backlog() > max_backlog // 2 and not self.stop_requested:
                     await asyncio.sleep(0.005)
 
     def request_stop(self) -> None:

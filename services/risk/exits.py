@@ -158,6 +158,8 @@ class ExitManager:
                 )
         if mark is None or entry <= 0:
             return None
+        if r.stop_loss_pct is None and r.trailing_stop_pct is None and r.take_profit_pct is None:
+            return None  # no price rule: nothing below can fire (this runs every clock second)
         # d: +1 for a long (loses when the unit value falls), -1 for a short (when it rises).
         d = 1 if pos.qty > 0 else -1
         worse, better = ("below", "above") if d > 0 else ("above", "below")

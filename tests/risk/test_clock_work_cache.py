@@ -71,3 +71,78 @@ def test_global_breaker_modes_follow_a_stage_or_status_change() -> None:
         assert board.global_modes == full.global_modes
         seen.add(board.global_modes["daily_loss"])
     assert seen == {"enforce", "observe"}
+
+
+def _uncached_measures(safety: object) -> list[StrategyMeasure]:
+    """SafetyLayer._measure as it was before its cache (issue 18), without the metrics update."""
+    eng = safety.engine  # type: ignore[attr-defined]
+    metrics = safety.metrics  # type: ignore[attr-defined]
+    out = []
+    for name, r in eng.runners.items():
+        pf = r.portfolio
+        equity = pf.cash + pf.market_value(eng.mark)
+        out.append(
+            StrategyMeasure(
+                name,
+                r.status,
+                equity,
+                metrics.peak.get(name, equity),
+                metrics.day_start.get(name, equity),
+                pf.wins,
+                pf.losses,
+                pf.consecutive_losses,
+                kind=str(getattr(r.strategy, "kind", "directional")),
+                stage=str(getattr(r, "stage", "paper")),
+                starting=pf.starting_cash,
+            )
+        )
+    return out
+
+
+def test_reused_strategy_measures_equal_fresh_ones_every_clock_second() -> None:
+    from services.clock import SimClock
+    from services.markets.sim import SimFeed
+    from services.node import build_node
+    from services.persistence import NullSink
+    from services.strategies.loader import build_strategies
+    from tests.conftest import ROOT
+    from utils.config import load_config
+
+    cfg = load_config(str(ROOT / "config.example.yaml"))
+    node = build_node(
+        cfg, build_strategies(cfg, "c.yaml"), NullSink(), clock=SimClock(cfg.market_data.start_ts)
+    )
+    eng, safety = node.engine, node.safety
+    assert safety is not None
+    seen = {"ticks": 0, "reused": 0, "changed": 0}
+    last: dict[str, StrategyMeasure] = {}
+    names = list(eng.runners)
+
+    def compare(now: float) -> None:
+        k = seen["ticks"] = seen["ticks"] + 1
+        # Change what a measure is built from now and then: a status, a stage.
+        r = eng.runners[names[k % len(names)]]
+        if k % 37 == 0:
+            eng.set_status(r.name, "paused" if r.status == "active" else "active", "test")
+        if k % 53 == 0:
+            r.stage = "live" if getattr(r, "stage", "paper") == "paper" else "paper"  # type: ignore[attr-defined]
+        got = safety._measure(now)
+        assert got == _uncached_measures(safety)
+        for m in got:
+            if last.get(m.name) is m:
+                seen["reused"] += 1
+            elif m.name in last:
+                seen["changed"] += 1
+            last[m.name] = m
+
+    eng.clock_listeners.append(compare)
+    eng.start()
+    feed = SimFeed(cfg.market_data.sim, seed=3, start_ts=cfg.market_data.start_ts, duration_s=300)
+    for batch in feed.iter_batches():
+        for ev in batch:
+            eng.handle(ev)
+        eng.on_clock()
+    eng.finish()
+    # Both paths were taken many times: unchanged strategies reused, changed ones rebuilt.
+    assert seen["ticks"] > 250 and seen["reused"] > 100 and seen["changed"] > 100
+    assert eng.fill_seq > 0
