@@ -264,6 +264,10 @@ async def run_app(
             engine.finish()
             safety.finish()
             lifecycle.finish()
+            # The risk page's figures as the run ends: the side task samples them once a wall
+            # second, so its last row could miss the final bets (and differ between two runs
+            # of the same events).
+            sink.state("strategy_risk", _strategy_risk(engine), clock.now())
         except Exception:
             log.exception("Final snapshot failed.")
             exit_code = 1
