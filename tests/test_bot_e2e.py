@@ -114,7 +114,9 @@ def test_done_means_run_reconciles_to_the_micro(tmp_db: Path) -> None:
         assert stored == st["positions"]
     # The risk page's figures are those of the end of the run (written at shutdown, not only by
     # the once-a-wall-second side task): wins and losses are the stored closed bets.
-    risk = json.loads(_q(tmp_db, "select value_json from bot_state where key='strategy_risk'")[0][0])
+    risk = json.loads(
+        _q(tmp_db, "select value_json from bot_state where key='strategy_risk'")[0][0]
+    )
     bets = _q(tmp_db, "select strategy, sum(pnl > 0), sum(pnl <= 0) from closed_bets group by 1")
     assert bets and sum(w + lo for _, w, lo in bets) > 0
     for name, wins, losses in bets:
