@@ -245,7 +245,8 @@ class LifecycleManager:
             if st is None:
                 continue
             pf = r.portfolio
-            equity = (pf.cash + pf.market_value(eng.mark)) / MICRO
+            # The engine's cached valuation: equal to pf.market_value(eng.mark) (issue 18).
+            equity = (pf.cash + eng.market_value(pf)) / MICRO
             st.sample(
                 now,
                 equity,
