@@ -279,12 +279,9 @@ async def run_app(
         if store_stop:
             exit_code = EXIT_STORE
         exit_code = await _final_flush(cfg, writer, sink, clock.now, exit_code)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-            loop.remove_signal_handler(sig)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Everything is written; a late stop signal must not turn a clean exit into a
-            # traceback or a kill in the last moments of teardown.
-            signal.signal(sig, signal.SIG_IGN)
+        # Everything is written; a late signal must not turn a clean exit into a traceback or a
+        # kill in the last moments of teardown.
+        ignore_signals(loop, (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
         db.dispose()
         st = writer.stats
         log.info(
@@ -333,6 +330,32 @@ def _spool_path(cfg: AppConfig, db_file: Path | None) -> Path:
     if db_file is not None:
         return db_file.with_name(db_file.name + ".spool")
     return Path("data/bot.spool")
+
+
+def ignore_signals(loop: asyncio.AbstractEventLoop, signals: tuple[signal.Signals, ...]) -> None:
+    """Ignore ``signals`` from now on, without a moment in which their default action applies.
+
+    ``loop.remove_signal_handler`` restores the default handler (``KeyboardInterrupt`` for
+    SIGINT, termination for SIGTERM and SIGUSR1): an impatient operator's Ctrl-C between it and
+    ``SIG_IGN`` raised a traceback after the final flush. So the signals are ignored first, then
+    the loop forgets its handlers without restoring anything (its table is private to asyncio:
+    another loop implementation gets ``remove_signal_handler`` and then ``SIG_IGN``).
+    """
+    table = getattr(loop, "_signal_handlers", None)
+    for sig in signals:
+        signal.signal(sig, signal.SIG_IGN)
+    if not isinstance(table, dict):
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+        return
+    for sig in signals:
+        table.pop(sig, None)
+    if not table:
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError):  # not the main thread: asyncio logs and goes on too
+            log.info("Could not reset the signal wake-up descriptor.")
 
 
 async def _final_flush(

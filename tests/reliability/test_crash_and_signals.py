@@ -65,3 +65,45 @@ def test_a_second_stop_signal_does_not_skip_the_final_flush(tmp_path: Path, seco
     record = json.loads(q(db, "select value_json from bot_state where key='run'")[0][0])
     assert record["clean"] is True
     assert_nothing_lost(db, bot.engine_fill_id())
+
+
+def test_teardown_never_restores_a_stop_signals_default_action(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the final flush, stop signals go from the loop's handler straight to SIG_IGN.
+
+    ``loop.remove_signal_handler`` restores SIGINT's ``KeyboardInterrupt`` and SIGTERM's
+    termination: a Ctrl-C between it and ``SIG_IGN`` raised a traceback after a clean flush
+    (seen as a rare failure of the test above). Every disposition set is recorded here.
+    """
+    import asyncio
+
+    from services.app import ignore_signals
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    before = {s: signal.getsignal(s) for s in sigs}
+    set_to: list[tuple[int, object]] = []
+    real = signal.signal
+
+    def recording(sig: int, handler: object) -> object:
+        set_to.append((sig, handler))
+        return real(sig, handler)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for s in sigs:
+            loop.add_signal_handler(s, lambda: None)
+        monkeypatch.setattr(signal, "signal", recording)
+        ignore_signals(loop, sigs)
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in sigs)
+
+    try:
+        asyncio.run(main())
+        # Closing the loop did not restore them either.
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in sigs)
+    finally:
+        monkeypatch.undo()
+        for s, h in before.items():
+            signal.signal(s, h)
+    assert set_to, "nothing was set"
+    assert all(h is signal.SIG_IGN for _, h in set_to), set_to
