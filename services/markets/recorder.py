@@ -9,11 +9,17 @@ number ``n`` that orders records with equal times:
 * ``{"k": "normalized", "t", "n", "events": [...]}`` - normalized events (simulator output,
   resolutions and closes noticed through REST).
 
-Format 2 (``compact: true``, the default) writes a raw frame that is a JSON object or array as
+Format 2 writes a raw frame that is a JSON object or array as
 ``{"k": "raw", "t", "n", "s", "j": <the decoded frame>}``: no second JSON encoding of the frame
 as a string, and without the venue's per-level ``hash`` fields (random 40-hex-digit strings that
 no compressor can shrink and that the translator never reads). Other frames (``PING``, text that
-is not JSON) keep the format-1 ``m`` form. Files are zstd-compressed (``.jsonl.zst``) unless
+is not JSON) keep the format-1 ``m`` form. Format 3 (``compact: true``, the default) is format 2
+except that a frame holding one ``price_change`` message in the usual shape is written as
+``{"k": "raw", "t", "n", "s", "p": <the message without its entries>, "r": <runs>}``, one run
+``[asset_id, sides, prices, sizes, best_bid, best_ask]`` per group of consecutive entries with
+the same asset and best prices (``sides`` a string of ``B``/``S``): the token id and the best
+prices once per run instead of once per level
+(:func:`~services.markets.polymarket.translate.price_change_runs`). Files are zstd-compressed (``.jsonl.zst``) unless
 ``codec: gzip``. The replay reads every combination, recognising the compression by content.
 See ``docs/RECORDING.md``.
 
@@ -53,11 +59,14 @@ from services.events import (
 )
 from services.feed import Feed
 from services.instruments import Instrument, Side, rules_from_dict, rules_to_dict
+from services.markets.polymarket.translate import price_change_runs
 from utils.market_config import RecorderConfig
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # format 1: raw frames only as strings ("m"); 2 adds decoded frames ("j")
+# format 1: raw frames only as strings ("m"); 2 adds decoded frames ("j"); 3 adds price_change
+# messages as runs of levels ("p", "r")
+FORMAT_VERSION = 3
 
 try:  # zstd: smaller files and faster reading than gzip (requirements.txt)
     import zstandard
@@ -110,6 +119,15 @@ def compact_frame(frame: str) -> Any | None:
     else:
         return None
     return obj
+
+
+def compact_body(obj: Any) -> str:
+    """The body of a raw record holding a decoded frame: ``"p":head,"r":runs`` for a
+    ``price_change`` message in the usual shape (format 3), else ``"j":frame`` (format 2)."""
+    split = price_change_runs(obj)
+    if split is None:
+        return '"j":' + _dumps(obj)
+    return '"p":' + _dumps(split[0]) + ',"r":' + _dumps(split[1])
 
 
 def instrument_to_dict(inst: Instrument) -> dict[str, Any]:
@@ -324,7 +342,7 @@ class Recorder:
             frame = item[4]
             obj = compact_frame(frame) if self.config.compact and type(frame) is str else None
             if obj is not None:
-                body = '"j":' + _dumps(obj)
+                body = compact_body(obj)
             elif isinstance(frame, bytes):
                 body = '"b64":"' + base64.b64encode(frame).decode("ascii") + '"'
             else:

@@ -1,9 +1,10 @@
-"""``python bot.py recording convert OLD NEW``: rewrite recordings in format 2 (docs/RECORDING.md).
+"""``python bot.py recording convert OLD NEW``: rewrite recordings in format 3 (docs/RECORDING.md).
 
 Each file under OLD (a file or a directory of ``*.jsonl``, ``*.jsonl.gz``, ``*.jsonl.zst``) becomes
 one ``.jsonl.zst`` file of the same name under the directory NEW, record for record in the same
 order: raw text frames that are JSON become decoded ``j`` records without the venue's ``hash``
-fields, every other record is copied as it is. The replay of the converted files yields the same
+fields, and ``price_change`` messages in the usual shape (text or format-2 ``j`` frames) become
+runs of levels (``p``, ``r``); every other record is copied as it is. The replay of the converted files yields the same
 events (``tests/markets/test_recording_format.py``). Old files stay readable: converting is only
 for size and reading speed.
 """
@@ -15,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from services.markets.polymarket.translate import price_change_runs
 from services.markets.recorder import FORMAT_VERSION, _dumps, _loads, compact_frame
 from services.markets.replay import _READ_ERRORS, ReplayFileError, recording_files, recording_lines
 
@@ -49,11 +51,19 @@ def convert_file(src: Path, dst: Path, level: int = 3) -> tuple[int, int, bool]:
                 if isinstance(rec, dict) and rec.get("k") == "meta":
                     rec = {**rec, "v": FORMAT_VERSION, "converted_from": src.name}
                     line = json.dumps(rec).encode()
-                elif isinstance(rec, dict) and rec.get("k") == "raw" and type(rec.get("m")) is str:
-                    obj = compact_frame(rec["m"])
-                    if obj is not None:
-                        del rec["m"]
+                elif isinstance(rec, dict) and rec.get("k") == "raw":
+                    if type(rec.get("m")) is str:
+                        obj = compact_frame(rec["m"])
+                        if obj is not None:
+                            del rec["m"]
+                    else:  # a format-2 record: its price_change messages become runs
+                        obj = rec.pop("j", None)
+                    split = None if obj is None else price_change_runs(obj)
+                    if split is not None:
+                        rec["p"], rec["r"] = split
+                    elif obj is not None:
                         rec["j"] = obj
+                    if obj is not None:
                         line = _dumps(rec).encode()
                         compacted += 1
                 out.write(line + b"\n")
@@ -74,7 +84,7 @@ def main(argv: list[str]) -> int:
     """Run the ``recording`` subcommand; returns the exit code (2 for bad arguments)."""
     ap = argparse.ArgumentParser(prog="bot.py recording", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    cv = sub.add_parser("convert", help="rewrite recordings in format 2 (zstd, decoded frames)")
+    cv = sub.add_parser("convert", help="rewrite recordings in format 3 (zstd, decoded frames, runs)")
     cv.add_argument("old", help="a recording file or a directory of them")
     cv.add_argument("new", help="output directory (created; existing files are not overwritten)")
     cv.add_argument("--level", type=int, default=3, help="zstd level 1-19 (default 3)")
@@ -101,7 +111,7 @@ def main(argv: list[str]) -> int:
             return 1
         note = " (input cut short: converted what it holds)" if cut else ""
         print(
-            f"{src} -> {dst}: {n:,} records, {k:,} frames decoded, "
+            f"{src} -> {dst}: {n:,} records, {k:,} frames rewritten, "
             f"{src.stat().st_size / 1e6:.2f} MB -> {dst.stat().st_size / 1e6:.2f} MB{note}"
         )
     return 0

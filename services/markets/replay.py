@@ -235,11 +235,19 @@ class ReplayFeed:
                 "A recording file ends early.", extra={"file": str(path), "error": str(exc)}
             )
 
+    def _merged(self) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
+        """Every file's ``(time, sequence, file, record)``, merged by the first three."""
+        streams = [self._read(i, p) for i, p in enumerate(self.files)]
+        if len(streams) == 1:
+            return streams[0]
+        # Tuples compare on (time, sequence, file) and never reach the record: the file index
+        # differs between streams, and merge compares items of different streams only.
+        return heapq.merge(*streams)
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Yield every record of every file, merged by (time, sequence, file)."""
-        streams = [self._read(i, p) for i, p in enumerate(self.files)]
-        for _t, _n, _i, rec in heapq.merge(*streams, key=lambda r: (r[0], r[1], r[2])):
-            yield rec
+        for item in self._merged():
+            yield item[3]
 
     def instruments(self) -> list[Instrument]:
         """Return every instrument described in the recording (reads the files once)."""
@@ -266,13 +274,15 @@ class ReplayFeed:
     def iter_batches(self) -> Iterator[list[MarketEvent]]:
         """Yield event batches synchronously (one per record that produced events)."""
         tr = self.translator
-        for rec in self.records():
-            self.counters["records"] += 1
+        counters = self.counters
+        for t, _n, _i, rec in self._merged():
+            counters["records"] += 1
             try:
                 kind = rec["k"]
-                t = float(rec["t"])
                 if kind == "raw":
-                    if "j" in rec:  # format 2: the frame already decoded
+                    if "p" in rec:  # format 3: a price_change message as runs of levels
+                        events = tr.translate_runs(rec["p"], rec["r"], t)
+                    elif "j" in rec:  # format 2: the frame already decoded
                         events = tr.translate_decoded(rec["j"], t)
                     else:
                         frame = rec["m"] if "m" in rec else base64.b64decode(rec["b64"])
@@ -282,10 +292,10 @@ class ReplayFeed:
                 elif kind == "normalized":
                     events = tr.accept(event_from_dict(d) for d in rec["events"])
                 else:
-                    self.counters["bad_records"] += 1
+                    counters["bad_records"] += 1
                     continue
             except (KeyError, TypeError, ValueError, ArithmeticError):
-                self.counters["bad_records"] += 1
+                counters["bad_records"] += 1
                 continue
             if events:
                 yield events

@@ -41,6 +41,118 @@ except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
 
+# ---------------------------------------------------------------- price_change runs (format 3)
+# A recording stores a price_change message in the usual shape as columns (docs/RECORDING.md,
+# format 3): the message without its entries ("head") and
+# ``[assets, counts, sides, prices, sizes, best_bids, best_asks]``: one asset, count and pair of
+# best prices per run of consecutive entries sharing them, and one side letter ("B"/"S"), price
+# and size string per entry. The translator reads them without building an entry dict and five
+# strings per level (issue 18).
+_RUN_FIELDS = frozenset({"asset_id", "price", "size", "side", "best_bid", "best_ask"})
+_SIDE_LETTER = {"BUY": "B", "SELL": "S"}
+_LETTER_SIDE = {"B": "BUY", "S": "SELL"}
+_LETTER_SIDES = {"B": Side.BUY, "S": Side.SELL}
+_INT_ONLY = {int}
+
+
+def price_change_runs(msg: Any) -> tuple[dict[str, Any], list[Any]] | None:
+    """Return ``(head, columns)`` of a ``price_change`` message in the usual shape, else None.
+
+    The usual shape: a dict with ``event_type`` ``"price_change"``, no top-level ``asset_id`` or
+    ``changes``, and a non-empty ``price_changes`` list of dicts holding exactly ``asset_id``,
+    ``price``, ``size``, ``side`` (``BUY``/``SELL``), ``best_bid`` and ``best_ask``, all strings.
+    :func:`expand_price_change_runs` gives the message back (entries equal, key order aside).
+    """
+    if type(msg) is not dict or msg.get("event_type") != "price_change":
+        return None
+    entries = msg.get("price_changes")
+    if type(entries) is not list or not entries or "asset_id" in msg or "changes" in msg:
+        return None
+    assets: list[str] = []
+    counts: list[int] = []
+    bids: list[str] = []
+    asks: list[str] = []
+    sides: list[str] = []
+    prices: list[str] = []
+    sizes: list[str] = []
+    key: tuple[Any, ...] = ()
+    for e in entries:
+        if type(e) is not dict or e.keys() != _RUN_FIELDS:
+            return None
+        asset, price, size = e["asset_id"], e["price"], e["size"]
+        side_name, bb, ba = e["side"], e["best_bid"], e["best_ask"]
+        if not (type(asset) is type(price) is type(size) is type(side_name) is str):
+            return None
+        side = _SIDE_LETTER.get(side_name)
+        if side is None or type(bb) is not str or type(ba) is not str:
+            return None
+        if (asset, bb, ba) != key:
+            key = (asset, bb, ba)
+            assets.append(asset)
+            counts.append(0)
+            bids.append(bb)
+            asks.append(ba)
+        counts[-1] += 1
+        sides.append(side)
+        prices.append(price)
+        sizes.append(size)
+    head = {k: v for k, v in msg.items() if k != "price_changes"}
+    return head, [assets, counts, "".join(sides), prices, sizes, bids, asks]
+
+
+def _run_columns(runs: Any) -> tuple[list[Any], list[int], str, list[Any], list[Any], Any, Any]:
+    """The seven columns of a format-3 message, checked for shape (ValueError if not)."""
+    if type(runs) is not list or len(runs) != 7:
+        raise ValueError("price_change runs: not a list of 7 columns")
+    assets, counts, sides, prices, sizes, bids, asks = runs
+    if type(sides) is not str or not all(type(x) is list for x in (assets, counts, prices, sizes)):
+        raise ValueError("price_change runs: columns of the wrong type")
+    if type(bids) is not list or type(asks) is not list:
+        raise ValueError("price_change runs: columns of the wrong type")
+    if not len(assets) == len(counts) == len(bids) == len(asks):
+        raise ValueError("price_change runs: run columns of different lengths")
+    if counts and (set(map(type, counts)) != _INT_ONLY or min(counts) < 1):
+        raise ValueError("price_change runs: counts are not positive integers")
+    if not sum(counts) == len(sides) == len(prices) == len(sizes):
+        raise ValueError("price_change runs: level columns do not match the counts")
+    return assets, counts, sides, prices, sizes, bids, asks
+
+
+def expand_price_change_runs(head: Any, runs: Any) -> dict[str, Any]:
+    """The ``price_change`` message that ``(head, columns)`` encode (the inverse of
+    :func:`price_change_runs`).
+
+    Raises
+    ------
+    ValueError
+        If they do not have the shape :func:`price_change_runs` writes.
+    """
+    if type(head) is not dict:
+        raise ValueError("price_change runs: head is not an object")
+    assets, counts, sides, prices, sizes, bids, asks = _run_columns(runs)
+    entries: list[dict[str, Any]] = []
+    i = 0
+    for asset, k, bb, ba in zip(assets, counts, bids, asks, strict=True):
+        for j in range(i, i + k):
+            name = _LETTER_SIDE.get(sides[j])
+            if name is None:
+                raise ValueError(f"price_change runs: side {sides[j]!r}")
+            entries.append(
+                {
+                    "asset_id": asset,
+                    "price": prices[j],
+                    "size": sizes[j],
+                    "side": name,
+                    "best_bid": bb,
+                    "best_ask": ba,
+                }
+            )
+        i += k
+    msg = dict(head)
+    msg["price_changes"] = entries
+    return msg
+
+
 class QualitySink(Protocol):
     """Receives data-quality transitions per instrument (the data validator implements this)."""
 
@@ -203,6 +315,103 @@ class Translator:
         decoded): exactly what :meth:`translate_frame` does after its parse."""
         self.counters["frames"] += 1
         return self._translate_obj(obj, ts)
+
+    def translate_runs(self, head: Any, runs: Any, ts: float) -> list[MarketEvent]:
+        """Translate a ``price_change`` message stored as columns (a format-3 recording):
+        exactly ``translate_decoded(expand_price_change_runs(head, runs), ts)``.
+
+        When every run is of a registered asset, all of one tick, and every level is clean
+        (side known, price in the grid cache of that tick, size valid), the message is
+        translated with the per-level work in C (``map``, ``zip``, slices); otherwise it is
+        expanded and takes the general path. The two agree on every input
+        (``tests/markets/test_price_change_runs.py``).
+
+        Raises
+        ------
+        ValueError
+            If ``head`` and ``runs`` are not what a recorder writes (nothing was changed).
+        """
+        if type(head) is dict and head.get("event_type") == "price_change":
+            try:
+                cols = _run_columns(runs)
+            except (ValueError, TypeError):
+                cols = None
+            if cols is not None and cols[0]:
+                levels = self._clean_levels(cols)
+                if levels is not None:
+                    return self._commit_runs(cols, levels, ts)
+        return self.translate_decoded(expand_price_change_runs(head, runs), ts)
+
+    def _clean_levels(self, cols: tuple[Any, ...]) -> list[tuple[Side, int, int]] | None:
+        """Every level as (side, price, size) when all are clean, else None. Changes nothing
+        but the size cache (valid sizes only, as the general path does)."""
+        assets = cols[0]
+        try:
+            if not all(map(self.instruments.__contains__, assets)):
+                return None
+            ticks = set(map(self.ticks.get, assets))
+            if len(ticks) != 1:
+                return None
+            grid = self._grids.get(ticks.pop())
+            if grid is None:
+                return None
+            ps = list(map(grid.get, cols[3]))  # only strings are keys: others give None
+            if None in ps:
+                return None
+            size_cache = self._sizes
+            zs = list(map(size_cache.get, cols[4]))
+        except TypeError:  # an unhashable asset, price or size: the general path reports it
+            return None
+        if None in zs:
+            for i, z in enumerate(zs):
+                if z is None:
+                    z = self._size(cols[4][i])  # caches it when valid
+                    if z < 0:
+                        return None
+                    zs[i] = z
+        sd = list(map(_LETTER_SIDES.get, cols[2]))
+        if None in sd:
+            return None
+        return list(zip(sd, ps, zs))
+
+    def _commit_runs(
+        self, cols: tuple[Any, ...], levels: list[tuple[Side, int, int]], ts: float
+    ) -> list[MarketEvent]:
+        c = self.counters
+        c["frames"] += 1
+        c["messages"] += 1
+        assets, counts = cols[0], cols[1]
+        out: list[MarketEvent] = []
+        if len(assets) == 1:
+            per = {assets[0]: levels}
+        else:
+            per = {}
+            i = 0
+            for asset, k in zip(assets, counts):
+                chg = per.get(asset)
+                if chg is None:
+                    per[asset] = levels[i : i + k]
+                else:
+                    chg.extend(levels[i : i + k])
+                i += k
+        # every entry carries best prices: each asset's last run holds the ones that count
+        px = self._px
+        venue_top = self.venue_top
+        for asset, (bb, ba) in dict(zip(assets, zip(cols[5], cols[6]))).items():
+            vb = px.get(bb) if type(bb) is str else None
+            va = px.get(ba) if type(ba) is str else None
+            venue_top[asset] = (
+                vb if vb is not None else self._opt_price(bb),
+                va if va is not None else self._opt_price(ba),
+            )
+        dirty = self.dirty
+        for asset, chg in per.items():
+            out.append(BookDelta(ts, asset, tuple(chg)))
+            if asset in dirty:
+                self._quality(asset, [], ts)
+        c["type:price_change"] += 1
+        c["events"] += len(out)
+        return out
 
     def _translate_obj(self, obj: Any, ts: float) -> list[MarketEvent]:
         out: list[MarketEvent] = []
