@@ -84,7 +84,9 @@ def main(argv: list[str]) -> int:
     """Run the ``recording`` subcommand; returns the exit code (2 for bad arguments)."""
     ap = argparse.ArgumentParser(prog="bot.py recording", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    cv = sub.add_parser("convert", help="rewrite recordings in format 3 (zstd, decoded frames, runs)")
+    cv = sub.add_parser(
+        "convert", help="rewrite recordings in format 3 (zstd, decoded frames, runs)"
+    )
     cv.add_argument("old", help="a recording file or a directory of them")
     cv.add_argument("new", help="output directory (created; existing files are not overwritten)")
     cv.add_argument("--level", type=int, default=3, help="zstd level 1-19 (default 3)")

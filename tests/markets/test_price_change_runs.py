@@ -95,7 +95,9 @@ def _message(rng: random.Random) -> dict[str, Any]:
     for _ in range(rng.randrange(1, 12)):
         r = rng.random()
         if r < 0.25:
-            asset = rng.choice((YES, NO, YES, NO, OTHER, UNKNOWN) if rng.random() < 0.1 else (YES, NO))
+            asset = rng.choice(
+                (YES, NO, YES, NO, OTHER, UNKNOWN) if rng.random() < 0.1 else (YES, NO)
+            )
         if rng.random() < 0.2:
             bb, ba = rng.choice(TOPS[:3]), rng.choice(TOPS[:3])
         e = _entry(rng, asset)

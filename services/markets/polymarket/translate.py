@@ -372,7 +372,7 @@ class Translator:
         sd = list(map(_LETTER_SIDES.get, cols[2]))
         if None in sd:
             return None
-        return list(zip(sd, ps, zs))
+        return list(zip(sd, ps, zs, strict=True))  # type: ignore[arg-type]
 
     def _commit_runs(
         self, cols: tuple[Any, ...], levels: list[tuple[Side, int, int]], ts: float
@@ -387,7 +387,7 @@ class Translator:
         else:
             per = {}
             i = 0
-            for asset, k in zip(assets, counts):
+            for asset, k in zip(assets, counts, strict=True):
                 chg = per.get(asset)
                 if chg is None:
                     per[asset] = levels[i : i + k]
@@ -397,7 +397,9 @@ class Translator:
         # every entry carries best prices: each asset's last run holds the ones that count
         px = self._px
         venue_top = self.venue_top
-        for asset, (bb, ba) in dict(zip(assets, zip(cols[5], cols[6]))).items():
+        for asset, (bb, ba) in dict(
+            zip(assets, zip(cols[5], cols[6], strict=True), strict=True)
+        ).items():
             vb = px.get(bb) if type(bb) is str else None
             va = px.get(ba) if type(ba) is str else None
             venue_top[asset] = (
