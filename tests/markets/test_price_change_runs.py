@@ -113,7 +113,7 @@ def test_runs_are_lossless_and_refuse_other_shapes() -> None:
     rng = random.Random(3)
     for _ in range(500):
         msg = _message(rng)
-        split = price_change_runs(msg)
+        split = price_change_runs(msg, 0)
         assert split is not None
         head, cols = split
         assert json.loads(json.dumps(cols)) == cols  # plain JSON
@@ -134,8 +134,17 @@ def test_runs_are_lossless_and_refuse_other_shapes() -> None:
     ):
         msg = copy.deepcopy(base)
         change(msg)
-        assert price_change_runs(msg) is None, msg
-    assert price_change_runs([base]) is None
+        assert price_change_runs(msg, 0) is None, msg
+    assert price_change_runs([base], 0) is None
+    one_level_runs = {
+        "event_type": "price_change",
+        "price_changes": [_entry(random.Random(2), YES), _entry(random.Random(2), NO)],
+    }
+    assert price_change_runs(one_level_runs) is None  # the recorder keeps short runs as entries
+    assert price_change_runs(one_level_runs, 0) is not None
+    assert price_change_runs(base) is None or len(base["price_changes"]) >= 2 * len(
+        price_change_runs(base, 0)[1][0]  # type: ignore[index]
+    )
 
 
 def test_runs_translate_exactly_as_the_message_on_a_random_session() -> None:
@@ -167,7 +176,7 @@ def test_runs_translate_exactly_as_the_message_on_a_random_session() -> None:
             }
         else:
             msg = _message(rng)
-            split = price_change_runs(msg)
+            split = price_change_runs(msg, 0)
             assert split is not None
             head, cols = json.loads(json.dumps(split))  # as the replay reads it
             expected = msg_tr.translate_decoded(msg, ts)
@@ -199,7 +208,7 @@ def test_malformed_columns_are_refused_without_changes_or_translate_as_expanded(
     for i in range(1500):
         ts = float(i)
         msg = _message(rng)
-        split = price_change_runs(msg)
+        split = price_change_runs(msg, 0)
         assert split is not None
         head, cols = json.loads(json.dumps(split))
         for _ in range(rng.randrange(0, 3)):

@@ -33,7 +33,16 @@ def _replay(path: Path) -> tuple[ReplayFeed, list[list[object]], BookStore]:
     return feed, batches, books  # type: ignore[return-value]
 
 
-def test_format_3_replays_the_same_events_books_and_counters_as_format_1(tmp_path: Path) -> None:
+@pytest.fixture
+def every_message_as_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's price_change messages have runs of one or two levels, which the recorder
+    keeps as entries; here every one in the usual shape is written as runs."""
+    monkeypatch.setattr("services.markets.polymarket.translate._MIN_RUN_LENGTH", 0)
+
+
+def test_format_3_replays_the_same_events_books_and_counters_as_format_1(
+    tmp_path: Path, every_message_as_runs: None
+) -> None:
     old = _record(tmp_path / "v1", codec="gzip", compact=False)  # the writer of older files
     new = _record(tmp_path / "v3")  # the defaults: compact, zstd
     assert old.name.endswith(".jsonl.gz") and new.name.endswith(".jsonl.zst")
@@ -96,7 +105,18 @@ def test_a_format_2_file_from_before_format_3_replays_like_a_new_recording(
         assert (x.bids, x.asks, x.ts) == (y.bids, y.asks, y.ts)
 
 
-def test_recording_convert_rewrites_a_format_2_file_as_runs(tmp_path: Path) -> None:
+def test_the_default_recorder_keeps_short_runs_as_entries(tmp_path: Path) -> None:
+    lines = [json.loads(x) for x in recording_lines(_record(tmp_path))]
+    raw = [x for x in lines if x["k"] == "raw"]
+    runs = [x["r"] for x in raw if "p" in x]
+    assert lines[0]["v"] == 3 and runs
+    assert all(len(r[2]) >= 2 * len(r[0]) for r in runs)  # levels >= 2 x runs
+    assert sum("price_changes" in json.dumps(x.get("j")) for x in raw) > 100
+
+
+def test_recording_convert_rewrites_a_format_2_file_as_runs(
+    tmp_path: Path, every_message_as_runs: None
+) -> None:
     from services.markets.recording_cli import main
 
     fixture = Path(__file__).resolve().parents[1] / "resources/recordings/session-v2.jsonl.zst"

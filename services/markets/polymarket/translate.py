@@ -53,10 +53,16 @@ _SIDE_LETTER = {"BUY": "B", "SELL": "S"}
 _LETTER_SIDE = {"B": "BUY", "S": "SELL"}
 _LETTER_SIDES = {"B": Side.BUY, "S": Side.SELL}
 _INT_ONLY = {int}
+# Runs of fewer levels than this on average stay entries: the columns' fixed cost per message
+# then exceeds what they save (measured on bench_feed's two-asset messages, issue 18).
+_MIN_RUN_LENGTH = 2
 
 
-def price_change_runs(msg: Any) -> tuple[dict[str, Any], list[Any]] | None:
-    """Return ``(head, columns)`` of a ``price_change`` message in the usual shape, else None.
+def price_change_runs(
+    msg: Any, min_run: float | None = None
+) -> tuple[dict[str, Any], list[Any]] | None:
+    """Return ``(head, columns)`` of a ``price_change`` message in the usual shape whose runs
+    hold at least ``min_run`` levels on average (default :data:`_MIN_RUN_LENGTH`), else None.
 
     The usual shape: a dict with ``event_type`` ``"price_change"``, no top-level ``asset_id`` or
     ``changes``, and a non-empty ``price_changes`` list of dicts holding exactly ``asset_id``,
@@ -96,6 +102,8 @@ def price_change_runs(msg: Any) -> tuple[dict[str, Any], list[Any]] | None:
         sides.append(side)
         prices.append(price)
         sizes.append(size)
+    if len(entries) < (_MIN_RUN_LENGTH if min_run is None else min_run) * len(assets):
+        return None  # short runs (e.g. one level per asset) translate faster as entries
     head = {k: v for k, v in msg.items() if k != "price_changes"}
     return head, [assets, counts, "".join(sides), prices, sizes, bids, asks]
 
@@ -105,9 +113,15 @@ def _run_columns(runs: Any) -> tuple[list[Any], list[int], str, list[Any], list[
     if type(runs) is not list or len(runs) != 7:
         raise ValueError("price_change runs: not a list of 7 columns")
     assets, counts, sides, prices, sizes, bids, asks = runs
-    if type(sides) is not str or not all(type(x) is list for x in (assets, counts, prices, sizes)):
-        raise ValueError("price_change runs: columns of the wrong type")
-    if type(bids) is not list or type(asks) is not list:
+    if type(sides) is not str or not (
+        type(assets)
+        is type(counts)
+        is type(prices)
+        is type(sizes)
+        is type(bids)
+        is type(asks)
+        is list
+    ):
         raise ValueError("price_change runs: columns of the wrong type")
     if not len(assets) == len(counts) == len(bids) == len(asks):
         raise ValueError("price_change runs: run columns of different lengths")
