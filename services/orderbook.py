@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from services.events import BookDelta, BookSnapshot, Level
 from services.instruments import Side
 
+_BUY = Side.BUY
+
 
 class OrderBook:
     """The displayed L2 book of one instrument (prices micro, sizes micro-shares)."""
@@ -176,11 +178,24 @@ class BookStore:
         return book
 
     def apply_delta(self, ev: BookDelta) -> OrderBook:
-        """Apply a delta event and return the book."""
+        """Apply a delta event and return the book (as :meth:`OrderBook.apply_changes`, inlined
+        without collecting the previous sizes: one call per delta on the feed's path)."""
         book = self._books.get(ev.instrument_id)
         if book is None:
             book = self.get(ev.instrument_id)
-        book.apply_changes(ev.changes)
+        bids, asks = book.bids, book.asks
+        for side, price, size in ev.changes:
+            if side is _BUY:
+                levels, prices = bids, book._bid_px
+            else:
+                levels, prices = asks, book._ask_px
+            if size > 0:
+                if price not in levels:
+                    insort(prices, price)
+                levels[price] = size
+            elif price in levels:
+                del levels[price]
+                del prices[bisect_left(prices, price)]
         book.ts = ev.ts
         book.updates += 1
         return book

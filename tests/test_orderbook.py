@@ -179,3 +179,44 @@ def test_apply_changes_equals_set_level_level_by_level() -> None:
             slow._bid_px,
             slow._ask_px,
         )
+
+
+def test_book_store_apply_delta_equals_set_level_level_by_level() -> None:
+    """The feed's inlined delta path (no previous sizes collected) leaves every book as
+    ``set_level`` called per level does, snapshots between deltas included."""
+    from services.events import BookDelta, BookSnapshot
+    from services.orderbook import BookStore
+
+    rng = random.Random(19)
+    store = BookStore()
+    slow = {i: OrderBook(i) for i in ("a", "b")}
+    for n in range(3000):
+        iid = rng.choice(("a", "b"))
+        if rng.random() < 0.02:
+            bids = tuple((rng.randrange(1, 40) * 10_000, rng.randrange(0, 9)) for _ in range(5))
+            asks = tuple((rng.randrange(1, 40) * 10_000, rng.randrange(0, 9)) for _ in range(5))
+            store.apply_snapshot(BookSnapshot(float(n), iid, bids, asks))
+            slow[iid].apply_snapshot(bids, asks, float(n))
+            continue
+        changes = tuple(
+            (
+                rng.choice((Side.BUY, Side.SELL)),
+                rng.randrange(1, 40) * 10_000,
+                rng.choice((0, 0, -1, rng.randrange(1, 5_000_000))),
+            )
+            for _ in range(rng.randrange(1, 6))
+        )
+        for side, p, size in changes:
+            slow[iid].set_level(side, p, size)
+        slow[iid].ts = float(n)
+        slow[iid].updates += 1
+        book = store.apply_delta(BookDelta(float(n), iid, changes))
+        s = slow[iid]
+        assert (book.bids, book.asks, book._bid_px, book._ask_px, book.ts, book.updates) == (
+            s.bids,
+            s.asks,
+            s._bid_px,
+            s._ask_px,
+            s.ts,
+            s.updates,
+        )

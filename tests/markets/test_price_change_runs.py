@@ -266,3 +266,81 @@ def test_a_damaged_runs_record_is_counted_and_skipped_by_the_replay(tmp_path: Pa
     assert [type(b[0]).__name__ for b in batches] == ["MarketListed", "BookDelta", "BookDelta"]
     assert feed.counters["bad_records"] == 2 and feed.counters["records"] == 5
     assert feed.translator.counters["type:price_change"] == 2
+
+
+class _LevelByLevel(Counting):
+    """The specification of a ``book`` message's levels: each checked on its own through the
+    general level parser (the loop of ``Translator._levels`` without its whole-list fast path)."""
+
+    def _levels(self, asset: str, raw: Any, issues: list[str]) -> Any:
+        from services.markets.polymarket.translate import _MalformedError
+
+        if raw is None:
+            return ()
+        if type(raw) is not list:
+            raise _MalformedError("levels")
+        out = []
+        for lvl in raw:
+            if type(lvl) is not dict:
+                issues.append("bad_level")
+                continue
+            level = self._level(asset, lvl.get("price"), lvl.get("size"), issues)
+            if level is not None:
+                out.append(level)
+        return tuple(out)
+
+
+def test_book_levels_fast_path_equals_the_level_by_level_specification() -> None:
+    """Random ``book`` messages (clean levels at known prices, new sizes, bad, off-grid and
+    out-of-range prices, negative and bad sizes, levels that are not objects or lack a field,
+    tick changes) between price changes that fill the price grids: the same events, issues and
+    state as the specification."""
+    rng = random.Random(7)
+    sink_a, sink_b = Sink(), Sink()
+    fast, spec = Counting(sink=sink_a), _LevelByLevel(sink=sink_b)
+    for tr in (fast, spec):
+        tr.register(_translator()[0].instruments.values())
+    level_junk: list[Any] = [
+        "x",
+        None,
+        {"price": "0.4"},
+        {"size": "1"},
+        {"price": [1], "size": "1"},
+    ]
+    for i in range(3000):
+        ts = float(i)
+        if rng.random() < 0.5:
+            msg: Any = _message(rng)
+        else:
+            levels: list[Any] = []
+            for _ in range(rng.randrange(0, 8)):
+                if rng.random() < 0.03:
+                    levels.append(rng.choice(level_junk))
+                else:
+                    levels.append(
+                        {
+                            "price": rng.choice(PRICES[:5])
+                            if rng.random() < 0.9
+                            else rng.choice(PRICES),
+                            "size": rng.choice(SIZES[:6])
+                            if rng.random() < 0.8
+                            else (
+                                str(rng.randrange(1, 10**6) / 100)
+                                if rng.random() < 0.7
+                                else rng.choice(SIZES)
+                            ),
+                        }
+                    )
+            msg = {
+                "event_type": "book",
+                "asset_id": rng.choice((YES, NO, OTHER)),
+                "market": MARKET,
+                "bids": levels,
+                "asks": list(reversed(levels)),
+            }
+            if rng.random() < 0.1:
+                msg["tick_size"] = rng.choice(("0.01", "0.001"))
+        assert fast.translate_decoded(msg, ts) == spec.translate_decoded(msg, ts), msg
+        assert _state(fast, sink_a) == _state(spec, sink_b), msg
+    c = fast.counters
+    assert c["type:book"] > 1200 and c["issue:bad_level"] > 20 and c["issue:off_grid"] > 50
