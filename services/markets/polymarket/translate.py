@@ -555,7 +555,7 @@ class Translator:
                     for i, z in enumerate(zs):
                         if z is None:
                             zs[i] = self._size(raw[i]["size"])  # caches it when valid
-                if min(zs) >= 0:  # type: ignore[type-var]
+                if min(zs) >= 0:  # type: ignore[type-var,operator]
                     return tuple(zip(ps, zs, strict=True))  # type: ignore[arg-type]
         out: list[Level] = []
         for lvl in raw:
