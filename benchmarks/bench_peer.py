@@ -25,7 +25,12 @@ compare is CPU seconds, best of the rounds, and the ratio is flumine's CPU secon
 the same 49,800 messages (above 1: faster than flumine). Wall time is printed too.
 
 Usage: python benchmarks/bench_peer.py [--n 300 | --data BETFAIR_DIR] [--recording REC]
-[--rounds 3] [--base ../base-checkout] [--flumine-python /tmp/flumine-venv/bin/python]
+[--rounds 3] [--base ../base-checkout [--base-recording OLD_FORMAT_REC]]
+[--flumine-python /tmp/flumine-venv/bin/python]
+
+A base checkout from before recording format 3 cannot read a format-3 recording: give it the
+same session in format 2 with ``--base-recording`` (``bot.py recording convert`` turns a
+format-2 recording into format 3 record for record).
 """
 
 from __future__ import annotations
@@ -115,9 +120,9 @@ def convert(betfair: Path, out: Path) -> None:
     print(f"converted: {line}")
 
 
-def bot_config(tmp: Path, recording: Path) -> Path:
+def bot_config(tmp: Path, recording: Path, name: str = "peer.yaml") -> Path:
     """A config whose only strategy counts book updates (a user strategy file)."""
-    cfg = tmp / "peer.yaml"
+    cfg = tmp / name
     cfg.write_text(
         json.dumps(  # JSON is YAML
             {
@@ -167,6 +172,12 @@ def main() -> None:
     ap.add_argument("--recording", type=Path, help="an already converted recording (skips it)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--base", type=Path, help="another checkout to run in alternation")
+    ap.add_argument(
+        "--base-recording",
+        type=Path,
+        help="the recording --base replays (default: --recording); for a base that cannot read "
+        "this checkout's format, the same session in an older format",
+    )
     ap.add_argument("--flumine-python", help="python of a venv with flumine 3.3.2")
     a = ap.parse_args()
     if a.flumine_python and a.data is None and a.recording is not None:
@@ -184,6 +195,11 @@ def main() -> None:
         size = sum(p.stat().st_size for p in recording.iterdir())
         print(f"recording: {recording} ({size / 1e6:.1f} MB)")
         cfg = bot_config(tmp, recording)
+        cfg_base = cfg
+        if a.base_recording is not None:
+            cfg_base = bot_config(tmp, a.base_recording, "peer-base.yaml")
+            size = sum(p.stat().st_size for p in a.base_recording.iterdir())
+            print(f"base recording: {a.base_recording} ({size / 1e6:.1f} MB)")
         runs: dict[str, list[dict[str, float]]] = {}
         contenders: list[tuple[str, object]] = [("bot.py", ROOT)]
         if a.base is not None:
@@ -196,7 +212,8 @@ def main() -> None:
                     assert betfair is not None
                     fig = run_flumine(str(what), betfair)
                 else:
-                    fig = run_bot(Path(str(what)), cfg, tmp / "peer.db")
+                    conf = cfg_base if label == "base bot.py" else cfg
+                    fig = run_bot(Path(str(what)), conf, tmp / "peer.db")
                 runs.setdefault(label, []).append(fig)
                 extra = f", {fig['events']:,.0f} events" if "events" in fig else ""
                 print(

@@ -38,8 +38,9 @@ class RecorderConfig(BaseModel):
     compact: bool = Field(
         default=True,
         description=(
-            "Format 2: raw frames stored as decoded JSON without the venue's per-level hash "
-            "(false: format 1, frames kept verbatim as strings)."
+            "Format 3: raw frames stored as decoded JSON without the venue's per-level hash, "
+            "price_change messages with runs of levels as columns (false: format 1, frames "
+            "kept verbatim as strings)."
         ),
     )
 
