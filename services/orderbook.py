@@ -60,22 +60,27 @@ class OrderBook:
         """Apply a delta's ``(side, price, size)`` levels in order (as :meth:`set_level` each);
         return the previous sizes. One call per delta instead of one per level (issue 18)."""
         bids, asks, bid_px, ask_px = self.bids, self.asks, self._bid_px, self._ask_px
-        buy = Side.BUY
         old_sizes: list[int] = []
         append = old_sizes.append
-        for side, price, size in changes:
-            if side is buy:
-                levels, prices = bids, bid_px
+        for side, price, size in changes:  # one branch per side: no per-level rebinding
+            if side is _BUY:
+                old = bids.get(price, 0)
+                if size > 0:
+                    if not old:
+                        insort(bid_px, price)
+                    bids[price] = size
+                elif old:
+                    del bids[price]
+                    del bid_px[bisect_left(bid_px, price)]
             else:
-                levels, prices = asks, ask_px
-            old = levels.get(price, 0)
-            if size > 0:
-                if old == 0:
-                    insort(prices, price)
-                levels[price] = size
-            elif old:
-                del levels[price]
-                del prices[bisect_left(prices, price)]
+                old = asks.get(price, 0)
+                if size > 0:
+                    if not old:
+                        insort(ask_px, price)
+                    asks[price] = size
+                elif old:
+                    del asks[price]
+                    del ask_px[bisect_left(ask_px, price)]
             append(old)
         return old_sizes
 
@@ -183,19 +188,23 @@ class BookStore:
         book = self._books.get(ev.instrument_id)
         if book is None:
             book = self.get(ev.instrument_id)
-        bids, asks = book.bids, book.asks
+        bids, asks, bid_px, ask_px = book.bids, book.asks, book._bid_px, book._ask_px
         for side, price, size in ev.changes:
             if side is _BUY:
-                levels, prices = bids, book._bid_px
-            else:
-                levels, prices = asks, book._ask_px
-            if size > 0:
-                if price not in levels:
-                    insort(prices, price)
-                levels[price] = size
-            elif price in levels:
-                del levels[price]
-                del prices[bisect_left(prices, price)]
+                if size > 0:
+                    if price not in bids:
+                        insort(bid_px, price)
+                    bids[price] = size
+                elif price in bids:
+                    del bids[price]
+                    del bid_px[bisect_left(bid_px, price)]
+            elif size > 0:
+                if price not in asks:
+                    insort(ask_px, price)
+                asks[price] = size
+            elif price in asks:
+                del asks[price]
+                del ask_px[bisect_left(ask_px, price)]
         book.ts = ev.ts
         book.updates += 1
         return book
