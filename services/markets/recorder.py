@@ -14,12 +14,12 @@ Format 2 writes a raw frame that is a JSON object or array as
 as a string, and without the venue's per-level ``hash`` fields (random 40-hex-digit strings that
 no compressor can shrink and that the translator never reads). Other frames (``PING``, text that
 is not JSON) keep the format-1 ``m`` form. Format 3 (``compact: true``, the default) is format 2
-except that a frame holding one ``price_change`` message in the usual shape is written as
-``{"k": "raw", "t", "n", "s", "p": <the message without its entries>, "r": <runs>}``, one run
-``[asset_id, sides, prices, sizes, best_bid, best_ask]`` per group of consecutive entries with
-the same asset and best prices (``sides`` a string of ``B``/``S``): the token id and the best
-prices once per run instead of once per level
-(:func:`~services.markets.polymarket.translate.price_change_runs`). Files are zstd-compressed (``.jsonl.zst``) unless
+except that a frame holding one ``price_change`` message in the usual shape, with runs of
+entries of one token, is written as
+``{"k": "raw", "t", "n", "s", "p": <the message without its entries>, "r": <seven columns>}``:
+the token id, entry count and best prices once per run, a side letter, price and size per entry
+(:func:`~services.markets.recording_runs.price_change_runs`). Files are zstd-compressed
+(``.jsonl.zst``) unless
 ``codec: gzip``. The replay reads every combination, recognising the compression by content.
 See ``docs/RECORDING.md``.
 
@@ -59,7 +59,7 @@ from services.events import (
 )
 from services.feed import Feed
 from services.instruments import Instrument, Side, rules_from_dict, rules_to_dict
-from services.markets.polymarket.translate import price_change_runs
+from services.markets.recording_runs import price_change_runs
 from utils.market_config import RecorderConfig
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from services.markets.polymarket.translate import price_change_runs
 from services.markets.recorder import FORMAT_VERSION, _dumps, _loads, compact_frame
+from services.markets.recording_runs import price_change_runs
 from services.markets.replay import _READ_ERRORS, ReplayFileError, recording_files, recording_lines
 
 

@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 
 from services.instruments import Instrument
-from services.markets.polymarket.translate import (
-    Translator,
-    expand_price_change_runs,
-    price_change_runs,
-)
+from services.markets.polymarket.translate import Translator
+from services.markets.recording_runs import expand_price_change_runs, price_change_runs
 from services.markets.replay import ReplayFeed
 
 YES = "55639997988870728804332826329981550462133227181325450514047940803040369884197"

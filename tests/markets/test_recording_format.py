@@ -37,7 +37,7 @@ def _replay(path: Path) -> tuple[ReplayFeed, list[list[object]], BookStore]:
 def every_message_as_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The session's price_change messages have runs of one or two levels, which the recorder
     keeps as entries; here every one in the usual shape is written as runs."""
-    monkeypatch.setattr("services.markets.polymarket.translate._MIN_RUN_LENGTH", 0)
+    monkeypatch.setattr("services.markets.recording_runs._MIN_RUN_LENGTH", 0)
 
 
 def test_format_3_replays_the_same_events_books_and_counters_as_format_1(
