@@ -1,12 +1,13 @@
-"""Recording format 1 (gzip, frames as JSON strings) against format 2 (zstd, decoded frames
-without hashes): bytes per record and per event, and reading cost, on the same session.
+"""Recording format 1 (gzip, frames as JSON strings) against the current format 3 (zstd,
+decoded frames without hashes, price changes with runs as columns): bytes per record and per
+event, and reading cost, on the same session.
 
 1. Without ``--recording``: ``python bot.py --speed max`` records ``--seconds`` of the shipped
    config's simulator with the format-1 writer (``recorder: {codec: gzip, compact: false}``), as
    a user's recording from before format 2. With ``--recording PATH``: that recording (a file or
    a directory, any format), e.g. the peer workload converted by
    ``../shared/bench/betfair/to_polymarket.py`` (raw Polymarket frames).
-2. ``bot.py recording convert``'s code writes the same records in format 2 (identical replay:
+2. ``bot.py recording convert``'s code writes the same records in format 3 (identical replay:
    ``tests/markets/test_recording_format.py``).
 3. Each format is read ``--repeat`` times, best CPU time (``time.process_time``, not wall time:
    the machine is shared): records only (decompress and parse the envelope), and the replay feed
@@ -104,7 +105,7 @@ def measure(label: str, files: list[Path], repeat: int) -> None:
 
 
 def write_cost(files: list[Path], repeat: int) -> None:
-    """CPU seconds of the recorder writing the same records: format 1 against format 2."""
+    """CPU seconds of the recorder writing the same records: format 1 against format 3."""
     items: list[tuple[str, float, Any, Any]] = []
     for rec in ReplayFeed(files).records():
         t = float(rec["t"])
@@ -119,7 +120,7 @@ def write_cost(files: list[Path], repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, kw in (
             ("format 1 (gzip 6, frames as strings)", {"codec": "gzip", "compact": False}),
-            ("format 2 (zstd 3, decoded, no hash)", {}),
+            ("format 3 (zstd 3, decoded, no hash, columns)", {}),
         ):
             best = float("inf")
             for k in range(repeat):
@@ -167,7 +168,7 @@ def main() -> None:
             convert_file(f, dst)
             new.append(dst)
         measure("as given (format 1 if simulated)", old, args.repeat)
-        measure("format 2 (zstd level 3, decoded)", new, args.repeat)
+        measure("format 3 (zstd level 3, decoded, columns)", new, args.repeat)
         write_cost(old, args.repeat)
 
 
