@@ -167,7 +167,7 @@ class Engine(OrderFlow, Gateway):
             )
             self.runners[strat.name] = StrategyRunner(
                 strat,
-                StrategyContext(strat.name, self),
+                self._context(strat.name, pf),
                 pf,
                 cfg.competition.strategy_error_limit,
                 self._strategy_error,
@@ -198,6 +198,15 @@ class Engine(OrderFlow, Gateway):
             RunnerRemoved: self._on_removed,
         }
         self._now = clock.now()
+
+    def _context(self, name: str, pf: Portfolio) -> StrategyContext:
+        """Build a strategy's context; it reads the clock, the books and its portfolio directly
+        when this class answers them as the engine does (not overridden)."""
+        ctx = StrategyContext(name, self)
+        cls = type(self)
+        if cls.now is Engine.now and cls.book is Engine.book and cls.portfolio is Engine.portfolio:
+            ctx.bind_shortcuts(self.clock.now, self.books.find, pf)
+        return ctx
 
     def client_of(self, strategy: str) -> ExecutionClient:
         """Return the execution client a strategy is routed to."""
@@ -256,10 +265,11 @@ class Engine(OrderFlow, Gateway):
             raise ValueError(f"strategy {strat.name!r} already runs")
         if route not in self.clients:
             raise ValueError(f"unknown execution client route {route!r}")
+        pf = Portfolio(strat.name, capital, currency)
         r = StrategyRunner(
             strat,
-            StrategyContext(strat.name, self),
-            Portfolio(strat.name, capital, currency),
+            self._context(strat.name, pf),
+            pf,
             self.cfg.competition.strategy_error_limit,
             self._strategy_error,
         )
@@ -330,9 +340,33 @@ class Engine(OrderFlow, Gateway):
 
     def process_batch(self, batch: Iterable[MarketEvent]) -> None:
         """Handle a batch of events, then run clock-driven work (timers, snapshots)."""
-        handle = self.handle
-        for ev in batch:
-            handle(ev)
+        clock = self._plain_clock
+        if clock is None:
+            handle = self.handle
+            for ev in batch:
+                handle(ev)
+        else:
+            # handle(), inlined for a plain SimClock (issue 18: one call less per event).
+            clients = self._clients_t
+            on_delta = self._on_delta
+            dispatch = self._dispatch
+            for ev in batch:
+                ts = ev.ts
+                if ts > clock._now:
+                    clock._now = ts
+                now = self._now = clock._now
+                for c in clients:
+                    if c.next_due <= now:
+                        c.on_time(now)
+                if self._inbox:
+                    self._drain()
+                if type(ev) is BookDelta:
+                    on_delta(ev)
+                else:
+                    dispatch[type(ev)](ev)
+                self.events_processed += 1
+                if self._deferred:
+                    self._flush_deferred()
         self.on_clock()
 
     def handle(self, ev: MarketEvent) -> None:

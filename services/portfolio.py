@@ -155,6 +155,21 @@ class Portfolio:
         """Return units held and not already offered by resting sell orders."""
         return self.qty(instrument_id) - self.reserved_shares.get(instrument_id, 0)
 
+    def min_available_qty(self, instruments: list[Instrument]) -> int:
+        """Return the smallest :meth:`available_qty` of the instruments (a bundle's sellable
+        sets; called on every book update of a held bundle, so without a call per leg)."""
+        positions, reserved = self.positions, self.reserved_shares
+        least: int | None = None
+        for inst in instruments:
+            iid = inst.instrument_id
+            pos = positions.get(iid)
+            q = (pos.qty if pos else 0) - reserved.get(iid, 0)
+            if least is None or q < least:
+                least = q
+        if least is None:
+            raise ValueError("min_available_qty() of no instruments")
+        return least
+
     @property
     def round_trips(self) -> int:
         """Return the number of closed bets (sold out or settled)."""

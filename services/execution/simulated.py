@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from services.events import BookDelta, BookSnapshot, TradePrint
-from services.execution.orders import Fill, Order, OrderStatus, TimeInForce
+from services.execution.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.ladder import Quote
 from services.money import MICRO, notional
@@ -563,6 +563,20 @@ class SimulatedExchange:
             return  # prints-only: an assumed book proves no trade
         bid, ask = book.best_bid(), book.best_ask()
         if bid is None and ask is None:
+            return
+        # Most updates cross no resting order (issue 18): look for one that the loop below would
+        # fill, or a finished one that _prune would drop, before sorting. Without either, the
+        # loop fills nothing and _prune keeps the list as it is.
+        for o in resting:
+            if o.status not in ACTIVE_STATUSES or o.size <= o.filled:
+                break
+            p = o.price
+            if o.side is Side.BUY:
+                if ask is not None and ask <= p and (bid is None or bid <= p):
+                    break
+            elif bid is not None and bid >= p and (ask is None or ask >= p):
+                break
+        else:
             return
         consumed = self._consumed.setdefault(iid, {})
         floor_lot = self.instruments[iid].floor_lot

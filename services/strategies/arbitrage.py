@@ -74,7 +74,8 @@ class BundleArbitrage(Strategy):
             return
         ask = book.best_ask()
         for b, i in entries:
-            b.set_ask(i, ask)
+            if b.asks[i] != ask:  # Bundle.set_ask returns at once for an unchanged ask
+                b.set_ask(i, ask)
             if b.dirty:
                 self._reconcile(ctx, b)
                 continue
@@ -200,16 +201,16 @@ class BundleArbitrage(Strategy):
         now = ctx.now()
         if now < b.cool_until or b.dirty:
             return
-        pf = ctx.portfolio
-        held = min(pf.available_qty(leg.instrument_id) for leg in b.legs)
+        held = ctx.portfolio.min_available_qty(b.legs)
         if held <= 0:
             self._holding.discard(b.key)
             return
         # The bids first: they rarely pay, and every check before the order only reads (issue
         # 18: this runs on each book update of a held bundle).
         bids: list[int] = []
+        book_of = ctx.book
         for leg in b.legs:
-            book = ctx.book(leg.instrument_id)
+            book = book_of(leg.instrument_id)
             bid = book.best_bid() if book is not None else None
             if bid is None:
                 return

@@ -7,7 +7,7 @@ database, the network or wall time, so the same class runs in backtests, paper a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -56,6 +56,23 @@ class StrategyContext:
     def __init__(self, strategy_name: str, gateway: Gateway) -> None:
         self.strategy_name = strategy_name
         self._gw = gateway
+        self._pf: Portfolio | None = None
+
+    def bind_shortcuts(
+        self,
+        now: Callable[[], float],
+        book: Callable[[str], OrderBook | None],
+        portfolio: Portfolio,
+    ) -> None:
+        """Answer :meth:`now`, :meth:`book` and :attr:`portfolio` without a call through the
+        gateway (issue 18: strategies read them on most book updates).
+
+        The engine binds its clock's ``now``, its book store's ``find`` and the strategy's own
+        portfolio: exactly what its ``now()``, ``book()`` and ``portfolio()`` return.
+        """
+        self.__dict__["now"] = now
+        self.__dict__["book"] = book
+        self._pf = portfolio
 
     # -------------------------------------------------------------- market state
     def now(self) -> float:
@@ -106,7 +123,8 @@ class StrategyContext:
     @property
     def portfolio(self) -> Portfolio:
         """Return this strategy's portfolio (read it; never mutate it)."""
-        return self._gw.portfolio(self.strategy_name)
+        pf = self._pf
+        return pf if pf is not None else self._gw.portfolio(self.strategy_name)
 
     def position(self, instrument_id: str) -> int:
         """Return shares held in an instrument (micro-shares)."""

@@ -14,9 +14,10 @@ into the bids; the common ones are built in (time stop ``max_hold_s``, stop loss
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -113,16 +114,111 @@ class Held:
     peak_mid: int
 
 
+class SummedHistory(deque):  # type: ignore[type-arg]
+    """A bounded deque of past mids that keeps their sum and sum of squares as they are appended.
+
+    A strategy that needs the window's mean and variance every sample (mean reversion) reads
+    :meth:`sums` in O(1) instead of summing the window (issue 18). Integers add exactly, so the
+    sums equal ``sum(h)`` and ``sum(x * x for x in h)`` to the unit; any other mutation, or a
+    value that is not an ``int``, makes :meth:`sums` sum the window again.
+    """
+
+    __slots__ = ("_total", "_total_sq", "_exact")
+
+    def __init__(self, maxlen: int) -> None:
+        super().__init__((), maxlen)
+        self._total = 0
+        self._total_sq = 0
+        self._exact = True
+
+    def append(self, x: int) -> None:
+        """Append ``x`` (the oldest value leaves a full window) and update the sums."""
+        if self._exact:
+            if type(x) is not int:
+                self._exact = False
+            else:
+                if len(self) == self.maxlen:
+                    old = self[0]
+                    self._total -= old
+                    self._total_sq -= old * old
+                self._total += x
+                self._total_sq += x * x
+        super().append(x)
+
+    def sums(self) -> tuple[int, int]:
+        """Return ``(sum of the values, sum of their squares)``."""
+        if self._exact:
+            return self._total, self._total_sq
+        return sum(self), sum(x * x for x in self)
+
+    def _inexact(self) -> None:
+        self._exact = False
+
+    # Every other mutation: the running sums no longer follow (sums() recomputes).
+    def appendleft(self, x: int) -> None:  # noqa: D102
+        self._inexact()
+        super().appendleft(x)
+
+    def extend(self, xs: Iterable[int]) -> None:  # noqa: D102
+        self._inexact()
+        super().extend(xs)
+
+    def extendleft(self, xs: Iterable[int]) -> None:  # noqa: D102
+        self._inexact()
+        super().extendleft(xs)
+
+    def pop(self) -> int:  # noqa: D102
+        self._inexact()
+        return super().pop()  # type: ignore[no-any-return]
+
+    def popleft(self) -> int:  # noqa: D102
+        self._inexact()
+        return super().popleft()  # type: ignore[no-any-return]
+
+    def clear(self) -> None:  # noqa: D102
+        self._inexact()
+        super().clear()
+
+    def insert(self, i: int, x: int) -> None:  # noqa: D102
+        self._inexact()
+        super().insert(i, x)
+
+    def remove(self, x: int) -> None:  # noqa: D102
+        self._inexact()
+        super().remove(x)
+
+    def __setitem__(self, i: Any, x: Any) -> None:  # noqa: D105
+        self._inexact()
+        super().__setitem__(i, x)
+
+    def __delitem__(self, i: Any) -> None:  # noqa: D105
+        self._inexact()
+        super().__delitem__(i)
+
+    def __iadd__(self, xs: Any) -> SummedHistory:  # noqa: D105
+        self._inexact()
+        return super().__iadd__(xs)  # type: ignore[no-any-return]
+
+    def __imul__(self, n: Any) -> SummedHistory:  # noqa: D105
+        self._inexact()
+        return super().__imul__(n)  # type: ignore[no-any-return]
+
+
 class Market:
     """What a directional strategy tracks about one binary market."""
 
     __slots__ = ("market_id", "yes", "no", "hist", "held", "cool_until", "state")
 
-    def __init__(self, market_id: str, yes: str, no: str, history: int) -> None:
+    def __init__(
+        self, market_id: str, yes: str, no: str, history: int, *, summed: bool = False
+    ) -> None:
         self.market_id = market_id
         self.yes = yes
         self.no = no
-        self.hist: deque[int] = deque(maxlen=max(1, history))  # past YES mids, micro
+        # Past YES mids, micro (with running sums when the strategy asks for them).
+        self.hist: deque[int] = (
+            SummedHistory(max(1, history)) if summed else deque(maxlen=max(1, history))
+        )
         self.held: Held | None = None
         self.cool_until = float("-inf")
         self.state: dict[str, float] = {}  # the subclass's signal state
@@ -138,6 +234,8 @@ class DirectionalStrategy(Strategy):
     Params: ClassVar[type[StrategyParams]] = DirectionalParams
     kind = StrategyKind.DIRECTIONAL
     params: DirectionalParams
+    summed_history: ClassVar[bool] = False
+    """True: ``m.hist`` is a :class:`SummedHistory` (its sums read in O(1))."""
 
     def __init__(self, name: str, params: DirectionalParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
@@ -182,7 +280,7 @@ class DirectionalStrategy(Strategy):
         self._markets.setdefault(
             instrument.market_id,
             Market(instrument.market_id, instrument.instrument_id, instrument.complement_id,
-                   self.history_len()),
+                   self.history_len(), summed=self.summed_history),
         )  # fmt: skip
         return True
 

@@ -30,6 +30,7 @@ from services.strategies.directional import (
     Entry,
     Held,
     Market,
+    SummedHistory,
 )
 from services.strategies.odds_directional import OddsDirectionalMixin
 
@@ -75,6 +76,7 @@ class MeanReversion(OddsDirectionalMixin):
     Params = MeanReversionParams
     description = "Contrarian: buys the side a z-score/RSI extreme says is oversold; holds briefly."
     params: MeanReversionParams
+    summed_history = True
 
     def history_len(self) -> int:
         """Samples in the statistics window."""
@@ -89,11 +91,15 @@ class MeanReversion(OddsDirectionalMixin):
         if inst is None:
             return None
         n = len(h)
-        mean = sum(h) / n
+        if isinstance(h, SummedHistory):  # O(1), the same integers as summing (issue 18)
+            total, total_sq = h.sums()
+        else:
+            total, total_sq = sum(h), sum(map(mul, h, h))
+        mean = total / n
         m.state["mean"] = mean
         p = self.params
         if p.method == "zscore":
-            var = max(0.0, sum(map(mul, h, h)) / n - mean * mean)
+            var = max(0.0, total_sq / n - mean * mean)
             std = max(math.sqrt(var), p.min_std_ticks * inst.tick)
             z = (mid - mean) / std
             m.state["z"] = z

@@ -86,7 +86,10 @@ class OddsDirectionalMixin(DirectionalStrategy):
         if instrument.quote is not Quote.ODDS:
             return super().wants(instrument)
         iid = instrument.instrument_id
-        self._runners.setdefault(iid, Market(instrument.market_id, iid, iid, self.history_len()))
+        self._runners.setdefault(
+            iid,
+            Market(instrument.market_id, iid, iid, self.history_len(), summed=self.summed_history),
+        )
         return True
 
     def on_timer(self, ctx: StrategyContext) -> None:
