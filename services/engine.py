@@ -176,7 +176,11 @@ class Engine(OrderFlow, Gateway):
             self._open[strat.name] = {}
         self._subs: dict[str, list[StrategyRunner]] = {}
         # Only strategies that override a hook are called for it (saves a call per event).
+        # ``_book_subs`` is ``_book_all`` without the strategies that paused the instrument's
+        # on_book (``pause_books``), in subscription order; it is rebuilt, never changed in place.
         self._book_subs: dict[str, list[StrategyRunner]] = {}
+        self._book_all: dict[str, list[StrategyRunner]] = {}
+        self._book_paused: dict[str, set[str]] = {}
         self._trade_subs: dict[str, list[StrategyRunner]] = {}
         self.forget_interval_s = 10.0
         self._next_forget = 0.0
@@ -301,10 +305,40 @@ class Engine(OrderFlow, Gateway):
         r.subscribed[inst.instrument_id] = inst
         self._subs.setdefault(inst.instrument_id, []).append(r)
         if _overrides(r.strategy, "on_book"):
-            self._book_subs.setdefault(inst.instrument_id, []).append(r)
+            self._book_all.setdefault(inst.instrument_id, []).append(r)
+            self._sync_book_subs(inst.instrument_id)
         if _overrides(r.strategy, "on_trade"):
             self._trade_subs.setdefault(inst.instrument_id, []).append(r)
         return True
+
+    def _sync_book_subs(self, iid: str) -> None:
+        paused = self._book_paused.get(iid)
+        subs = self._book_all.get(iid, [])
+        self._book_subs[iid] = [r for r in subs if r.name not in paused] if paused else list(subs)
+
+    def pause_books(self, strategy: str, instrument_ids: Iterable[str], paused: bool) -> None:
+        """Stop (``paused``) or resume calling a strategy's ``on_book`` for these instruments.
+
+        For a strategy whose ``on_book`` returns at once for an instrument until its own state
+        changes (a market maker without a free quoting slot): the call per book update is saved
+        (issue 18). A pause made before the subscription applies to it; a resolution forgets it.
+        """
+        for iid in instrument_ids:
+            names = self._book_paused.get(iid)
+            if paused:
+                if names is None:
+                    names = self._book_paused[iid] = set()
+                elif strategy in names:
+                    continue
+                names.add(strategy)
+            else:
+                if names is None or strategy not in names:
+                    continue
+                names.discard(strategy)
+                if not names:
+                    del self._book_paused[iid]
+            if iid in self._book_all:
+                self._sync_book_subs(iid)
 
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`request_stop` is called."""
@@ -596,6 +630,8 @@ class Engine(OrderFlow, Gateway):
         notified: set[str] = set()
         for iid in iids:
             self._book_subs.pop(iid, None)
+            self._book_all.pop(iid, None)
+            self._book_paused.pop(iid, None)
             self._trade_subs.pop(iid, None)
             for r in self._subs.pop(iid, []):
                 r.subscribed.pop(iid, None)

@@ -92,6 +92,11 @@ class SimulatedExchange:
         Event-time delay before an order or cancel reaches the venue.
     """
 
+    skip_uncrossed: bool = True
+    """Return from ``_match_crossed`` before sorting when no resting order is crossed (or
+    finished); False runs the full loop every time (``tests/test_event_path_shortcuts.py``
+    compares the two)."""
+
     print_match_window_s: float = 0.25
     """How long (event time) a level's unexplained size removal waits for the print that would
     explain it; after that it counts as a cancel for good."""
@@ -564,20 +569,21 @@ class SimulatedExchange:
         bid, ask = book.best_bid(), book.best_ask()
         if bid is None and ask is None:
             return
-        # Most updates cross no resting order (issue 18): look for one that the loop below would
-        # fill, or a finished one that _prune would drop, before sorting. Without either, the
-        # loop fills nothing and _prune keeps the list as it is.
-        for o in resting:
-            if o.status not in ACTIVE_STATUSES or o.size <= o.filled:
-                break
-            p = o.price
-            if o.side is Side.BUY:
-                if ask is not None and ask <= p and (bid is None or bid <= p):
+        if self.skip_uncrossed:
+            # Most updates cross no resting order (issue 18): look for one that the loop below
+            # would fill, or a finished one that _prune would drop, before sorting. Without
+            # either, the loop fills nothing and _prune keeps the list as it is.
+            for o in resting:
+                if o.status not in ACTIVE_STATUSES or o.size <= o.filled:
                     break
-            elif bid is not None and bid >= p and (ask is None or ask >= p):
-                break
-        else:
-            return
+                p = o.price
+                if o.side is Side.BUY:
+                    if ask is not None and ask <= p and (bid is None or bid <= p):
+                        break
+                elif bid is not None and bid >= p and (ask is None or ask >= p):
+                    break
+            else:
+                return
         consumed = self._consumed.setdefault(iid, {})
         floor_lot = self.instruments[iid].floor_lot
         for o in sorted(resting, key=_priority_key):

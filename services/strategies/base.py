@@ -265,6 +265,18 @@ class StrategyContext:
             )
         )
 
+    def pause_books(self, instrument_ids: Iterable[str], paused: bool = True) -> None:
+        """Stop (``paused``) or resume (``paused=False``) ``on_book`` calls for instruments.
+
+        For a strategy whose ``on_book`` returns at once for an instrument until something in
+        its own state changes (a market maker without a free quoting slot): each skipped call
+        is saved (issue 18). Resume it in the hook that changes that state, before the next
+        book update. Only ``on_book`` is paused; a gateway that cannot pause ignores this.
+        """
+        fn = getattr(self._gw, "pause_books", None)
+        if fn is not None:
+            fn(self.strategy_name, instrument_ids, paused)
+
     def cancel(self, order_id: int, reason: str = "") -> bool:
         """Ask to cancel one of this strategy's orders; False if unknown or already done."""
         return self._gw.cancel(self.strategy_name, order_id, reason)

@@ -15,6 +15,7 @@ the universe filter, and ``stop_before_end_s`` before the market ends.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -74,6 +75,9 @@ class MarketMaker(Strategy):
     kind = StrategyKind.MARKET_MAKING
     description = "Post-only two-sided quotes around the mid with inventory skew and limits."
     params: MarketMakerParams
+    pause_idle_books: ClassVar[bool] = True
+    """Pause on_book of markets it would ignore (False: every update is delivered; the tests
+    compare the two)."""
 
     def __init__(self, name: str, params: MarketMakerParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
@@ -91,6 +95,11 @@ class MarketMaker(Strategy):
         self._universe = Universe(params.universe)
         self.orders = OwnOrders()
         self._next_trust_check = 0.0  # event time of the next data-gate check of held quotes
+        # Markets whose YES on_book is paused (issue 18): on_book returns at once for a stopped
+        # market, and for one without a slot while every slot is taken. Re-synced at the end
+        # of each hook that changed the slots (see _sync_pauses).
+        self._paused: set[str] = set()
+        self._slots_changed = False
 
     def wants(self, instrument: Instrument) -> bool:
         """The YES token of binary markets in the universe: its book drives the quotes.
@@ -107,7 +116,13 @@ class MarketMaker(Strategy):
         if pair is not None:
             self._pairs.setdefault(instrument.market_id, pair)
             self._yes_market[pair[0]] = instrument.market_id
+            self._slots_changed = True
         return True
+
+    def on_instruments(self, ctx: StrategyContext, instruments: list[Instrument]) -> None:
+        """New markets start paused when every quoting slot is taken."""
+        if self._slots_changed:
+            self._sync_pauses(ctx)
 
     def on_start(self, ctx: StrategyContext) -> None:
         """Adopt orders restored after a restart."""
@@ -116,6 +131,9 @@ class MarketMaker(Strategy):
             inst = ctx.instrument(o.instrument_id)
             if inst is not None:
                 self._active[inst.market_id] = None
+                self._slots_changed = True
+        if self._slots_changed:
+            self._sync_pauses(ctx)
 
     def on_book(self, ctx: StrategyContext, book: OrderBook) -> None:
         """Requote a market when its YES mid moved (its NO book only bounds the quotes)."""
@@ -129,18 +147,33 @@ class MarketMaker(Strategy):
             bid, ask = book.best_bid(), book.best_ask()
             if bid is not None and ask is not None and abs((bid + ask) // 2 - last[0]) < last[2]:
                 return  # fair value unchanged and inventory unchanged: nothing to do
-        self._quote(ctx, market_id)
+        try:
+            self._quote(ctx, market_id)
+        finally:
+            if self._slots_changed:
+                self._sync_pauses(ctx)
 
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
         """Inventory changed: requote."""
         inst = ctx.instrument(fill.instrument_id)
         if inst is not None and inst.market_id in self._active:
             self._dirty.add(inst.market_id)
-            self._quote(ctx, inst.market_id)
+            try:
+                self._quote(ctx, inst.market_id)
+            finally:
+                if self._slots_changed:
+                    self._sync_pauses(ctx)
 
     def on_timer(self, ctx: StrategyContext) -> None:
         """Quote markets whose NO book arrived after the YES book; stop those about to end; pull
         quotes from markets whose data the data gate no longer trusts."""
+        try:
+            self._on_timer(ctx)
+        finally:
+            if self._slots_changed:
+                self._sync_pauses(ctx)
+
+    def _on_timer(self, ctx: StrategyContext) -> None:
         for market_id in list(self._waiting):
             self._waiting.pop(market_id, None)
             if market_id not in self._stopped and (
@@ -158,6 +191,7 @@ class MarketMaker(Strategy):
                 continue
             if inst.end_ts is not None and inst.end_ts - now <= self.params.stop_before_end_s:
                 self._stopped.add(market_id)
+                self._slots_changed = True
                 self._release(ctx, market_id, "market ends soon: stop quoting")
             elif check_trust and pair and not (ctx.trusted(pair[0]) and ctx.trusted(pair[1])):
                 # A stale or broken book sends no update to requote on: pull the quotes here.
@@ -174,9 +208,12 @@ class MarketMaker(Strategy):
         self._last.pop(market_id, None)
         self._stopped.discard(market_id)
         self._waiting.pop(market_id, None)
+        self._paused.discard(market_id)  # the engine forgets a resolved instrument's pause
         if pair:
             for iid in pair:
                 self.orders.forget(iid)
+        self._slots_changed = True
+        self._sync_pauses(ctx)
 
     # ------------------------------------------------------------------ quoting
     def _release(self, ctx: StrategyContext, market_id: str, reason: str) -> None:
@@ -188,6 +225,30 @@ class MarketMaker(Strategy):
         self._active.pop(market_id, None)
         self._last.pop(market_id, None)
         self._dirty.discard(market_id)
+        self._slots_changed = True
+
+    def _sync_pauses(self, ctx: StrategyContext) -> None:
+        """Pause on_book of exactly the markets for which it would return at once: stopped
+        ones, and, while every slot is taken, those without one; resume the others."""
+        self._slots_changed = False
+        if not self.pause_idle_books:
+            return
+        full = len(self._active) >= self.params.max_markets
+        pause: list[str] = []
+        resume: list[str] = []
+        for yes_id, market_id in self._yes_market.items():
+            idle = market_id in self._stopped or (full and market_id not in self._active)
+            if idle != (market_id in self._paused):
+                if idle:
+                    self._paused.add(market_id)
+                    pause.append(yes_id)
+                else:
+                    self._paused.discard(market_id)
+                    resume.append(yes_id)
+        if pause:
+            ctx.pause_books(pause)
+        if resume:
+            ctx.pause_books(resume, paused=False)
 
     def _quote(self, ctx: StrategyContext, market_id: str) -> None:
         pair = self._pairs.get(market_id)
@@ -205,6 +266,7 @@ class MarketMaker(Strategy):
             return  # re-quoted on the next book update once the data gate passes again
         if yi.end_ts is not None and yi.end_ts - ctx.now() <= self.params.stop_before_end_s:
             self._stopped.add(market_id)
+            self._slots_changed = True
             self._release(ctx, market_id, "market ends soon: stop quoting")
             return
         y_bid, y_ask = yb.best_bid(), yb.best_ask()
@@ -227,7 +289,9 @@ class MarketMaker(Strategy):
         last = self._last.get(market_id)
         if last is not None and last[1] == net and abs(last[0] - fair) < tick:
             return
-        self._active[market_id] = None
+        if market_id not in self._active:
+            self._active[market_id] = None
+            self._slots_changed = True
         self._last[market_id] = (fair, net, tick)
         skew = (self.params.skew_ticks * tick * net) // self._max_inv
         half = self.params.half_spread_ticks * tick

@@ -1,0 +1,431 @@
+"""The per-event path's shortcuts give what the full computation gives (issue 18).
+
+Each shortcut of the engine's per-event path is compared here with the computation it replaces,
+on data that exercises it (and each test checks that the shortcut was actually taken):
+
+- ``Engine.process_batch`` handles events inline for a plain ``SimClock``: the same rows as
+  :meth:`Engine.handle` per event;
+- strategy contexts read the clock, the books and the portfolio directly: the same values as
+  the gateway's ``now()``, ``book()`` and ``portfolio()`` at every hook;
+- the paper matcher skips ``_match_crossed`` when no resting order is crossed
+  (``SimulatedExchange.skip_uncrossed``): the same rows as without the skip;
+- the directional strategies' windows: :class:`SummedHistory` sums equal ``sum()``, and mean
+  reversion signals the same with and without it;
+- ``Portfolio.min_available_qty`` equals the smallest ``available_qty``.
+
+The whole-run comparisons record every row the engine hands to storage, in order, with market
+tops written every tick (``tops_write_interval_wall_s: 0``) so that no wall-clock timing enters.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from services.clock import SimClock
+from services.engine import Engine
+from services.execution.orders import Order, OrderStatus
+from services.execution.simulated import SimulatedExchange
+from services.instruments import Side
+from services.markets.sim import SimFeed
+from services.node import build_node
+from services.persistence import Sink
+from services.portfolio import Portfolio
+from services.strategies.base import StrategyContext
+from services.strategies.directional import Market, SummedHistory
+from services.strategies.loader import build_strategies
+from services.strategies.mean_reversion import MeanReversion, MeanReversionParams
+from tests.conftest import ROOT, make_instrument
+from utils.config import AppConfig, load_config
+
+
+class RowLog:
+    """A storage writer that keeps every operation, in order."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, list[tuple[str, Any]]]] = []
+
+    def _op(self, op: str, table: str, row: dict[str, Any]) -> None:
+        self.rows.append((op, table, sorted(row.items())))
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self._op("i", table, row)
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self._op("u", table, row)
+
+    def update(self, table: str, row: dict[str, Any]) -> None:
+        self._op("p", table, row)
+
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        self._op("d", table, key)
+
+    def backlog(self) -> int:
+        return 0
+
+    def count(self, table: str) -> int:
+        return sum(1 for _, t, _ in self.rows if t == table)
+
+
+def _config(markets: int = 10, **sim: Any) -> AppConfig:
+    cfg = load_config(str(ROOT / "config.example.yaml"))
+    md = cfg.market_data
+    return cfg.model_copy(
+        update={
+            "competition": cfg.competition.model_copy(update={"tops_write_interval_wall_s": 0.0}),
+            "market_data": md.model_copy(
+                update={
+                    "sim": md.sim.model_copy(
+                        update={
+                            "markets": markets,
+                            "lifetime_min_s": 150.0,  # some markets resolve within the run
+                            "lifetime_max_s": 500.0,
+                            **sim,
+                        }
+                    )
+                }
+            ),
+        }
+    )
+
+
+def _run(
+    cfg: AppConfig,
+    seconds: float,
+    *,
+    per_event: bool = False,
+    clock: SimClock | None = None,
+    before: Callable[[Engine], None] | None = None,
+    seed: int = 5,
+) -> tuple[RowLog, Engine]:
+    log = RowLog()
+    md = cfg.market_data
+    node = build_node(
+        cfg,
+        build_strategies(cfg, str(ROOT / "config.example.yaml")),
+        Sink(log),
+        clock=clock if clock is not None else SimClock(md.start_ts),
+    )
+    eng = node.engine
+    if before is not None:
+        before(eng)
+    eng.start()
+    if node.safety is not None:
+        node.safety.startup()
+    for batch in SimFeed(
+        md.sim, seed=seed, start_ts=md.start_ts, duration_s=seconds
+    ).iter_batches():
+        if per_event:
+            for ev in batch:
+                eng.handle(ev)
+            eng.on_clock()
+        else:
+            eng.process_batch(batch)
+    eng.finish()
+    return log, eng
+
+
+class _SubClock(SimClock):
+    """A SimClock subclass: the engine handles its events through handle()."""
+
+
+def test_inline_batch_handling_writes_what_handle_writes() -> None:
+    cfg = _config(markets=6)
+    inline, eng = _run(cfg, 400)
+    assert eng._plain_clock is not None  # the inline path ran
+    sub, eng_sub = _run(cfg, 400, clock=_SubClock(cfg.market_data.start_ts))
+    assert eng_sub._plain_clock is None  # ... and this one went through handle()
+    assert inline.count("fills") > 20 and inline.count("settlements") > 0
+    assert inline.rows == sub.rows
+
+
+def test_context_shortcuts_answer_what_the_gateway_answers() -> None:
+    cfg = _config(markets=6)
+    seen = {"n": 0}
+
+    def check(eng: Engine) -> None:
+        for r in eng.runners.values():
+            ctx = r.ctx
+            assert "now" in vars(ctx) and "book" in vars(ctx)  # the shortcuts are bound
+            for hook in ("on_book", "on_timer", "on_fill"):
+                inner = getattr(r.strategy, hook)
+
+                def wrapped(c: StrategyContext, *a: Any, _inner: Any = inner, _r: Any = r) -> Any:
+                    assert c.now() == eng.now() == StrategyContext.now(c)
+                    assert c.portfolio is eng.portfolio(_r.name)
+                    for iid in list(eng.live)[:4]:
+                        assert c.book(iid) is eng.book(iid)
+                    seen["n"] += 1
+                    return _inner(c, *a)
+
+                setattr(r.strategy, hook, wrapped)
+            # re-subscribe the wrapped on_book (the engine looks it up per event)
+
+    log, eng = _run(cfg, 200, before=check)
+    assert seen["n"] > 1000
+    assert log.count("fills") > 0
+
+
+def test_an_engine_that_answers_book_itself_gets_no_shortcut() -> None:
+    class OwnBooks(Engine):
+        def book(self, instrument_id: str) -> Any:
+            return None
+
+    cfg = _config(markets=2)
+    node = build_node(cfg, build_strategies(cfg, "c.yaml"), Sink(RowLog()), clock=SimClock(0))
+    eng = node.engine
+    pf = Portfolio("x", 1_000_000)
+    own = OwnBooks.__new__(OwnBooks)
+    own.__dict__.update(eng.__dict__)
+    ctx = own._context("mm_tight", pf)
+    assert "book" not in vars(ctx) and ctx.book("anything") is None
+    assert ctx.portfolio is own.portfolio("mm_tight") is not pf  # asks the gateway
+
+
+@pytest.mark.parametrize("latency_s", [0.0, 0.4])
+def test_skipping_uncrossed_matches_writes_what_full_matching_writes(
+    monkeypatch: pytest.MonkeyPatch, latency_s: float
+) -> None:
+    cfg = _config(markets=6)
+    cfg = cfg.model_copy(
+        update={"execution": cfg.execution.model_copy(update={"latency_ms": latency_s * 1000})}
+    )
+    calls = {"skipped": 0, "full": 0}
+    real = SimulatedExchange._match_crossed
+
+    def counted(self: SimulatedExchange, iid: str, book: Any) -> None:
+        before = {id(o): (o.filled, o.queue_ahead) for o in self._resting.get(iid, ())}
+        n = len(self._resting.get(iid, ()))
+        real(self, iid, book)
+        after = {id(o): (o.filled, o.queue_ahead) for o in self._resting.get(iid, ())}
+        if n and before == after and len(self._resting.get(iid, ())) == n:
+            calls["skipped"] += 1
+        else:
+            calls["full"] += 1
+
+    monkeypatch.setattr(SimulatedExchange, "_match_crossed", counted)
+    fast, eng = _run(cfg, 400)
+    monkeypatch.setattr(SimulatedExchange, "skip_uncrossed", False)
+    full, _ = _run(cfg, 400)
+    assert calls["skipped"] > 1000 and calls["full"] > 20, calls
+    reasons = [dict(r).get("fill_reason") for _, t, r in fast.rows if t == "fills"]
+    assert reasons.count("maker_cross") > 5, reasons  # resting quotes the book crossed
+    assert fast.rows == full.rows
+
+
+def test_paused_market_maker_books_write_what_delivering_every_book_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.strategies.market_maker import MarketMaker
+
+    # More markets than quoting slots (max_markets 8), and markets that end within the run (so
+    # slots are given back and taken again).
+    cfg = _config(markets=14)
+    seen = {"paused": 0, "resumed": 0, "calls": 0}
+    real_pause = Engine.pause_books
+    real_on_book = MarketMaker.on_book
+
+    def counting_pause(self: Engine, strategy: str, iids: Any, paused: bool) -> None:
+        iids = list(iids)
+        seen["paused" if paused else "resumed"] += len(iids)
+        real_pause(self, strategy, iids, paused)
+
+    def counting_on_book(self: MarketMaker, ctx: Any, book: Any) -> None:
+        seen["calls"] += 1
+        real_on_book(self, ctx, book)
+
+    monkeypatch.setattr(Engine, "pause_books", counting_pause)
+    monkeypatch.setattr(MarketMaker, "on_book", counting_on_book)
+    paused, eng = _run(cfg, 500)
+    calls_paused = seen["calls"]
+    assert seen["paused"] > 10 and seen["resumed"] > 5, seen
+    monkeypatch.setattr(MarketMaker, "pause_idle_books", False)
+    seen["calls"] = 0
+    every, _ = _run(cfg, 500)
+    assert seen["calls"] > 2 * calls_paused  # the pauses saved most calls ...
+    assert paused.count("orders") > 50 and paused.count("fills") > 5
+    assert paused.rows == every.rows  # ... and changed nothing
+
+
+def _order(oid: int, side: Side, price: int, size: int = 10_000_000) -> Order:
+    return Order(oid, "s", "Y1", side, price, size, status=OrderStatus.OPEN, created_ts=oid)
+
+
+def test_skip_check_agrees_with_the_full_match_on_random_books() -> None:
+    """The pre-check's crossing test against the loop's, order by order, on random books."""
+    from services.orderbook import OrderBook
+
+    rng = random.Random(3)
+    inst = make_instrument("Y1")
+    fired = {"skip": 0, "match": 0}
+    for _ in range(3000):
+        book = OrderBook("Y1")
+        mid = rng.randrange(20, 80) * 10_000
+        # Crossed books too: the bid may sit at or above the ask.
+        top_bid = mid - rng.randrange(-1, 3) * 10_000
+        bids = [(top_bid - k * 10_000, rng.randrange(1, 50) * 1_000_000) for k in range(3)]
+        asks = [(mid + k * 10_000, rng.randrange(1, 50) * 1_000_000) for k in range(1, 4)]
+        if rng.random() < 0.2:
+            bids = []
+        if rng.random() < 0.2:
+            asks = []
+        book.apply_snapshot(tuple(bids), tuple(asks), 0.0)
+        orders = [
+            _order(
+                k + 1,
+                rng.choice([Side.BUY, Side.SELL]),
+                mid + rng.randrange(-4, 5) * 10_000,
+            )
+            for k in range(rng.randrange(1, 4))
+        ]
+        if rng.random() < 0.1:
+            orders[0].status = OrderStatus.CANCELLED
+        results = []
+        for skip in (True, False):
+            ex = _CountingExchange(_Books(book), {"Y1": inst}, _Quiet(), lambda: 1)
+            ex.skip_uncrossed = skip
+            copies = [replace(o, extra={}) for o in orders]
+            ex._resting["Y1"] = copies
+            ex._match_crossed("Y1", book)
+            results.append(
+                (
+                    [(o.order_id, o.filled, o.status, o.queue_ahead) for o in copies],
+                    [o.order_id for o in ex._resting.get("Y1", [])],
+                    ex._cross_credit,
+                    {k: dict(v) for k, v in ex._consumed.get("Y1", {}).items()},
+                )
+            )
+            if skip and (bids or asks):
+                fired["match" if ex.pruned else "skip"] += 1
+        assert results[0] == results[1]
+    assert fired["skip"] > 500 and fired["match"] > 500
+
+
+class _CountingExchange(SimulatedExchange):
+    pruned = 0
+
+    def _prune(self, iid: str) -> None:
+        self.pruned += 1
+        super()._prune(iid)
+
+
+class _Books:
+    def __init__(self, book: Any) -> None:
+        self.book = book
+
+    def find(self, iid: str) -> Any:
+        return self.book
+
+    def get(self, iid: str) -> Any:
+        return self.book
+
+
+class _Quiet:
+    def on_fill(self, order: Order, fill: Any) -> None:
+        pass
+
+    def on_order_update(self, order: Order) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- windows of the directional
+
+
+def test_summed_history_sums_equal_summing() -> None:
+    rng = random.Random(11)
+    for maxlen in (1, 2, 3, 7, 300):
+        h = SummedHistory(maxlen)
+        for step in range(3000):
+            r = rng.random()
+            if r < 0.9:
+                h.append(rng.randrange(0, 1_000_000))
+            elif r < 0.92:
+                h.appendleft(rng.randrange(0, 1_000_000))
+            elif r < 0.94 and h:
+                h.popleft()
+            elif r < 0.95:
+                h.extend([rng.randrange(0, 1_000_000) for _ in range(3)])
+            elif r < 0.96 and h:
+                h[rng.randrange(len(h))] = rng.randrange(0, 1_000_000)
+            elif r < 0.965:
+                h.clear()
+            elif r < 0.97:
+                h.append(0.5)  # type: ignore[arg-type]  # not an int: sums() sums again
+            if step % 500 == 0:
+                h = SummedHistory(maxlen)  # fresh windows stay on the fast path for a while
+            total, total_sq = h.sums()
+            assert total == sum(h) and type(total) is type(sum(h))
+            assert total_sq == sum(x * x for x in h)
+    fast = SummedHistory(5)
+    for x in range(20):
+        fast.append(x * 7)
+    assert fast._exact and fast.sums() == (sum(fast), sum(x * x for x in fast))
+
+
+def test_mean_reversion_signals_alike_with_summed_and_plain_windows() -> None:
+    params = MeanReversionParams(window_s=60, sample_interval_s=1, entry_z=1.5, exit_z=0.2)
+    strat = MeanReversion("mr", params)
+    inst = make_instrument("Y1")
+
+    class Ctx:
+        def instrument(self, iid: str) -> Any:
+            return inst
+
+    rng = random.Random(2)
+    summed = Market("M1", "Y1", "N1", strat.history_len(), summed=True)
+    plain = Market("M1", "Y1", "N1", strat.history_len())
+    assert isinstance(summed.hist, SummedHistory) and type(plain.hist) is deque
+    mid = 500_000
+    entries = 0
+    for _ in range(5000):
+        mid = min(990_000, max(10_000, mid + rng.choice([-2, -1, 0, 0, 0, 1, 2]) * 5_000))
+        if rng.random() < 0.01:
+            mid += rng.choice([-1, 1]) * 60_000
+        a = strat.signal(Ctx(), summed, mid, 0.0)  # type: ignore[arg-type]
+        b = strat.signal(Ctx(), plain, mid, 0.0)  # type: ignore[arg-type]
+        assert a == b
+        assert summed.state == plain.state
+        entries += a is not None
+        summed.hist.append(mid)
+        plain.hist.append(mid)
+    assert entries > 20
+    assert summed.hist._exact  # type: ignore[attr-defined]
+
+
+def test_min_available_qty_equals_the_smallest_available_qty() -> None:
+    from services.execution.orders import Fill
+
+    rng = random.Random(4)
+    insts = [make_instrument(f"I{k}", complement_id=None) for k in range(4)]
+    pf = Portfolio("s", 10**12)
+    for step in range(400):
+        inst = rng.choice(insts)
+        oid = step + 1
+        if rng.random() < 0.6:
+            size = rng.randrange(5, 50) * 1_000_000
+            pf.apply_fill(
+                Fill(oid, oid, "s", inst.instrument_id, Side.BUY, 400_000, size, 0, "taker", step),
+                inst,
+            )
+        else:
+            have = pf.available_qty(inst.instrument_id)
+            if have >= 5_000_000:
+                o = Order(
+                    oid, "s", inst.instrument_id, Side.SELL, 600_000, have // 2 // 10_000 * 10_000
+                )
+                pf.reserve(o, inst)
+                if rng.random() < 0.5:
+                    pf.release(o)
+        for k in range(1, 5):
+            subset = rng.sample(insts, k)
+            assert pf.min_available_qty(subset) == min(
+                pf.available_qty(i.instrument_id) for i in subset
+            )
+    assert any(pf.reserved_shares.values())
+    with pytest.raises(ValueError):
+        pf.min_available_qty([])
