@@ -118,6 +118,9 @@ class Portfolio:
         self.realized_pnl = 0
         self.reserved_cash = 0
         self.reserved_shares: dict[str, int] = {}
+        # Bumped by every method that changes positions, reservations or cash: a reader may
+        # keep what it derived from them while the version is unchanged (issue 18).
+        self.version = 0
         self.short_liability = 0
         self.fill_count = 0
         self.wins = 0
@@ -296,6 +299,7 @@ class Portfolio:
 
     def reserve(self, order: Order, inst: Instrument) -> None:
         """Hold back cash (buy, or any order on a short-capable instrument) or shares (sell)."""
+        self.version += 1
         self.release(order)
         if order.side is Side.BUY or inst.allows_short:
             if inst.allows_short:
@@ -312,6 +316,7 @@ class Portfolio:
 
     def release(self, order: Order) -> None:
         """Give back whatever the order held."""
+        self.version += 1
         self._reducing.pop(order.order_id, None)
         if not order.reserved:
             self._cash_backed.discard(order.order_id)
@@ -331,6 +336,7 @@ class Portfolio:
     # ------------------------------------------------------------------ ledger
     def apply_fill(self, fill: Fill, inst: Instrument) -> int:
         """Apply one fill; return its realized P&L (0 when it opens). Fees are kept separately."""
+        self.version += 1
         iid = fill.instrument_id
         if inst.currency != self.currency:
             raise LedgerError(
@@ -394,6 +400,7 @@ class Portfolio:
         self, instrument_id: str, payout_per_share: int, ts: float, settlement_id: int
     ) -> Settlement | None:
         """Pay out a position at resolution (a short pays); return the settlement, or None."""
+        self.version += 1
         pos = self.positions.get(instrument_id)
         void = payout_per_share == VOID_PAYOUT
         if pos is None or pos.qty == 0:
@@ -438,6 +445,7 @@ class Portfolio:
     def _void_closed(self, iid: str, ts: float, settlement_id: int) -> Settlement:
         """Void the bets of a position closed before its runner was removed (Betfair rule:
         every bet on a non-runner is void): what they realized is taken back from cash."""
+        self.version += 1
         realized = self._realized_iid.pop(iid)
         self.cash -= realized
         self.payouts -= realized
@@ -452,6 +460,7 @@ class Portfolio:
         themselves (another runner was removed with adjustment factor 1 - keep): the position's
         payout units shrink in that proportion, its cost stays (Betfair's reduction factor).
         Return the changed position, or None when nothing is held."""
+        self.version += 1
         pos = self.positions.get(iid)
         if pos is None or pos.qty == 0:
             return None
@@ -483,6 +492,7 @@ class Portfolio:
 
     def apply_commission(self, fee: int, market_id: str | None = None) -> None:
         """Take a settled market's commission from cash (also used to replay the ledger)."""
+        self.version += 1
         if market_id is not None:
             self._market_net.pop(market_id, None)
         self.cash -= fee

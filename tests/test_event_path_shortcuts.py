@@ -429,3 +429,81 @@ def test_min_available_qty_equals_the_smallest_available_qty() -> None:
     assert any(pf.reserved_shares.values())
     with pytest.raises(ValueError):
         pf.min_available_qty([])
+
+
+def _state(pf: Portfolio) -> Any:
+    return (
+        pf.cash,
+        pf.reserved_cash,
+        dict(pf.reserved_shares),
+        {k: (p.qty, p.cost_basis, p.fees) for k, p in pf.positions.items()},
+        pf.short_liability,
+    )
+
+
+def test_portfolio_version_moves_with_every_change() -> None:
+    """Whatever changes positions, reservations or cash bumps ``Portfolio.version``."""
+    from services.events import VOID_PAYOUT
+    from services.execution.orders import Fill
+
+    rng = random.Random(9)
+    insts = [make_instrument(f"I{k}", market_id=f"M{k}", complement_id=None) for k in range(3)]
+    pf = Portfolio("s", 10**12)
+    open_orders: list[Order] = []
+    changes = 0
+    for step in range(3000):
+        before, version = _state(pf), pf.version
+        inst = rng.choice(insts)
+        iid = inst.instrument_id
+        r = rng.random()
+        if r < 0.35:
+            side = Side.BUY if rng.random() < 0.7 else Side.SELL
+            size = rng.randrange(1, 30) * 1_000_000
+            if side is Side.SELL:
+                size = min(size, pf.available_qty(iid))
+            if size > 0:
+                fill = Fill(step, step, "s", iid, side, 300_000, size, 1_000, "taker", step)
+                pf.apply_fill(fill, inst)
+        elif r < 0.6:
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            size = 5_000_000 if side is Side.BUY else pf.available_qty(iid) // 2
+            if size > 0:
+                o = Order(step, "s", iid, side, 500_000, size)
+                pf.reserve(o, inst)
+                open_orders.append(o)
+        elif r < 0.8 and open_orders:
+            pf.release(open_orders.pop(rng.randrange(len(open_orders))))
+        elif r < 0.85:
+            pf.settle(iid, rng.choice([0, 1_000_000]), step, step)
+        elif r < 0.9:
+            pf.reduce_odds(iid, rng.randrange(500_000, 1_000_000))
+        elif r < 0.95:
+            pf.apply_commission(rng.randrange(0, 1000))
+        else:
+            pf.settle(iid, VOID_PAYOUT, step, step)
+        if _state(pf) != before:
+            changes += 1
+            assert pf.version != version, step
+    assert changes > 1500
+
+
+def test_cached_held_sets_write_what_computing_them_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.strategies.arbitrage import BundleArbitrage
+
+    cfg = _config(markets=8)
+    calls = {"n": 0}
+    real = Portfolio.min_available_qty
+
+    def counted(self: Portfolio, instruments: list[Any]) -> int:
+        calls["n"] += 1
+        return real(self, instruments)
+
+    monkeypatch.setattr(Portfolio, "min_available_qty", counted)
+    cached, _ = _run(cfg, 500)
+    n_cached = calls["n"]
+    monkeypatch.setattr(BundleArbitrage, "cache_held", False)
+    calls["n"] = 0
+    computed, _ = _run(cfg, 500)
+    assert calls["n"] > 1000 and calls["n"] > 3 * n_cached, (calls, n_cached)
+    assert cached.count("fills") > 20
+    assert cached.rows == computed.rows

@@ -46,6 +46,9 @@ class BundleArbitrage(Strategy):
     Params: ClassVar[type[StrategyParams]] = ArbParams
     kind = StrategyKind.ARBITRAGE
     params: ArbParams
+    cache_held: ClassVar[bool] = True
+    """Reuse a bundle's sellable sets while the portfolio's version is unchanged (False: compute
+    them on every book update; the tests compare the two)."""
 
     def __init__(self, name: str, params: ArbParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
@@ -201,7 +204,12 @@ class BundleArbitrage(Strategy):
         now = ctx.now()
         if now < b.cool_until or b.dirty:
             return
-        held = ctx.portfolio.min_available_qty(b.legs)
+        pf = ctx.portfolio
+        if self.cache_held and b.held_version == pf.version:
+            held = b.held  # nothing changed in the portfolio since it was computed
+        else:
+            held = b.held = pf.min_available_qty(b.legs)
+            b.held_version = pf.version
         if held <= 0:
             self._holding.discard(b.key)
             return

@@ -92,7 +92,7 @@ class Bundle:
     """One tradable bundle: its legs and a running sum of their best asks (fast path)."""
 
     __slots__ = ("key", "legs", "asks", "missing", "ask_sum", "cool_until", "dirty", "tries",
-                 "next_try", "armed")  # fmt: skip
+                 "next_try", "armed", "held", "held_version")  # fmt: skip
 
     def __init__(self, key: str, legs: list[Instrument]) -> None:
         self.key = key
@@ -105,6 +105,10 @@ class Bundle:
         self.tries = 0
         self.next_try = float("-inf")
         self.armed = True  # False after buying a dislocation, until the asks sum recovers
+        # The sets the legs' positions can sell (Portfolio.min_available_qty), valid while the
+        # portfolio's version is held_version.
+        self.held = 0
+        self.held_version = -1
 
     def set_ask(self, i: int, ask: int | None) -> None:
         old = self.asks[i]
