@@ -167,7 +167,7 @@ class SummedHistory(deque):  # type: ignore[type-arg]
         self._inexact()
         super().extendleft(xs)
 
-    def pop(self) -> int:  # noqa: D102
+    def pop(self) -> int:  # type: ignore[override]  # noqa: D102
         self._inexact()
         return super().pop()  # type: ignore[no-any-return]
 
@@ -195,11 +195,11 @@ class SummedHistory(deque):  # type: ignore[type-arg]
         self._inexact()
         super().__delitem__(i)
 
-    def __iadd__(self, xs: Any) -> SummedHistory:  # noqa: D105
+    def __iadd__(self, xs: Any) -> SummedHistory:  # type: ignore[misc]  # noqa: D105
         self._inexact()
         return super().__iadd__(xs)  # type: ignore[no-any-return]
 
-    def __imul__(self, n: Any) -> SummedHistory:  # noqa: D105
+    def __imul__(self, n: Any) -> SummedHistory:  # type: ignore[misc]  # noqa: D105
         self._inexact()
         return super().__imul__(n)  # type: ignore[no-any-return]
 
