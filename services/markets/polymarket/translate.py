@@ -301,12 +301,7 @@ class Translator:
         for asset, (bb, ba) in dict(
             zip(assets, zip(cols[5], cols[6], strict=True), strict=True)
         ).items():
-            vb = px.get(bb) if type(bb) is str else None
-            va = px.get(ba) if type(ba) is str else None
-            venue_top[asset] = (
-                vb if vb is not None else self._opt_price(bb),
-                va if va is not None else self._opt_price(ba),
-            )
+            venue_top[asset] = self._top_prices(px, bb, ba)
         dirty = self.dirty
         for asset, chg in per.items():
             out.append(BookDelta(ts, asset, tuple(chg)))
@@ -368,6 +363,15 @@ class Translator:
                 self._px[value] = p
             return p
         return dec_to_micro(value)
+
+    def _top_prices(self, px: dict[str, int], bb: Any, ba: Any) -> tuple[int | None, int | None]:
+        """The venue's best bid and ask of an entry or run: cached prices first, else parsed."""
+        vb = px.get(bb) if type(bb) is str else None
+        va = px.get(ba) if type(ba) is str else None
+        return (
+            vb if vb is not None else self._opt_price(bb),
+            va if va is not None else self._opt_price(ba),
+        )
 
     def _opt_price(self, value: Any) -> int | None:
         if value is None or value == "":
@@ -556,12 +560,7 @@ class Translator:
             venue_top = self.venue_top
             for asset, e in tops.items():
                 bb, ba = e.get("best_bid"), e.get("best_ask")
-                vb = px.get(bb) if type(bb) is str else None
-                va = px.get(ba) if type(ba) is str else None
-                venue_top[asset] = (
-                    vb if vb is not None else self._opt_price(bb),
-                    va if va is not None else self._opt_price(ba),
-                )
+                venue_top[asset] = self._top_prices(px, bb, ba)
         dirty = self.dirty
         for asset, chg in per_asset.items():
             if chg:
