@@ -404,7 +404,11 @@ class Engine(OrderFlow, Gateway):
         self.on_clock()
 
     def handle(self, ev: MarketEvent) -> None:
-        """Handle one market event."""
+        """Handle one market event.
+
+        ``process_batch`` inlines this body for a plain ``SimClock``: change both together
+        (``tests/test_event_path_shortcuts.py::test_inline_batch_handling_writes_what_handle_writes``).
+        """
         clock = self._plain_clock
         if clock is not None:  # SimClock.advance and .now, inlined (issue 18)
             ts = ev.ts
