@@ -49,9 +49,6 @@ from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
 
-YIELD_INTERVAL_S = 0.005
-"""Wall seconds :meth:`Engine.run` may keep the event loop between batches (issue 18)."""
-
 
 class Engine(OrderFlow, Gateway):
     """Runs many strategies side by side on one feed, each with an isolated portfolio.
@@ -349,19 +346,21 @@ class Engine(OrderFlow, Gateway):
         max_backlog = self.cfg.bot.writer_max_backlog
         monotonic = time.monotonic
         backlog = self.sink.backlog
-        next_yield = monotonic() + YIELD_INTERVAL_S
+        budget = self.cfg.bot.loop_yield_interval_wall_s
+        next_yield = monotonic() + budget
         async for batch in self.feed.batches():
             self.process_batch(batch)
             if self.stop_requested:
                 break
             # Other tasks (control commands, the dashboard, watchers) get the event loop at
-            # least every YIELD_INTERVAL_S of wall time, not after every batch: a replay at full
-            # speed has about one batch per market second, and a loop turn per batch (a select
-            # call and the scheduler) cost more than the clock work of many of them (issue 18).
+            # least every bot.loop_yield_interval_wall_s of wall time, not after every batch: a
+            # replay at full speed has about one batch per market second, and a loop turn per
+            # batch (a select call and the scheduler) cost more than the clock work of many of
+            # them (issue 18).
             # A slow batch still yields every time; a live feed awaits its socket anyway.
             if monotonic() >= next_yield:
                 await asyncio.sleep(0)
-                next_yield = monotonic() + YIELD_INTERVAL_S
+                next_yield = monotonic() + budget
             if backlog() > max_backlog:
                 # Backpressure: as fast as possible must not outrun the database, or fills
                 # reported as stored would wait in memory and control acks would lag.

@@ -56,8 +56,10 @@ class _FakeTime:
         return self.t
 
 
-def _node() -> Any:
-    cfg = parse_config({"strategies": [{"name": "a", "class": "MarketMaker"}]}, "c.yaml")
+def _node(**bot: Any) -> Any:
+    cfg = parse_config(
+        {"strategies": [{"name": "a", "class": "MarketMaker"}], "bot": bot}, "c.yaml"
+    )
     clock = SimClock(START)
     node = build_node(cfg, [Idle("a", StrategyParams())], NullSink(), clock=clock)
     return node, clock
@@ -85,7 +87,8 @@ async def _run_with_watcher(eng: Any, feed: _Feed, stop_after_turns: int | None)
 def test_other_tasks_run_between_batches_on_a_wall_time_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Each wall reading moves 1 ms: with a 5 ms budget the engine yields every few batches.
+    # Each wall reading moves 1 ms: with the default 5 ms budget the engine yields every few
+    # batches.
     monkeypatch.setattr(engine_module, "time", _FakeTime(0.001))
     node, clock = _node()
     eng = node.engine
@@ -102,8 +105,9 @@ def test_other_tasks_run_between_batches_on_a_wall_time_budget(
 
 
 def test_a_zero_budget_yields_after_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "YIELD_INTERVAL_S", 0.0)
-    node, clock = _node()
+    # bot.loop_yield_interval_wall_s: 0, with the same wall clock as the budget test above.
+    monkeypatch.setattr(engine_module, "time", _FakeTime(0.001))
+    node, clock = _node(loop_yield_interval_wall_s=0.0)
     eng = node.engine
     feed = _Feed(100, clock)
     eng.feed = feed

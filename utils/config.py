@@ -69,6 +69,14 @@ class BotSection(_Frozen):
     log_backups: int = Field(5, ge=0, le=1000, description="Rotated log files kept, count")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    loop_yield_interval_wall_s: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="Wall seconds the engine may keep the event loop between batches before "
+        "other tasks (control commands, dashboard, watchers) get a turn; 0 yields after every "
+        "batch, seconds",
+    )
     writer_max_backlog: int = Field(
         20_000,
         ge=100,
