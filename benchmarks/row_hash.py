@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from services.clock import SimClock  # noqa: E402
 from services.node import build_node  # noqa: E402
-from services.persistence import Sink  # noqa: E402
+from services.persistence import OpWriter, Sink  # noqa: E402
 
 
-class HashWriter:
+class HashWriter(OpWriter):
     """A ``Writer`` that hashes each operation, in order, instead of storing it."""
 
     def __init__(self) -> None:
@@ -47,12 +47,12 @@ class HashWriter:
         # second (Engine._write_tops): what must not change is the table they leave.
         self.tops: dict[str, dict[str, Any]] = {}
 
-    def _op(self, op: str, table: str, row: dict[str, Any]) -> None:
-        if table == "market_tops" and op == "u":
+    def op(self, kind: str, table: str, row: dict[str, Any]) -> None:
+        if table == "market_tops" and kind == "u":
             self.tops[row["instrument_id"]] = dict(row)
             return
         self.counts[table] += 1
-        self.h.update(f"{op}|{table}|{sorted(row.items())!r}\n".encode())
+        self.h.update(f"{kind}|{table}|{sorted(row.items())!r}\n".encode())
 
     def digest(self) -> str:
         """The hash of every operation in order, then of the market_tops table as left."""
@@ -60,21 +60,6 @@ class HashWriter:
         for iid in sorted(self.tops):
             h.update(f"top|{sorted(self.tops[iid].items())!r}\n".encode())
         return h.hexdigest()
-
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        self._op("i", table, row)
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        self._op("u", table, row)
-
-    def update(self, table: str, row: dict[str, Any]) -> None:
-        self._op("p", table, row)
-
-    def delete(self, table: str, key: dict[str, Any]) -> None:
-        self._op("d", table, key)
-
-    def backlog(self) -> int:
-        return 0
 
 
 def run_sim(config: str, seconds: float, seed: int, w: HashWriter) -> int:

@@ -272,6 +272,34 @@ class _NullWriter:
         return None
 
 
+class OpWriter:
+    """A ``Writer`` that hands every operation, in order, to ``op`` instead of storing it.
+
+    ``op(kind, table, row)`` gets ``kind`` "i" (insert), "u" (upsert), "p" (update) or "d"
+    (delete, ``row`` being the key). Subclasses keep, hash or count the operations: the
+    exactness benchmark (``benchmarks/row_hash.py``) and tests that compare the rows two
+    runs hand to storage.
+    """
+
+    def op(self, kind: str, table: str, row: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self.op("i", table, row)
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        self.op("u", table, row)
+
+    def update(self, table: str, row: dict[str, Any]) -> None:
+        self.op("p", table, row)
+
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        self.op("d", table, key)
+
+    def backlog(self) -> int:
+        return 0
+
+
 class NullSink(Sink):
     """A sink that stores nothing (benchmarks and unit tests)."""
 

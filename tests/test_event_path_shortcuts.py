@@ -34,7 +34,7 @@ from services.execution.simulated import SimulatedExchange
 from services.instruments import Side
 from services.markets.sim import SimFeed
 from services.node import build_node
-from services.persistence import Sink
+from services.persistence import OpWriter, Sink
 from services.portfolio import Portfolio
 from services.strategies.base import StrategyContext
 from services.strategies.directional import Market, SummedHistory
@@ -44,29 +44,14 @@ from tests.conftest import ROOT, make_instrument
 from utils.config import AppConfig, load_config
 
 
-class RowLog:
+class RowLog(OpWriter):
     """A storage writer that keeps every operation, in order."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, list[tuple[str, Any]]]] = []
 
-    def _op(self, op: str, table: str, row: dict[str, Any]) -> None:
-        self.rows.append((op, table, sorted(row.items())))
-
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        self._op("i", table, row)
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        self._op("u", table, row)
-
-    def update(self, table: str, row: dict[str, Any]) -> None:
-        self._op("p", table, row)
-
-    def delete(self, table: str, key: dict[str, Any]) -> None:
-        self._op("d", table, key)
-
-    def backlog(self) -> int:
-        return 0
+    def op(self, kind: str, table: str, row: dict[str, Any]) -> None:
+        self.rows.append((kind, table, sorted(row.items())))
 
     def count(self, table: str) -> int:
         return sum(1 for _, t, _ in self.rows if t == table)

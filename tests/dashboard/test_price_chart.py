@@ -16,7 +16,7 @@ from sqlalchemy.pool import StaticPool
 from dashboard.data.prices import price_chart
 from database.models import Base
 from database.queries import prune_price_history
-from services.persistence import Sink
+from services.persistence import OpWriter, Sink
 from tests.conftest import run_bot
 from tests.dashboard.seed import T0
 
@@ -92,18 +92,13 @@ def test_strategy_page_has_the_market_selector(client: FlaskClient, seeded: obje
     assert 'id="price-chart"' not in html and "No fills yet" in html
 
 
-class _Rows:
+class _Rows(OpWriter):
     def __init__(self) -> None:
         self.rows: list[tuple[str, dict[str, Any]]] = []
 
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.append((table, row))
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.append((table, row))
-
-    def delete(self, table: str, key: dict[str, Any]) -> None:
-        return None
+    def op(self, kind: str, table: str, row: dict[str, Any]) -> None:
+        if kind in ("i", "u"):
+            self.rows.append((table, row))
 
 
 def _point(iid: str, ts: float, mid: int | None, last: int | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from services.intents import Intent
 from services.money import MICRO
 from services.node import ClientFactory, build_node
 from services.orderbook import OrderBook
-from services.persistence import Sink
+from services.persistence import OpWriter, Sink
 from services.portfolio import Portfolio
 from services.risk.chain import RiskView
 from services.risk.safety import SafetyLayer
@@ -165,23 +165,19 @@ def resting(
 
 
 # --------------------------------------------------------------------------- engine harness
-class RecordingWriter:
-    """Keeps every row the sink writes (events in order, bot_state by key)."""
+class RecordingWriter(OpWriter):
+    """Keeps every row the sink writes (events in order, bot_state by key); ignores deletes."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.state: dict[str, Any] = {}
 
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.setdefault(table, []).append(dict(row))
-
-    def upsert(self, table: str, row: dict[str, Any]) -> None:
-        if table == "bot_state":
+    def op(self, kind: str, table: str, row: dict[str, Any]) -> None:
+        if kind == "d":
+            return
+        if kind == "u" and table == "bot_state":
             self.state[row["key"]] = json.loads(row["value_json"])
         self.rows.setdefault(table, []).append(dict(row))
-
-    def delete(self, table: str, key: dict[str, Any]) -> None:
-        return None
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.rows.get("events", []) if kind is None or e["kind"] == kind]
