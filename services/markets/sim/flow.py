@@ -14,6 +14,9 @@ Every fill emits ``TradePrint`` events then the ``BookDelta`` of the consumed le
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from heapq import heappush
+from math import exp, log
 from typing import TYPE_CHECKING
 
 from services.events import BookDelta
@@ -29,12 +32,17 @@ if TYPE_CHECKING:
 _SIDES = (Side.BUY, Side.SELL)
 _CANCEL_SHARE = 0.12  # fraction of flickers that cancel the level instead of resizing it
 _RESIZE_SIGMA = 0.35  # log-normal sigma of a flicker's size change
+REQUOTE = 0  # the venue's heap action kind of a maker requote (SimVenue checks it is its own)
 
 
 def flicker(v: SimVenue, ts: float, tok: Token) -> None:
-    """Let one maker resize or cancel one of its levels (a reduction keeps queue priority)."""
-    r = v.rand
-    u = r.u
+    """Let one maker resize or cancel one of its levels (a reduction keeps queue priority).
+
+    The book and the maker's own orders are updated here directly, as ``SimBook.set_order``
+    would (issue 18: this is most of the simulator's actions); the draws and their order are
+    those of the plain version (``tests/markets/test_sim_stream.py`` pins the stream).
+    """
+    u = v.u
     makers = tok.makers
     x = u() * len(makers)
     i = int(x)
@@ -43,31 +51,54 @@ def flicker(v: SimVenue, ts: float, tok: Token) -> None:
     own = mk.own[side]
     if not own:
         return
-    prices = list(own)
-    p = prices[int(u() * len(prices))]
+    p = list(own)[int(u() * len(own))]
     old = own[p]
+    bs = tok.book.sides[side]
+    q = bs.q[p]
     if u() < _CANCEL_SHARE:
-        size = 0
         mk.dirty = True
-        v.schedule_requote(ts + r.e() * v.cfg.maker_refill_s, tok, mk)
-    else:
-        size = int(old * math.exp(_RESIZE_SIGMA * r.n()) / MICRO + 0.5) * MICRO
-        if size < tok.inst.min_size:
-            size = tok.inst.min_size
-        if size == old:
-            return
-        if size < old:  # inline fast path of SimBook.set_order for a reduction
-            bs = tok.book.sides[side]
-            for entry in bs.q[p]:
-                if entry[0] is mk:
-                    entry[1] = size
-                    break
-            own[p] = size
-            total = bs.tot[p] - old + size
-            bs.tot[p] = total
-            v.out.append(BookDelta(ts, tok.iid, ((_SIDES[side], p, total),)))
-            return
-    total = tok.book.set_order(mk, side, p, size)
+        # v.schedule_requote(ts + r.e() * refill, tok, mk), inline
+        due = ts + -log(1.0 - u()) * v.cfg.maker_refill_s
+        if due < mk.next_ts:
+            mk.stamp += 1
+            mk.next_ts = due
+            v._seq += 1
+            heappush(v.heap, (due, v._seq, REQUOTE, (tok, mk), mk.stamp))
+        # SimBook.set_order(mk, side, p, 0), inline
+        k = 0
+        while q[k][0] is not mk:
+            k += 1
+        del q[k]
+        del own[p]
+        tot = bs.tot
+        total = tot[p] - old
+        if total:
+            tot[p] = total
+        else:
+            del tot[p]
+            del bs.q[p]
+            px = bs.px
+            del px[bisect_left(px, p)]
+        v.out.append(BookDelta(ts, tok.iid, ((_SIDES[side], p, total),)))
+        return
+    size = int(old * exp(_RESIZE_SIGMA * v.rand.n()) / MICRO + 0.5) * MICRO
+    if size < tok.min_size:
+        size = tok.min_size
+    if size == old:
+        return
+    k = 0
+    while q[k][0] is not mk:
+        k += 1
+    if size < old:  # a reduction keeps queue priority
+        q[k][1] = size
+    else:  # an increase goes to the back of the queue
+        entry = q.pop(k)
+        entry[1] = size
+        q.append(entry)
+    own[p] = size
+    tot = bs.tot
+    total = tot[p] - old + size
+    tot[p] = total
     v.out.append(BookDelta(ts, tok.iid, ((_SIDES[side], p, total),)))
 
 

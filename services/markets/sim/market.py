@@ -46,6 +46,7 @@ class Token:
         "r_flicker",
         "r_noise",
         "fee_rate",
+        "min_size",
     )
 
     def __init__(self, inst: Instrument, market: SimMarket, is_yes: bool) -> None:
@@ -61,6 +62,7 @@ class Token:
         self.r_flicker = 0.0
         self.r_noise = 0.0
         self.fee_rate = float(inst.fees.rate)
+        self.min_size = inst.min_size  # never changes (a tick change keeps it)
 
     def fair(self) -> float:
         """Return the true value of this token (probability)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
+from itertools import chain
 
 import numpy as np
 
@@ -24,24 +26,22 @@ class RandomBlocks:
         Seed of the generator.
     """
 
-    __slots__ = ("_gen", "_rnd", "_n", "_ni", "u")
+    __slots__ = ("_gen", "_rnd", "u", "n")
 
     def __init__(self, seed: int) -> None:
         self._gen = np.random.Generator(np.random.PCG64(seed))
         self._rnd = random.Random(seed)
-        self._n: list[float] = []
-        self._ni = 0
         self.u = self._rnd.random
         """Return a uniform draw in [0, 1) (a bound C method: no Python frame per call)."""
+        self.n = chain.from_iterable(self._blocks()).__next__
+        """Return a standard normal draw (a bound C method: the next item of the current block;
+        a new block is generated when one runs out, so the draws are those of one NumPy
+        stream in order)."""
 
-    def n(self) -> float:
-        """Return a standard normal draw."""
-        i = self._ni
-        if i >= len(self._n):
-            self._n = self._gen.standard_normal(_BLOCK).tolist()
-            i = 0
-        self._ni = i + 1
-        return self._n[i]
+    def _blocks(self) -> Iterator[list[float]]:
+        gen = self._gen
+        while True:
+            yield gen.standard_normal(_BLOCK).tolist()
 
     def e(self) -> float:
         """Return an exponential draw with mean 1."""

@@ -35,6 +35,7 @@ from services.money import MICRO
 # action kinds, in the heap as (ts, seq, kind, obj, stamp)
 _REQUOTE, _LATENT, _INFORMED, _MISPRICE, _MISPRICE_END, _CLOSE, _RESOLVE, _SNAPSHOT, _ARB = range(9)
 _INF = float("inf")
+assert flow.REQUOTE == _REQUOTE
 _REF_RATE = 0.5**2 / 7200.0  # information per second of the default volatility
 _MIN_REQUOTE_S = 0.2  # makers never requote faster than this on average, seconds
 
@@ -55,6 +56,7 @@ class SimVenue:
     def __init__(self, cfg: SimConfig, rand: RandomBlocks, factory: GroupFactory) -> None:
         self.cfg = cfg
         self.rand = rand
+        self.u = rand.u  # a uniform draw (bound C method)
         self.factory = factory
         self.heap: list[tuple[float, int, int, object, int]] = []
         self.groups: dict[str, Group] = {}
@@ -173,12 +175,15 @@ class SimVenue:
         """Run actions in time order up to event time ``end``, yielding batches of events.
 
         A batch collects the events of the actions within ``window`` seconds of its first
-        action. ``stopped`` is checked after every yield.
+        action. ``stopped`` is checked after every yield. The two most frequent actions (a
+        token action, a maker requote) are dispatched here without going through ``step``.
         """
         heap = self.heap
-        u = self.rand.u
+        u = self.u
         log = math.log
         flicker = flow.flicker
+        requote = self._requote
+        step = self.step
         out: list[MarketEvent] = []
         self.out = out
         window_end = 0.0
@@ -203,7 +208,8 @@ class SimVenue:
             else:
                 window_end = ts + window
             if token_action:
-                x = u() * self._total
+                total = self._total
+                x = u() * total
                 cum = self._cum
                 i = bisect_right(cum, x)
                 if i >= len(cum):
@@ -217,8 +223,13 @@ class SimVenue:
                 else:
                     flow.informed(self, ts, tok)
                 self._next_act = ts - log(1.0 - u()) / self._total
+            elif heap[0][2] == _REQUOTE:
+                ts, _, _, pair, stamp = heappop(heap)
+                mk = pair[1]
+                if stamp == mk.stamp and pair[0].market.group.alive:
+                    requote(ts, pair[0], mk)
             else:
-                self.step()
+                step()
         if out and not stopped():
             yield out
 
@@ -268,9 +279,14 @@ class SimVenue:
             book.requote(mk, ladder[0], ladder[1], changes)
             if changes:
                 self.out.append(BookDelta(ts, tok.iid, tuple(changes)))
-        mk.next_ts = _INF
-        wait = mk.requote_mean * tok.market.group.pace
-        self.schedule_requote(ts + self.rand.e() * max(wait, _MIN_REQUOTE_S), tok, mk)
+        wait = mk.requote_mean * pace
+        # self.schedule_requote(ts + e() * max(wait, _MIN_REQUOTE_S), tok, mk) with next_ts
+        # reset to infinity first (so it always schedules), inline
+        due = ts + -math.log(1.0 - self.u()) * (wait if wait > _MIN_REQUOTE_S else _MIN_REQUOTE_S)
+        mk.stamp += 1
+        mk.next_ts = due
+        self._seq += 1
+        heappush(self.heap, (due, self._seq, _REQUOTE, (tok, mk), mk.stamp))
 
     # ------------------------------------------------------------------ true price
     def _latent(self, ts: float, g: Group) -> None:
