@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, create_engine, event, make_url
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -267,6 +267,9 @@ def upsert_statement(dialect: Dialect, table: Table, columns: Iterable[str]) -> 
     if dialect.name == "sqlite":
         stmt: Any = sqlite.insert(table)
     elif dialect.name == "postgresql":
+        # imported here: a SQLite run does not load the PostgreSQL dialect (issue 18, start-up)
+        from sqlalchemy.dialects import postgresql
+
         stmt = postgresql.insert(table)
     else:
         raise NotImplementedError(f"no native upsert for dialect {dialect.name!r}")
