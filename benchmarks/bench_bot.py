@@ -7,14 +7,22 @@ and ``bot.py`` replaying a recording, each compared with the engine alone on the
 2. ``python bot.py --config ... --duration S --speed max --quiet --no-dashboard`` runs as a user
    runs it (SQLite, writer thread, snapshots, safety layer, data gate), recording its market data;
    its events per wall second come from its own final line.
-3. ``bot.py`` replays that recording (``market_data.source: replay``) with the same strategies.
+3. The same with the shipped config as it is (recording off, as shipped; log file in a temporary
+   directory): the figure a user gets from ``python bot.py --speed max``.
+4. ``bot.py`` replays the recording of step 2 (``market_data.source: replay``) with the same
+   strategies.
 
 Each figure is printed with the ratio to the bare engine (the target of issue 18: within 2x).
 The simulator's own generation cost is printed apart: ``bot.py`` on the simulator pays it, the bare
 engine does not. Wall-clock figures vary with the machine's load: run it on a quiet machine, and
 compare ratios from one run, not figures from different runs.
 
+With ``--base DIR`` (another checkout, e.g. the code before a change), every ``bot.py`` run is
+repeated with that checkout's ``bot.py`` right after this one's, for ``--rounds`` rounds, and
+both CPU figures are printed side by side (the bare engine is this checkout's).
+
 Usage: python benchmarks/bench_bot.py [--seconds 1800] [--config config.example.yaml] [--seed 7]
+       [--base DIR] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,9 +56,13 @@ SYSTEM = re.compile(r"System time \(seconds\): ([\d.]+)")
 CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last bot.py run, from time -v
 
 
-def run_bot(config: Path, db: Path, seconds: float | None, seed: int) -> tuple[int, float, float]:
-    """Run bot.py; return (events, wall seconds, peak RSS MB)."""
-    cmd = [sys.executable, str(ROOT / "bot.py"), "--config", str(config), "--db", str(db)]
+def run_bot(
+    config: Path, db: Path, seconds: float | None, seed: int, root: Path = ROOT
+) -> tuple[int, float, float]:
+    """Run ``root``'s bot.py; return (events, wall seconds, peak RSS MB)."""
+    if db.exists():
+        db.unlink()  # every run starts from a new database, as the first run of a user does
+    cmd = [sys.executable, str(root / "bot.py"), "--config", str(config), "--db", str(db)]
     cmd += ["--speed", "max", "--quiet", "--no-dashboard", "--seed", str(seed)]
     if seconds is not None:
         cmd += ["--duration", str(seconds)]
@@ -60,7 +73,7 @@ def run_bot(config: Path, db: Path, seconds: float | None, seed: int) -> tuple[i
     # PYTHONDONTWRITEBYTECODE set would compile every module at every start, about 1 s).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"bot.py exited {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -78,6 +91,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1800.0, help="market time to simulate")
     ap.add_argument("--config", default=str(ROOT / "config.example.yaml"))
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--base", default=None, help="another checkout whose bot.py alternates")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of bot.py runs")
     args = ap.parse_args()
 
     cfg = load_config(args.config)
@@ -115,9 +130,24 @@ def main() -> None:
         f"({bare / node_eps:.2f}x the bare engine's time)"
     )
 
+    roots = [("this", ROOT)] + ([("base", Path(args.base).resolve())] if args.base else [])
+    bare_cpu = cpu["bare"]
+
+    def cpu_line(label: str, figures: dict[str, list[float]], ratios: bool = True) -> None:
+        """Every run's CPU seconds per checkout (and its ratio to the bare engine's)."""
+        parts = []
+        for name, _ in roots:
+            vals = figures[name]
+            part = f"{name} {' / '.join(f'{v:.1f}' for v in vals)} CPU s"
+            if ratios:
+                part += " (" + " / ".join(f"{v / bare_cpu:.2f}x" for v in vals) + ")"
+            parts.append(part)
+        print(f"  {label}: " + "; ".join(parts))
+
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
         data = yaml.safe_load(Path(args.config).read_text())
+        shipped = yaml.safe_load(Path(args.config).read_text())
         data.setdefault("market_data", {}).update(
             {"record": True, "recorder": {"directory": str(tmpd / "rec")}}
         )
@@ -125,53 +155,103 @@ def main() -> None:
         data.setdefault("bot", {})["log_file"] = ""
         sim_cfg = tmpd / "sim.yaml"
         sim_cfg.write_text(yaml.safe_dump(data))
-        _, fixed, _ = run_bot(sim_cfg, tmpd / "start.db", 1.0, args.seed)
-        fixed_cpu = CPU["last"]
+        # The shipped config as a user runs it: only the log file moves to the temporary
+        # directory (bot.py --no-dashboard turns the dashboard off, --db places the database).
+        shipped.setdefault("bot", {})["log_file"] = str(tmpd / "bot.log")
+        ship_cfg = tmpd / "shipped.yaml"
+        ship_cfg.write_text(yaml.safe_dump(shipped))
+        fixed_c: dict[str, list[float]] = {n: [] for n, _ in roots}
+        rec_c: dict[str, list[float]] = {n: [] for n, _ in roots}
+        ship_c: dict[str, list[float]] = {n: [] for n, _ in roots}
+        rep_c: dict[str, list[float]] = {n: [] for n, _ in roots}
+        rec_wall: list[tuple[int, float, float]] = []
+        ship_wall: list[tuple[int, float, float]] = []
+        rep_wall: list[tuple[int, float, float]] = []
+        fixed_wall: list[float] = []
+        rec: list[Path] = []
+        for _ in range(args.rounds):
+            for name, root in roots:
+                _, fixed, _ = run_bot(sim_cfg, tmpd / "start.db", 1.0, args.seed, root)
+                fixed_c[name].append(CPU["last"])
+                if name == "this":
+                    fixed_wall.append(fixed)
+            for name, root in roots:
+                if (tmpd / "rec").exists():
+                    shutil.rmtree(tmpd / "rec")
+                r = run_bot(sim_cfg, tmpd / "sim.db", args.seconds, args.seed, root)
+                rec_c[name].append(CPU["last"])
+                if name == "this":
+                    rec_wall.append(r)
+                    rec = sorted((tmpd / "rec").rglob("*.jsonl.*"))
+                    keep = tmpd / "rec-this"
+                    if keep.exists():
+                        shutil.rmtree(keep)
+                    shutil.copytree(tmpd / "rec", keep)
+            for name, root in roots:
+                r = run_bot(ship_cfg, tmpd / "shipped.db", args.seconds, args.seed, root)
+                ship_c[name].append(CPU["last"])
+                if name == "this":
+                    ship_wall.append(r)
+            rep_data = dict(data)
+            rep_data["market_data"] = {
+                "source": "replay",
+                "speed": "max",
+                "replay_paths": [str(tmpd / "rec-this")],
+            }
+            rep_cfg = tmpd / "replay.yaml"
+            rep_cfg.write_text(yaml.safe_dump(rep_data))
+            for name, root in roots:
+                r = run_bot(rep_cfg, tmpd / "replay.db", None, args.seed, root)
+                rep_c[name].append(CPU["last"])
+                if name == "this":
+                    rep_wall.append(r)
+
+        fixed = min(fixed_wall)
+        fixed_cpu = min(fixed_c["this"])
         print(
-            f"bot.py start and stop (imports, migrations, 1 s of market): {fixed:.1f} s "
-            f"({fixed_cpu:.1f} CPU s)"
+            f"bot.py start and stop (imports, migrations of a new database, 1 s of market): "
+            f"{fixed:.1f} s ({fixed_cpu:.1f} CPU s)"
         )
-        events, wall, rss = run_bot(sim_cfg, tmpd / "sim.db", args.seconds, args.seed)
-        eps = events / wall
-        net = max(wall - gen_s - fixed, 1e-9)
-        print(
-            f"bot.py --speed max on the simulator (SQLite, recording on): {events:,} events in "
-            f"{wall:.1f} s = {eps:,.0f} events/s, {bare / eps:.2f}x the bare engine's time "
-            f"({bare * net / events:.2f}x without the simulator's {gen_s:.1f} s and the "
-            f"{fixed:.1f} s start), peak RSS {rss:,.0f} MB"
-        )
-        # CPU seconds do not depend on the machine's load as much as wall time does: the
-        # process's user + system time (writer thread included) against the bare engine's.
-        sim_cpu = CPU["last"]
-        print(
-            f"  in CPU seconds: bot.py {sim_cpu:.1f} s, bare engine {cpu['bare']:.1f} s: "
-            f"{sim_cpu / cpu['bare']:.2f}x ({(sim_cpu - fixed_cpu - gen_cpu) / cpu['bare']:.2f}x "
-            f"without the start and the simulator's own {gen_cpu:.1f} CPU s)"
-        )
-        rec = sorted((tmpd / "rec").rglob("*.jsonl.*"))
+        cpu_line("every run", fixed_c, ratios=False)
+        for label, walls in (
+            ("SQLite, recording on", rec_wall),
+            ("the shipped config as a user runs it: SQLite, recording off", ship_wall),
+        ):
+            events, wall, rss = min(walls, key=lambda w: w[1])
+            eps = events / wall
+            net = max(wall - gen_s - fixed, 1e-9)
+            print(
+                f"bot.py --speed max on the simulator ({label}): {events:,} events in "
+                f"{wall:.1f} s = {eps:,.0f} events/s, {bare / eps:.2f}x the bare engine's time "
+                f"({bare * net / events:.2f}x without the simulator's {gen_s:.1f} s and the "
+                f"{fixed:.1f} s start), peak RSS {rss:,.0f} MB"
+            )
+            # CPU seconds do not depend on the machine's load as much as wall time does: the
+            # process's user + system time (writer thread included) against the bare engine's.
+            figures = rec_c if walls is rec_wall else ship_c
+            best = min(figures["this"])
+            print(
+                f"  in CPU seconds: bot.py {best:.1f} s, bare engine {bare_cpu:.1f} s: "
+                f"{best / bare_cpu:.2f}x ({(best - fixed_cpu - gen_cpu) / bare_cpu:.2f}x "
+                f"without the start and the simulator's own {gen_cpu:.1f} CPU s)"
+            )
+            cpu_line("every run", figures)
         size = sum(p.stat().st_size for p in rec)
-        data["market_data"] = {
-            "source": "replay",
-            "speed": "max",
-            "replay_paths": [str(tmpd / "rec")],
-        }
-        rep_cfg = tmpd / "replay.yaml"
-        rep_cfg.write_text(yaml.safe_dump(data))
-        events, wall, rss = run_bot(rep_cfg, tmpd / "replay.db", None, args.seed)
+        events, wall, rss = min(rep_wall, key=lambda w: w[1])
         eps = events / wall
         print(
-            f"bot.py replaying that recording ({len(rec)} file(s), {size / 1e6:.1f} MB): "
+            f"bot.py replaying the recording ({len(rec)} file(s), {size / 1e6:.1f} MB): "
             f"{events:,} events in {wall:.1f} s = {eps:,.0f} events/s, "
             f"{bare / eps:.2f}x the bare engine's time "
             f"({bare * max(wall - fixed, 1e-9) / events:.2f}x without the start), "
             f"peak RSS {rss:,.0f} MB"
         )
-        rep_cpu = CPU["last"]
+        best = min(rep_c["this"])
         print(
-            f"  in CPU seconds: bot.py {rep_cpu:.1f} s, bare engine {cpu['bare']:.1f} s: "
-            f"{rep_cpu / cpu['bare']:.2f}x ({(rep_cpu - fixed_cpu) / cpu['bare']:.2f}x without "
-            f"the start)"
+            f"  in CPU seconds: bot.py {best:.1f} s, bare engine {bare_cpu:.1f} s: "
+            f"{best / bare_cpu:.2f}x ({(best - fixed_cpu) / bare_cpu:.2f}x without the start)"
         )
+        cpu_line("every run", rep_c)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,24 @@ from tests.markets.sim_stream import WORKLOADS, stream_digest
 
 EXPECTED = {
     "default-seed7-240s": (
-        "8e1d94f07a458b92b34eca6b1e94ed89ccc77022449a79e3257ed7a2030a84be", 4337, 44928
+        "8e1d94f07a458b92b34eca6b1e94ed89ccc77022449a79e3257ed7a2030a84be",
+        4337,
+        44928,
     ),
     "default-seed11-120s": (
-        "dc7ed19d83f1a5ca2a103eb5ba382b0a1169f091a262273b54a8d1af8e3a7e73", 2175, 23675
+        "dc7ed19d83f1a5ca2a103eb5ba382b0a1169f091a262273b54a8d1af8e3a7e73",
+        2175,
+        23675,
     ),
     "busy-seed3-200s": (
-        "5d798a20a958f13c8e0806d4b7f310b179ba64a37110bfb4db5dcdd9a36cc7ff", 3534, 33403
+        "5d798a20a958f13c8e0806d4b7f310b179ba64a37110bfb4db5dcdd9a36cc7ff",
+        3534,
+        33403,
     ),
     "adopted-seed5-300s": (
-        "47358f682ad83e2b4c9e22e7e3dc9a6dd83d854d5888cd8a6dd410991db9b683", 4355, 15990
+        "47358f682ad83e2b4c9e22e7e3dc9a6dd83d854d5888cd8a6dd410991db9b683",
+        4355,
+        15990,
     ),
 }
 
