@@ -54,6 +54,7 @@ PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 USER = re.compile(r"User time \(seconds\): ([\d.]+)")
 SYSTEM = re.compile(r"System time \(seconds\): ([\d.]+)")
 CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last bot.py run, from time -v
+EVENTS: list[tuple[str, int]] = []  # (config file name, events) of every bot.py run
 
 
 def run_bot(
@@ -80,6 +81,7 @@ def run_bot(
     m = FINAL.search(proc.stderr) or FINAL.search(proc.stdout)
     if m is None:
         raise SystemExit(f"no final line from bot.py:\n{proc.stderr[-3000:]}")
+    EVENTS.append((config.name, int(m.group(1))))
     peak = PEAK.search(proc.stderr) if timed else None
     user, system = USER.search(proc.stderr), SYSTEM.search(proc.stderr)
     CPU["last"] = float(user.group(1)) + float(system.group(1)) if user and system else float("nan")
@@ -182,11 +184,11 @@ def main() -> None:
                 rec_c[name].append(CPU["last"])
                 if name == "this":
                     rec_wall.append(r)
-                    rec = sorted((tmpd / "rec").rglob("*.jsonl.*"))
                     keep = tmpd / "rec-this"
                     if keep.exists():
                         shutil.rmtree(keep)
                     shutil.copytree(tmpd / "rec", keep)
+                    rec = sorted(keep.rglob("*.jsonl.*"))
             for name, root in roots:
                 r = run_bot(ship_cfg, tmpd / "shipped.db", args.seconds, args.seed, root)
                 ship_c[name].append(CPU["last"])
@@ -252,6 +254,12 @@ def main() -> None:
             f"{best / bare_cpu:.2f}x ({(best - fixed_cpu) / bare_cpu:.2f}x without the start)"
         )
         cpu_line("every run", rep_c)
+    seen: dict[str, set[int]] = {}
+    for name, events in EVENTS:
+        seen.setdefault(name, set()).add(events)
+    for name, counts in seen.items():
+        if len(counts) > 1:  # the same config and seed must give the same events every run
+            print(f"WARNING: {name} runs processed different event counts: {sorted(counts)}")
 
 
 if __name__ == "__main__":
