@@ -54,7 +54,7 @@ PEAK = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 USER = re.compile(r"User time \(seconds\): ([\d.]+)")
 SYSTEM = re.compile(r"System time \(seconds\): ([\d.]+)")
 CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last bot.py run, from time -v
-EVENTS: list[tuple[str, int]] = []  # (config file name, events) of every bot.py run
+EVENTS: list[tuple[str, int]] = []  # (config file name and duration, events) of every bot.py run
 
 
 def run_bot(
@@ -81,7 +81,7 @@ def run_bot(
     m = FINAL.search(proc.stderr) or FINAL.search(proc.stdout)
     if m is None:
         raise SystemExit(f"no final line from bot.py:\n{proc.stderr[-3000:]}")
-    EVENTS.append((config.name, int(m.group(1))))
+    EVENTS.append((f"{config.name} --duration {seconds}", int(m.group(1))))
     peak = PEAK.search(proc.stderr) if timed else None
     user, system = USER.search(proc.stderr), SYSTEM.search(proc.stderr)
     CPU["last"] = float(user.group(1)) + float(system.group(1)) if user and system else float("nan")
