@@ -8,7 +8,6 @@ so secrets never live in the file.
 from __future__ import annotations
 
 import copy
-
 import math
 import os
 import re

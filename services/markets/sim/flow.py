@@ -13,7 +13,6 @@ Every fill emits ``TradePrint`` events then the ``BookDelta`` of the consumed le
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from heapq import heappush
 from math import exp, log

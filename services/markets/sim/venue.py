@@ -224,7 +224,8 @@ class SimVenue:
                     flow.informed(self, ts, tok)
                 self._next_act = ts - log(1.0 - u()) / self._total
             elif heap[0][2] == _REQUOTE:
-                ts, _, _, pair, stamp = heappop(heap)
+                ts, _, _, obj, stamp = heappop(heap)
+                pair: tuple[Token, Maker] = obj  # type: ignore[assignment]
                 mk = pair[1]
                 if stamp == mk.stamp and pair[0].market.group.alive:
                     requote(ts, pair[0], mk)
