@@ -3,8 +3,9 @@
 Each shortcut of the engine's per-event path is compared here with the computation it replaces,
 on data that exercises it (and each test checks that the shortcut was actually taken):
 
-- ``Engine.process_batch`` handles events inline for a plain ``SimClock``: the same rows as
-  :meth:`Engine.handle` per event;
+- ``Engine.process_batch`` handles events inline for a plain ``SimClock``, a delta's book
+  update of one level too: the same rows as :meth:`Engine.handle` per event, and the same books
+  and previous sizes as ``OrderBook.set_level`` level by level;
 - strategy contexts read the clock, the books and the portfolio directly: the same values as
   the gateway's ``now()``, ``book()`` and ``portfolio()`` at every hook;
 - the paper matcher skips ``_match_crossed`` when no resting order is crossed
@@ -28,13 +29,17 @@ from typing import Any
 import pytest
 
 from services.clock import SimClock
+from services.bus import EventBus
 from services.engine import Engine
+from services.events import BookDelta
+from services.execution.client import ExecutionClient
 from services.execution.orders import Order, OrderStatus
 from services.execution.simulated import SimulatedExchange
 from services.instruments import Side
 from services.markets.sim import SimFeed
 from services.node import build_node
-from services.persistence import OpWriter, Sink
+from services.orderbook import BookStore
+from services.persistence import NullSink, OpWriter, Sink
 from services.portfolio import Portfolio
 from services.strategies.base import StrategyContext
 from services.strategies.directional import Market, SummedHistory
@@ -492,3 +497,89 @@ def test_cached_held_sets_write_what_computing_them_writes(monkeypatch: pytest.M
     assert calls["n"] > 1000 and calls["n"] > 3 * n_cached, (calls, n_cached)
     assert cached.count("fills") > 20
     assert cached.rows == computed.rows
+
+
+class _WatchingClient(ExecutionClient):
+    """A market-data watching client that records what the engine hands it per delta."""
+
+    watches_market_data = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, list[int], tuple[Any, ...]]] = []
+
+    def submit(self, order: Order, now: float) -> None:  # pragma: no cover - no strategies
+        raise AssertionError("no orders here")
+
+    def cancel(self, order: Order, now: float, reason: str) -> bool:  # pragma: no cover
+        return False
+
+    def open_orders(self, strategy: str | None = None) -> list[Order]:
+        return []
+
+    def on_book_delta(self, ev: Any, book: Any, old_sizes: list[int], now: float) -> None:
+        top = (book.best_bid(), book.best_ask(), book.ts, book.updates, now)
+        self.seen.append((ev.instrument_id, list(old_sizes), top))
+
+
+def _bare_engine(clock: SimClock) -> tuple[Engine, _WatchingClient]:
+    cfg = load_config(str(ROOT / "config.example.yaml"))
+    client = _WatchingClient()
+    eng = Engine(
+        cfg, clock, None, [], NullSink(),
+        clients={"paper": client}, routes={}, capital={}, bus=EventBus(),
+    )  # fmt: skip
+    return eng, client
+
+
+def test_inline_deltas_update_books_as_set_level_does() -> None:
+    """The inline one-level book update (and the multi-level call) in ``process_batch`` leaves
+    every book, level list and previous size as ``OrderBook.set_level`` level by level, and as
+    ``handle()`` does, on random deltas (adds, resizes, removals, removals of absent levels)."""
+    rng = random.Random(18)
+    iids = ["a", "b", "c"]
+    batches: list[list[BookDelta]] = []
+    ts = 1_700_000_000.0
+    for _ in range(400):
+        batch = []
+        for _ in range(rng.randint(1, 6)):
+            ts += rng.choice((0.0, 0.25, 1.0))
+            n = 1 if rng.random() < 0.7 else rng.randint(2, 5)
+            changes = tuple(
+                (
+                    rng.choice((Side.BUY, Side.SELL)),
+                    rng.randrange(1, 12) * 10_000,
+                    0 if rng.random() < 0.35 else rng.randrange(1, 5) * 1_000_000,
+                )
+                for _ in range(n)
+            )
+            batch.append(BookDelta(ts, rng.choice(iids), changes))
+        batches.append(batch)
+    inline, seen_inline = _bare_engine(SimClock(1_700_000_000.0))
+    per_event, seen_handle = _bare_engine(_SubClock(1_700_000_000.0))
+    assert inline._plain_clock is not None and per_event._plain_clock is None
+    ref = BookStore()
+    expected: list[list[int]] = []
+    singles = 0
+    for batch in batches:
+        inline.process_batch(batch)
+        for ev in batch:
+            per_event.handle(ev)
+            book = ref.get(ev.instrument_id)
+            expected.append([book.set_level(s, p, q) for s, p, q in ev.changes])
+            singles += len(ev.changes) == 1
+        per_event.on_clock()
+        for iid in iids:
+            got, want = inline.books.find(iid), ref.find(iid)
+            if want is None:
+                assert got is None
+                continue
+            assert got is not None
+            assert (got.bids, got.asks) == (want.bids, want.asks)
+            assert got._bid_px == sorted(want.bids) and got._ask_px == sorted(want.asks)
+    assert [old for _, old, _ in seen_inline.seen] == expected
+    assert seen_inline.seen == seen_handle.seen
+    assert inline.events_processed == per_event.events_processed == len(expected)
+    assert inline._changed_at == per_event._changed_at and inline._book_seq == len(expected)
+    assert inline._tops_dirty == per_event._tops_dirty
+    assert singles > 500 and len(expected) - singles > 200  # both paths ran
