@@ -11,7 +11,8 @@ on data that exercises it (and each test checks that the shortcut was actually t
 - the paper matcher skips ``_match_crossed`` when no resting order is crossed
   (``SimulatedExchange.skip_uncrossed``): the same rows as without the skip;
 - the directional strategies' windows: :class:`SummedHistory` sums equal ``sum()``, and mean
-  reversion signals the same with and without it;
+  reversion signals the same with and without it; :class:`RangedHistory` ranges equal
+  ``max()`` and ``min()``, and momentum signals the same with and without it;
 - ``Portfolio.min_available_qty`` equals the smallest ``available_qty``.
 
 The whole-run comparisons record every row the engine hands to storage, in order, with market
@@ -42,9 +43,10 @@ from services.orderbook import BookStore
 from services.persistence import NullSink, OpWriter, Sink
 from services.portfolio import Portfolio
 from services.strategies.base import StrategyContext
-from services.strategies.directional import Market, SummedHistory
+from services.strategies.directional import Market, RangedHistory, SummedHistory
 from services.strategies.loader import build_strategies
 from services.strategies.mean_reversion import MeanReversion, MeanReversionParams
+from services.strategies.momentum import Momentum, MomentumParams
 from tests.conftest import ROOT, make_instrument
 from utils.config import AppConfig, load_config
 
@@ -385,6 +387,68 @@ def test_mean_reversion_signals_alike_with_summed_and_plain_windows() -> None:
         plain.hist.append(mid)
     assert entries > 20
     assert summed.hist._exact  # type: ignore[attr-defined]
+
+
+def test_ranged_history_range_equals_max_and_min() -> None:
+    rng = random.Random(12)
+    fast_reads = 0
+    for maxlen in (1, 2, 3, 7, 60):
+        h = RangedHistory(maxlen)
+        for step in range(3000):
+            r = rng.random()
+            if r < 0.985:
+                # Few distinct values: the value leaving is often the high or the low (a tie).
+                h.append(rng.randrange(0, 12) * 10_000)
+            elif r < 0.988:
+                h.appendleft(rng.randrange(0, 1_000_000))
+            elif r < 0.991 and h:
+                h.pop()
+            elif r < 0.993:
+                h.extend([rng.randrange(0, 1_000_000) for _ in range(3)])
+            elif r < 0.996 and h:
+                h[rng.randrange(len(h))] = rng.randrange(0, 1_000_000)
+            elif r < 0.998:
+                h.clear()
+            else:
+                h.append(0.5)  # type: ignore[arg-type]  # not an int: range() scans again
+            if step % 100 == 0:
+                h = RangedHistory(maxlen)  # fresh windows stay on the fast path for a while
+            if h:
+                fast_reads += h._exact
+                assert h.range() == (max(h), min(h))
+    assert fast_reads > 3000  # most reads were answered from the running range
+
+
+def test_momentum_signals_alike_with_ranged_and_plain_windows() -> None:
+    params = MomentumParams(lookback_s=30, sample_interval_s=1, breakout_ticks=2)
+    strat = Momentum("mo", params)
+    inst = make_instrument("Y1")
+
+    class Ctx:
+        def instrument(self, iid: str) -> Any:
+            return inst
+
+    rng = random.Random(3)
+    ranged = Market("M1", "Y1", "N1", strat.history_len(), ranged=True)
+    plain = Market("M1", "Y1", "N1", strat.history_len())
+    assert isinstance(ranged.hist, RangedHistory) and type(plain.hist) is deque
+    built = Market("M1", "Y1", "N1", strat.history_len(), ranged=strat.ranged_history)
+    assert isinstance(built.hist, RangedHistory)  # what the strategy itself builds
+    mid = 500_000
+    entries = 0
+    for _ in range(5000):
+        mid = min(990_000, max(10_000, mid + rng.choice([-2, -1, 0, 0, 0, 1, 2]) * 10_000))
+        if rng.random() < 0.02:
+            mid += rng.choice([-1, 1]) * 60_000
+        a = strat.signal(Ctx(), ranged, mid, 0.0)  # type: ignore[arg-type]
+        b = strat.signal(Ctx(), plain, mid, 0.0)  # type: ignore[arg-type]
+        assert a == b
+        assert ranged.state == plain.state
+        entries += a is not None
+        ranged.hist.append(mid)
+        plain.hist.append(mid)
+    assert entries > 50
+    assert ranged.hist._exact  # type: ignore[attr-defined]
 
 
 def test_min_available_qty_equals_the_smallest_available_qty() -> None:
