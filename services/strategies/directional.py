@@ -216,7 +216,7 @@ class SummedHistory(_TrackedHistory):
                     self._total_sq -= old * old
                 self._total += x
                 self._total_sq += x * x
-        super().append(x)
+        _deque_append(self, x)
 
     def sums(self) -> tuple[int, int]:
         """Return ``(sum of the values, sum of their squares)``."""
@@ -229,48 +229,62 @@ class RangedHistory(_TrackedHistory):
     """A window of past mids that keeps its highest and lowest value as they are appended.
 
     A strategy that compares each sample with the window's range (momentum) reads :meth:`range`
-    instead of scanning the window twice (issue 18). The range is ``max(h), min(h)`` exactly: a
-    new value widens it, and only when the value leaving the window was the high (or the low) is
-    that end found again by scanning the window.
+    instead of scanning the window twice (issue 18). The range is ``max(h), min(h)`` exactly: it
+    keeps each end with the number of times it occurs in the window; a new value widens it or
+    adds an occurrence, the value leaving takes one away, and only when the last occurrence of an
+    end leaves is that end found again by scanning the window.
     """
 
-    __slots__ = ("_hi", "_lo")
+    __slots__ = ("_hi", "_n_hi", "_lo", "_n_lo")
 
     def __init__(self, maxlen: int) -> None:
         super().__init__(maxlen)
-        self._hi = 0
-        self._lo = 0
+        self._hi = self._lo = 0
+        self._n_hi = self._n_lo = 0
 
     def append(self, x: int) -> None:
         """Append ``x`` (the oldest value leaves a full window) and update the range."""
-        if not self._exact:
-            super().append(x)
-            return
-        if type(x) is not int:
+        if not self._exact or type(x) is not int:
             self._exact = False
-            super().append(x)
+            _deque_append(self, x)
             return
         if not self:
-            super().append(x)
+            _deque_append(self, x)
             self._hi = self._lo = x
+            self._n_hi = self._n_lo = 1
             return
-        hi, lo = self._hi, self._lo
-        old = self[0] if len(self) == self.maxlen else None
-        super().append(x)
-        if old == hi:
-            self._hi = max(self)
-        elif x > hi:
-            self._hi = x
-        if old == lo:
-            self._lo = min(self)
-        elif x < lo:
-            self._lo = x
+        hi, n_hi, lo, n_lo = self._hi, self._n_hi, self._lo, self._n_lo
+        if len(self) == self.maxlen:
+            old = self[0]
+            if old == hi:
+                n_hi -= 1
+            if old == lo:
+                n_lo -= 1
+        _deque_append(self, x)
+        if x > hi:
+            hi, n_hi = x, 1
+        elif x == hi:
+            n_hi += 1
+        elif not n_hi:
+            hi = max(self)
+            n_hi = self.count(hi)
+        if x < lo:
+            lo, n_lo = x, 1
+        elif x == lo:
+            n_lo += 1
+        elif not n_lo:
+            lo = min(self)
+            n_lo = self.count(lo)
+        self._hi, self._n_hi, self._lo, self._n_lo = hi, n_hi, lo, n_lo
 
     def range(self) -> tuple[int, int]:
         """Return ``(max(h), min(h))`` of a non-empty window."""
         if self._exact:
             return self._hi, self._lo
         return max(self), min(self)
+
+
+_deque_append = deque.append
 
 
 class Market:
