@@ -552,9 +552,11 @@ class SafetyLayer(SafetyActions):
                 d = exits.decide(now, name, pos, eng.instruments.get(iid), eng.mark(iid))
                 if d is not None:
                     self._execute_exit(d, now)
+        if not exits.high:
+            return  # no high-water mark to forget
         held = {(n, i) for n, r in eng.runners.items() for i in r.portfolio.positions}
-        for key in [k for k in self.exits.high if k not in held]:
-            self.exits.forget(*key)
+        for key in [k for k in exits.high if k not in held]:
+            exits.forget(*key)
 
     def _execute_exit(self, d: ExitDecision, now: float) -> None:
         order, result = self._close(
