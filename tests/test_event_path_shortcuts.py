@@ -150,7 +150,7 @@ def test_context_shortcuts_answer_what_the_gateway_answers() -> None:
                 def wrapped(c: StrategyContext, *a: Any, _inner: Any = inner, _r: Any = r) -> Any:
                     assert c.now() == eng.now() == StrategyContext.now(c)
                     assert c.portfolio is eng.portfolio(_r.name)
-                    for iid in list(eng.live)[:4]:
+                    for iid in [*list(eng.live)[:4], "not-an-instrument"]:
                         assert c.book(iid) is eng.book(iid)
                     seen["n"] += 1
                     return _inner(c, *a)
@@ -177,6 +177,25 @@ def test_an_engine_that_answers_book_itself_gets_no_shortcut() -> None:
     ctx = own._context("mm_tight", pf)
     assert "book" not in vars(ctx) and ctx.book("anything") is None
     assert ctx.portfolio is own.portfolio("mm_tight") is not pf  # asks the gateway
+
+
+def test_a_book_store_that_answers_find_itself_keeps_its_method() -> None:
+    class CountingStore(BookStore):
+        calls = 0
+
+        def find(self, instrument_id: str) -> Any:
+            CountingStore.calls += 1
+            return super().find(instrument_id)
+
+    cfg = _config(markets=2)
+    node = build_node(cfg, build_strategies(cfg, "c.yaml"), Sink(RowLog()), clock=SimClock(0))
+    eng = node.engine
+    pf = Portfolio("x", 1_000_000)
+    plain = eng._context("mm_tight", pf)
+    assert plain.book == eng.books._books.get  # the plain store: its dictionary's get
+    eng.books = CountingStore()
+    ctx = eng._context("mm_tight", pf)
+    assert ctx.book("anything") is None and CountingStore.calls == 1
 
 
 @pytest.mark.parametrize("latency_s", [0.0, 0.4])
