@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from services.clock import SimClock
 from services.bus import EventBus
+from services.clock import SimClock
 from services.engine import Engine
 from services.events import BookDelta
 from services.execution.client import ExecutionClient

@@ -89,8 +89,12 @@ class OddsDirectionalMixin(DirectionalStrategy):
         self._runners.setdefault(
             iid,
             Market(
-                instrument.market_id, iid, iid, self.history_len(),
-                summed=self.summed_history, ranged=self.ranged_history,
+                instrument.market_id,
+                iid,
+                iid,
+                self.history_len(),
+                summed=self.summed_history,
+                ranged=self.ranged_history,
             ),  # fmt: skip
         )
         return True

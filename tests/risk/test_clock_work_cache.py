@@ -221,7 +221,7 @@ def test_idle_rules_mean_decide_returns_none_and_changes_nothing() -> None:
 
     from services.portfolio import Position
     from services.risk.exits import ExitManager
-    from utils.safety_config import ExitConfig, ExitRules
+    from utils.safety_config import ExitConfig
 
     rng = random.Random(7)
     keys = ["stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_min",
