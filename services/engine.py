@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -48,6 +49,8 @@ from services.strategies.base import Gateway, Strategy, StrategyContext
 from utils.config import AppConfig
 
 log = logging.getLogger(__name__)
+
+_BUY = Side.BUY
 
 
 class Engine(OrderFlow, Gateway):
@@ -206,7 +209,11 @@ class Engine(OrderFlow, Gateway):
         ctx = StrategyContext(name, self)
         cls = type(self)
         if cls.now is Engine.now and cls.book is Engine.book and cls.portfolio is Engine.portfolio:
-            ctx.bind_shortcuts(self.clock.now, self.books.find, pf)
+            books = self.books
+            # BookStore.find is its dictionary's get: bound directly, a Python frame less per
+            # ctx.book() (a store that answers find itself keeps its method).
+            find = books._books.get if type(books).find is BookStore.find else books.find
+            ctx.bind_shortcuts(self.clock.now, find, pf)
         return ctx
 
     def client_of(self, strategy: str) -> ExecutionClient:
@@ -379,33 +386,86 @@ class Engine(OrderFlow, Gateway):
             for ev in batch:
                 handle(ev)
         else:
-            # handle(), inlined for a plain SimClock (issue 18: one call less per event).
+            # handle() and _on_delta(), inlined for a plain SimClock (issue 18: two calls less
+            # per event, and the book update of a one-level delta, most deltas, without a call).
+            # Change them together (tests/test_event_path_shortcuts.py compares the rows).
             clients = self._clients_t
-            on_delta = self._on_delta
             dispatch = self._dispatch
-            for ev in batch:
-                ts = ev.ts
-                if ts > clock._now:
-                    clock._now = ts
-                now = self._now = clock._now
-                for c in clients:
-                    if c.next_due <= now:
-                        c.on_time(now)
-                if self._inbox:
-                    self._drain()
-                if type(ev) is BookDelta:
-                    on_delta(ev)
-                else:
-                    dispatch[type(ev)](ev)
-                self.events_processed += 1
-                if self._deferred:
-                    self._flush_deferred()
+            inbox = self._inbox  # bound to the clients once: never replaced
+            books = self.books
+            find = books._books.get
+            changed_at = self._changed_at
+            mark_top = self._tops_dirty.add
+            book_subs = self._book_subs
+            md_clients = self._md_clients
+            n = 0
+            try:
+                for ev in batch:
+                    ts = ev.ts
+                    if ts > clock._now:
+                        clock._now = ts
+                    now = self._now = clock._now
+                    for c in clients:
+                        if c.next_due <= now:
+                            c.on_time(now)
+                    if inbox:
+                        self._drain()
+                    if type(ev) is BookDelta:
+                        iid = ev.instrument_id
+                        book = find(iid)
+                        if book is None:
+                            book = books.get(iid)
+                        changes = ev.changes
+                        if len(changes) == 1:
+                            # OrderBook.apply_changes of one level, inlined.
+                            side, price, size = changes[0]
+                            if side is _BUY:
+                                levels, prices = book.bids, book._bid_px
+                            else:
+                                levels, prices = book.asks, book._ask_px
+                            was = levels.get(price, 0)
+                            if size > 0:
+                                if not was:
+                                    insort(prices, price)
+                                levels[price] = size
+                            elif was:
+                                del levels[price]
+                                del prices[bisect_left(prices, price)]
+                            old = [was]
+                        else:
+                            old = book.apply_changes(changes)
+                        book.ts = ts
+                        book.updates += 1
+                        seq = self._book_seq = self._book_seq + 1
+                        changed_at[iid] = seq
+                        if md_clients:
+                            for c in md_clients:
+                                c.on_book_delta(ev, book, old, now)
+                            if inbox:
+                                self._drain()
+                        mark_top(iid)
+                        subs = book_subs.get(iid)
+                        if subs:
+                            for r in subs:
+                                if r.status != "disabled":
+                                    try:
+                                        r.strategy.on_book(r.ctx, book)
+                                    except Exception as exc:  # noqa: BLE001 - as in _on_delta
+                                        r.failed("on_book", exc)
+                    else:
+                        dispatch[type(ev)](ev)
+                    n += 1
+                    if self._deferred:
+                        self._flush_deferred()
+            finally:
+                self.events_processed += n
         self.on_clock()
 
     def handle(self, ev: MarketEvent) -> None:
         """Handle one market event.
 
-        ``process_batch`` inlines this body for a plain ``SimClock``: change both together
+        ``process_batch`` inlines this body (and ``_on_delta``'s) for a plain ``SimClock``:
+        change them together
         (``tests/test_event_path_shortcuts.py::test_inline_batch_handling_writes_what_handle_writes``).
         """
         clock = self._plain_clock
@@ -476,6 +536,7 @@ class Engine(OrderFlow, Gateway):
 
     # ================================================================== market events
     def _on_delta(self, ev: BookDelta) -> None:
+        # process_batch inlines this body for a plain SimClock: change both together.
         iid = ev.instrument_id
         book = self.books.get(iid)
         old = book.apply_changes(ev.changes)

@@ -3,14 +3,16 @@
 Each shortcut of the engine's per-event path is compared here with the computation it replaces,
 on data that exercises it (and each test checks that the shortcut was actually taken):
 
-- ``Engine.process_batch`` handles events inline for a plain ``SimClock``: the same rows as
-  :meth:`Engine.handle` per event;
+- ``Engine.process_batch`` handles events inline for a plain ``SimClock``, a delta's book
+  update of one level too: the same rows as :meth:`Engine.handle` per event, and the same books
+  and previous sizes as ``OrderBook.set_level`` level by level;
 - strategy contexts read the clock, the books and the portfolio directly: the same values as
   the gateway's ``now()``, ``book()`` and ``portfolio()`` at every hook;
 - the paper matcher skips ``_match_crossed`` when no resting order is crossed
   (``SimulatedExchange.skip_uncrossed``): the same rows as without the skip;
 - the directional strategies' windows: :class:`SummedHistory` sums equal ``sum()``, and mean
-  reversion signals the same with and without it;
+  reversion signals the same with and without it; :class:`RangedHistory` ranges equal
+  ``max()`` and ``min()``, and momentum signals the same with and without it;
 - ``Portfolio.min_available_qty`` equals the smallest ``available_qty``.
 
 The whole-run comparisons record every row the engine hands to storage, in order, with market
@@ -27,19 +29,24 @@ from typing import Any
 
 import pytest
 
+from services.bus import EventBus
 from services.clock import SimClock
 from services.engine import Engine
+from services.events import BookDelta
+from services.execution.client import ExecutionClient
 from services.execution.orders import Order, OrderStatus
 from services.execution.simulated import SimulatedExchange
 from services.instruments import Side
 from services.markets.sim import SimFeed
 from services.node import build_node
-from services.persistence import OpWriter, Sink
+from services.orderbook import BookStore
+from services.persistence import NullSink, OpWriter, Sink
 from services.portfolio import Portfolio
 from services.strategies.base import StrategyContext
-from services.strategies.directional import Market, SummedHistory
+from services.strategies.directional import Market, RangedHistory, SummedHistory
 from services.strategies.loader import build_strategies
 from services.strategies.mean_reversion import MeanReversion, MeanReversionParams
+from services.strategies.momentum import Momentum, MomentumParams
 from tests.conftest import ROOT, make_instrument
 from utils.config import AppConfig, load_config
 
@@ -143,7 +150,7 @@ def test_context_shortcuts_answer_what_the_gateway_answers() -> None:
                 def wrapped(c: StrategyContext, *a: Any, _inner: Any = inner, _r: Any = r) -> Any:
                     assert c.now() == eng.now() == StrategyContext.now(c)
                     assert c.portfolio is eng.portfolio(_r.name)
-                    for iid in list(eng.live)[:4]:
+                    for iid in [*list(eng.live)[:4], "not-an-instrument"]:
                         assert c.book(iid) is eng.book(iid)
                     seen["n"] += 1
                     return _inner(c, *a)
@@ -170,6 +177,25 @@ def test_an_engine_that_answers_book_itself_gets_no_shortcut() -> None:
     ctx = own._context("mm_tight", pf)
     assert "book" not in vars(ctx) and ctx.book("anything") is None
     assert ctx.portfolio is own.portfolio("mm_tight") is not pf  # asks the gateway
+
+
+def test_a_book_store_that_answers_find_itself_keeps_its_method() -> None:
+    class CountingStore(BookStore):
+        calls = 0
+
+        def find(self, instrument_id: str) -> Any:
+            CountingStore.calls += 1
+            return super().find(instrument_id)
+
+    cfg = _config(markets=2)
+    node = build_node(cfg, build_strategies(cfg, "c.yaml"), Sink(RowLog()), clock=SimClock(0))
+    eng = node.engine
+    pf = Portfolio("x", 1_000_000)
+    plain = eng._context("mm_tight", pf)
+    assert plain.book == eng.books._books.get  # the plain store: its dictionary's get
+    eng.books = CountingStore()
+    ctx = eng._context("mm_tight", pf)
+    assert ctx.book("anything") is None and CountingStore.calls == 1
 
 
 @pytest.mark.parametrize("latency_s", [0.0, 0.4])
@@ -382,6 +408,68 @@ def test_mean_reversion_signals_alike_with_summed_and_plain_windows() -> None:
     assert summed.hist._exact  # type: ignore[attr-defined]
 
 
+def test_ranged_history_range_equals_max_and_min() -> None:
+    rng = random.Random(12)
+    fast_reads = 0
+    for maxlen in (1, 2, 3, 7, 60):
+        h = RangedHistory(maxlen)
+        for step in range(3000):
+            r = rng.random()
+            if r < 0.985:
+                # Few distinct values: the value leaving is often the high or the low (a tie).
+                h.append(rng.randrange(0, 12) * 10_000)
+            elif r < 0.988:
+                h.appendleft(rng.randrange(0, 1_000_000))
+            elif r < 0.991 and h:
+                h.pop()
+            elif r < 0.993:
+                h.extend([rng.randrange(0, 1_000_000) for _ in range(3)])
+            elif r < 0.996 and h:
+                h[rng.randrange(len(h))] = rng.randrange(0, 1_000_000)
+            elif r < 0.998:
+                h.clear()
+            else:
+                h.append(0.5)  # type: ignore[arg-type]  # not an int: range() scans again
+            if step % 100 == 0:
+                h = RangedHistory(maxlen)  # fresh windows stay on the fast path for a while
+            if h:
+                fast_reads += h._exact
+                assert h.range() == (max(h), min(h))
+    assert fast_reads > 3000  # most reads were answered from the running range
+
+
+def test_momentum_signals_alike_with_ranged_and_plain_windows() -> None:
+    params = MomentumParams(lookback_s=30, sample_interval_s=1, breakout_ticks=2)
+    strat = Momentum("mo", params)
+    inst = make_instrument("Y1")
+
+    class Ctx:
+        def instrument(self, iid: str) -> Any:
+            return inst
+
+    rng = random.Random(3)
+    ranged = Market("M1", "Y1", "N1", strat.history_len(), ranged=True)
+    plain = Market("M1", "Y1", "N1", strat.history_len())
+    assert isinstance(ranged.hist, RangedHistory) and type(plain.hist) is deque
+    built = Market("M1", "Y1", "N1", strat.history_len(), ranged=strat.ranged_history)
+    assert isinstance(built.hist, RangedHistory)  # what the strategy itself builds
+    mid = 500_000
+    entries = 0
+    for _ in range(5000):
+        mid = min(990_000, max(10_000, mid + rng.choice([-2, -1, 0, 0, 0, 1, 2]) * 10_000))
+        if rng.random() < 0.02:
+            mid += rng.choice([-1, 1]) * 60_000
+        a = strat.signal(Ctx(), ranged, mid, 0.0)  # type: ignore[arg-type]
+        b = strat.signal(Ctx(), plain, mid, 0.0)  # type: ignore[arg-type]
+        assert a == b
+        assert ranged.state == plain.state
+        entries += a is not None
+        ranged.hist.append(mid)
+        plain.hist.append(mid)
+    assert entries > 50
+    assert ranged.hist._exact  # type: ignore[attr-defined]
+
+
 def test_min_available_qty_equals_the_smallest_available_qty() -> None:
     from services.execution.orders import Fill
 
@@ -492,3 +580,89 @@ def test_cached_held_sets_write_what_computing_them_writes(monkeypatch: pytest.M
     assert calls["n"] > 1000 and calls["n"] > 3 * n_cached, (calls, n_cached)
     assert cached.count("fills") > 20
     assert cached.rows == computed.rows
+
+
+class _WatchingClient(ExecutionClient):
+    """A market-data watching client that records what the engine hands it per delta."""
+
+    watches_market_data = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, list[int], tuple[Any, ...]]] = []
+
+    def submit(self, order: Order, now: float) -> None:  # pragma: no cover - no strategies
+        raise AssertionError("no orders here")
+
+    def cancel(self, order: Order, now: float, reason: str) -> bool:  # pragma: no cover
+        return False
+
+    def open_orders(self, strategy: str | None = None) -> list[Order]:
+        return []
+
+    def on_book_delta(self, ev: Any, book: Any, old_sizes: list[int], now: float) -> None:
+        top = (book.best_bid(), book.best_ask(), book.ts, book.updates, now)
+        self.seen.append((ev.instrument_id, list(old_sizes), top))
+
+
+def _bare_engine(clock: SimClock) -> tuple[Engine, _WatchingClient]:
+    cfg = load_config(str(ROOT / "config.example.yaml"))
+    client = _WatchingClient()
+    eng = Engine(
+        cfg, clock, None, [], NullSink(),
+        clients={"paper": client}, routes={}, capital={}, bus=EventBus(),
+    )  # fmt: skip
+    return eng, client
+
+
+def test_inline_deltas_update_books_as_set_level_does() -> None:
+    """The inline one-level book update (and the multi-level call) in ``process_batch`` leaves
+    every book, level list and previous size as ``OrderBook.set_level`` level by level, and as
+    ``handle()`` does, on random deltas (adds, resizes, removals, removals of absent levels)."""
+    rng = random.Random(18)
+    iids = ["a", "b", "c"]
+    batches: list[list[BookDelta]] = []
+    ts = 1_700_000_000.0
+    for _ in range(400):
+        batch = []
+        for _ in range(rng.randint(1, 6)):
+            ts += rng.choice((0.0, 0.25, 1.0))
+            n = 1 if rng.random() < 0.7 else rng.randint(2, 5)
+            changes = tuple(
+                (
+                    rng.choice((Side.BUY, Side.SELL)),
+                    rng.randrange(1, 12) * 10_000,
+                    0 if rng.random() < 0.35 else rng.randrange(1, 5) * 1_000_000,
+                )
+                for _ in range(n)
+            )
+            batch.append(BookDelta(ts, rng.choice(iids), changes))
+        batches.append(batch)
+    inline, seen_inline = _bare_engine(SimClock(1_700_000_000.0))
+    per_event, seen_handle = _bare_engine(_SubClock(1_700_000_000.0))
+    assert inline._plain_clock is not None and per_event._plain_clock is None
+    ref = BookStore()
+    expected: list[list[int]] = []
+    singles = 0
+    for batch in batches:
+        inline.process_batch(batch)
+        for ev in batch:
+            per_event.handle(ev)
+            book = ref.get(ev.instrument_id)
+            expected.append([book.set_level(s, p, q) for s, p, q in ev.changes])
+            singles += len(ev.changes) == 1
+        per_event.on_clock()
+        for iid in iids:
+            got, want = inline.books.find(iid), ref.find(iid)
+            if want is None:
+                assert got is None
+                continue
+            assert got is not None
+            assert (got.bids, got.asks) == (want.bids, want.asks)
+            assert got._bid_px == sorted(want.bids) and got._ask_px == sorted(want.asks)
+    assert [old for _, old, _ in seen_inline.seen] == expected
+    assert seen_inline.seen == seen_handle.seen
+    assert inline.events_processed == per_event.events_processed == len(expected)
+    assert inline._changed_at == per_event._changed_at and inline._book_seq == len(expected)
+    assert inline._tops_dirty == per_event._tops_dirty
+    assert singles > 500 and len(expected) - singles > 200  # both paths ran

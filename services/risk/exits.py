@@ -58,6 +58,10 @@ def _odds(implied: int) -> str:
 class ExitManager:
     """Tracks high-water marks and applies exit rules to positions."""
 
+    skip_idle = True
+    """Let the safety layer skip :meth:`decide` for positions no rule applies to (the tests
+    compare runs with False)."""
+
     def __init__(self, cfg: ExitConfig) -> None:
         self.cfg = cfg
         self.overrides: dict[tuple[str, str], ExitRules] = {}
@@ -85,6 +89,14 @@ class ExitManager:
         return self.cfg.rules.merged(self.cfg.per_strategy.get(strategy)).merged(
             self.overrides.get((strategy, instrument_id))
         )
+
+    def idle_for(self, strategy: str) -> bool:
+        """Return whether no rule is set for ``strategy`` (the defaults merged with its
+        ``per_strategy`` entry; every rule null): :meth:`decide` then returns None for each of
+        its positions without a per-position override, and changes nothing (issue 18: the
+        safety layer skips it every clock second; ``skip_idle`` False calls it anyway)."""
+        r = self.cfg.rules.merged(self.cfg.per_strategy.get(strategy))
+        return all(getattr(r, k) is None for k in type(r).model_fields)
 
     def forget(self, strategy: str, instrument_id: str) -> None:
         """Drop per-position memory once the position is closed."""

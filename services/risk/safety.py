@@ -535,18 +535,28 @@ class SafetyLayer(SafetyActions):
         if not self.exits.high and not any(r.portfolio.positions for r in eng.runners.values()):
             return  # nothing held and no high-water mark to forget: the loops below do nothing
         in_flight = self._closing_keys()
+        exits = self.exits
+        overrides = exits.overrides
         for name, r in eng.runners.items():
             if r.status == "disabled" or (r.status == "paused" and not self.cfg.exits.when_paused):
                 continue
+            idle = exits.skip_idle and exits.idle_for(name)
             for iid, pos in list(r.portfolio.positions.items()):
                 if (name, iid) in in_flight:
                     continue  # its closing order is still working: wait for the outcome
-                d = self.exits.decide(now, name, pos, eng.instruments.get(iid), eng.mark(iid))
+                if idle and (name, iid) not in overrides:
+                    # No rule applies: decide() would return None and change nothing; only the
+                    # mark it is given refreshes the instrument's last known mid (issue 18).
+                    eng.mark(iid)
+                    continue
+                d = exits.decide(now, name, pos, eng.instruments.get(iid), eng.mark(iid))
                 if d is not None:
                     self._execute_exit(d, now)
+        if not exits.high:
+            return  # no high-water mark to forget
         held = {(n, i) for n, r in eng.runners.items() for i in r.portfolio.positions}
-        for key in [k for k in self.exits.high if k not in held]:
-            self.exits.forget(*key)
+        for key in [k for k in exits.high if k not in held]:
+            exits.forget(*key)
 
     def _execute_exit(self, d: ExitDecision, now: float) -> None:
         order, result = self._close(

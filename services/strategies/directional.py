@@ -114,47 +114,24 @@ class Held:
     peak_mid: int
 
 
-class SummedHistory(deque):  # type: ignore[type-arg]
-    """A bounded deque of past mids that keeps their sum and sum of squares as they are appended.
+class _TrackedHistory(deque):  # type: ignore[type-arg]
+    """A bounded deque of past mids that keeps a summary of them as they are appended.
 
-    A strategy that needs the window's mean and variance every sample (mean reversion) reads
-    :meth:`sums` in O(1) instead of summing the window (issue 18). Integers add exactly, so the
-    sums equal ``sum(h)`` and ``sum(x * x for x in h)`` to the unit; any other mutation, or a
-    value that is not an ``int``, makes :meth:`sums` sum the window again.
+    Only :meth:`append` (which the strategies use) updates the summary; any other mutation, or a
+    value that is not an ``int``, clears ``_exact`` and the summary is computed from the window
+    again on every read.
     """
 
-    __slots__ = ("_total", "_total_sq", "_exact")
+    __slots__ = ("_exact",)
 
     def __init__(self, maxlen: int) -> None:
         super().__init__((), maxlen)
-        self._total = 0
-        self._total_sq = 0
         self._exact = True
-
-    def append(self, x: int) -> None:
-        """Append ``x`` (the oldest value leaves a full window) and update the sums."""
-        if self._exact:
-            if type(x) is not int:
-                self._exact = False
-            else:
-                if len(self) == self.maxlen:
-                    old = self[0]
-                    self._total -= old
-                    self._total_sq -= old * old
-                self._total += x
-                self._total_sq += x * x
-        super().append(x)
-
-    def sums(self) -> tuple[int, int]:
-        """Return ``(sum of the values, sum of their squares)``."""
-        if self._exact:
-            return self._total, self._total_sq
-        return sum(self), sum(x * x for x in self)
 
     def _inexact(self) -> None:
         self._exact = False
 
-    # Every other mutation: the running sums no longer follow (sums() recomputes).
+    # Every other mutation: the running summary no longer follows (reads recompute).
     def appendleft(self, x: int) -> None:  # noqa: D102
         self._inexact()
         super().appendleft(x)
@@ -187,6 +164,14 @@ class SummedHistory(deque):  # type: ignore[type-arg]
         self._inexact()
         super().remove(x)
 
+    def rotate(self, n: int = 1) -> None:  # noqa: D102
+        self._inexact()
+        super().rotate(n)
+
+    def reverse(self) -> None:  # noqa: D102
+        self._inexact()
+        super().reverse()
+
     def __setitem__(self, i: Any, x: Any) -> None:  # noqa: D105
         self._inexact()
         super().__setitem__(i, x)
@@ -195,13 +180,111 @@ class SummedHistory(deque):  # type: ignore[type-arg]
         self._inexact()
         super().__delitem__(i)
 
-    def __iadd__(self, xs: Any) -> SummedHistory:  # type: ignore[misc]  # noqa: D105
+    def __iadd__(self, xs: Any) -> _TrackedHistory:  # type: ignore[misc]  # noqa: D105
         self._inexact()
         return super().__iadd__(xs)  # type: ignore[no-any-return]
 
-    def __imul__(self, n: Any) -> SummedHistory:  # type: ignore[misc]  # noqa: D105
+    def __imul__(self, n: Any) -> _TrackedHistory:  # type: ignore[misc]  # noqa: D105
         self._inexact()
         return super().__imul__(n)  # type: ignore[no-any-return]
+
+
+class SummedHistory(_TrackedHistory):
+    """A window of past mids that keeps their sum and sum of squares as they are appended.
+
+    A strategy that needs the window's mean and variance every sample (mean reversion) reads
+    :meth:`sums` in O(1) instead of summing the window (issue 18). Integers add exactly, so the
+    sums equal ``sum(h)`` and ``sum(x * x for x in h)`` to the unit.
+    """
+
+    __slots__ = ("_total", "_total_sq")
+
+    def __init__(self, maxlen: int) -> None:
+        super().__init__(maxlen)
+        self._total = 0
+        self._total_sq = 0
+
+    def append(self, x: int) -> None:
+        """Append ``x`` (the oldest value leaves a full window) and update the sums."""
+        if self._exact:
+            if type(x) is not int:
+                self._exact = False
+            else:
+                if len(self) == self.maxlen:
+                    old = self[0]
+                    self._total -= old
+                    self._total_sq -= old * old
+                self._total += x
+                self._total_sq += x * x
+        _deque_append(self, x)
+
+    def sums(self) -> tuple[int, int]:
+        """Return ``(sum of the values, sum of their squares)``."""
+        if self._exact:
+            return self._total, self._total_sq
+        return sum(self), sum(x * x for x in self)
+
+
+class RangedHistory(_TrackedHistory):
+    """A window of past mids that keeps its highest and lowest value as they are appended.
+
+    A strategy that compares each sample with the window's range (momentum) reads :meth:`range`
+    instead of scanning the window twice (issue 18). The range is ``max(h), min(h)`` exactly: it
+    keeps each end with the number of times it occurs in the window; a new value widens it or
+    adds an occurrence, the value leaving takes one away, and only when the last occurrence of an
+    end leaves is that end found again by scanning the window.
+    """
+
+    __slots__ = ("_hi", "_n_hi", "_lo", "_n_lo")
+
+    def __init__(self, maxlen: int) -> None:
+        super().__init__(maxlen)
+        self._hi = self._lo = 0
+        self._n_hi = self._n_lo = 0
+
+    def append(self, x: int) -> None:
+        """Append ``x`` (the oldest value leaves a full window) and update the range."""
+        if not self._exact or type(x) is not int:
+            self._exact = False
+            _deque_append(self, x)
+            return
+        if not self:
+            _deque_append(self, x)
+            self._hi = self._lo = x
+            self._n_hi = self._n_lo = 1
+            return
+        hi, n_hi, lo, n_lo = self._hi, self._n_hi, self._lo, self._n_lo
+        if len(self) == self.maxlen:
+            old = self[0]
+            if old == hi:
+                n_hi -= 1
+            if old == lo:
+                n_lo -= 1
+        _deque_append(self, x)
+        if x > hi:
+            hi, n_hi = x, 1
+        elif x == hi:
+            n_hi += 1
+        elif not n_hi:
+            hi = max(self)
+            n_hi = self.count(hi)
+        if x < lo:
+            lo, n_lo = x, 1
+        elif x == lo:
+            n_lo += 1
+        elif not n_lo:
+            lo = min(self)
+            n_lo = self.count(lo)
+        self._hi, self._n_hi, self._lo, self._n_lo = hi, n_hi, lo, n_lo
+
+    def range(self) -> tuple[int, int]:
+        """Return ``(max(h), min(h))`` of a non-empty window."""
+        if self._exact:
+            return self._hi, self._lo
+        return max(self), min(self)
+
+
+_deque_append = deque.append
 
 
 class Market:
@@ -210,14 +293,22 @@ class Market:
     __slots__ = ("market_id", "yes", "no", "hist", "held", "cool_until", "state")
 
     def __init__(
-        self, market_id: str, yes: str, no: str, history: int, *, summed: bool = False
+        self,
+        market_id: str,
+        yes: str,
+        no: str,
+        history: int,
+        *,
+        summed: bool = False,
+        ranged: bool = False,
     ) -> None:
         self.market_id = market_id
         self.yes = yes
         self.no = no
-        # Past YES mids, micro (with running sums when the strategy asks for them).
+        # Past YES mids, micro (with running sums or range when the strategy asks for them).
+        n = max(1, history)
         self.hist: deque[int] = (
-            SummedHistory(max(1, history)) if summed else deque(maxlen=max(1, history))
+            SummedHistory(n) if summed else RangedHistory(n) if ranged else deque(maxlen=n)
         )
         self.held: Held | None = None
         self.cool_until = float("-inf")
@@ -236,6 +327,8 @@ class DirectionalStrategy(Strategy):
     params: DirectionalParams
     summed_history: ClassVar[bool] = False
     """True: ``m.hist`` is a :class:`SummedHistory` (its sums read in O(1))."""
+    ranged_history: ClassVar[bool] = False
+    """True: ``m.hist`` is a :class:`RangedHistory` (its range read in O(1) mostly)."""
 
     def __init__(self, name: str, params: DirectionalParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
@@ -280,7 +373,8 @@ class DirectionalStrategy(Strategy):
         self._markets.setdefault(
             instrument.market_id,
             Market(instrument.market_id, instrument.instrument_id, instrument.complement_id,
-                   self.history_len(), summed=self.summed_history),
+                   self.history_len(), summed=self.summed_history,
+                   ranged=self.ranged_history),
         )  # fmt: skip
         return True
 

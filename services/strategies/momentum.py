@@ -21,6 +21,7 @@ from services.strategies.directional import (
     Entry,
     Held,
     Market,
+    RangedHistory,
 )
 from services.strategies.odds_directional import OddsDirectionalMixin
 
@@ -61,6 +62,7 @@ class Momentum(OddsDirectionalMixin):
     Params = MomentumParams
     description = "Buys YES (NO) on a confirmed breakout above (below) the recent mid range."
     params: MomentumParams
+    ranged_history = True
 
     def history_len(self) -> int:
         """Samples in the lookback window."""
@@ -83,7 +85,10 @@ class Momentum(OddsDirectionalMixin):
             down += 1
         else:
             up = down = 0.0
-            hi, lo = max(h), min(h)
+            if isinstance(h, RangedHistory):  # mostly O(1), exactly max and min (issue 18)
+                hi, lo = h.range()
+            else:
+                hi, lo = max(h), min(h)
             if mid >= hi + thr:
                 up, st["level"] = 1.0, hi
             elif mid <= lo - thr:

@@ -88,7 +88,14 @@ class OddsDirectionalMixin(DirectionalStrategy):
         iid = instrument.instrument_id
         self._runners.setdefault(
             iid,
-            Market(instrument.market_id, iid, iid, self.history_len(), summed=self.summed_history),
+            Market(
+                instrument.market_id,
+                iid,
+                iid,
+                self.history_len(),
+                summed=self.summed_history,
+                ranged=self.ranged_history,
+            ),  # fmt: skip
         )
         return True
 

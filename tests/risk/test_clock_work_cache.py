@@ -146,3 +146,105 @@ def test_reused_strategy_measures_equal_fresh_ones_every_clock_second() -> None:
     # Both paths were taken many times: unchanged strategies reused, changed ones rebuilt.
     assert seen["ticks"] > 250 and seen["reused"] > 100 and seen["changed"] > 100
     assert eng.fill_seq > 0
+
+
+def test_skipping_idle_exits_writes_what_deciding_every_position_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The safety layer skips ``ExitManager.decide`` for positions no exit rule applies to (the
+    example config sets none): the same rows as deciding every position every second, with some
+    strategies given rules, others not, and a per-position override set mid-run."""
+    from services.risk.exits import ExitManager
+    from tests.test_event_path_shortcuts import _config, _run
+    from utils.safety_config import ExitRules
+
+    base = _config(markets=6)
+    rules = {
+        "momentum": ExitRules.model_validate({"stop_loss_pct": 2}),
+        "mm_tight": ExitRules.model_validate({"max_hold_min": 2}),
+    }
+    cfg = base.model_copy(update={"exits": base.exits.model_copy(update={"per_strategy": rules})})
+    decided: list[str] = []
+    real = ExitManager.decide
+
+    def counting(self: ExitManager, now: float, strategy: str, *a: object) -> object:
+        decided.append(strategy)
+        return real(self, now, strategy, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ExitManager, "decide", counting)
+    # Every mark taken (a mark refreshes the instrument's last known mid): the same in both.
+    from services.engine import Engine
+
+    marked: list[str] = []
+    real_mark = Engine.mark
+
+    def recording_mark(self: Engine, iid: str) -> int | None:
+        marked.append(iid)
+        return real_mark(self, iid)
+
+    monkeypatch.setattr(Engine, "mark", recording_mark)
+
+    def override_later(eng: object) -> None:
+        # At 150 s, every position the complement arbitrage then holds gets its own stop-loss.
+        def hook(now: float) -> None:
+            if now >= base.market_data.start_ts + 150 and not hook.done:  # type: ignore[attr-defined]
+                hook.done = True  # type: ignore[attr-defined]
+                r = eng.runners["complement_arb"]  # type: ignore[attr-defined]
+                for iid in r.portfolio.positions:
+                    eng.safety.exits.set_override(  # type: ignore[attr-defined]
+                        "complement_arb", iid, ExitRules.model_validate({"take_profit_pct": 1})
+                    )
+
+        hook.done = False  # type: ignore[attr-defined]
+        eng.clock_listeners.append(hook)  # type: ignore[attr-defined]
+
+    runs = {}
+    for skip in (True, False):
+        monkeypatch.setattr(ExitManager, "skip_idle", skip)
+        decided.clear()
+        marked.clear()
+        log, eng = _run(cfg, 400, before=override_later)
+        runs[skip] = (log, list(decided), list(marked))
+    fast, full = runs[True], runs[False]
+    assert fast[0].rows == full[0].rows
+    assert fast[2] == full[2]
+    exits = [r for r in fast[0].rows if r[1] == "events" and ("kind", "exit") in r[2]]
+    assert len(exits) >= 3  # rules fired (momentum, mm_tight, the override)
+    # Deciding was skipped for the strategies without rules, except the overridden positions.
+    assert set(fast[1]) <= {"momentum", "mm_tight", "complement_arb"}
+    assert "complement_arb" in fast[1] and len(fast[1]) < len(full[1]) // 2
+    assert {"mm_wide", "mean_reversion", "favorite_longshot"} & set(full[1])
+
+
+def test_idle_rules_mean_decide_returns_none_and_changes_nothing() -> None:
+    import random
+
+    from services.portfolio import Position
+    from services.risk.exits import ExitManager
+    from utils.safety_config import ExitConfig
+
+    rng = random.Random(7)
+    keys = ["stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_hold_min",
+            "exit_before_end_min"]  # fmt: skip
+    idle_seen = 0
+    for _ in range(300):
+        chosen = {k: rng.choice([1.0, 5.0]) for k in keys if rng.random() < 0.15}
+        per = {k: rng.choice([2.0, 30.0]) for k in keys if rng.random() < 0.15}
+        cfg = ExitConfig.model_validate(
+            {"rules": chosen, "per_strategy": {"s": per} if per else {}}
+        )
+        ex = ExitManager(cfg)
+        idle = ex.idle_for("s")
+        assert idle == (not chosen and not per)
+        if not idle:
+            continue
+        idle_seen += 1
+        from tests.conftest import make_instrument
+
+        inst = make_instrument("I1")
+        pos = Position("I1", rng.choice([5, -5]) * 1_000_000, 2_000_000, opened_ts=0.0)
+        for now in (10.0, 1e5, 1e7):
+            mark = rng.choice([None, 10_000, 400_000, 990_000])
+            assert ex.decide(now, "s", pos, inst, mark) is None
+        assert ex.high == {} and ex.last_try == {}
+    assert idle_seen > 20
