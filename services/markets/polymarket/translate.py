@@ -203,6 +203,10 @@ class Translator:
             c["messages"] += 1  # an undecodable frame counts as one bad message
             c["malformed"] += 1
             return []
+        if type(obj) is dict and obj.get("event_type") == "price_change":
+            fast = self._clean_price_change(obj, ts)
+            if fast is not None:
+                return fast
         out: list[MarketEvent] = []  # _translate_obj, inlined (one call fewer per frame)
         if type(obj) is list:
             for msg in obj:
@@ -215,7 +219,89 @@ class Translator:
         """Translate one frame already decoded from JSON (a recording in format 2 stores frames
         decoded): exactly what :meth:`translate_frame` does after its parse."""
         self.counters["frames"] += 1
+        if type(obj) is dict and obj.get("event_type") == "price_change":
+            fast = self._clean_price_change(obj, ts)
+            if fast is not None:
+                return fast
         return self._translate_obj(obj, ts)
+
+    def _clean_price_change(self, msg: dict[str, Any], ts: float) -> list[MarketEvent] | None:
+        """A ``price_change`` message whose every entry is clean, translated in one function;
+        None, having changed nothing the general path would not change, for any other.
+
+        Clean: no top-level ``asset_id``, a list of entry dicts, each holding a registered
+        ``asset_id`` whose tick's price grid exists, a known ``side``, a ``price`` string already
+        known valid on that grid and a valid ``size``. That is the live feed's usual message
+        (issue 18): it skips the per-message dispatch (``translate_message``, the handler
+        table), the issue bookkeeping and one call per asset for the venue's best prices.
+        Exactly what ``translate_message`` gives for it: the same events, counters, venue tops,
+        size cache and quality transitions (``tests/markets/test_clean_price_change.py``).
+
+        The size cache is the only state touched before the message is known clean: sizes are
+        parsed and cached entry by entry in order, as the general path does, and a message left
+        half way has cached only sizes the general path would cache in the same order.
+        """
+        entries = msg.get("price_changes")
+        if type(entries) is not list or msg.get("asset_id") is not None:
+            return None
+        instruments = self.instruments
+        ticks = self.ticks
+        grids = self._grids
+        sizes = self._sizes
+        sides = _SIDES
+        per: dict[str, list[tuple[Side, int, int]]] = {}
+        tops: dict[str, dict[str, Any]] = {}
+        cur: Any = _NO_ASSET
+        changes: list[tuple[Side, int, int]] = []
+        grid: dict[str, int] = {}
+        try:
+            for e in entries:
+                asset = e["asset_id"]  # not a dict, a field missing: TypeError, KeyError
+                if asset != cur:
+                    found = per.get(asset)
+                    if found is None:
+                        if asset not in instruments:
+                            return None
+                        found = per[asset] = []
+                    g = grids.get(ticks.get(asset))
+                    if g is None:
+                        return None
+                    cur, changes, grid = asset, found, g
+                side = sides[e["side"]]
+                p = grid[e["price"]]  # only strings valid on the grid are keys
+                size_s = e["size"]
+                size = sizes.get(size_s)
+                if size is None:
+                    size = self._size(size_s)  # caches it when valid
+                    if size < 0:
+                        return None
+                changes.append((side, p, size))
+                if "best_bid" in e or "best_ask" in e:
+                    tops[asset] = e
+        except (KeyError, TypeError):  # unhashable values too: the general path reports them
+            return None
+        c = self.counters
+        c["messages"] += 1
+        if tops:  # each asset's last entry with best prices, as _price_change reads them
+            px = self._px
+            venue_top = self.venue_top
+            for asset, e in tops.items():
+                bb, ba = e.get("best_bid"), e.get("best_ask")
+                vb = px.get(bb) if type(bb) is str else None
+                va = px.get(ba) if type(ba) is str else None
+                venue_top[asset] = (
+                    vb if vb is not None else self._opt_price(bb),
+                    va if va is not None else self._opt_price(ba),
+                )
+        out: list[MarketEvent] = []
+        dirty = self.dirty
+        for asset, chg in per.items():
+            out.append(BookDelta(ts, asset, tuple(chg)))
+            if asset in dirty:
+                self._quality(asset, [], ts)
+        c["type:price_change"] += 1
+        c["events"] += len(out)
+        return out
 
     def translate_runs(self, head: Any, runs: Any, ts: float) -> list[MarketEvent]:
         """Translate a ``price_change`` message stored as columns (a format-3 recording):
