@@ -167,3 +167,18 @@ def test_auto_is_child_with_two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_process("auto") == "thread"
     assert resolve_process("child") == "child"
     assert resolve_process("thread") == "thread"
+
+
+def test_the_child_ignores_the_stop_signals_of_its_process_group() -> None:
+    # Ctrl-C in a terminal and a service manager's stop reach every process of the group; the
+    # bot decides when to stop and ends the child itself. 240 s of events (about 2.2 MB) do not
+    # fit in the pipe: a child that died of these signals would end the stream early.
+    feed = WORKLOADS["default-seed7-240s"](ChildSimFeed)
+
+    def signal_child() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
+            os.kill(feed.pid or 0, sig)
+
+    assert (
+        stream_digest(feed, _collect(feed, on_first=signal_child)) == EXPECTED["default-seed7-240s"]
+    )

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import gc
 import io
 import logging
@@ -147,10 +148,8 @@ def _child_setup(parent_pid: int) -> None:
     """Detach the child from the parent's signals and tie its life to the parent's."""
     # Inherited from a forked parent: asyncio's wake-up descriptor (a signal here would wake the
     # PARENT's loop) and its handlers. The parent stops the child; the child ignores these.
-    try:
+    with contextlib.suppress(ValueError, OSError):
         signal.set_wakeup_fd(-1)
-    except (ValueError, OSError):
-        pass
     for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # the parent blocked them around fork
@@ -165,10 +164,8 @@ def _child_main(conn: Connection, settings: _Settings, close_fd: int) -> None:
     """Generate the stream and send it; the last message is ``("end", instruments, cpu_s)``
     or ``("error", text)``."""
     if close_fd >= 0:
-        try:
+        with contextlib.suppress(OSError):
             os.close(close_fd)  # the parent's reading end, inherited by fork
-        except OSError:
-            pass
     _child_setup(settings.parent_pid)
     try:
         from services.markets.sim.feed import SimFeed
@@ -200,10 +197,8 @@ def _child_main(conn: Connection, settings: _Settings, close_fd: int) -> None:
         os._exit(0)  # the parent closed the pipe (it stopped, or died): nothing to report
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent
         text = "".join(traceback.format_exception(exc))
-        try:
+        with contextlib.suppress(OSError):
             conn.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}", text)))
-        except OSError:
-            pass
         sys.stderr.write(text)
         sys.stderr.flush()
         os._exit(1)
@@ -388,6 +383,7 @@ class ChildSimFeed:
                 if type(msg) is tuple:
                     if msg[0] == "end":
                         self._final, self.child_cpu_s = msg[1], msg[2]
+                        log.info("The simulated market's process used %.2f CPU s.", msg[2])
                         return
                     assert msg[0] == "error"
                     log.error("The simulated market's process failed:\n%s", msg[2])
