@@ -219,8 +219,12 @@ def main() -> None:
         if not args.no_recording:
             runs.insert(0, ("SQLite, recording on", sim_cfg, True))
         fixed_c: dict[str, list[float]] = {n: [] for n, _ in roots}
-        run_c = {label: {n: [] for n, _ in roots} for label, _, _ in runs}
-        run_child = {label: {n: [] for n, _ in roots} for label, _, _ in runs}
+        run_c: dict[str, dict[str, list[float]]] = {
+            lb: {n: [] for n, _ in roots} for lb, _, _ in runs
+        }
+        run_child: dict[str, dict[str, list[float]]] = {
+            lb: {n: [] for n, _ in roots} for lb, _, _ in runs
+        }
         run_wall: dict[str, list[tuple[int, float, float]]] = {label: [] for label, _, _ in runs}
         rep_c: dict[str, list[float]] = {n: [] for n, _ in roots}
         rep_wall: list[tuple[int, float, float]] = []

@@ -48,7 +48,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -278,7 +278,7 @@ class ChildSimFeed:
         if self._started:
             raise RuntimeError("ChildSimFeed.batches() can only be iterated once")
         self._started = True
-        ctx = mp.get_context(self._start_method) if self._start_method else _context()
+        ctx: Any = mp.get_context(self._start_method) if self._start_method else _context()
         recv, send = ctx.Pipe(duplex=False)
         _grow_pipe(send.fileno())
         self._settings.parent_pid = os.getpid()
@@ -362,7 +362,7 @@ class ChildSimFeed:
             raise self._died("ended before its stream did") from exc
 
     # ------------------------------------------------------------------ Feed interface
-    async def batches(self) -> AsyncIterator[list[MarketEvent]]:
+    async def batches(self) -> AsyncGenerator[list[MarketEvent], None]:
         """Yield the simulator's batches, paced at ``speed`` (as ``SimFeed.batches()``).
 
         Raises
