@@ -46,7 +46,6 @@ import os
 import pickle
 import signal
 import sys
-import time
 import traceback
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from typing import Any
 
 from services.events import BookDelta, MarketEvent, TradePrint
 from services.instruments import Instrument
+from services.markets.base import Pacer
 from services.markets.sim.config import SimConfig
 
 log = logging.getLogger(__name__)
@@ -372,11 +372,8 @@ class ChildSimFeed:
         """
         self._start()
         loop = asyncio.get_running_loop()
-        speed = self._speed
-        start_ts = self._settings.start_ts
-        monotonic = time.monotonic
-        wall0: float | None = None
-        n = 0
+        # paced()'s rule; pacing starts with the first batch (after the child's start)
+        wait = Pacer(self._speed, self._settings.start_ts).wait
         try:
             while not self._closed:
                 msg = await self._receive(loop)
@@ -392,20 +389,7 @@ class ChildSimFeed:
                         "in the log); the bot stops."
                     )
                 for batch in msg:
-                    if wall0 is None:
-                        wall0 = monotonic()  # pacing starts with the first batch
-                    if speed is not None:
-                        delay = wall0 + (batch[0].ts - start_ts) / speed - monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        else:
-                            n += 1
-                            if n % 64 == 0:
-                                await asyncio.sleep(0)
-                    else:
-                        n += 1
-                        if n % 64 == 0:
-                            await asyncio.sleep(0)
+                    await wait(batch)
                     if self._closed:
                         return
                     yield batch
