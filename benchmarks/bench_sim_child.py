@@ -1,4 +1,7 @@
-"""Measure (not a feature): would generating the simulator's events in a child process pay off?
+"""Measure (the fifth round's prototype): would generating the simulator's events in a child
+process pay off? Built in the sixth round as ``services/markets/sim/process.py::ChildSimFeed``
+(``market_data.sim.process``); ``benchmarks/bench_bot.py`` measures ``bot.py`` with it against
+``process: thread``. Kept to compare with the prototype's figures in ``docs/PERFORMANCE.md``.
 
 ``bot.py`` on the simulator generates the market's events on the engine's thread. This script
 runs the node ``bot.py`` builds (safety layer, data gate, default field; no storage) on the

@@ -64,6 +64,7 @@ class HashWriter(OpWriter):
 
 def run_sim(config: str, seconds: float, seed: int, w: HashWriter) -> int:
     from services.markets.sim import SimFeed
+    from services.markets.sim.process import ChildSimFeed, resolve_process
     from services.strategies.loader import build_strategies
     from utils.config import load_config
 
@@ -74,11 +75,26 @@ def run_sim(config: str, seconds: float, seed: int, w: HashWriter) -> int:
     if node.safety is not None:
         node.safety.startup()
     n = 0
-    for batch in SimFeed(
-        md.sim, seed=seed, start_ts=md.start_ts, duration_s=seconds
-    ).iter_batches():
-        node.engine.process_batch(batch)
-        n += len(batch)
+    # The path bot.py takes (market_data.sim.process): a child process's batches through the
+    # async batches() it consumes, or the in-thread feed.
+    if resolve_process(md.sim.process) == "child":
+        feed = ChildSimFeed(md.sim, seed=seed, start_ts=md.start_ts, duration_s=seconds)
+
+        async def consume() -> int:
+            k = 0
+            async for batch in feed.batches():
+                node.engine.process_batch(batch)
+                k += len(batch)
+            return k
+
+        n = asyncio.run(consume())
+        print(f"simulator in a child process ({feed.child_cpu_s:.1f} CPU s there)", file=sys.stderr)
+    else:
+        for batch in SimFeed(
+            md.sim, seed=seed, start_ts=md.start_ts, duration_s=seconds
+        ).iter_batches():
+            node.engine.process_batch(batch)
+            n += len(batch)
     node.engine.finish()
     return n
 

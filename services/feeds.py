@@ -93,8 +93,12 @@ def make_feed(
     )
     if md.source == "sim":
         from services.markets.sim import SimFeed
+        from services.markets.sim.process import ChildSimFeed, resolve_process
 
-        sim: Feed = SimFeed(
+        # market_data.sim.process: the generation in a child process or on the engine's thread
+        # (the same events; docs/PERFORMANCE.md, sixth round)
+        child = resolve_process(md.sim.process) == "child"
+        sim: Feed = (ChildSimFeed if child else SimFeed)(
             md.sim, seed=md.seed, start_ts=start_ts, speed=speed, duration_s=md.duration_s
         )
         sim, validator = attach_data_gate(sim, md.validation, books, instruments=instruments)

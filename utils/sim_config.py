@@ -7,6 +7,8 @@ market or neg-risk event. See ``docs/SIMULATOR.md`` for how the fields shape the
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
@@ -321,6 +323,15 @@ class SimConfig(BaseModel):
         le=86400.0,
         description="Resend a full BookSnapshot of every token at this interval, seconds "
         "(0 = only at listing).",
+    )
+
+    # ------------------------------------------------------------------ where it runs
+    process: Literal["auto", "child", "thread"] = Field(
+        "auto",
+        description="Where bot.py generates the simulated market: 'child' (a child process "
+        "on another CPU core, events sent to the engine through a pipe), 'thread' (on the "
+        "engine's own thread, as before) or 'auto' (child when at least 2 CPU cores are "
+        "available to the bot, else thread). The events are identical either way.",
     )
 
     @model_validator(mode="after")

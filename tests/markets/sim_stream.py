@@ -39,9 +39,12 @@ def digest_batches(batches: Iterable[list[MarketEvent]]) -> tuple[str, int, int]
     return h.hexdigest(), nb, ne
 
 
-def stream_digest(feed: SimFeed) -> tuple[str, int, int]:
-    """Digest ``feed``'s whole stream, then its listed instruments at the end."""
-    d, nb, ne = digest_batches(feed.iter_batches())
+def stream_digest(
+    feed: Any, batches: Iterable[list[MarketEvent]] | None = None
+) -> tuple[str, int, int]:
+    """Digest ``feed``'s whole stream (``batches``, else ``feed.iter_batches()``), then its
+    listed instruments at the end."""
+    d, nb, ne = digest_batches(feed.iter_batches() if batches is None else batches)
     h = hashlib.sha256(d.encode())
     h.update(repr(sorted(feed.instruments(), key=lambda i: i.instrument_id)).encode())
     return h.hexdigest(), nb, ne
@@ -68,8 +71,9 @@ BUSY = SimConfig(
 )
 
 
-def _adopted(seed: int, seconds: float) -> SimFeed:
-    """A feed that adopts the markets another feed left after ``seconds`` (one made overdue)."""
+def _adopted(seed: int, seconds: float, cls: Callable[..., Any] = SimFeed) -> Any:
+    """A feed (of class ``cls``: ``SimFeed`` or ``ChildSimFeed``) that adopts the markets another
+    feed left after 120 s (one made overdue), then runs ``seconds``."""
     cfg_a = SimConfig(markets=3, neg_risk_events=1, outcomes_per_event=3)
     feed_a = SimFeed(cfg_a, seed=seed, start_ts=START, duration_s=120)
     store = BookStore()
@@ -91,7 +95,7 @@ def _adopted(seed: int, seconds: float) -> SimFeed:
         dataclasses.replace(i, end_ts=start_b - 50) if i.market_id == first_market else i
         for i in carried
     ]
-    feed_b = SimFeed(
+    feed_b = cls(
         SimConfig(markets=4, neg_risk_events=1, outcomes_per_event=3),
         seed=seed + 1,
         start_ts=start_b,
@@ -101,12 +105,18 @@ def _adopted(seed: int, seconds: float) -> SimFeed:
     return feed_b
 
 
-WORKLOADS: dict[str, Callable[[], SimFeed]] = {
-    "default-seed7-240s": lambda: SimFeed(SimConfig(), seed=7, start_ts=START, duration_s=240),
-    "default-seed11-120s": lambda: SimFeed(SimConfig(), seed=11, start_ts=START, duration_s=120),
-    "busy-seed3-200s": lambda: SimFeed(BUSY, seed=3, start_ts=START, duration_s=200),
-    "adopted-seed5-300s": lambda: _adopted(5, 300),
+WORKLOADS: dict[str, Callable[..., Any]] = {
+    "default-seed7-240s": lambda cls=SimFeed: cls(
+        SimConfig(), seed=7, start_ts=START, duration_s=240
+    ),
+    "default-seed11-120s": lambda cls=SimFeed: cls(
+        SimConfig(), seed=11, start_ts=START, duration_s=120
+    ),
+    "busy-seed3-200s": lambda cls=SimFeed: cls(BUSY, seed=3, start_ts=START, duration_s=200),
+    "adopted-seed5-300s": lambda cls=SimFeed: _adopted(5, 300, cls),
 }
+"""name -> factory of the workload's feed; the factory takes the feed class (``SimFeed`` by
+default, or ``ChildSimFeed``: same parameters, same events)."""
 
 
 def all_digests() -> dict[str, Any]:

@@ -108,7 +108,11 @@ def test_full_disk_keeps_every_fill_and_the_bot_waits_until_it_can_save_them(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "bot.db"
-    cfg = write_config(tmp_path, store_outage_max_s=1.0, writer_memory_rows=100)
+    # The spool must fill before the bot stops (store_outage_max_s of wall time after the first
+    # failed write): 3 s, not 1, so a loaded machine (or the simulator's child process waiting
+    # for a core) still makes enough rows in it; with 1 s the database was sometimes writable
+    # again (its WAL reset) before the spool was full.
+    cfg = write_config(tmp_path, store_outage_max_s=3.0, writer_memory_rows=100)
     first = run_bot(db, cfg, "--duration", "15")
     assert first.proc.returncode == 0, first.stderr[-3000:]
     size = db.stat().st_size + 96 * 1024  # the database (or its WAL) fills up soon
