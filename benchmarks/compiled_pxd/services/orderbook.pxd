@@ -1,5 +1,6 @@
-# Augmenting declarations for the optional compiled core (services/fastcore): ignored by
-# plain Python; Cython compiles orderbook.py's classes as extension types with these fields.
+# Augmenting declarations for the experimental compiled build (benchmarks/compiled_core.py),
+# copied beside the source in the build's own temporary tree only (plain Python never sees it);
+# Cython compiles the classes below as extension types with these typed fields.
 cdef class OrderBook:
     cdef public object instrument_id
     cdef public dict bids

@@ -1,5 +1,6 @@
-# Augmenting declarations for the optional compiled core (services/fastcore): ignored by
-# plain Python; Cython compiles translate.py's Translator as an extension type with these fields.
+# Augmenting declarations for the experimental compiled build (benchmarks/compiled_core.py),
+# copied beside the source in the build's own temporary tree only (plain Python never sees it);
+# Cython compiles the classes below as extension types with these typed fields.
 cdef class Translator:
     cdef public object sink
     cdef public object strict
