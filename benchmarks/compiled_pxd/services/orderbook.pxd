@@ -1,0 +1,14 @@
+# Augmenting declarations for the experimental compiled build (benchmarks/compiled_core.py),
+# copied beside the source in the build's own temporary tree only (plain Python never sees it);
+# Cython compiles the classes below as extension types with these typed fields.
+cdef class OrderBook:
+    cdef public object instrument_id
+    cdef public dict bids
+    cdef public dict asks
+    cdef public list _bid_px
+    cdef public list _ask_px
+    cdef public object ts
+    cdef public object updates
+
+cdef class BookStore:
+    cdef public dict _books
