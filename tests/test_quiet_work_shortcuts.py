@@ -110,3 +110,76 @@ def test_every_delta_the_gate_skips_changes_nothing_at_the_venue(
     assert clients
     assert seen["quiet"] > 2000 and seen["busy"] > 500, seen
     assert log.count("fills") > 20
+
+
+def _reference_on_timer(self: Any, ctx: Any) -> None:
+    """``DirectionalStrategy.on_timer`` as it was before the position pre-check (issue 18)."""
+    now = ctx.now()
+    n_held = sum(1 for m in self._markets.values() if m.held is not None)
+    for m in self._markets.values():
+        book = ctx.book(m.yes)
+        if book is None:
+            continue
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None or bid >= ask:
+            continue
+        mid = (bid + ask) // 2
+        entry = self.signal(ctx, m, mid, now)
+        m.hist.append(mid)
+        if m.held is None and not self.orders.active(m.yes) and not self.orders.active(m.no):
+            self._adopt(ctx, m, now)
+        if m.held is not None:
+            if self._manage(ctx, m, now):
+                n_held -= 1
+        elif (
+            entry is not None
+            and n_held < self.params.max_positions
+            and now >= m.cool_until
+            and self._enter(ctx, m, entry, now)
+        ):
+            n_held += 1
+
+
+def test_directional_timer_adopts_as_before_the_position_precheck(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``DirectionalStrategy.on_timer`` looks for a position to adopt only when the portfolio
+    holds one of the market's tokens: the same rows as looking every sample. Every seventh timer
+    call forgets the markets' held positions (as a restart does), so positions are adopted."""
+    from services.strategies.directional import DirectionalStrategy
+
+    cfg = _config(markets=8)
+    seen = {"calls": 0, "adopted": 0, "timer": 0}
+    real_adopt = DirectionalStrategy._adopt
+
+    def counting_adopt(self: Any, ctx: Any, m: Any, now: float) -> None:
+        was = m.held
+        real_adopt(self, ctx, m, now)
+        seen["calls"] += 1
+        seen["adopted"] += was is None and m.held is not None
+
+    def forgetful(impl: Any) -> Any:
+        def on_timer(self: Any, ctx: Any) -> None:
+            seen["timer"] += 1
+            if seen["timer"] % 7 == 0:
+                for m in self._markets.values():
+                    m.held = None
+            impl(self, ctx)
+
+        return on_timer
+
+    monkeypatch.setattr(DirectionalStrategy, "_adopt", counting_adopt)
+    monkeypatch.setattr(
+        DirectionalStrategy, "on_timer", forgetful(DirectionalStrategy.on_timer)
+    )
+    fast, _ = _run(cfg, 400)
+    fast_seen = dict(seen)
+    monkeypatch.setattr(DirectionalStrategy, "on_timer", forgetful(_reference_on_timer))
+    seen.update(calls=0, adopted=0, timer=0)
+    ref, _ = _run(cfg, 400)
+    assert fast_seen["adopted"] == seen["adopted"] > 3, (fast_seen, seen)
+    # The pre-check saved most calls.
+    assert 5 * fast_seen["calls"] < seen["calls"], (fast_seen, seen)
+    entries = [r for _, t, r in fast.rows if t == "orders" and "favorite_longshot" in str(r)]
+    assert len(entries) > 5, len(entries)
+    assert fast.rows == ref.rows
