@@ -240,6 +240,7 @@ def test_every_on_book_a_mark_skips_changes_nothing(monkeypatch: pytest.MonkeyPa
     seen = {"skippable": 0, "other": 0}
     last_ask: dict[str, Any] = {}
     engines: list[Engine] = []
+    moved: list[str] = []
     real = BundleArbitrage.on_book
 
     def checked(self: Any, ctx: Any, book: Any) -> None:
@@ -259,10 +260,13 @@ def test_every_on_book_a_mark_skips_changes_nothing(monkeypatch: pytest.MonkeyPa
         seen["skippable"] += 1
         before = (_arb_state(self), eng.order_seq)
         real(self, ctx, book)
-        assert (_arb_state(self), eng.order_seq) == before, iid
+        if (_arb_state(self), eng.order_seq) != before:
+            moved.append(iid)  # not asserted here: the engine isolates a hook's exceptions
 
     monkeypatch.setattr(BundleArbitrage, "on_book", checked)
     monkeypatch.setattr(Engine, "skip_ask_unchanged", False)
     log, eng = _run(cfg, 500, before=engines.append)
+    assert not moved, moved[:5]
+    assert not any(r.errors for r in eng.runners.values())
     assert seen["skippable"] > 5000 and seen["other"] > 500, seen
     assert sum(1 for _, t, r in log.rows if t == "fills" and "complement_arb" in str(r)) > 4
