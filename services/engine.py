@@ -434,10 +434,10 @@ class Engine(OrderFlow, Gateway):
             # One market-data client that names what it watches (the paper venue): a delta on an
             # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
             gated = None
-            watch = md_clients[0].delta_watch if len(md_clients) == 1 else None
-            if watch is not None and self.skip_quiet_deltas and len(watch) <= 3:
+            md_watch = md_clients[0].delta_watch if len(md_clients) == 1 else None
+            if md_watch is not None and self.skip_quiet_deltas and len(md_watch) <= 3:
                 gated = md_clients[0]
-                w1, w2, w3 = [d.get for d in watch] + [_nothing] * (3 - len(watch))
+                w1, w2, w3 = [d.get for d in md_watch] + [_nothing] * (3 - len(md_watch))
             n = 0
             try:
                 for ev in batch:

@@ -169,9 +169,7 @@ def test_directional_timer_adopts_as_before_the_position_precheck(
         return on_timer
 
     monkeypatch.setattr(DirectionalStrategy, "_adopt", counting_adopt)
-    monkeypatch.setattr(
-        DirectionalStrategy, "on_timer", forgetful(DirectionalStrategy.on_timer)
-    )
+    monkeypatch.setattr(DirectionalStrategy, "on_timer", forgetful(DirectionalStrategy.on_timer))
     fast, _ = _run(cfg, 400)
     fast_seen = dict(seen)
     monkeypatch.setattr(DirectionalStrategy, "on_timer", forgetful(_reference_on_timer))
@@ -248,9 +246,7 @@ def test_every_on_book_a_mark_skips_changes_nothing(monkeypatch: pytest.MonkeyPa
         iid = book.instrument_id
         ask = book.best_ask()
         skippable = (
-            self.name in eng._ask_only.get(iid, ())
-            and iid in last_ask
-            and last_ask[iid] == ask
+            self.name in eng._ask_only.get(iid, ()) and iid in last_ask and last_ask[iid] == ask
         )
         last_ask[iid] = ask
         if not skippable:
