@@ -88,9 +88,6 @@ class Engine(OrderFlow, Gateway):
     """
 
     skip_quiet_deltas: bool = True
-    skip_ask_unchanged: bool = True
-    """``process_batch`` honours ``books_on_ask_change`` (False: every on_book is delivered;
-    the tests compare the two). The per-event ``handle()`` path always delivers every one."""
     """``process_batch`` does not deliver a delta to a market-data client that declares it a no-op
     (``ExecutionClient.delta_watch``). False: deliver every delta (the tests compare the two)."""
 
@@ -188,9 +185,6 @@ class Engine(OrderFlow, Gateway):
         self._book_subs: dict[str, list[StrategyRunner]] = {}
         self._book_all: dict[str, list[StrategyRunner]] = {}
         self._book_paused: dict[str, set[str]] = {}
-        # Instrument -> strategies whose on_book needs calling only when the instrument's best
-        # ask changed (``books_on_ask_change``).
-        self._ask_only: dict[str, set[str]] = {}
         self._trade_subs: dict[str, list[StrategyRunner]] = {}
         self.forget_interval_s = 10.0
         self._next_forget = 0.0
@@ -354,27 +348,6 @@ class Engine(OrderFlow, Gateway):
             if iid in self._book_all:
                 self._sync_book_subs(iid)
 
-    def books_on_ask_change(self, strategy: str, instrument_ids: Iterable[str], on: bool) -> None:
-        """Call a strategy's ``on_book`` for these instruments only after a delta that changed
-        the best ask (``on``), or after every one again.
-
-        For a strategy whose ``on_book`` does nothing for an instrument while its best ask stays
-        (complement arbitrage with no position to sell and no dislocation under way): each
-        skipped call is saved (issue 18). Book snapshots are always delivered; a resolution or
-        the strategy being disabled forgets the marks.
-        """
-        marks = self._ask_only
-        for iid in instrument_ids:
-            names = marks.get(iid)
-            if on:
-                if names is None:
-                    names = marks[iid] = set()
-                names.add(strategy)
-            elif names is not None:
-                names.discard(strategy)
-                if not names:
-                    del marks[iid]
-
     async def run(self) -> None:
         """Consume the feed until it ends or :meth:`request_stop` is called."""
         if self.feed is None:
@@ -429,8 +402,6 @@ class Engine(OrderFlow, Gateway):
             mark_top = self._tops_dirty.add
             book_subs = self._book_subs
             md_clients = self._md_clients
-            ask_marks = self._ask_only if self.skip_ask_unchanged else {}
-            ask_watch = ask_marks.get
             # One market-data client that names what it watches (the paper venue): a delta on an
             # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
             gated = None
@@ -455,10 +426,6 @@ class Engine(OrderFlow, Gateway):
                         book = find(iid)
                         if book is None:
                             book = books.get(iid)
-                        watch = ask_watch(iid)
-                        if watch:  # the best ask before the delta (books_on_ask_change)
-                            ask_px = book._ask_px
-                            ask0 = ask_px[0] if ask_px else None
                         changes = ev.changes
                         if len(changes) == 1:
                             # OrderBook.apply_changes of one level, inlined.
@@ -497,22 +464,12 @@ class Engine(OrderFlow, Gateway):
                         mark_top(iid)
                         subs = book_subs.get(iid)
                         if subs:
-                            if watch and ((ask_px := book._ask_px)[0] if ask_px else None) == ask0:
-                                # The best ask did not move: strategies that asked for ask
-                                # changes only are not called.
-                                for r in subs:
-                                    if r.status != "disabled" and r.name not in watch:
-                                        try:
-                                            r.strategy.on_book(r.ctx, book)
-                                        except Exception as exc:  # noqa: BLE001 - as below
-                                            r.failed("on_book", exc)
-                            else:
-                                for r in subs:
-                                    if r.status != "disabled":
-                                        try:
-                                            r.strategy.on_book(r.ctx, book)
-                                        except Exception as exc:  # noqa: BLE001 - as _on_delta
-                                            r.failed("on_book", exc)
+                            for r in subs:
+                                if r.status != "disabled":
+                                    try:
+                                        r.strategy.on_book(r.ctx, book)
+                                    except Exception as exc:  # noqa: BLE001 - as in _on_delta
+                                        r.failed("on_book", exc)
                     else:
                         dispatch[type(ev)](ev)
                     n += 1
@@ -757,7 +714,6 @@ class Engine(OrderFlow, Gateway):
             self._book_subs.pop(iid, None)
             self._book_all.pop(iid, None)
             self._book_paused.pop(iid, None)
-            self._ask_only.pop(iid, None)
             self._trade_subs.pop(iid, None)
             for r in self._subs.pop(iid, []):
                 r.subscribed.pop(iid, None)
@@ -890,9 +846,6 @@ class Engine(OrderFlow, Gateway):
         r.status, r.status_reason, r.status_since = status, reason, now
         if status == "disabled":
             self.cancel_orders(f"strategy disabled: {reason}", strategy=name)
-            # A disabled strategy sees no books: its marks would be stale once it is enabled.
-            for iid in [i for i, names in self._ask_only.items() if name in names]:
-                self.books_on_ask_change(name, [iid], False)
         self.sink.strategy(
             {
                 "name": name,

@@ -4,7 +4,10 @@
   resting order, no claim and no unmatched print on the instrument
   (``ExecutionClient.delta_watch``, ``Engine.skip_quiet_deltas``): the same rows as delivering
   every delta, and every delta the gate would skip leaves the venue's state unchanged when it is
-  delivered anyway.
+  delivered anyway;
+- ``DirectionalStrategy.on_timer`` looks for a position to adopt only when the portfolio holds
+  one of the market's tokens: the same rows as looking on every sample (the old body is kept
+  here as the reference).
 
 The whole-run comparisons use the row log and configuration of
 ``tests/test_event_path_shortcuts.py`` (market tops written every tick, so no wall clock enters).
@@ -182,87 +185,3 @@ def test_directional_timer_adopts_as_before_the_position_precheck(
     assert len(entries) > 5, len(entries)
     assert fast.rows == ref.rows
 
-
-def _arb_state(s: Any) -> Any:
-    bundles = [
-        (k, list(b.asks), b.missing, b.ask_sum, b.cool_until, b.dirty, b.tries, b.next_try,
-         b.armed, b.held, b.held_version)
-        for k, b in s._bundles.items()
-    ]  # fmt: skip
-    return bundles, sorted(s._holding), list(s._dirty)
-
-
-def test_arbitrage_books_on_ask_change_write_what_every_book_writes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Complement arbitrage asks for on_book only on best-ask changes while its bundles are
-    quiet: the same rows as being called on every book update, with most calls saved."""
-    from services.strategies.arbitrage import BundleArbitrage
-
-    # 12 markets, some ending within the run; latency so that fills arrive after their orders.
-    cfg = _config(markets=12)
-    cfg = cfg.model_copy(
-        update={"execution": cfg.execution.model_copy(update={"latency_ms": 200.0})}
-    )
-    calls = {"n": 0}
-    real = BundleArbitrage.on_book
-
-    def counted(self: Any, ctx: Any, book: Any) -> None:
-        calls["n"] += 1
-        real(self, ctx, book)
-
-    monkeypatch.setattr(BundleArbitrage, "on_book", counted)
-    marked, eng = _run(cfg, 500)
-    n_marked = calls["n"]
-    assert any(eng._ask_only.values())  # marks were taken
-    monkeypatch.setattr(BundleArbitrage, "ask_only_books", False)
-    calls["n"] = 0
-    every, eng_every = _run(cfg, 500)
-    assert not eng_every._ask_only
-    assert 10 * n_marked < 7 * calls["n"], (n_marked, calls["n"])
-    fills = [r for _, t, r in marked.rows if t == "fills" and "complement_arb" in str(r)]
-    assert len(fills) > 4, len(fills)
-    assert marked.rows == every.rows
-
-
-def test_every_on_book_a_mark_skips_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deliver every book update (the engine ignores the marks) and check, for each call the
-    marks would have skipped (marked instrument, best ask as at the previous update), that the
-    strategy's bundles, holdings, repairs and the engine's orders did not move."""
-    from services.strategies.arbitrage import BundleArbitrage
-
-    cfg = _config(markets=12)
-    cfg = cfg.model_copy(
-        update={"execution": cfg.execution.model_copy(update={"latency_ms": 200.0})}
-    )
-    seen = {"skippable": 0, "other": 0}
-    last_ask: dict[str, Any] = {}
-    engines: list[Engine] = []
-    moved: list[str] = []
-    real = BundleArbitrage.on_book
-
-    def checked(self: Any, ctx: Any, book: Any) -> None:
-        eng = engines[0]
-        iid = book.instrument_id
-        ask = book.best_ask()
-        skippable = (
-            self.name in eng._ask_only.get(iid, ()) and iid in last_ask and last_ask[iid] == ask
-        )
-        last_ask[iid] = ask
-        if not skippable:
-            seen["other"] += 1
-            real(self, ctx, book)
-            return
-        seen["skippable"] += 1
-        before = (_arb_state(self), eng.order_seq)
-        real(self, ctx, book)
-        if (_arb_state(self), eng.order_seq) != before:
-            moved.append(iid)  # not asserted here: the engine isolates a hook's exceptions
-
-    monkeypatch.setattr(BundleArbitrage, "on_book", checked)
-    monkeypatch.setattr(Engine, "skip_ask_unchanged", False)
-    log, eng = _run(cfg, 500, before=engines.append)
-    assert not moved, moved[:5]
-    assert not any(r.errors for r in eng.runners.values())
-    assert seen["skippable"] > 5000 and seen["other"] > 500, seen
-    assert sum(1 for _, t, r in log.rows if t == "fills" and "complement_arb" in str(r)) > 4

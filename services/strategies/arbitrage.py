@@ -49,9 +49,6 @@ class BundleArbitrage(Strategy):
     cache_held: ClassVar[bool] = True
     """Reuse a bundle's sellable sets while the portfolio's version is unchanged (False: compute
     them on every book update; the tests compare the two)."""
-    ask_only_books: ClassVar[bool] = True
-    """Ask the engine to call :meth:`on_book` only on best-ask changes for instruments whose
-    bundles are all quiet (:meth:`_quiet`); False: every book update (the tests compare the two)."""
 
     def __init__(self, name: str, params: ArbParams) -> None:  # type: ignore[override]
         super().__init__(name, params)
@@ -67,8 +64,6 @@ class BundleArbitrage(Strategy):
         # (iterating a set of strings depends on the process's hash seed).
         self._dirty: dict[str, None] = {}
         self.orders = OwnOrders()
-        # Instruments marked with ctx.books_on_ask_change (every bundle of theirs quiet).
-        self._ask_only: set[str] = set()
 
     # ------------------------------------------------------------------ hooks
     def on_start(self, ctx: StrategyContext) -> None:
@@ -82,46 +77,34 @@ class BundleArbitrage(Strategy):
             return
         ask_px = book._ask_px  # OrderBook.best_ask, inlined: this runs on every book update
         ask = ask_px[0] if ask_px else None
-        try:
-            for b, i in entries:
-                if b.asks[i] != ask:  # Bundle.set_ask returns at once for an unchanged ask
-                    b.set_ask(i, ask)
-                if b.dirty:
-                    self._reconcile(ctx, b)
-                    continue
-                if b.missing == 0 and b.ask_sum <= self._max_raw:
-                    if b.armed:
-                        self._try_buy(ctx, b)
-                else:
-                    b.armed = True  # the dislocation is over: the next one may be bought
-                    if b.key in self._holding and self.params.sell_side:
-                        self._try_sell(ctx, b)
-        finally:
-            self._sync_marks(ctx, [b for b, _ in entries])
+        for b, i in entries:
+            if b.asks[i] != ask:  # Bundle.set_ask returns at once for an unchanged ask
+                b.set_ask(i, ask)
+            if b.dirty:
+                self._reconcile(ctx, b)
+                continue
+            if b.missing == 0 and b.ask_sum <= self._max_raw:
+                if b.armed:
+                    self._try_buy(ctx, b)
+            else:
+                b.armed = True  # the dislocation is over: the next one may be bought
+                if b.key in self._holding and self.params.sell_side:
+                    self._try_sell(ctx, b)
 
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
         """A leg filled: check the balance of its bundles."""
-        entries = self._leg_of.get(fill.instrument_id, ())
-        try:
-            for b, _ in entries:
-                self._mark_dirty(b)
-                self._reconcile(ctx, b)
-        finally:
-            self._sync_marks(ctx, [b for b, _ in entries])
+        for b, _ in self._leg_of.get(fill.instrument_id, ()):
+            self._mark_dirty(b)
+            self._reconcile(ctx, b)
 
     def on_timer(self, ctx: StrategyContext) -> None:
         """Retry rebalancing bundles that could not be fixed at once."""
-        seen: list[Bundle] = []
-        try:
-            for key in list(self._dirty):
-                b = self._bundles.get(key)
-                if b is None:
-                    self._dirty.pop(key, None)
-                else:
-                    seen.append(b)
-                    self._reconcile(ctx, b)
-        finally:
-            self._sync_marks(ctx, seen)
+        for key in list(self._dirty):
+            b = self._bundles.get(key)
+            if b is None:
+                self._dirty.pop(key, None)
+            else:
+                self._reconcile(ctx, b)
 
     def on_resolution(self, ctx: StrategyContext, event: MarketResolved) -> None:
         """Drop every bundle with a resolved leg (the positions are settled by the engine)."""
@@ -129,7 +112,6 @@ class BundleArbitrage(Strategy):
             for b, _ in list(self._leg_of.get(iid, ())):
                 self._drop(b)
             self.orders.forget(iid)
-            self._ask_only.discard(iid)  # the engine forgot the mark with the instrument
 
     # ------------------------------------------------------------------ registry
     def _add_bundle(self, ctx: StrategyContext, key: str, legs: list[Instrument]) -> None:
@@ -143,7 +125,6 @@ class BundleArbitrage(Strategy):
             b.set_ask(i, book.best_ask() if book is not None else None)
         if any(ctx.position(leg.instrument_id) for leg in legs):  # restored positions
             self._mark_dirty(b)
-        self._sync_marks(ctx, [b])
 
     def _drop(self, b: Bundle) -> None:
         self._bundles.pop(b.key, None)
@@ -155,34 +136,6 @@ class BundleArbitrage(Strategy):
                 entries[:] = [e for e in entries if e[0] is not b]
                 if not entries:
                     del self._leg_of[leg.instrument_id]
-
-    def _quiet(self, b: Bundle) -> bool:
-        """Whether :meth:`on_book` does nothing for ``b`` while its legs' best asks stay: no
-        leg repair pending, and no dislocation to buy (none, or bought and not over yet) and no
-        held set to sell. Only this strategy's hooks change what is read here."""
-        if b.dirty:
-            return False
-        if b.missing == 0 and b.ask_sum <= self._max_raw:
-            return not b.armed
-        return b.armed and not (self.params.sell_side and b.key in self._holding)
-
-    def _sync_marks(self, ctx: StrategyContext, bundles: list[Bundle]) -> None:
-        """Mark the legs of ``bundles`` whose every bundle is quiet for on_book calls on best-ask
-        changes only, and unmark the others (called at the end of every hook that changes a
-        bundle, so a mark never outlives its bundle's quiet state)."""
-        if not self.ask_only_books:
-            return
-        leg_of, marked, quiet = self._leg_of, self._ask_only, self._quiet
-        for b in bundles:
-            for leg in b.legs:
-                iid = leg.instrument_id
-                q = all(quiet(x) for x, _ in leg_of.get(iid, ()))
-                if q != (iid in marked):
-                    if q:
-                        marked.add(iid)
-                    else:
-                        marked.discard(iid)
-                    ctx.books_on_ask_change([iid], q)
 
     def _mark_dirty(self, b: Bundle) -> None:
         b.dirty = True

@@ -277,19 +277,6 @@ class StrategyContext:
         if fn is not None:
             fn(self.strategy_name, instrument_ids, paused)
 
-    def books_on_ask_change(self, instrument_ids: Iterable[str], on: bool = True) -> None:
-        """Ask for ``on_book`` calls for these instruments only after book updates that changed
-        the best ask (``on``), or after every update again (``on=False``).
-
-        For a strategy whose ``on_book`` does nothing for an instrument while its best ask stays
-        the same, until its own state changes: each skipped call is saved (issue 18). Turn it
-        off in the hook that changes that state, before the next book update. Book snapshots are
-        always delivered; a gateway that cannot do this ignores it (every update is delivered).
-        """
-        fn = getattr(self._gw, "books_on_ask_change", None)
-        if fn is not None:
-            fn(self.strategy_name, instrument_ids, on)
-
     def cancel(self, order_id: int, reason: str = "") -> bool:
         """Ask to cancel one of this strategy's orders; False if unknown or already done."""
         return self._gw.cancel(self.strategy_name, order_id, reason)
