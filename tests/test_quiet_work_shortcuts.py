@@ -184,4 +184,3 @@ def test_directional_timer_adopts_as_before_the_position_precheck(
     entries = [r for _, t, r in fast.rows if t == "orders" and "favorite_longshot" in str(r)]
     assert len(entries) > 5, len(entries)
     assert fast.rows == ref.rows
-
