@@ -87,6 +87,10 @@ class Engine(OrderFlow, Gateway):
         The node's books and instrument registry, shared with the execution clients.
     """
 
+    skip_quiet_deltas: bool = True
+    """``process_batch`` does not deliver a delta to a market-data client that declares it a no-op
+    (``ExecutionClient.delta_watch``). False: deliver every delta (the tests compare the two)."""
+
     def __init__(
         self,
         cfg: AppConfig,
@@ -398,6 +402,13 @@ class Engine(OrderFlow, Gateway):
             mark_top = self._tops_dirty.add
             book_subs = self._book_subs
             md_clients = self._md_clients
+            # One market-data client that names what it watches (the paper venue): a delta on an
+            # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
+            gated = None
+            md_watch = md_clients[0].delta_watch if len(md_clients) == 1 else None
+            if md_watch is not None and self.skip_quiet_deltas and len(md_watch) <= 3:
+                gated = md_clients[0]
+                w1, w2, w3 = [d.get for d in md_watch] + [_nothing] * (3 - len(md_watch))
             n = 0
             try:
                 for ev in batch:
@@ -431,14 +442,21 @@ class Engine(OrderFlow, Gateway):
                             elif was:
                                 del levels[price]
                                 del prices[bisect_left(prices, price)]
-                            old = [was]
+                            old = None  # [was], built only for a client that is told
                         else:
                             old = book.apply_changes(changes)
                         book.ts = ts
                         book.updates += 1
                         seq = self._book_seq = self._book_seq + 1
                         changed_at[iid] = seq
-                        if md_clients:
+                        if gated is not None:
+                            if w1(iid) or w2(iid) or w3(iid):
+                                gated.on_book_delta(ev, book, [was] if old is None else old, now)
+                                if inbox:
+                                    self._drain()
+                        elif md_clients:
+                            if old is None:
+                                old = [was]
                             for c in md_clients:
                                 c.on_book_delta(ev, book, old, now)
                             if inbox:
@@ -952,6 +970,11 @@ class Engine(OrderFlow, Gateway):
         for iid, (ts, mid, last) in pending.items():
             price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
         pending.clear()
+
+
+def _nothing(key: str) -> None:
+    """An empty container's ``get`` (pads a client's ``delta_watch`` to three lookups)."""
+    return None
 
 
 def _overrides(strategy: Strategy, hook: str) -> bool:

@@ -100,6 +100,12 @@ class ExecutionClient(ABC):
     # Earliest event time at which :meth:`on_time` has work to do (inf: none). The engine reads it
     # on every market event, so it must be a plain attribute, not a computed property.
     next_due: float = float("inf")
+    # Instrument-keyed containers (at most three) such that a book delta on an instrument none
+    # of them maps to a non-empty value is a no-op for this client apart from the time it is
+    # told; the engine then skips the ``on_book_delta`` call (issue 18: most deltas, on
+    # instruments where the paper venue has no resting order, no claim and no unmatched print).
+    # None: every delta is delivered. The containers must never be replaced, only changed.
+    delta_watch: tuple[dict[str, Any], ...] | None = None
 
     def __init__(self) -> None:
         self._emit: Emit = _unbound

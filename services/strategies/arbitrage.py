@@ -75,7 +75,8 @@ class BundleArbitrage(Strategy):
         entries = self._leg_of.get(book.instrument_id)
         if not entries:
             return
-        ask = book.best_ask()
+        ask_px = book._ask_px  # OrderBook.best_ask, inlined: this runs on every book update
+        ask = ask_px[0] if ask_px else None
         for b, i in entries:
             if b.asks[i] != ask:  # Bundle.set_ask returns at once for an unchanged ask
                 b.set_ask(i, ask)

@@ -386,6 +386,8 @@ class DirectionalStrategy(Strategy):
         """Sample every followed market, then manage positions and open new ones."""
         now = ctx.now()
         n_held = sum(1 for m in self._markets.values() if m.held is not None)
+        positions = ctx.portfolio.positions  # changed in place, never replaced
+        active = self.orders.active
         for m in self._markets.values():
             book = ctx.book(m.yes)
             if book is None:
@@ -396,7 +398,12 @@ class DirectionalStrategy(Strategy):
             mid = (bid + ask) // 2
             entry = self.signal(ctx, m, mid, now)
             m.hist.append(mid)
-            if m.held is None and not self.orders.active(m.yes) and not self.orders.active(m.no):
+            if (
+                m.held is None
+                and (m.yes in positions or m.no in positions)  # else _adopt finds nothing
+                and not active(m.yes)
+                and not active(m.no)
+            ):
                 self._adopt(ctx, m, now)  # a position from before a restart, or a late fill
             if m.held is not None:
                 if self._manage(ctx, m, now):
