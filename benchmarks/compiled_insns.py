@@ -3,8 +3,9 @@
 Each workload runs twice under ``valgrind --tool=callgrind``: set-up only, then set-up plus the
 measured pass; the difference is the pass's instructions, divided by its messages/events. The
 same is done in pure Python and with each compiled build (``--build DIR``, from
-``python benchmarks/compiled_core.py build --out DIR``), so the ratio is deterministic on a shared
-machine (CPU seconds move +-20 % here).
+``python bot.py build-core --out DIR``), so the ratio is deterministic on a shared machine (CPU
+seconds move +-20 % here). The build is installed with ``BOT_COMPILED_CORE=require`` (the
+child fails if it is not valid); pure Python runs with ``BOT_COMPILED_CORE=off``.
 
 Run: ``python benchmarks/compiled_insns.py --build /tmp/core [--work feed,engine]``.
 Inside valgrind it runs itself with ``--child WORK [--setup-only]``.
@@ -28,11 +29,9 @@ if PY.endswith("/bin/python") or "shims" in PY:
 
 
 def child(work: str, setup_only: bool, n: int) -> None:
-    if os.environ.get("COMPILED_CORE_DIR"):
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from compiled_core import install
+    from services.compiled import activate, env_mode
 
-        print(install(Path(os.environ["COMPILED_CORE_DIR"])), file=sys.stderr)
+    print(activate(env_mode() or "off").line(), file=sys.stderr)
     if work == "feed":
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from bench_feed import bench_live, generate
@@ -116,8 +115,9 @@ def main() -> None:
     if args.child:
         child(args.child, args.setup_only, args.n)
         return
-    variants = ([] if args.no_pure else [("pure", {"COMPILED_CORE_DIR": ""})]) + [
-        (b, {"COMPILED_CORE_DIR": str(Path(b).resolve())}) for b in args.build
+    variants = ([] if args.no_pure else [("pure", {"BOT_COMPILED_CORE": "off"})]) + [
+        (b, {"BOT_COMPILED_CORE": "require", "BOT_COMPILED_CORE_DIR": str(Path(b).resolve())})
+        for b in args.build
     ]
     for work in args.work.split(","):
         n = args.feed_messages if work == "feed" else args.engine_seconds
