@@ -384,3 +384,11 @@ def test_build_core_check_reports_a_missing_build(tmp_path: Path) -> None:
         timeout=60,
     )
     assert p.returncode == 1 and "no valid build: no build in" in p.stdout, p.stdout
+
+
+def test_build_never_replaces_a_folder_that_is_not_a_build(tmp_path: Path) -> None:
+    pytest.importorskip("Cython")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(core_build.BuildError, match="not empty and holds no build"):
+        core_build.build(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -74,6 +74,8 @@ def build(
         raise BuildError(
             f"{exc.name or exc} is not installed: pip install -r requirements-build.txt"
         ) from None
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise BuildError(f"{out} is not empty and holds no build: choose an empty or new folder")
     t0 = time.monotonic()
     srcs = {m: root / (m.replace(".", "/") + ".py") for m in modules}
     hashes = {m: sha256(p) for m, p in srcs.items()}
