@@ -128,7 +128,7 @@ def activate_core(mode: tuple[str, str], file: str) -> Any:
     try:
         return activate(value)
     except CompiledCoreError as exc:
-        reason = exc.args[0].split(": ", 1)[-1]
+        reason = exc.args[0]
         raise ConfigError(
             file if key.startswith("bot.") else "<environment>",
             key,

@@ -19,7 +19,6 @@ environment before any hot module is imported.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -202,9 +201,7 @@ def activate(mode: str = "auto", out: Path | None = None) -> State:
     if _state is None:
         _state = _install(mode, out or default_dir())
     if mode == "require" and not _state.on:
-        raise CompiledCoreError(
-            f"bot.compiled_core is 'require' but the compiled core is off: {_state.reason}"
-        )
+        raise CompiledCoreError(_state.reason)
     return _state
 
 
@@ -230,12 +227,17 @@ def _install(mode: str, out: Path) -> State:
 
 def activate_from_env() -> None:
     """Called by ``services/__init__.py`` when ``BOT_COMPILED_CORE`` is set; never raises (a
-    bad value or a missing ``require``d build is reported by ``bot.py``, exit 2)."""
+    bad value or a missing ``require``d build stops ``bot.py`` with exit 2; other programs get a
+    warning on stderr and run pure Python)."""
     mode = env_mode()
     if mode is None or mode not in MODES:
         return
-    with contextlib.suppress(CompiledCoreError):
+    try:
         activate(mode)
+    except CompiledCoreError as exc:
+        sys.stderr.write(
+            f"WARNING: BOT_COMPILED_CORE=require, but the compiled core is off: {exc}\n"
+        )
 
 
 def _reset_for_tests() -> None:
