@@ -7,7 +7,7 @@ same is done in pure Python and with each compiled build (``--build DIR``, from
 seconds move +-20 % here). The build is installed with ``BOT_COMPILED_CORE=require`` (the
 child fails if it is not valid); pure Python runs with ``BOT_COMPILED_CORE=off``.
 
-Run: ``python benchmarks/compiled_insns.py --build /tmp/core [--work feed,engine]``.
+Run: ``python benchmarks/compiled_insns.py --build /tmp/core [--work feed,replay,engine]``.
 Inside valgrind it runs itself with ``--child WORK [--setup-only]``.
 """
 
@@ -39,6 +39,27 @@ def child(work: str, setup_only: bool, n: int) -> None:
         insts, frames = generate(n, 100)
         if not setup_only:
             bench_live(insts, frames)
+        print(f"units {len(frames)}", file=sys.stderr)
+    elif work == "replay":  # bench_feed's replay pass: a format-2 recording read back
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_feed import generate
+
+        from services.markets.polymarket.feed import apply_to_books
+        from services.markets.recorder import Recorder, RecorderConfig
+        from services.markets.replay import ReplayFeed
+        from services.orderbook import BookStore
+
+        insts, frames = generate(n, 100)
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = Recorder(RecorderConfig(record=True, directory=tmp), source="bench")
+            rec.record_instruments(1_795_000_000.0, insts)
+            for i, frame in enumerate(frames):
+                rec.record_raw(1_795_000_000.0 + i * 1e-4, 0, frame)
+            rec.close()
+            if not setup_only:
+                books = BookStore()
+                for batch in ReplayFeed(tmp).iter_batches():
+                    apply_to_books(books, batch)
         print(f"units {len(frames)}", file=sys.stderr)
     else:  # engine: the default field, no storage, no safety layer (bench_engine's "default field")
         from services.clock import SimClock
@@ -120,7 +141,7 @@ def main() -> None:
         for b in args.build
     ]
     for work in args.work.split(","):
-        n = args.feed_messages if work == "feed" else args.engine_seconds
+        n = args.feed_messages if work in ("feed", "replay") else args.engine_seconds
         base = None
         for label, extra in variants:
             env = {**os.environ, "PYTHONHASHSEED": "0", **extra}

@@ -139,7 +139,7 @@ def test_activate_off_auto_require(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         core._state = core._finder = None
         st = core.activate("off", tmp_path)
         assert not st.on and st.line() == (
-            "Compiled core: off (turned off (bot.compiled_core / BOT_COMPILED_CORE: off))"
+            "Compiled core: off (turned off by bot.compiled_core or BOT_COMPILED_CORE)"
         )
         core._state = None
         st = core.activate("auto", tmp_path / "none")

@@ -208,7 +208,7 @@ def activate(mode: str = "auto", out: Path | None = None) -> State:
 def _install(mode: str, out: Path) -> State:
     global _finder
     if mode == "off":
-        return State(False, "turned off (bot.compiled_core / BOT_COMPILED_CORE: off)", mode=mode)
+        return State(False, "turned off by bot.compiled_core or BOT_COMPILED_CORE", mode=mode)
     finder, reason = load_finder(out)
     if finder is None:
         return State(False, reason, out=out, mode=mode)
