@@ -117,6 +117,25 @@ def check_replay_files(cfg: Any, file: str) -> None:
             raise ConfigError(file, f"market_data.replay_paths[{i}]", str(exc)) from exc
 
 
+def activate_core(mode: tuple[str, str], file: str) -> Any:
+    """Install the compiled core per ``(mode, key)`` (docs/COMPILED_CORE.md); return its state.
+
+    ``require`` without a valid build is a ConfigError naming the key (exit 2).
+    """
+    from services.compiled import CompiledCoreError, activate
+
+    value, key = mode
+    try:
+        return activate(value)
+    except CompiledCoreError as exc:
+        reason = exc.args[0]
+        raise ConfigError(
+            file if key.startswith("bot.") else "<environment>",
+            key,
+            f"'require' but the compiled core cannot be used: {reason} (or set it to auto or off)",
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     raw = sys.argv[1:] if argv is None else argv
@@ -136,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.ops.cli import main as ops_main
 
         return ops_main(raw)
+    if raw[:1] == ["build-core"]:  # the optional compiled core: docs/COMPILED_CORE.md
+        from services.compiled.build import main as build_core_main
+
+        return build_core_main(raw[1:])
     if raw[:1] in (["keys"], ["live"]):  # live trading: `keys set|test|rotate|forget|status`,
         from services.keys.cli import main as keys_main  # `live report [--csv FILE]`
         from services.markets.polymarket.live.cli import main as live_main
@@ -152,11 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     path, is_example = find_config(args.config)
     try:
-        from services.strategies.loader import build_strategies
-        from utils.config import parse_config
+        from utils.config import compiled_core_mode, parse_config
 
         data = apply_overrides(load_raw(path), args)
         cfg = parse_config(data, str(path))
+        # Before anything imports the book or the translator (the strategies' modules do).
+        core = activate_core(compiled_core_mode(cfg, str(path)), str(path))
+        from services.strategies.loader import build_strategies
+
         strategies = build_strategies(cfg, str(path))
         check_replay_files(cfg, str(path))
     except ConfigError as exc:
@@ -173,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         max_mb=cfg.bot.log_max_mb,
         backups=cfg.bot.log_backups,
     )
+    log.info("%s", core.line())
     if is_example:
         log.info("No config.yaml found; using %s (copy it to config.yaml to customise).", path)
     if not strategies:

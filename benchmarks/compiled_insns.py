@@ -3,10 +3,11 @@
 Each workload runs twice under ``valgrind --tool=callgrind``: set-up only, then set-up plus the
 measured pass; the difference is the pass's instructions, divided by its messages/events. The
 same is done in pure Python and with each compiled build (``--build DIR``, from
-``python benchmarks/compiled_core.py build --out DIR``), so the ratio is deterministic on a shared
-machine (CPU seconds move +-20 % here).
+``python bot.py build-core --out DIR``), so the ratio is deterministic on a shared machine (CPU
+seconds move +-20 % here). The build is installed with ``BOT_COMPILED_CORE=require`` (the
+child fails if it is not valid); pure Python runs with ``BOT_COMPILED_CORE=off``.
 
-Run: ``python benchmarks/compiled_insns.py --build /tmp/core [--work feed,engine]``.
+Run: ``python benchmarks/compiled_insns.py --build /tmp/core [--work feed,replay,engine]``.
 Inside valgrind it runs itself with ``--child WORK [--setup-only]``.
 """
 
@@ -28,11 +29,9 @@ if PY.endswith("/bin/python") or "shims" in PY:
 
 
 def child(work: str, setup_only: bool, n: int) -> None:
-    if os.environ.get("COMPILED_CORE_DIR"):
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from compiled_core import install
+    from services.compiled import activate, env_mode
 
-        print(install(Path(os.environ["COMPILED_CORE_DIR"])), file=sys.stderr)
+    print(activate(env_mode() or "off").line(), file=sys.stderr)
     if work == "feed":
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from bench_feed import bench_live, generate
@@ -40,6 +39,27 @@ def child(work: str, setup_only: bool, n: int) -> None:
         insts, frames = generate(n, 100)
         if not setup_only:
             bench_live(insts, frames)
+        print(f"units {len(frames)}", file=sys.stderr)
+    elif work == "replay":  # bench_feed's replay pass: a format-2 recording read back
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_feed import generate
+
+        from services.markets.polymarket.feed import apply_to_books
+        from services.markets.recorder import Recorder, RecorderConfig
+        from services.markets.replay import ReplayFeed
+        from services.orderbook import BookStore
+
+        insts, frames = generate(n, 100)
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = Recorder(RecorderConfig(record=True, directory=tmp), source="bench")
+            rec.record_instruments(1_795_000_000.0, insts)
+            for i, frame in enumerate(frames):
+                rec.record_raw(1_795_000_000.0 + i * 1e-4, 0, frame)
+            rec.close()
+            if not setup_only:
+                books = BookStore()
+                for batch in ReplayFeed(tmp).iter_batches():
+                    apply_to_books(books, batch)
         print(f"units {len(frames)}", file=sys.stderr)
     else:  # engine: the default field, no storage, no safety layer (bench_engine's "default field")
         from services.clock import SimClock
@@ -116,11 +136,12 @@ def main() -> None:
     if args.child:
         child(args.child, args.setup_only, args.n)
         return
-    variants = ([] if args.no_pure else [("pure", {"COMPILED_CORE_DIR": ""})]) + [
-        (b, {"COMPILED_CORE_DIR": str(Path(b).resolve())}) for b in args.build
+    variants = ([] if args.no_pure else [("pure", {"BOT_COMPILED_CORE": "off"})]) + [
+        (b, {"BOT_COMPILED_CORE": "require", "BOT_COMPILED_CORE_DIR": str(Path(b).resolve())})
+        for b in args.build
     ]
     for work in args.work.split(","):
-        n = args.feed_messages if work == "feed" else args.engine_seconds
+        n = args.feed_messages if work in ("feed", "replay") else args.engine_seconds
         base = None
         for label, extra in variants:
             env = {**os.environ, "PYTHONHASHSEED": "0", **extra}

@@ -112,6 +112,12 @@ class BotSection(_Frozen):
         description="File for rows the database could not take yet ('' = the SQLite file's "
         "path plus '.spool', or data/bot.spool for other databases)",
     )
+    compiled_core: Literal["auto", "off", "require"] = Field(
+        "auto",
+        description="The compiled order book and Polymarket translator (python bot.py "
+        "build-core; docs/COMPILED_CORE.md): auto uses a valid build if there is one, off never, "
+        "require refuses to start without one; env BOT_COMPILED_CORE overrides it",
+    )
 
 
 class MarketDataConfig(_Frozen):
@@ -486,6 +492,34 @@ def parse_config(data: Any, file: str) -> AppConfig:
     except ValidationError as exc:
         key, msg = first_error(exc)
         raise ConfigError(file, key, msg) from None
+
+
+COMPILED_CORE_MODES = ("auto", "off", "require")
+COMPILED_CORE_ENV = "BOT_COMPILED_CORE"
+
+
+def compiled_core_mode(
+    cfg: AppConfig, file: str, env: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Return ``(mode, key)`` of the compiled core: ``$BOT_COMPILED_CORE`` when set, else
+    ``bot.compiled_core``; the key names where the mode came from.
+
+    Raises
+    ------
+    ConfigError
+        If the environment variable holds anything but auto, off or require.
+    """
+    raw = (os.environ if env is None else env).get(COMPILED_CORE_ENV, "").strip()
+    if not raw:
+        return cfg.bot.compiled_core, "bot.compiled_core"
+    mode = raw.lower()
+    if mode not in COMPILED_CORE_MODES:
+        raise ConfigError(
+            "<environment>",
+            COMPILED_CORE_ENV,
+            f"expected one of auto, off, require (overrides bot.compiled_core; got {raw!r})",
+        )
+    return mode, COMPILED_CORE_ENV
 
 
 def load_config(path: str | Path) -> AppConfig:

@@ -1,4 +1,4 @@
-# Augmenting declarations for the experimental compiled build (benchmarks/compiled_core.py),
+# Augmenting declarations for the compiled core (services/compiled/build.py; docs/COMPILED_CORE.md),
 # copied beside the source in the build's own temporary tree only (plain Python never sees it);
 # Cython compiles the classes below as extension types with these typed fields.
 cdef class Translator:
