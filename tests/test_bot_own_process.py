@@ -119,6 +119,10 @@ def test_depth_cache_follows_the_book_its_tick_and_its_replacement() -> None:
     assert v._deep_enough(book, "A")
     ticks["A"] = 10_000
     assert not v._deep_enough(book, "A")
+    v.config = v.config.model_copy(update={"depth_ticks": 10})  # a wider configured window
+    assert v._deep_enough(book, "A")
+    v.config = v.config.model_copy(update={"depth_ticks": 5})
+    assert not v._deep_enough(book, "A")
     # A new book object for the instrument (a resubscription) with the same update count.
     other = BookStore().get("A")
     other.apply_snapshot(((500_000, 100 * 10**6),), ((520_000, 100 * 10**6),), 2.0)
@@ -154,6 +158,13 @@ def test_depth_cache_follows_a_ladder_change() -> None:
     assert v._deep_enough(book, "A")
     assert v._deep_enough(book, "A")
     assert scans == [1]
+    # The tick alone changes (the ladder given apart, as the simulator and Betfair give it):
+    # 0.0001 ticks make the one-tick window too narrow for the 0.52 level.
+    ticks = v.ticks
+    assert isinstance(ticks, dict)
+    ticks["A"] = 100
+    assert not v._deep_enough(book, "A")
+    assert scans == [1, 1]
 
 
 def test_the_capital_gate_is_in_the_risk_chain_exactly_once() -> None:
