@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +215,75 @@ def test_a_waiting_route_change_is_still_applied_on_the_clock(waiting: bool) -> 
     else:
         w.step(n=3)
         assert w.route == before and not w.mgr.route_target
+
+
+def test_frozen_start_frees_garbage_first_and_freezes_what_lives() -> None:
+    import gc
+    import weakref
+
+    from services.perf.heap import frozen_start
+
+    class Node:
+        other: Any = None
+
+    alive = Node()
+    dead = Node()
+    dead.other = Node()
+    dead.other.other = dead  # a reference cycle: only the collector frees it
+    gone = weakref.ref(dead)
+    del dead
+    try:
+        before = gc.get_freeze_count()
+        n = frozen_start()
+        assert gone() is None  # collected, not kept for the life of the process
+        assert n == gc.get_freeze_count() > before
+        assert not any(o is alive for o in gc.get_objects())  # out of every generation
+    finally:
+        gc.unfreeze()
+    assert any(o is alive for o in gc.get_objects())
+
+
+def test_the_bot_freezes_its_start_once_after_everything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import sys
+
+    import services.app as app
+    from services.strategies.loader import build_strategies
+    from tests.conftest import ROOT
+    from utils.config import load_config
+
+    calls: list[dict[str, Any]] = []
+
+    def recording() -> int:
+        seen = dict(sys._getframe(1).f_locals)
+        seen["events_then"] = seen["engine"].events_processed
+        calls.append(seen)
+        return 0
+
+    monkeypatch.setattr(app, "frozen_start", recording)
+    cfg = load_config(str(ROOT / "config.example.yaml"))
+    md = cfg.market_data
+    cfg = cfg.model_copy(
+        update={
+            "bot": cfg.bot.model_copy(update={"db_path": str(tmp_path / "bot.db")}),
+            "market_data": md.model_copy(
+                update={
+                    "duration_s": 30,
+                    "speed": "max",
+                    "sim": md.sim.model_copy(update={"process": "thread"}),
+                }
+            ),
+        }
+    )
+    strategies = build_strategies(cfg, str(ROOT / "config.example.yaml"))
+    code = asyncio.run(app.run_app(cfg, strategies, quiet=True, config_path="config.example.yaml"))
+    assert code == 0
+    assert len(calls) == 1
+    seen = calls[0]
+    # The node, the lifecycle manager and the control loop exist; no event has run yet.
+    for name in ("engine", "safety", "lifecycle", "control", "watcher", "ops", "feed"):
+        assert seen.get(name) is not None, name
+    assert seen["events_then"] == 0
+    assert seen["engine"].events_processed > 0  # by the end, the run did run
