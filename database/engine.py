@@ -155,11 +155,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str, *, engine: Engine | None = None, revision: str = "head") -> None:
+def migrate(
+    url: str, *, engine: Engine | None = None, revision: str = "head", use_snapshot: bool = True
+) -> None:
     """Bring the database schema up to date (Alembic ``upgrade head``), from any directory.
 
     A new database file gets the whole schema; an older one is upgraded; an up-to-date one is
-    left untouched, so the bot calls this at every start.
+    left untouched, so the bot calls this at every start. A SQLite file that does not exist yet
+    is created from the stored snapshot of the schema at head (``database/schema_snapshot.py``)
+    when that snapshot is current, instead of running every migration.
 
     Parameters
     ----------
@@ -170,7 +174,15 @@ def migrate(url: str, *, engine: Engine | None = None, revision: str = "head") -
         ``sqlite://`` (in-memory), whose data lives only in that engine's connection.
     revision : str, default "head"
         Target revision.
+    use_snapshot : bool, default True
+        False: a new SQLite file goes through every migration too (building the snapshot).
     """
+    if engine is None and revision == "head" and use_snapshot and _new_sqlite_from_snapshot(url):
+        logger.info(
+            "Database created at revision head from the schema snapshot.",
+            extra={"db_url": _safe(url)},
+        )
+        return
     if engine is None and revision == "head" and _sqlite_file_at_head(url):
         # Nothing to do, and Alembic (with Mako and Pygments, about 0.2 s of imports) is not
         # needed to find that out (issue 18: the bot migrates at every start).
@@ -208,6 +220,31 @@ def script_heads() -> set[str] | None:
         downs.update(re.findall(r"[\"']([^\"']+)[\"']", down.group(1)))
     heads = revisions - downs
     return heads or None
+
+
+def _plain_sqlite_file(url: str) -> Path | None:
+    """Return the path of a plain SQLite file URL (no URI options, not in memory), else None."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or parsed.query:
+        return None
+    return Path(database).expanduser()
+
+
+def _new_sqlite_from_snapshot(url: str) -> bool:
+    """Create a SQLite file that does not exist yet from the schema snapshot at head; return
+    whether it did (False: Alembic decides, as before)."""
+    try:
+        path = _plain_sqlite_file(url)
+        if path is None or path.exists():
+            return False
+        from database.schema_snapshot import create_sqlite_at_head
+
+        return create_sqlite_at_head(path, script_heads())
+    except (OSError, ValueError):
+        return False
 
 
 def _sqlite_file_at_head(url: str) -> bool:

@@ -32,6 +32,7 @@ from services.lifecycle.manager import LifecycleManager
 from services.lifecycle.twins import add_graduation_twins, stored_stages
 from services.lifecycle.window import WindowSource
 from services.ops.runtime import start_ops
+from services.perf.heap import frozen_start
 from services.persistence import Sink
 from services.recovery import restore_node, restored_summary
 from services.risk.store_guard import EXIT_STORE, StoreGuard
@@ -238,6 +239,9 @@ async def run_app(
 
     # Off a terminal (logs, pipes) rich would squeeze the table into 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 140)
+    # Everything start-up built lives until exit: out of the collector's full scans (issue 18).
+    frozen = frozen_start()
+    log.debug("Froze %d start-up objects out of the garbage collector's scans.", frozen)
     engine_task = asyncio.create_task(engine.run(), name="engine")
     view_task = None
     if not quiet:

@@ -173,6 +173,11 @@ class LifecycleManager:
 
     def _ensure_gate(self) -> None:
         controls = self.engine.risk.controls
+        # The gate is appended last and nothing appends after it: one identity test each clock
+        # second instead of a search of the chain (issue 18); a rebuilt chain (config reload)
+        # or a reordered one falls through to the search.
+        if controls and controls[-1] is self.gate:
+            return
         if self.gate not in controls:
             controls.append(self.gate)
 
@@ -224,8 +229,9 @@ class LifecycleManager:
         if wall >= self.next_save:  # stage figures survive a kill -9 minus this (wall) interval
             self.next_save = wall + g.save_interval_s
             self._save(now)
-        for name in list(self.route_target):
-            self._try_route(name, now)
+        if self.route_target:  # no route change waiting: nothing to try (issue 18)
+            for name in list(self.route_target):
+                self._try_route(name, now)
         if self.twins.twins:
             self._sync_twins(None, now)
         if now >= self.next_reconcile:
@@ -665,7 +671,8 @@ class LifecycleManager:
 
     # ------------------------------------------------------------------ selection
     def _schedules(self, now: float) -> None:
-        sel, reb = self.cfg.selection, self.cfg.rebalancing
+        cfg = self.cfg
+        sel, reb = cfg.selection, cfg.rebalancing
         if sel.enabled:
             if self.next_selection is None:
                 self.next_selection = next_run(now, sel.schedule, sel.at_hour_utc)

@@ -139,6 +139,8 @@ class DataValidator:
         # instrument -> (book, its update count, ladder, first off-grid price or None)
         self._grid: dict[str, tuple[OrderBook, int, PriceLadder, int | None]] = {}
         self._uniform: dict[int, UniformLadder] = {}
+        # instrument -> (book, its update count, tick, ladder, depth_ticks, deep enough?)
+        self._depth: dict[str, tuple[OrderBook, int, int, PriceLadder | None, int, bool]] = {}
         self._cursor = 0
         self._thr = max(1, to_micro(config.price_discrepancy_threshold))
         self._min_depth = to_micro(config.min_depth_usd)
@@ -226,6 +228,7 @@ class DataValidator:
             self._blocked,
             self._resync,
             self._grid,
+            self._depth,
         ):
             d.pop(instrument_id, None)
 
@@ -374,10 +377,34 @@ class DataValidator:
         return bad
 
     def _deep_enough(self, book: OrderBook, iid: str) -> bool:
-        """Return whether each side shows ``min_depth_usd`` near its own best price."""
+        """Return whether each side shows ``min_depth_usd`` near its own best price.
+
+        The answer is cached until the book changes (``updates``), or the instrument's tick,
+        ladder or the configured window does (issue 18): a book is mostly asked about many
+        times between two of its updates (every strategy's entry check, every order).
+        """
         tick = self.ticks.get(iid, DEFAULT_TICK)
-        window = tick * self.config.depth_ticks
         ladder = self._ladder(iid)
+        depth_ticks = self.config.depth_ticks
+        seen = self._depth.get(iid)
+        if (
+            seen is not None
+            and seen[0] is book
+            and seen[1] == book.updates
+            and seen[2] == tick
+            and seen[3] is ladder
+            and seen[4] == depth_ticks
+        ):
+            return seen[5]
+        ok = self._depth_scan(book, tick, ladder, depth_ticks)
+        self._depth[iid] = (book, book.updates, tick, ladder, depth_ticks, ok)
+        return ok
+
+    def _depth_scan(
+        self, book: OrderBook, tick: int, ladder: PriceLadder | None, depth_ticks: int
+    ) -> bool:
+        """Scan both sides of the book for ``min_depth_usd`` within the window (uncached)."""
+        window = tick * depth_ticks
         # On an odds ladder (Betfair) the window is counted in ladder steps, whose size grows
         # with the odds, and a level's size is already cash (the backer's stake).
         odds = ladder if ladder is not None and ladder.quote is Quote.ODDS else None
@@ -389,7 +416,7 @@ class DataValidator:
                     best = p
                 elif odds is not None:
                     if not (odds.contains(p) and odds.contains(best)) or (
-                        abs(odds.ticks_between(best, p)) > self.config.depth_ticks
+                        abs(odds.ticks_between(best, p)) > depth_ticks
                     ):
                         break
                 elif abs(p - best) > window:

@@ -1,0 +1,1 @@
+"""Process-level performance helpers (issue 18)."""
