@@ -17,10 +17,9 @@ The composite score (0-100) weights normalised components, by default 40 % retur
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-import numpy as np
 
 from services.metrics import (
     PERIODS_PER_YEAR,
@@ -40,11 +39,15 @@ from utils.config import CompetitionConfig
 
 
 class EquityRing:
-    """A bounded in-memory series of (time, equity) samples (float64 arrays, 16 B a sample)."""
+    """A bounded in-memory series of (time, equity) samples (float64 arrays, 16 B a sample).
+
+    Stored in the standard library's ``array('d')`` (the same 8-byte doubles as numpy's float64),
+    so the replay and the engine do not import numpy for it (issue 18: about 15 MB of peak RSS).
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.ts = np.zeros(capacity, dtype=np.float64)
-        self.equity = np.zeros(capacity, dtype=np.float64)
+        self.ts = array("d", bytes(8 * capacity))
+        self.equity = array("d", bytes(8 * capacity))
         self.capacity = capacity
         self.n = 0
         self._head = 0
@@ -56,12 +59,12 @@ class EquityRing:
         self._head = (self._head + 1) % self.capacity
         self.n = min(self.n + 1, self.capacity)
 
-    def series(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (times, equities) oldest first."""
+    def series(self) -> tuple[array[float], array[float]]:
+        """Return (times, equities) oldest first (copies)."""
         if self.n < self.capacity:
-            return self.ts[: self.n].copy(), self.equity[: self.n].copy()
-        idx = np.r_[self._head : self.capacity, 0 : self._head]
-        return self.ts[idx], self.equity[idx]
+            return self.ts[: self.n], self.equity[: self.n]
+        h = self._head
+        return self.ts[h:] + self.ts[:h], self.equity[h:] + self.equity[:h]
 
 
 @dataclass
