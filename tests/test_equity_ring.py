@@ -51,6 +51,7 @@ def test_ring_equals_the_numpy_ring_through_wrap_around(capacity: int) -> None:
         got_ts, got_eq = ring.series()
         want_ts, want_eq = ref.series()
         assert ring.n == ref.n
+        assert len(ring.ts) == len(ring.equity) == ring.n  # grows with the samples, then bounded
         assert list(got_ts) == want_ts.tolist()  # exact float64 values, same order
         assert list(got_eq) == want_eq.tolist()
 
