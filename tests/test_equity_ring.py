@@ -8,6 +8,9 @@ specification: same values (float64 both), same order, including after wrap-arou
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,3 +69,11 @@ def test_series_is_a_copy() -> None:
     eq[0] = -1.0
     assert list(ring.series()[0]) == [2.0, 3.0, 4.0]
     assert list(ring.series()[1]) == [20.0, 30.0, 40.0]
+
+
+def test_competition_and_snapshots_do_not_import_numpy() -> None:
+    # numpy costs about 15 MB of RSS and 0.2 s of start for bot.py's replay (issue 18)
+    code = "import sys, services.competition, services.snapshots; sys.exit('numpy' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, check=False)
+    assert proc.returncode == 0
