@@ -17,10 +17,9 @@ The composite score (0-100) weights normalised components, by default 40 % retur
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-import numpy as np
 
 from services.metrics import (
     PERIODS_PER_YEAR,
@@ -40,28 +39,39 @@ from utils.config import CompetitionConfig
 
 
 class EquityRing:
-    """A bounded in-memory series of (time, equity) samples (float64 arrays, 16 B a sample)."""
+    """A bounded in-memory series of (time, equity) samples (float64 arrays, 16 B a sample).
+
+    Stored in the standard library's ``array('d')`` (the same 8-byte doubles as numpy's float64),
+    so the replay and the engine do not import numpy for it (issue 18: about 15 MB of peak RSS).
+    The arrays grow with the samples up to ``capacity`` (1.4 MB a strategy for a day of seconds),
+    then the oldest sample is overwritten.
+    """
 
     def __init__(self, capacity: int) -> None:
-        self.ts = np.zeros(capacity, dtype=np.float64)
-        self.equity = np.zeros(capacity, dtype=np.float64)
+        self.ts = array("d")
+        self.equity = array("d")
         self.capacity = capacity
         self.n = 0
         self._head = 0
 
     def append(self, ts: float, equity: float) -> None:
         """Add a sample, overwriting the oldest when full."""
+        if self.n < self.capacity:
+            self.ts.append(ts)
+            self.equity.append(equity)
+            self.n += 1
+            self._head = self.n % self.capacity
+            return
         self.ts[self._head] = ts
         self.equity[self._head] = equity
         self._head = (self._head + 1) % self.capacity
-        self.n = min(self.n + 1, self.capacity)
 
-    def series(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (times, equities) oldest first."""
-        if self.n < self.capacity:
-            return self.ts[: self.n].copy(), self.equity[: self.n].copy()
-        idx = np.r_[self._head : self.capacity, 0 : self._head]
-        return self.ts[idx], self.equity[idx]
+    def series(self) -> tuple[array[float], array[float]]:
+        """Return (times, equities) oldest first (copies)."""
+        h = self._head
+        if self.n < self.capacity or h == 0:
+            return self.ts[:], self.equity[:]
+        return self.ts[h:] + self.ts[:h], self.equity[h:] + self.equity[:h]
 
 
 @dataclass
