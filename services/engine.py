@@ -402,6 +402,15 @@ class Engine(OrderFlow, Gateway):
             mark_top = self._tops_dirty.add
             book_subs = self._book_subs
             md_clients = self._md_clients
+            has_md = bool(md_clients)
+            # BookStore.apply_delta, for untold deltas of several levels (a store that
+            # overrides it or get() goes through apply_changes as handle() does).
+            bs = type(books)
+            apply_delta = (
+                books.apply_delta
+                if bs.apply_delta is BookStore.apply_delta and bs.get is BookStore.get
+                else None
+            )
             # One market-data client that names what it watches (the paper venue): a delta on an
             # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
             gated = None
@@ -423,11 +432,19 @@ class Engine(OrderFlow, Gateway):
                         self._drain()
                     if type(ev) is BookDelta:
                         iid = ev.instrument_id
-                        book = find(iid)
-                        if book is None:
-                            book = books.get(iid)
+                        # Whether a market-data client is told of this delta, decided before
+                        # the book update (the gate reads the venue's state, which the update
+                        # does not change): an untold delta of several levels updates its book
+                        # without collecting the previous sizes (BookStore.apply_delta).
+                        if gated is not None:
+                            told = w1(iid) or w2(iid) or w3(iid)
+                        else:
+                            told = has_md
                         changes = ev.changes
                         if len(changes) == 1:
+                            book = find(iid)
+                            if book is None:
+                                book = books.get(iid)
                             # OrderBook.apply_changes of one level, inlined.
                             side, price, size = changes[0]
                             if side is _BUY:
@@ -442,23 +459,29 @@ class Engine(OrderFlow, Gateway):
                             elif was:
                                 del levels[price]
                                 del prices[bisect_left(prices, price)]
+                            book.ts = ts
+                            book.updates += 1
                             old = None  # [was], built only for a client that is told
-                        else:
+                        elif told or apply_delta is None:
+                            book = find(iid)
+                            if book is None:
+                                book = books.get(iid)
                             old = book.apply_changes(changes)
-                        book.ts = ts
-                        book.updates += 1
+                            book.ts = ts
+                            book.updates += 1
+                        else:
+                            book = apply_delta(ev)  # sets ts and updates as above
+                            old = None
                         seq = self._book_seq = self._book_seq + 1
                         changed_at[iid] = seq
-                        if gated is not None:
-                            if w1(iid) or w2(iid) or w3(iid):
-                                gated.on_book_delta(ev, book, [was] if old is None else old, now)
-                                if inbox:
-                                    self._drain()
-                        elif md_clients:
+                        if told:
                             if old is None:
                                 old = [was]
-                            for c in md_clients:
-                                c.on_book_delta(ev, book, old, now)
+                            if gated is not None:
+                                gated.on_book_delta(ev, book, old, now)
+                            else:
+                                for c in md_clients:
+                                    c.on_book_delta(ev, book, old, now)
                             if inbox:
                                 self._drain()
                         mark_top(iid)

@@ -666,3 +666,81 @@ def test_inline_deltas_update_books_as_set_level_does() -> None:
     assert inline._changed_at == per_event._changed_at and inline._book_seq == len(expected)
     assert inline._tops_dirty == per_event._tops_dirty
     assert singles > 500 and len(expected) - singles > 200  # both paths ran
+
+
+class _GatedClient(_WatchingClient):
+    """A watching client that names what it watches (as the paper venue does): the engine tells
+    it only of deltas on instruments with a non-empty entry in ``watch``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watch: dict[str, list[int]] = {}
+        self.delta_watch = (self.watch,)
+
+
+def test_untold_deltas_update_books_as_told_ones_do() -> None:
+    """Deltas the gated client is not told of (the decision is taken before the book update;
+    those of several levels go through ``BookStore.apply_delta``) leave every book, level list,
+    time and update count as ``OrderBook.set_level`` level by level; the told ones hand the
+    client the same previous sizes and tops as delivering every delta does."""
+    rng = random.Random(81)
+    iids = ["a", "b", "c", "d"]
+    ts = 1_700_000_000.0
+    batches: list[list[BookDelta]] = []
+    for _ in range(300):
+        batch = []
+        for _ in range(rng.randint(1, 5)):
+            ts += rng.choice((0.0, 0.5, 1.0))
+            n = 1 if rng.random() < 0.5 else rng.randint(2, 5)
+            changes = tuple(
+                (
+                    rng.choice((Side.BUY, Side.SELL)),
+                    rng.randrange(1, 12) * 10_000,
+                    0 if rng.random() < 0.35 else rng.randrange(1, 5) * 1_000_000,
+                )
+                for _ in range(n)
+            )
+            batch.append(BookDelta(ts, rng.choice(iids), changes))
+        batches.append(batch)
+    clock = SimClock(1_700_000_000.0)
+    client = _GatedClient()
+    eng = Engine(
+        load_config(str(ROOT / "config.example.yaml")), clock, None, [], NullSink(),
+        clients={"paper": client}, routes={}, capital={}, bus=EventBus(),
+    )  # fmt: skip
+    every, seen_every = _bare_engine(SimClock(1_700_000_000.0))
+    ref = BookStore()
+    told: list[tuple[str, list[int], tuple[Any, ...]]] = []
+    untold_multi = 0
+    for batch in batches:
+        # The watch changes between batches (orders rest and leave), never inside one here.
+        for iid in iids:
+            client.watch[iid] = [1] if rng.random() < 0.4 else []
+        eng.process_batch(batch)
+        n0 = len(seen_every.seen)
+        every.process_batch(batch)
+        for k, ev in enumerate(batch):
+            book = ref.get(ev.instrument_id)
+            for s, p, q in ev.changes:
+                book.set_level(s, p, q)
+            book.ts = ev.ts
+            book.updates += 1
+            if client.watch[ev.instrument_id]:
+                told.append(seen_every.seen[n0 + k])
+            elif len(ev.changes) > 1:
+                untold_multi += 1
+        for iid in iids:
+            got, want = eng.books.find(iid), ref.find(iid)
+            assert (got is None) == (want is None)
+            if got is None or want is None:
+                continue
+            assert (got.bids, got.asks, got.ts, got.updates) == (
+                want.bids,
+                want.asks,
+                want.ts,
+                want.updates,
+            )
+            assert got._bid_px == sorted(want.bids) and got._ask_px == sorted(want.asks)
+    assert client.seen == told
+    assert eng._changed_at == every._changed_at and eng._book_seq == every._book_seq
+    assert untold_multi > 150 and len(told) > 150  # both branches ran
