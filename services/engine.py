@@ -132,7 +132,8 @@ class Engine(OrderFlow, Gateway):
         self._tops_dirty: set[str] = set()
         # Changed market-top rows not yet handed to storage, newest per instrument, and the wall
         # time of the next hand-over (see _write_tops).
-        self._top_rows: dict[str, tuple[tuple[int | None, ...], int | None, float]] = {}
+        # (The mid is computed at the hand-over: most rows are overwritten before it.)
+        self._top_rows: dict[str, tuple[tuple[int | None, ...], float]] = {}
         self._tops_due_wall = 0.0
         self.tops_wall_interval_s = cfg.competition.tops_write_interval_wall_s
         # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
@@ -142,9 +143,10 @@ class Engine(OrderFlow, Gateway):
         self._changed_at: dict[str, int] = {}
         self._mv_cache: dict[int, dict[str, tuple[int, int, int, Any, int]]] = {}
         self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
-        # Newest prices of instruments whose top changed since the last price-history point
-        # (flushed at the persisted-snapshot cadence).
-        self._prices_pending: dict[str, tuple[float, int | None, int | None]] = {}
+        # Newest (ts, bid, ask, last trade) of instruments whose top changed since the last
+        # price-history point (flushed at the persisted-snapshot cadence; the mid is computed
+        # at the flush).
+        self._prices_pending: dict[str, tuple[float, int | None, int | None, int | None]] = {}
         self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
@@ -939,8 +941,6 @@ class Engine(OrderFlow, Gateway):
             bid_px, ask_px = book._bid_px, book._ask_px
             bid = bid_px[-1] if bid_px else None
             ask = ask_px[0] if ask_px else None
-            # OrderBook.mid, inlined: integer mid rounded down, None if a side is empty.
-            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
             last = last_trade.get(iid)
             top = (
                 bid,
@@ -955,9 +955,9 @@ class Engine(OrderFlow, Gateway):
                 # row (and its updated_ts, the time the top last changed) as it is. The row
                 # itself is built at the hand-over below: most are overwritten before it.
                 written[iid] = top
-                top_rows[iid] = (top, mid, ts)
-            # The price point is built at its flush (most are overwritten before it).
-            pending[iid] = (ts, mid, last)
+                top_rows[iid] = (top, ts)
+            # The price point and its mid are built at its flush (most are overwritten first).
+            pending[iid] = (ts, bid, ask, last)
         self._tops_dirty.clear()
         if top_rows:
             # Rows go to storage at most every competition.tops_write_interval_wall_s of wall
@@ -970,7 +970,9 @@ class Engine(OrderFlow, Gateway):
             if force_prices or wall >= self._tops_due_wall:
                 self._tops_due_wall = wall + self.tops_wall_interval_s
                 hand_over = self.sink.top
-                for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():
+                for iid, ((bid, ask, bid_size, ask_size, last), ts) in top_rows.items():
+                    # OrderBook.mid: integer mid rounded down, None if a side is empty.
+                    mid = (bid + ask) // 2 if bid is not None and ask is not None else None
                     hand_over(
                         {
                             "instrument_id": iid,
@@ -990,7 +992,8 @@ class Engine(OrderFlow, Gateway):
         # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
         price_point = self.sink.price_point
-        for iid, (ts, mid, last) in pending.items():
+        for iid, (ts, bid, ask, last) in pending.items():
+            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
             price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
         pending.clear()
 

@@ -22,6 +22,8 @@ tops written every tick (``tops_write_interval_wall_s: 0``) so that no wall-cloc
 from __future__ import annotations
 
 import random
+import time
+import types
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -744,3 +746,97 @@ def test_untold_deltas_update_books_as_told_ones_do() -> None:
     assert client.seen == told
     assert eng._changed_at == every._changed_at and eng._book_seq == every._book_seq
     assert untold_multi > 150 and len(told) > 150  # both branches ran
+
+
+def _eager_write_tops(self: Engine, now: float, *, force_prices: bool = False) -> None:
+    """``Engine._write_tops`` as it was before the mid was computed lazily (the reference): the
+    mid of every changed top computed at once and kept with its row and price point."""
+    written, pending, top_rows = self._top_written, self._prices_pending, self._top_rows
+    for iid in self._tops_dirty:
+        book = self.books.find(iid)
+        if book is None:
+            continue
+        bid, ask, mid = book.best_bid(), book.best_ask(), book.mid()
+        last = self._last_trade.get(iid)
+        top = (
+            bid,
+            ask,
+            book.bids.get(bid) if bid else None,
+            book.asks.get(ask) if ask else None,
+            last,
+        )
+        if written.get(iid) != top:
+            written[iid] = top
+            top_rows[iid] = (top, mid, book.ts)  # type: ignore[assignment]
+        pending[iid] = (book.ts, mid, last)  # type: ignore[assignment]
+    self._tops_dirty.clear()
+    if top_rows:
+        wall = time.monotonic()
+        if force_prices or wall >= self._tops_due_wall:
+            self._tops_due_wall = wall + self.tops_wall_interval_s
+            for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():  # type: ignore[misc]
+                self.sink.top(
+                    {
+                        "instrument_id": iid,
+                        "best_bid": bid,
+                        "best_ask": ask,
+                        "bid_size": bid_size,
+                        "ask_size": ask_size,
+                        "mid": mid,
+                        "last_trade": last,
+                        "updated_ts": ts,
+                    }
+                )
+            top_rows.clear()
+    if now < self._next_prices and not force_prices:
+        return
+    self._next_prices = now + self.cfg.competition.snapshot_interval_s
+    for iid, (ts, mid, last) in pending.items():  # type: ignore[misc]
+        self.sink.price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
+    pending.clear()
+
+
+def test_lazy_top_mids_write_what_eager_mids_write() -> None:
+    """Market-top rows and price points with the mid computed at the hand-over are those of
+    the eager computation (the old ``_write_tops``), with one-sided books among them."""
+    cfg = _config(markets=4)
+    lazy, _ = _run(cfg, 150)
+
+    def eager(eng: Engine) -> None:
+        eng._write_tops = types.MethodType(_eager_write_tops, eng)  # type: ignore[method-assign]
+
+    ref, _ = _run(cfg, 150, before=eager)
+    tops = [r for r in lazy.rows if r[1] == "market_tops"]
+    assert len(tops) > 300 and lazy.count("price_history") > 100
+    assert lazy.rows == ref.rows
+    # Random books, often one-sided or empty (no mid), written every few deltas.
+    rng = random.Random(7)
+    logs = []
+    for write in (None, _eager_write_tops):
+        log = RowLog()
+        eng = Engine(
+            load_config(str(ROOT / "config.example.yaml")), SimClock(1_700_000_000.0), None, [],
+            Sink(log), clients={}, routes={}, capital={}, bus=EventBus(),
+        )  # fmt: skip
+        if write is not None:
+            eng._write_tops = types.MethodType(write, eng)  # type: ignore[method-assign]
+        rng.seed(7)
+        ts = 1_700_000_000.0
+        for _ in range(400):
+            ts += 1.0
+            eng.process_batch(
+                [
+                    BookDelta(
+                        ts,
+                        rng.choice("abc"),
+                        ((rng.choice((Side.BUY, Side.SELL)), rng.randrange(1, 4) * 10_000,
+                          rng.choice((0, 0, 1_000_000))),),
+                    )
+                    for _ in range(rng.randint(1, 3))
+                ]
+            )  # fmt: skip
+            eng._write_tops(ts, force_prices=rng.random() < 0.5)
+        logs.append(log)
+    mids = [dict(r[2])["mid"] for r in logs[0].rows if r[1] == "market_tops"]
+    assert mids.count(None) > 50 and len(mids) - mids.count(None) > 50
+    assert logs[0].rows == logs[1].rows
