@@ -219,7 +219,9 @@ class Engine(OrderFlow, Gateway):
             # BookStore.find is its dictionary's get: bound directly, a Python frame less per
             # ctx.book() (a store that answers find itself keeps its method).
             find = books._books.get if type(books).find is BookStore.find else books.find
-            ctx.bind_shortcuts(self.clock.now, find, pf)
+            # Engine.instrument is its registry's get (the registry is never replaced).
+            instrument = self.instruments.get if cls.instrument is Engine.instrument else None
+            ctx.bind_shortcuts(self.clock.now, find, pf, instrument)
         return ctx
 
     def client_of(self, strategy: str) -> ExecutionClient:

@@ -145,7 +145,7 @@ def test_context_shortcuts_answer_what_the_gateway_answers() -> None:
     def check(eng: Engine) -> None:
         for r in eng.runners.values():
             ctx = r.ctx
-            assert "now" in vars(ctx) and "book" in vars(ctx)  # the shortcuts are bound
+            assert {"now", "book", "instrument"} <= set(vars(ctx))  # the shortcuts are bound
             for hook in ("on_book", "on_timer", "on_fill"):
                 inner = getattr(r.strategy, hook)
 
@@ -154,6 +154,8 @@ def test_context_shortcuts_answer_what_the_gateway_answers() -> None:
                     assert c.portfolio is eng.portfolio(_r.name)
                     for iid in [*list(eng.live)[:4], "not-an-instrument"]:
                         assert c.book(iid) is eng.book(iid)
+                        assert c.instrument(iid) is eng.instrument(iid)
+                        assert c.instrument(iid) is StrategyContext.instrument(c, iid)
                     seen["n"] += 1
                     return _inner(c, *a)
 
@@ -179,6 +181,24 @@ def test_an_engine_that_answers_book_itself_gets_no_shortcut() -> None:
     ctx = own._context("mm_tight", pf)
     assert "book" not in vars(ctx) and ctx.book("anything") is None
     assert ctx.portfolio is own.portfolio("mm_tight") is not pf  # asks the gateway
+
+
+def test_an_engine_that_answers_instrument_itself_gets_no_instrument_shortcut() -> None:
+    class OwnInstruments(Engine):
+        def instrument(self, instrument_id: str) -> Any:
+            return "own"
+
+    cfg = _config(markets=2)
+    node = build_node(cfg, build_strategies(cfg, "c.yaml"), Sink(RowLog()), clock=SimClock(0))
+    eng = node.engine
+    eng.instruments["x"] = make_instrument()
+    pf = Portfolio("x", 1_000_000)
+    assert eng._context("mm_tight", pf).instrument("x") is eng.instruments["x"]
+    own = OwnInstruments.__new__(OwnInstruments)
+    own.__dict__.update(eng.__dict__)
+    ctx = own._context("mm_tight", pf)
+    assert "instrument" not in vars(ctx) and ctx.instrument("x") == "own"
+    assert "book" in vars(ctx)  # the other shortcuts still apply
 
 
 def test_a_book_store_that_answers_find_itself_keeps_its_method() -> None:
