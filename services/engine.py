@@ -819,6 +819,11 @@ class Engine(OrderFlow, Gateway):
         changed_at = self._changed_at
         inst_of = pf._inst_of
         seq = self._book_seq
+        # Engine.mark, inlined below (a subclass that overrides mark keeps the call).
+        mark = None if type(self).mark is Engine.mark else self.mark
+        books = self.books
+        find = books._books.get if type(books).find is BookStore.find else books.find
+        last_mid = self._last_mid
         total = 0
         for iid, pos in pf.positions.items():
             qty, cost = pos.qty, pos.cost_basis
@@ -834,7 +839,15 @@ class Engine(OrderFlow, Gateway):
                 total += hit[4]
                 continue
             # As Portfolio.market_value, position by position.
-            m = self.mark(iid)
+            if mark is not None:
+                m = mark(iid)
+            else:
+                # Engine.mark: the book's mid (OrderBook.mid), else the last known mid.
+                book = find(iid)
+                if book is not None and book._bid_px and book._ask_px:
+                    m = last_mid[iid] = (book._bid_px[-1] + book._ask_px[0]) // 2
+                else:
+                    m = last_mid.get(iid)
             if m is None:
                 v = cost
             else:

@@ -860,3 +860,38 @@ def test_lazy_top_mids_write_what_eager_mids_write() -> None:
     mids = [dict(r[2])["mid"] for r in logs[0].rows if r[1] == "market_tops"]
     assert mids.count(None) > 50 and len(mids) - mids.count(None) > 50
     assert logs[0].rows == logs[1].rows
+
+
+class _CallMark(Engine):
+    """An engine whose ``market_value`` calls ``mark`` per position (the plain path)."""
+
+    def mark(self, iid: str) -> int | None:
+        return Engine.mark(self, iid)
+
+
+def test_inline_marks_value_as_calling_mark_does() -> None:
+    """``Engine.market_value`` with ``Engine.mark`` inlined gives the values, the last known
+    mids and the rows of calling ``mark`` for every position, at every clock tick."""
+    cfg = _config(markets=6)
+    seen: dict[str, list[Any]] = {"inline": [], "call": []}
+
+    def watch(label: str, cls: type[Engine] | None) -> Callable[[Engine], None]:
+        def before(eng: Engine) -> None:
+            if cls is not None:
+                eng.__class__ = cls
+
+            def tick(now: float) -> None:
+                vals = [eng.market_value(r.portfolio) for r in eng.runners.values()]
+                seen[label].append((now, vals, dict(eng._last_mid)))
+
+            eng.clock_listeners.append(tick)
+
+        return before
+
+    inline, eng = _run(cfg, 200, before=watch("inline", None))
+    call, eng_call = _run(cfg, 200, before=watch("call", _CallMark))
+    assert type(eng) is Engine and type(eng_call) is _CallMark
+    assert seen["inline"] == seen["call"]
+    held = sum(len(r.portfolio.positions) for r in eng.runners.values())
+    assert held > 5 and len(seen["inline"]) > 150 and len(eng._last_mid) > 10
+    assert inline.rows == call.rows
