@@ -771,7 +771,9 @@ def test_untold_deltas_update_books_as_told_ones_do() -> None:
 def _eager_write_tops(self: Engine, now: float, *, force_prices: bool = False) -> None:
     """``Engine._write_tops`` as it was before the mid was computed lazily (the reference): the
     mid of every changed top computed at once and kept with its row and price point."""
-    written, pending, top_rows = self._top_written, self._prices_pending, self._top_rows
+    written = self._top_written
+    pending: Any = self._prices_pending  # the old row layouts, with the mid
+    top_rows: Any = self._top_rows
     for iid in self._tops_dirty:
         book = self.books.find(iid)
         if book is None:
@@ -787,14 +789,14 @@ def _eager_write_tops(self: Engine, now: float, *, force_prices: bool = False) -
         )
         if written.get(iid) != top:
             written[iid] = top
-            top_rows[iid] = (top, mid, book.ts)  # type: ignore[assignment]
-        pending[iid] = (book.ts, mid, last)  # type: ignore[assignment]
+            top_rows[iid] = (top, mid, book.ts)
+        pending[iid] = (book.ts, mid, last)
     self._tops_dirty.clear()
     if top_rows:
         wall = time.monotonic()
         if force_prices or wall >= self._tops_due_wall:
             self._tops_due_wall = wall + self.tops_wall_interval_s
-            for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():  # type: ignore[misc]
+            for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():
                 self.sink.top(
                     {
                         "instrument_id": iid,
@@ -811,7 +813,7 @@ def _eager_write_tops(self: Engine, now: float, *, force_prices: bool = False) -
     if now < self._next_prices and not force_prices:
         return
     self._next_prices = now + self.cfg.competition.snapshot_interval_s
-    for iid, (ts, mid, last) in pending.items():  # type: ignore[misc]
+    for iid, (ts, mid, last) in pending.items():
         self.sink.price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
     pending.clear()
 
