@@ -21,10 +21,11 @@ tops written every tick (``tops_write_interval_wall_s: 0``) so that no wall-cloc
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 import types
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -897,3 +898,33 @@ def test_inline_marks_value_as_calling_mark_does() -> None:
     held = sum(len(r.portfolio.positions) for r in eng.runners.values())
     assert held > 5 and len(seen["inline"]) > 150 and len(eng._last_mid) > 10
     assert inline.rows == call.rows
+
+
+# The rows of the run below on the code before the eighth round's shortcuts (main at 1f5b5fe,
+# every row's repr sorted, so the digest does not depend on the process's string-hash seed).
+# The shortcuts must leave it as it is: change it only with a deliberate change of behaviour.
+PLAIN_ROWS_SHA256 = "45c1111306018ff3528c3b5d8c785a8936e858dbc1c76faef4701cb80a197f2f"
+
+
+def test_shortcuts_leave_the_rows_of_the_plain_code() -> None:
+    """The default field (momentum and mean reversion given short windows so that every
+    strategy trades within the run) writes the rows the code before the shortcuts wrote: the
+    best bid and ask read from the book's price lists in the strategies and the paper venue,
+    the told-first delta path, the lazy top mids and the inline marks all included."""
+    cfg = _config(markets=8)
+    quick = {
+        "momentum": {"lookback_s": 20, "breakout_ticks": 1, "max_fee_rate": 0.1},
+        "mean_reversion": {"window_s": 30, "entry_z": 1.5},
+    }
+    entries = []
+    for e in cfg.strategies:
+        params = quick.get(e.name)
+        if params is not None:
+            params = {**params, "max_hold_s": 60, "no_entry_before_end_s": 20}
+            e = e.model_copy(update={"params": {**e.params, **params}})
+        entries.append(e)
+    log, _ = _run(cfg.model_copy(update={"strategies": entries}), 240)
+    fills = Counter(dict(row)["strategy"] for _, t, row in log.rows if t == "fills")
+    assert set(fills) == {s.name for s in cfg.strategies if s.enabled}  # every strategy traded
+    digest = hashlib.sha256(repr(sorted(map(repr, log.rows))).encode()).hexdigest()
+    assert digest == PLAIN_ROWS_SHA256
