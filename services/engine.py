@@ -132,7 +132,8 @@ class Engine(OrderFlow, Gateway):
         self._tops_dirty: set[str] = set()
         # Changed market-top rows not yet handed to storage, newest per instrument, and the wall
         # time of the next hand-over (see _write_tops).
-        self._top_rows: dict[str, tuple[tuple[int | None, ...], int | None, float]] = {}
+        # (The mid is computed at the hand-over: most rows are overwritten before it.)
+        self._top_rows: dict[str, tuple[tuple[int | None, ...], float]] = {}
         self._tops_due_wall = 0.0
         self.tops_wall_interval_s = cfg.competition.tops_write_interval_wall_s
         # Book-change sequence: ``_changed_at[iid]`` is the sequence number of the instrument's
@@ -142,9 +143,10 @@ class Engine(OrderFlow, Gateway):
         self._changed_at: dict[str, int] = {}
         self._mv_cache: dict[int, dict[str, tuple[int, int, int, Any, int]]] = {}
         self._top_written: dict[str, tuple[int | None, ...]] = {}  # last top row written
-        # Newest prices of instruments whose top changed since the last price-history point
-        # (flushed at the persisted-snapshot cadence).
-        self._prices_pending: dict[str, tuple[float, int | None, int | None]] = {}
+        # Newest (ts, bid, ask, last trade) of instruments whose top changed since the last
+        # price-history point (flushed at the persisted-snapshot cadence; the mid is computed
+        # at the flush).
+        self._prices_pending: dict[str, tuple[float, int | None, int | None, int | None]] = {}
         self._next_prices = float("-inf")
         self.order_seq = 0
         self.fill_seq = 0
@@ -217,7 +219,9 @@ class Engine(OrderFlow, Gateway):
             # BookStore.find is its dictionary's get: bound directly, a Python frame less per
             # ctx.book() (a store that answers find itself keeps its method).
             find = books._books.get if type(books).find is BookStore.find else books.find
-            ctx.bind_shortcuts(self.clock.now, find, pf)
+            # Engine.instrument is its registry's get (the registry is never replaced).
+            instrument = self.instruments.get if cls.instrument is Engine.instrument else None
+            ctx.bind_shortcuts(self.clock.now, find, pf, instrument)
         return ctx
 
     def client_of(self, strategy: str) -> ExecutionClient:
@@ -402,6 +406,15 @@ class Engine(OrderFlow, Gateway):
             mark_top = self._tops_dirty.add
             book_subs = self._book_subs
             md_clients = self._md_clients
+            has_md = bool(md_clients)
+            # BookStore.apply_delta, for untold deltas of several levels (a store that
+            # overrides it or get() goes through apply_changes as handle() does).
+            bs = type(books)
+            apply_delta = (
+                books.apply_delta
+                if bs.apply_delta is BookStore.apply_delta and bs.get is BookStore.get
+                else None
+            )
             # One market-data client that names what it watches (the paper venue): a delta on an
             # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
             gated = None
@@ -423,11 +436,19 @@ class Engine(OrderFlow, Gateway):
                         self._drain()
                     if type(ev) is BookDelta:
                         iid = ev.instrument_id
-                        book = find(iid)
-                        if book is None:
-                            book = books.get(iid)
+                        # Whether a market-data client is told of this delta, decided before
+                        # the book update (the gate reads the venue's state, which the update
+                        # does not change): an untold delta of several levels updates its book
+                        # without collecting the previous sizes (BookStore.apply_delta).
+                        if gated is not None:
+                            told = w1(iid) or w2(iid) or w3(iid)
+                        else:
+                            told = has_md
                         changes = ev.changes
                         if len(changes) == 1:
+                            book = find(iid)
+                            if book is None:
+                                book = books.get(iid)
                             # OrderBook.apply_changes of one level, inlined.
                             side, price, size = changes[0]
                             if side is _BUY:
@@ -442,23 +463,29 @@ class Engine(OrderFlow, Gateway):
                             elif was:
                                 del levels[price]
                                 del prices[bisect_left(prices, price)]
+                            book.ts = ts
+                            book.updates += 1
                             old = None  # [was], built only for a client that is told
-                        else:
+                        elif told or apply_delta is None:
+                            book = find(iid)
+                            if book is None:
+                                book = books.get(iid)
                             old = book.apply_changes(changes)
-                        book.ts = ts
-                        book.updates += 1
+                            book.ts = ts
+                            book.updates += 1
+                        else:
+                            book = apply_delta(ev)  # sets ts and updates as above
+                            old = None
                         seq = self._book_seq = self._book_seq + 1
                         changed_at[iid] = seq
-                        if gated is not None:
-                            if w1(iid) or w2(iid) or w3(iid):
-                                gated.on_book_delta(ev, book, [was] if old is None else old, now)
-                                if inbox:
-                                    self._drain()
-                        elif md_clients:
+                        if told:
                             if old is None:
                                 old = [was]
-                            for c in md_clients:
-                                c.on_book_delta(ev, book, old, now)
+                            if gated is not None:
+                                gated.on_book_delta(ev, book, old, now)
+                            else:
+                                for c in md_clients:
+                                    c.on_book_delta(ev, book, old, now)
                             if inbox:
                                 self._drain()
                         mark_top(iid)
@@ -792,6 +819,11 @@ class Engine(OrderFlow, Gateway):
         changed_at = self._changed_at
         inst_of = pf._inst_of
         seq = self._book_seq
+        # Engine.mark, inlined below (a subclass that overrides mark keeps the call).
+        mark = None if type(self).mark is Engine.mark else self.mark
+        books = self.books
+        find = books._books.get if type(books).find is BookStore.find else books.find
+        last_mid = self._last_mid
         total = 0
         for iid, pos in pf.positions.items():
             qty, cost = pos.qty, pos.cost_basis
@@ -807,7 +839,15 @@ class Engine(OrderFlow, Gateway):
                 total += hit[4]
                 continue
             # As Portfolio.market_value, position by position.
-            m = self.mark(iid)
+            if mark is not None:
+                m = mark(iid)
+            else:
+                # Engine.mark: the book's mid (OrderBook.mid), else the last known mid.
+                book = find(iid)
+                if book is not None and book._bid_px and book._ask_px:
+                    m = last_mid[iid] = (book._bid_px[-1] + book._ask_px[0]) // 2
+                else:
+                    m = last_mid.get(iid)
             if m is None:
                 v = cost
             else:
@@ -916,8 +956,6 @@ class Engine(OrderFlow, Gateway):
             bid_px, ask_px = book._bid_px, book._ask_px
             bid = bid_px[-1] if bid_px else None
             ask = ask_px[0] if ask_px else None
-            # OrderBook.mid, inlined: integer mid rounded down, None if a side is empty.
-            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
             last = last_trade.get(iid)
             top = (
                 bid,
@@ -932,9 +970,9 @@ class Engine(OrderFlow, Gateway):
                 # row (and its updated_ts, the time the top last changed) as it is. The row
                 # itself is built at the hand-over below: most are overwritten before it.
                 written[iid] = top
-                top_rows[iid] = (top, mid, ts)
-            # The price point is built at its flush (most are overwritten before it).
-            pending[iid] = (ts, mid, last)
+                top_rows[iid] = (top, ts)
+            # The price point and its mid are built at its flush (most are overwritten first).
+            pending[iid] = (ts, bid, ask, last)
         self._tops_dirty.clear()
         if top_rows:
             # Rows go to storage at most every competition.tops_write_interval_wall_s of wall
@@ -947,7 +985,9 @@ class Engine(OrderFlow, Gateway):
             if force_prices or wall >= self._tops_due_wall:
                 self._tops_due_wall = wall + self.tops_wall_interval_s
                 hand_over = self.sink.top
-                for iid, ((bid, ask, bid_size, ask_size, last), mid, ts) in top_rows.items():
+                for iid, ((bid, ask, bid_size, ask_size, last), ts) in top_rows.items():
+                    # OrderBook.mid: integer mid rounded down, None if a side is empty.
+                    mid = (bid + ask) // 2 if bid is not None and ask is not None else None
                     hand_over(
                         {
                             "instrument_id": iid,
@@ -967,7 +1007,8 @@ class Engine(OrderFlow, Gateway):
         # once per persisted-snapshot interval (the sink skips points whose prices are unchanged).
         self._next_prices = now + self.cfg.competition.snapshot_interval_s
         price_point = self.sink.price_point
-        for iid, (ts, mid, last) in pending.items():
+        for iid, (ts, bid, ask, last) in pending.items():
+            mid = (bid + ask) // 2 if bid is not None and ask is not None else None
             price_point({"instrument_id": iid, "ts": ts, "mid": mid, "last_trade": last})
         pending.clear()
 

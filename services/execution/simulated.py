@@ -309,7 +309,8 @@ class SimulatedExchange:
         aggressor = ev.aggressor
         if aggressor is None:
             book = self.books.find(iid)
-            bid = book.best_bid() if book else None
+            bid_px = book._bid_px if book else None  # OrderBook.best_bid, inlined
+            bid = bid_px[-1] if bid_px else None
             aggressor = Side.SELL if bid is not None and ev.price <= bid else Side.BUY
         hit_side = aggressor.opposite  # the book side the trade consumed
         key = (hit_side, ev.price)
@@ -441,7 +442,12 @@ class SimulatedExchange:
             return
         book = self.books.get(order.instrument_id)
         opp = order.side.opposite
-        best_opp = book.best(opp)
+        if opp is Side.BUY:  # OrderBook.best, inlined
+            px = book._bid_px
+            best_opp = px[-1] if px else None
+        else:
+            px = book._ask_px
+            best_opp = px[0] if px else None
         crosses = best_opp is not None and (
             best_opp <= order.price if order.side is Side.BUY else best_opp >= order.price
         )
@@ -566,7 +572,10 @@ class SimulatedExchange:
         resting = self._resting.get(iid)
         if not resting or self.prints_only:
             return  # prints-only: an assumed book proves no trade
-        bid, ask = book.best_bid(), book.best_ask()
+        # OrderBook.best_bid/best_ask, inlined (issue 18)
+        bid_px, ask_px = book._bid_px, book._ask_px
+        bid = bid_px[-1] if bid_px else None
+        ask = ask_px[0] if ask_px else None
         if bid is None and ask is None:
             return
         if self.skip_uncrossed:

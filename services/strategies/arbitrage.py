@@ -220,9 +220,9 @@ class BundleArbitrage(Strategy):
         book_of = ctx.book
         for leg in b.legs:
             book = book_of(leg.instrument_id)
-            bid = book.best_bid() if book is not None else None
-            if bid is None:
+            if book is None or not book._bid_px:  # OrderBook.best_bid, inlined
                 return
+            bid = book._bid_px[-1]
             bids.append(bid)
         if sum(bids) <= MICRO + self._edge:
             return
@@ -366,9 +366,9 @@ class BundleArbitrage(Strategy):
             if excess <= 0 or excess < leg.min_size:
                 continue
             book = ctx.book(iid)
-            bid = book.best_bid() if book is not None else None
-            if bid is None:
+            if book is None or not book._bid_px:  # OrderBook.best_bid, inlined
                 continue
+            bid = book._bid_px[-1]
             limit = max(leg.tick, bid - self.params.repair_slippage_ticks * leg.tick)
             reason = (
                 f"leg repair: sell {excess / MICRO:.2f} excess {leg.outcome} near bid "

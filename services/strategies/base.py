@@ -63,15 +63,20 @@ class StrategyContext:
         now: Callable[[], float],
         book: Callable[[str], OrderBook | None],
         portfolio: Portfolio,
+        instrument: Callable[[str], Instrument | None] | None = None,
     ) -> None:
-        """Answer :meth:`now`, :meth:`book` and :attr:`portfolio` without a call through the
-        gateway (issue 18: strategies read them on most book updates).
+        """Answer :meth:`now`, :meth:`book`, :attr:`portfolio` and (when given)
+        :meth:`instrument` without a call through the gateway (issue 18: strategies read them on
+        most book updates).
 
-        The engine binds its clock's ``now``, its book store's ``find`` and the strategy's own
-        portfolio: exactly what its ``now()``, ``book()`` and ``portfolio()`` return.
+        The engine binds its clock's ``now``, its book store's ``find``, the strategy's own
+        portfolio and its instrument registry's ``get``: exactly what its ``now()``, ``book()``,
+        ``portfolio()`` and ``instrument()`` return.
         """
         self.__dict__["now"] = now
         self.__dict__["book"] = book
+        if instrument is not None:
+            self.__dict__["instrument"] = instrument
         self._pf = portfolio
 
     # -------------------------------------------------------------- market state

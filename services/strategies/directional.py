@@ -392,7 +392,10 @@ class DirectionalStrategy(Strategy):
             book = ctx.book(m.yes)
             if book is None:
                 continue
-            bid, ask = book.best_bid(), book.best_ask()
+            # OrderBook.best_bid/best_ask, inlined (issue 18)
+            bid_px, ask_px = book._bid_px, book._ask_px
+            bid = bid_px[-1] if bid_px else None
+            ask = ask_px[0] if ask_px else None
             if bid is None or ask is None or bid >= ask:
                 continue
             mid = (bid + ask) // 2
@@ -455,7 +458,10 @@ class DirectionalStrategy(Strategy):
             return False  # the data gate would refuse it (stale, thin, crossed, ...)
         if self.orders.active(m.yes) or self.orders.active(m.no):
             return False
-        bid, ask = book.best_bid(), book.best_ask()
+        # OrderBook.best_bid/best_ask, inlined (issue 18)
+        bid_px, ask_px = book._bid_px, book._ask_px
+        bid = bid_px[-1] if bid_px else None
+        ask = ask_px[0] if ask_px else None
         if ask is None or bid is None or ask - bid > self.params.max_entry_spread_ticks * inst.tick:
             return False
         if not self._universe.passes(ctx.book(m.yes), inst.tick):
@@ -499,7 +505,10 @@ class DirectionalStrategy(Strategy):
         book = ctx.book(held.iid)
         if inst is None or book is None:
             return False
-        bid, ask = book.best_bid(), book.best_ask()
+        # OrderBook.best_bid/best_ask, inlined (issue 18)
+        bid_px, ask_px = book._bid_px, book._ask_px
+        bid = bid_px[-1] if bid_px else None
+        ask = ask_px[0] if ask_px else None
         if bid is None:
             return False
         token_mid = (bid + ask) // 2 if ask is not None else bid

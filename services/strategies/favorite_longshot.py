@@ -107,7 +107,10 @@ class FavoriteLongshot(DirectionalStrategy):
             book = ctx.book(iid)
             if book is None:
                 continue
-            bid, ask = book.best_bid(), book.best_ask()
+            # OrderBook.best_bid/best_ask, inlined (issue 18)
+            bid_px, ask_px = book._bid_px, book._ask_px
+            bid = bid_px[-1] if bid_px else None
+            ask = ask_px[0] if ask_px else None
             if bid is None or ask is None:
                 continue
             tok_mid = (bid + ask) // 2
@@ -125,7 +128,8 @@ class FavoriteLongshot(DirectionalStrategy):
         if not self._stop:
             return None
         book = ctx.book(held.iid)
-        bid = book.best_bid() if book is not None else None
+        bid_px = book._bid_px if book is not None else None  # OrderBook.best_bid, inlined
+        bid = bid_px[-1] if bid_px else None
         if bid is not None and bid < self._stop:
             return f"favorite collapsed: {held.label} bid {fmt_p(bid)} < stop {fmt_p(self._stop)}"
         return None

@@ -144,7 +144,10 @@ class MarketMaker(Strategy):
             return
         last = self._last.get(market_id)
         if last is not None and market_id not in self._dirty:
-            bid, ask = book.best_bid(), book.best_ask()
+            # OrderBook.best_bid/best_ask, inlined (issue 18)
+            bid_px, ask_px = book._bid_px, book._ask_px
+            bid = bid_px[-1] if bid_px else None
+            ask = ask_px[0] if ask_px else None
             if bid is not None and ask is not None and abs((bid + ask) // 2 - last[0]) < last[2]:
                 return  # fair value unchanged and inventory unchanged: nothing to do
         try:
@@ -269,7 +272,9 @@ class MarketMaker(Strategy):
             self._slots_changed = True
             self._release(ctx, market_id, "market ends soon: stop quoting")
             return
-        y_bid, y_ask = yb.best_bid(), yb.best_ask()
+        bid_px, ask_px = yb._bid_px, yb._ask_px  # OrderBook.best_bid/best_ask, inlined (issue 18)
+        y_bid = bid_px[-1] if bid_px else None
+        y_ask = ask_px[0] if ask_px else None
         tick = yi.tick
         if (
             y_bid is None
@@ -301,7 +306,8 @@ class MarketMaker(Strategy):
         # Bid side: buy YES, or sell NO held (the same exposure, and it frees inventory).
         if net < self._max_inv:
             no_ask = ni.round_price(MICRO - bid, Side.SELL)
-            n_bid = nb.best_bid()
+            n_px = nb._bid_px  # OrderBook.best_bid, inlined
+            n_bid = n_px[-1] if n_px else None
             if n_bid is not None:
                 no_ask = max(no_ask, n_bid + ni.tick)
             if held_no >= ni.min_size and no_ask <= MICRO - ni.tick:
@@ -318,7 +324,8 @@ class MarketMaker(Strategy):
                              f"offer YES {fmt_p(ask)} from inventory, mid {fmt_p(fair)}"))  # fmt: skip
             else:
                 no_bid = ni.round_price(MICRO - ask, Side.BUY)
-                n_ask = nb.best_ask()
+                n_px = nb._ask_px  # OrderBook.best_ask, inlined
+                n_ask = n_px[0] if n_px else None
                 if n_ask is not None:
                     no_bid = min(no_bid, n_ask - ni.tick)
                 if no_bid >= ni.tick:
