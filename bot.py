@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{d.host}:{d.port}/" if d.enabled else None
     if url is not None:
         url += f" (access token: DASHBOARD_TOKEN, dashboard.token, or the file {d.token_file})"
-    for line in startup_lines(str(path.resolve()), is_example, cfg.db_url(), url):
+    for line in startup_lines(str(path.resolve()), is_example, cfg.db_url(), url, core.line()):
         print(line, flush=True)
     from services.app import run_app
 

@@ -142,10 +142,18 @@ def leaderboard_table(
 
 
 def startup_lines(
-    config_path: str, is_example: bool, db_url: str, dashboard: str | None
+    config_path: str,
+    is_example: bool,
+    db_url: str,
+    dashboard: str | None,
+    core_line: str | None = None,
 ) -> list[str]:
-    """Return what the terminal shows at start: config file, database and dashboard URL."""
+    """Return what the terminal shows at start: config file, database, dashboard URL and, when
+    given, the compiled core's state (``Compiled core: on (...)`` / ``off (why)``)."""
     cfg = f"Config: {config_path}"
     if is_example:
         cfg += " (the bundled example; copy it to config.yaml to customise)"
-    return [cfg, f"Database: {redact_url(db_url)}", f"Dashboard: {dashboard or 'off'}"]
+    lines = [cfg, f"Database: {redact_url(db_url)}", f"Dashboard: {dashboard or 'off'}"]
+    if core_line:
+        lines.append(core_line)
+    return lines

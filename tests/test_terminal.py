@@ -75,6 +75,9 @@ def test_the_terminal_says_which_config_database_and_dashboard(tmp_path: Path) -
     assert any(line.startswith("Config: ") and "config" in line for line in lines)
     assert f"Database: sqlite:///{db.resolve()}" in lines
     assert "Dashboard: off" in lines
+    # The compiled core's state is on the terminal too, not only in the log file.
+    core = [line for line in lines if line.startswith("Compiled core: ")]
+    assert len(core) == 1 and core[0].split()[2] in ("on", "off"), lines
 
 
 def test_the_dashboard_never_shows_negative_zero() -> None:
