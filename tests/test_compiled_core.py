@@ -375,6 +375,34 @@ def test_bot_refuses_to_start_without_a_required_build(tmp_path: Path) -> None:
     assert p.returncode == 2 and "BOT_COMPILED_CORE: expected one of" in p.stderr, p.stderr
 
 
+def test_backtest_follows_the_same_key(tmp_path: Path) -> None:
+    """``bot.py backtest`` installs the core from ``bot.compiled_core`` as ``bot.py`` does (an
+    L2 backtest replays through the book and the translator), and says which on its output."""
+    missing = str(tmp_path / "no-build")
+    cfg = tmp_path / "c.yaml"
+    text = (ROOT / "config.example.yaml").read_text()
+    cfg.write_text(text.replace("compiled_core: auto", "compiled_core: require"))
+    data = ROOT.parent / "shared" / "data" / "polymarket_l1"
+
+    def backtest(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "bot.py"), "backtest", "--config", str(config)]
+            + ["--data", f"l1:{data}", "--start", "2026-07-10 20:25", "--end", "2026-07-10 20:30"]
+            + ["--no-db", "--report-dir", str(tmp_path / "reports")],
+            cwd=tmp_path,
+            env={**os.environ, "BOT_COMPILED_CORE_DIR": missing, **env},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    p = backtest(cfg, {"BOT_COMPILED_CORE": ""})
+    assert p.returncode == 2 and "bot.compiled_core: 'require'" in p.stderr, p.stderr
+    p = backtest(ROOT / "config.example.yaml", {"BOT_COMPILED_CORE": ""})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"Compiled core: off (no build in {missing}" in p.stdout, p.stdout
+
+
 def test_build_core_check_reports_a_missing_build(tmp_path: Path) -> None:
     p = subprocess.run(
         [sys.executable, str(ROOT / "bot.py"), "build-core", "--check"],

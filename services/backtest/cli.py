@@ -140,10 +140,16 @@ def backtest_main(argv: list[str]) -> int:
     """Run ``bot.py backtest``; return the exit code."""
     args = backtest_parser().parse_args(argv)
     try:
+        from bot import activate_core
+        from utils.config import compiled_core_mode
+
+        cfg, file = load(args.config, args.db, args.report_dir)
+        # As bot.py does: the compiled core (bot.compiled_core, docs/COMPILED_CORE.md) before
+        # anything imports the book or the translator (an L2 backtest replays through both).
+        core = activate_core(compiled_core_mode(cfg, file), file)
         from services.backtest.run import parse_source
         from services.strategies.loader import build_strategies
 
-        cfg, file = load(args.config, args.db, args.report_dir)
         cfg = select(cfg, args.strategies, file)
         strategies = build_strategies(cfg, file)
         if not strategies:
@@ -156,6 +162,8 @@ def backtest_main(argv: list[str]) -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.quiet:
+        print(core.line(), flush=True)
     from services.backtest.report import to_dict, write_reports
     from services.backtest.run import run_backtest
 
