@@ -252,14 +252,8 @@ def _sqlite_file_at_head(url: str) -> bool:
     exactly the scripts' heads; any doubt (other backends, no file, no table, an error) is
     False, and Alembic decides as before."""
     try:
-        parsed = make_url(url)
-        database = parsed.database or ""
-        if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-            return False
-        if database.startswith("file:") or parsed.query:
-            return False
-        path = Path(database).expanduser()
-        if not path.is_file():
+        path = _plain_sqlite_file(url)
+        if path is None or not path.is_file():
             return False
         heads = script_heads()
         if heads is None:
