@@ -123,6 +123,21 @@ def test_failed_cross_check_blocks_until_clean_check() -> None:
     assert (c["cross_checks"], c["cross_check_ok"], c["cross_check_failed"]) == (6, 3, 3)
 
 
+def test_a_suspect_book_awaiting_its_resync_snapshot_reports_the_connection_first() -> None:
+    # The feed requests a resync in the round that fails the check; until the new snapshot
+    # arrives its status reports the token unhealthy, which outranks the failed check. Both are
+    # blocks; once the snapshot is in, the still-suspect book reports the failed check.
+    status = Status()
+    v, _, _ = setup(ValidationConfig(price_discrepancy_threshold=0.01), status)
+    assert not v.cross_check(ID, 400_000, 440_000, T + 1)
+    status.healthy = False  # resync requested: book not re-snapshotted yet
+    assert v.can_trade(ID, T + 1) == (False, "connection_unhealthy")
+    status.healthy = True  # snapshot in, no clean check yet
+    assert v.can_trade(ID, T + 2) == (False, "cross_check_failed")
+    assert v.cross_check(ID, 400_000, 420_000, T + 3)
+    assert v.can_trade(ID, T + 3) == (True, None)
+
+
 def test_select_cross_checks_puts_due_suspects_first_and_rotates() -> None:
     v, _, _ = setup(ValidationConfig(suspect_recheck_s=5))
     ids = ["a", "b", "c", "d", "e"]
