@@ -62,6 +62,8 @@ class ExecutionListener(Protocol):
 
 
 _ARRIVE = 0
+# An instrument's unexplained-removal levels are first swept of stale ones at this many levels.
+_UNEXPLAINED_SWEEP_MIN = 64
 _CANCEL = 1
 _EXPIRE = 2
 
@@ -135,6 +137,8 @@ class SimulatedExchange:
         # instrument -> (book side, price) -> [(event time, size)] removed by deltas that no
         # print has explained yet: a print arriving after its book update finds its volume here
         self._unexplained: dict[str, dict[tuple[Side, int], list[tuple[float, int]]]] = {}
+        # instrument -> number of levels in ``_unexplained`` at which stale ones are next swept
+        self._unexplained_sweep_at: dict[str, int] = {}
         # order id -> shares filled on crossing evidence that no print has confirmed yet
         self._cross_credit: dict[int, int] = {}
         self._pending: list[tuple[float, int, int, int]] = []
@@ -233,6 +237,7 @@ class SimulatedExchange:
         iid = ev.instrument_id
         self._traded.pop(iid, None)
         self._unexplained.pop(iid, None)
+        self._unexplained_sweep_at.pop(iid, None)
         consumed = self._consumed.get(iid)
         if consumed:
             for (side, price), by_strategy in list(consumed.items()):
@@ -282,9 +287,16 @@ class SimulatedExchange:
             if cancelled:
                 # Possibly a trade whose print has not arrived yet: remember it, so that the
                 # print does not move the queue a second time.
-                pend = self._unexplained.setdefault(iid, {}).setdefault(key, [])
                 horizon = ev.ts - self.print_match_window_s
-                if pend and pend[0][0] < horizon:
+                levels = self._unexplained.get(iid)
+                if levels is None:
+                    levels = self._unexplained[iid] = {}
+                pend = levels.get(key)
+                if pend is None:
+                    if len(levels) >= self._unexplained_sweep_at.get(iid, _UNEXPLAINED_SWEEP_MIN):
+                        self._sweep_unexplained(iid, levels, horizon)
+                    pend = levels[key] = []
+                elif pend and pend[0][0] < horizon:
                     pend[:] = [x for x in pend if x[0] >= horizon]  # too old to be explained
                 pend.append((ev.ts, cancelled))
             # The queue was already reduced by the prints: cancels come out of what was left.
@@ -360,6 +372,22 @@ class SimulatedExchange:
                 self._fill(o, o.price, q, maker=True, reason=MAKER_PRINT)
         self._prune(iid)
 
+    def _sweep_unexplained(
+        self, iid: str, levels: dict[tuple[Side, int], list[tuple[float, int]]], horizon: float
+    ) -> None:
+        """Forget levels whose every unexplained removal is too old for any print to explain.
+
+        Without this a level keeps its (stale) entry until a print at that price, a snapshot or
+        the instrument's resolution, so an instrument accumulated one per price level that ever
+        saw a cancel beside a resting order. Entries are appended in event time, so a level
+        whose last entry is older than ``horizon`` holds nothing a later print could use
+        (``_explain`` skips them). The next sweep waits until the levels double, so the cost is
+        amortised over the insertions.
+        """
+        for k in [k for k, pend in levels.items() if not pend or pend[-1][0] < horizon]:
+            del levels[k]
+        self._unexplained_sweep_at[iid] = max(_UNEXPLAINED_SWEEP_MIN, 2 * len(levels))
+
     def _explain(self, iid: str, key: tuple[Side, int], size: int, now: float) -> int:
         """Return how much of a print's size an earlier book update already removed."""
         levels = self._unexplained.get(iid)
@@ -413,6 +441,7 @@ class SimulatedExchange:
             self._consumed.pop(iid, None)
             self._traded.pop(iid, None)
             self._unexplained.pop(iid, None)
+            self._unexplained_sweep_at.pop(iid, None)
             self._resting.pop(iid, None)
 
     def forget_inactive(self) -> None:

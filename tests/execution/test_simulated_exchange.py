@@ -974,3 +974,89 @@ def test_property_queue_ahead_stays_within_zero_and_displayed_size(
             assert o.filled >= f0
             if o.active:
                 assert o.queue_ahead <= book.size_at(o.side, o.price)
+
+
+# ============================================================================ unexplained removals
+def test_stale_unexplained_removals_are_swept_and_fresh_ones_kept() -> None:
+    # A resting bid far from the action; asks are pulled level after level, 0.1 s apart, and a
+    # level is sometimes pulled twice (its entry then holds an old and a new removal). No print
+    # explains them. Without the sweep every level kept its stale entry until the instrument
+    # resolved; the sweep must never drop a removal a print could still explain.
+    import services.execution.simulated as simulated
+
+    window = simulated.SimulatedExchange.print_match_window_s
+    v = Venue(instruments={"yes": make_instrument(tick=1_000)})
+    asks = [px("0.500") + i * 1_000 for i in range(400)]
+    v.snapshot(bids=[(px("0.100"), sh(1000))], asks=[(p, sh(50)) for p in asks], ts=0.0)
+    order = v.submit(B, px("0.100"), sh(10))  # rests behind 1,000 shares
+    size = {p: sh(50) for p in asks}
+    pulled: list[tuple[float, int]] = []
+    t = 1.0
+    for i in range(400):
+        for p in [asks[i]] + ([asks[i - 40]] if i >= 40 and i % 7 == 0 else []):
+            size[p] -= sh(1)
+            v.delta((S, p, size[p]), ts=t)
+            pulled.append((t, p))
+            levels = v.ex._unexplained["yes"]
+            fresh = {q for ts, q in pulled if ts >= t - window}
+            assert fresh <= {q for _, q in levels}, i
+        t += 0.1
+    assert len(levels) < 2 * simulated._UNEXPLAINED_SWEEP_MIN  # 400 without the sweep
+    # A late print of the newest removal is not counted twice.
+    v.trade(asks[399], sh(1), B, ts=t)
+    assert (S, asks[399]) not in levels and v.ex._traded["yes"].get((S, asks[399]), 0) == 0
+    assert order.queue_ahead == sh(1000) and order.remaining == sh(10)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_sweep_changes_no_fill(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # Random deltas and prints against orders resting on every level; a print often follows
+    # the delta that already removed its volume, within or just beyond the print window. The
+    # fills and queues with a sweep at every new level equal those with no sweep at all.
+    import random
+
+    import services.execution.simulated as simulated
+
+    def run(sweep_min: int) -> tuple[Any, ...]:
+        monkeypatch.setattr(simulated, "_UNEXPLAINED_SWEEP_MIN", sweep_min)
+        rng = random.Random(seed)
+        v = Venue(instruments={"yes": make_instrument(tick=1_000)})
+        prices = [px("0.300") + i * 1_000 for i in range(80)]
+        sides = {p: (B if i < 40 else S) for i, p in enumerate(prices)}
+        sizes = {p: sh(100) for p in prices}
+        v.snapshot(
+            bids=[(p, sizes[p]) for p in prices[:40]],
+            asks=[(p, sizes[p]) for p in prices[40:]],
+            ts=0.0,
+        )
+        orders = [v.submit(sides[p], p, sh(5)) for p in prices]
+        t = 0.0
+        prints: list[tuple[float, int, int]] = []  # (due, price, size), printed in due order
+        for _ in range(4000):
+            t += rng.choice([0.01, 0.02, 0.05, 0.1])
+            prints.sort()
+            while prints and prints[0][0] <= t:
+                due, q, n = prints.pop(0)
+                v.trade(q, n, sides[q].opposite, ts=due)
+            p = rng.choice(prices[35:45])  # near the touch: levels see removals often
+            side = sides[p]
+            cut = sh(rng.randint(1, 20))
+            if sizes[p] > cut and rng.random() < 0.7:
+                sizes[p] -= cut
+                v.delta((side, p, sizes[p]), ts=t)
+                if rng.random() < 0.6:  # traded, printed late (sometimes beyond the window)
+                    prints.append((t + rng.choice([0.05, 0.15, 0.24, 0.3]), p, cut))
+            else:
+                sizes[p] += cut
+                v.delta((side, p, sizes[p]), ts=t)
+            for i, o in enumerate(orders):
+                if not o.active:
+                    orders[i] = v.submit(o.side, o.price, sh(5))
+        return (
+            [(f.order_id, f.price, f.size, f.liquidity) for f in v.listener.fills],
+            [(o.order_id, o.queue_ahead, o.remaining) for o in orders],
+        )
+
+    swept = run(1)
+    assert len(swept[0]) > 20
+    assert swept == run(10**9)
