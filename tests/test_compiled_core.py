@@ -90,6 +90,7 @@ def _fake_build(out: Path, **over: Any) -> dict[str, Any]:
     so = out / "book.so"
     so.write_bytes(b"not really an extension")
     src = "services/orderbook.py"
+    pxd = "services/compiled/pxd/services/orderbook.pxd"
     manifest = {
         "python": sys.implementation.cache_tag,
         "ext_suffix": __import__("sysconfig").get_config_var("EXT_SUFFIX"),
@@ -99,6 +100,8 @@ def _fake_build(out: Path, **over: Any) -> dict[str, Any]:
                 "source": src,
                 "source_sha256": core.sha256(ROOT / src),
                 "so_sha256": core.sha256(so),
+                "pxd": pxd,
+                "pxd_sha256": core.sha256(ROOT / pxd),
             }
         },
         "verified": True,
@@ -129,6 +132,16 @@ def test_only_a_valid_build_is_used(tmp_path: Path) -> None:
     assert finder is None and "sources changed" in reason
     ok, msg = core_build.check(tmp_path / "e")
     assert not ok and "sources changed" in msg
+    # The declarations decide what the compiled classes accept: an edited .pxd is a stale build,
+    # and so is a build from before the manifest recorded them.
+    m = _fake_build(tmp_path / "f")
+    m["modules"]["services.orderbook"]["pxd_sha256"] = "0" * 64
+    (tmp_path / "f" / "manifest.json").write_text(json.dumps(m))
+    assert "sources changed" in core.load_finder(tmp_path / "f")[1]
+    m = _fake_build(tmp_path / "g")
+    del m["modules"]["services.orderbook"]["pxd"], m["modules"]["services.orderbook"]["pxd_sha256"]
+    (tmp_path / "g" / "manifest.json").write_text(json.dumps(m))
+    assert "sources changed" in core.load_finder(tmp_path / "g")[1]
 
 
 def test_activate_off_auto_require(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,6 +191,22 @@ def test_the_required_build_is_what_runs() -> None:
     assert orderbook.__file__.endswith(".so") and translate.__file__.endswith(".so")
 
 
+def test_plugins_may_set_attributes_as_in_python() -> None:
+    """The book store and the translator take attributes they do not declare (a plugin's) and
+    weak references, compiled (the compiled pass) as in Python; a book refuses both ways."""
+    import weakref
+
+    from services.markets.polymarket.translate import Translator
+    from services.orderbook import BookStore, OrderBook
+
+    for obj in (BookStore(), Translator(sink=None)):
+        obj.plugin_state = {"seen": 1}  # type: ignore[union-attr]
+        assert obj.plugin_state == {"seen": 1}  # type: ignore[union-attr]
+        assert weakref.ref(obj)() is obj
+    with pytest.raises(AttributeError):
+        OrderBook("x").plugin_state = 1  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- the .pxd files
 
 _PXD_CLASS = re.compile(r"^cdef class (\w+)\s*(?:\(.*\))?:\s*$")
@@ -213,6 +242,11 @@ def py_classes(text: str) -> dict[str, dict[str, Any]]:
             continue
         attrs: set[str] = set()
         methods: dict[str, list[str]] = {}
+        slots = any(
+            isinstance(item, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in item.targets)
+            for item in node.body
+        )
         for item in node.body:
             if not isinstance(item, ast.FunctionDef):
                 continue
@@ -232,8 +266,13 @@ def py_classes(text: str) -> dict[str, dict[str, Any]]:
                             and e.value.id == "self"
                         ):
                             attrs.add(e.attr)
-        out[node.name] = {"attrs": attrs, "methods": methods}
+        out[node.name] = {"attrs": attrs, "methods": methods, "slots": slots}
     return out
+
+
+# An extension type takes undeclared attributes and weak references only with these; a Python
+# class without ``__slots__`` takes both, so its compiled twin must declare them.
+_OPEN = {"__dict__", "__weakref__"}
 
 
 def pxd_mismatches(pxd_text: str, py_text: str) -> list[str]:
@@ -245,8 +284,12 @@ def pxd_mismatches(pxd_text: str, py_text: str) -> list[str]:
         if cls not in py:
             problems.append(f"class {cls} is not in the .py")
             continue
-        for a in sorted(decl["attrs"] - py[cls]["attrs"]):
+        for a in sorted(decl["attrs"] - py[cls]["attrs"] - _OPEN):
             problems.append(f"{cls}.{a} is declared but the .py never sets it")
+        if py[cls]["slots"] and decl["attrs"] & _OPEN:
+            problems.append(f"{cls} has __slots__ in the .py but its .pxd opens it")
+        for a in sorted(_OPEN - decl["attrs"] if not py[cls]["slots"] else ()):
+            problems.append(f"{cls} has no __slots__ in the .py: its .pxd must declare {a}")
         for a in sorted(py[cls]["attrs"] - decl["attrs"]):
             problems.append(f"{cls}.{a} is set in the .py but not declared")
         for name, args in decl["methods"].items():
@@ -268,9 +311,18 @@ def test_each_pxd_is_in_step_with_its_source() -> None:
 
 
 def test_the_pxd_check_sees_a_drift() -> None:
-    pxd = "cdef class B:\n    cdef public dict a\n    cpdef int f(self, x)\n"
+    opened = "    cdef dict __dict__\n    cdef object __weakref__\n"
+    pxd = "cdef class B:\n    cdef public dict a\n" + opened + "    cpdef int f(self, x)\n"
     ok = "class B:\n    def __init__(self):\n        self.a = {}\n    def f(self, x):\n        pass\n"
     assert pxd_mismatches(pxd, ok) == []
+    closed = pxd.replace(opened, "")
+    assert pxd_mismatches(closed, ok) == [
+        "B has no __slots__ in the .py: its .pxd must declare __dict__",
+        "B has no __slots__ in the .py: its .pxd must declare __weakref__",
+    ]
+    slotted = ok.replace("class B:\n", "class B:\n    __slots__ = ('a',)\n")
+    assert pxd_mismatches(closed, slotted) == []
+    assert pxd_mismatches(pxd, slotted) == ["B has __slots__ in the .py but its .pxd opens it"]
     added = ok.replace("self.a = {}", "self.a = {}\n        self.b = 1")
     assert pxd_mismatches(pxd, added) == ["B.b is set in the .py but not declared"]
     gone = ok.replace("self.a = {}", "pass")

@@ -43,6 +43,8 @@ MODES: tuple[str, ...] = ("auto", "off", "require")
 ENV_MODE = "BOT_COMPILED_CORE"
 ENV_DIR = "BOT_COMPILED_CORE_DIR"
 BUILD_HINT = "python bot.py build-core"
+PXD_DIR = Path(__file__).resolve().parent / "pxd"
+"""The typed declarations the build copies beside each source (``<module path>.pxd``)."""
 
 
 class CompiledCoreError(Exception):
@@ -98,10 +100,22 @@ class Finder:
         self.stale: list[str] = []
 
     def source_matches(self, name: str) -> bool:
+        """Return whether the module's source and its declarations are those of the build.
+
+        A ``.pxd`` changes what the compiled module does (which attributes its classes take)
+        as much as the ``.py``: either edited makes the build stale for that module.
+        """
         entry = self.entries[name]
         try:
-            return sha256(self.root / entry["source"]) == entry["source_sha256"]
-        except OSError:
+            if sha256(self.root / entry["source"]) != entry["source_sha256"]:
+                return False
+            pxd = entry.get("pxd")
+            if pxd is None:  # a build from before the declarations were recorded
+                return not (PXD_DIR / Path(entry["source"]).with_suffix(".pxd")).exists()
+            if not pxd:
+                return True  # built without declarations
+            return sha256(self.root / pxd) == entry.get("pxd_sha256")
+        except (OSError, KeyError, TypeError):
             return False
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
@@ -111,7 +125,8 @@ class Finder:
         if not self.source_matches(name):
             self.stale.append(name)
             log.warning(
-                "compiled core: %s was edited after the build; importing the .py (run `%s`)",
+                "compiled core: %s (or its .pxd) was edited after the build; importing the .py "
+                "(run `%s`)",
                 name,
                 BUILD_HINT,
             )

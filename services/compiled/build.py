@@ -29,6 +29,7 @@ from typing import Any
 
 from services.compiled import (
     MODULES,
+    PXD_DIR,
     ROOT,
     default_dir,
     load_finder,
@@ -39,7 +40,6 @@ from services.compiled import (
 
 log = logging.getLogger(__name__)
 
-PXD_DIR = Path(__file__).resolve().parent / "pxd"
 
 DIRECTIVES: dict[str, object] = {
     "language_level": 3,
@@ -78,7 +78,14 @@ def build(
         raise BuildError(f"{out} is not empty and holds no build: choose an empty or new folder")
     t0 = time.monotonic()
     srcs = {m: root / (m.replace(".", "/") + ".py") for m in modules}
-    hashes = {m: sha256(p) for m, p in srcs.items()}
+    decls = {
+        m: d
+        for m, src in srcs.items()
+        if pxd_dir is not None
+        and (d := pxd_dir / src.relative_to(root).with_suffix(".pxd")).exists()
+    }
+    watched = {**srcs, **{m + ".pxd": d for m, d in decls.items()}}
+    hashes = {m: sha256(p) for m, p in watched.items()}
     with tempfile.TemporaryDirectory(prefix="compiled-core-") as tmp:
         work = Path(tmp)
         exts = []
@@ -86,9 +93,8 @@ def build(
             dst = work / src.relative_to(root)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-            decl = pxd_dir / src.relative_to(root).with_suffix(".pxd") if pxd_dir else None
-            if decl is not None and decl.exists():
-                shutil.copyfile(decl, dst.with_suffix(".pxd"))
+            if m in decls:
+                shutil.copyfile(decls[m], dst.with_suffix(".pxd"))
             exts.append(Extension(m, [str(dst)]))
         for src in srcs.values():  # the packages along the way, so Cython sees dotted names
             p = (work / src.relative_to(root)).parent
@@ -123,8 +129,10 @@ def build(
                 "source": str(srcs[m].relative_to(root)),
                 "source_sha256": hashes[m],
                 "so_sha256": sha256(target),
+                "pxd": _rel(decls[m], root) if m in decls else "",
+                "pxd_sha256": hashes.get(m + ".pxd", ""),
             }
-    for m, p in srcs.items():  # an edit during the build: refuse to record a mixed state
+    for m, p in watched.items():  # an edit during the build: refuse to record a mixed state
         if sha256(p) != hashes[m]:
             shutil.rmtree(out)
             raise BuildError(f"{p} changed during the build; run it again")
@@ -139,6 +147,14 @@ def build(
     }
     write_manifest(out, manifest)
     return manifest
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when under it (the usual case), else absolute."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def check(out: Path) -> tuple[bool, str]:

@@ -12,3 +12,7 @@ cdef class OrderBook:
 
 cdef class BookStore:
     cdef public dict _books
+    # As in Python (the .py class has no __slots__): attributes it does not declare (a plugin's)
+    # and weak references still work.
+    cdef dict __dict__
+    cdef object __weakref__

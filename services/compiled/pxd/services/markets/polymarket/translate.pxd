@@ -17,3 +17,7 @@ cdef class Translator:
     cdef public dict _sizes
     cdef public dict _grids
     cdef public dict _handlers
+    # As in Python (the .py class has no __slots__): attributes it does not declare (a plugin's)
+    # and weak references still work.
+    cdef dict __dict__
+    cdef object __weakref__
