@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,15 +70,42 @@ def _check(args: argparse.Namespace, cfg: Any, file: str) -> None:
         raise ConfigError("<command line>", "--train-ratio", "expected 0.1..100")
 
 
+def follow_in_workers(mode: str) -> None:
+    """Have local worker processes install the compiled core as this one did.
+
+    They are spawned (nothing is inherited but the environment) and install it from
+    ``BOT_COMPILED_CORE`` (``services/__init__.py``), so the mode read from ``bot.compiled_core``
+    goes there; the build folder is the same unless ``BOT_COMPILED_CORE_DIR`` says otherwise,
+    and then they inherit that too. Dask workers run in their own environment.
+    """
+    from services.compiled import ENV_MODE
+
+    os.environ[ENV_MODE] = mode
+
+
 def optimize_main(argv: list[str]) -> int:
     """Run ``bot.py optimize``; return the exit code."""
     args = optimize_parser().parse_args(argv)
-    from bot import find_config, load_raw
+    from bot import activate_core, find_config, load_raw
+    from utils.config import compiled_core_mode
+
+    try:
+        cfg, file = load(args.config, args.db, args.report_dir)
+        # As bot.py and bot.py backtest do: the compiled core (bot.compiled_core,
+        # docs/COMPILED_CORE.md) before anything imports the book or the translator (trials on
+        # one worker run in this process).
+        mode = compiled_core_mode(cfg, file)
+        core = activate_core(mode, file)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    follow_in_workers(mode[0])
+    if not args.quiet:
+        print(core.line(), flush=True)
     from services.backtest.optimize import make_pool, optimize, parse_param, walk_forward
     from services.backtest.run import parse_source, source_span
 
     try:
-        cfg, file = load(args.config, args.db, args.report_dir)
         _check(args, cfg, file)
         space = [parse_param(s) for s in args.param]
         source = parse_source(args.data)

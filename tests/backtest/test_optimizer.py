@@ -169,3 +169,66 @@ def test_optimize_cli_writes_reports_and_rows(l1_slice: Path, tmp_path: Path) ->
     bad = run_bot("optimize", "--config", str(cfg), "--data", f"l1:{l1_slice}",
                   "--strategy", "nope", "--param", "x=1:2", "--no-db")  # fmt: skip
     assert bad.returncode == 2 and "unknown strategy" in bad.stderr
+
+
+PROBE = '''
+import os
+from pathlib import Path
+
+from services.strategies.base import Strategy, StrategyParams
+
+
+class ProbeParams(StrategyParams):
+    x: int = 1
+
+
+class EnvProbe(Strategy):
+    """Records, in the process that runs the trial, the compiled-core mode it was given."""
+
+    Params = ProbeParams
+    kind = "directional"
+
+    def __init__(self, name, params):
+        super().__init__(name, params)
+        mode = os.environ.get("BOT_COMPILED_CORE", "<unset>")
+        Path(os.environ["PROBE_DIR"], str(os.getpid())).write_text(mode)
+
+    def on_book(self, ctx, book):
+        pass
+'''
+
+
+def test_optimize_follows_bot_compiled_core_in_its_workers(l1_slice: Path, tmp_path: Path) -> None:
+    """``bot.py optimize`` installs the compiled core from ``bot.compiled_core`` as ``bot.py``
+    does, and its spawned local workers get the same mode (they install it from the
+    environment); ``require`` without a build stops it with exit 2 naming the key."""
+    import yaml
+
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    doc = json.loads(json.dumps(CONFIG))
+    doc["strategies"][0]["class"] = str(tmp_path / "probe.py") + ":EnvProbe"
+    doc["bot"] = {"compiled_core": "off"}
+    cfg = tmp_path / "opt.yaml"
+    cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    env = {"BOT_COMPILED_CORE": "", "PROBE_DIR": str(probes)}
+
+    def optimize(config: Path) -> Any:
+        return run_bot(
+            "optimize", "--config", str(config), "--data", f"l1:{l1_slice}", "--strategy",
+            "hold", "--param", "x=1:4", "--method", "grid", "--windows", "1", "--workers", "2",
+            "--no-db", "--report-dir", str(tmp_path / "rep"), env=env,
+        )  # fmt: skip
+
+    p = optimize(cfg)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Compiled core: off (turned off by bot.compiled_core" in p.stdout, p.stdout
+    modes = {f.name: f.read_text() for f in probes.iterdir()}
+    assert len(modes) >= 2, modes  # the parent (which builds the strategy once) and workers
+    assert set(modes.values()) == {"off"}, modes
+    doc["bot"] = {"compiled_core": "require"}
+    cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    env["BOT_COMPILED_CORE_DIR"] = str(tmp_path / "no-build")
+    p = optimize(cfg)
+    assert p.returncode == 2 and "bot.compiled_core: 'require'" in p.stderr, p.stderr
