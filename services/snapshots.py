@@ -53,6 +53,10 @@ class PerformanceTracker:
         self._sample_ts: float | None = None
         self._extras: dict[str, tuple[int, int, int, int, int, int]] = {}
         self._engine: Engine | None = None
+        # Per strategy, the last row_metrics result with everything it was computed from, and
+        # the last metrics_json with the metrics dict it encodes (see _row_metrics; issue 18).
+        self._metrics_memo: dict[str, tuple[Any, ...]] = {}
+        self._json_memo: dict[str, tuple[dict[str, Any], str]] = {}
 
     @property
     def latest(self) -> list[LeaderboardRow]:
@@ -100,9 +104,7 @@ class PerformanceTracker:
             equity_m, market_value, unreal, cash, realized, fees = sample
             equity = equity_m / MICRO
             return_pct = (equity / st.starting - 1.0) * 100.0
-            metrics, score, evidence = row_metrics(
-                st, cfg, return_pct=return_pct, fees_usd=fees / MICRO, equity_usd=equity
-            )
+            metrics, score, evidence = self._row_metrics(r.name, st, equity_m, fees)
             fields.append(
                 {
                     "strategy": r.name,
@@ -132,6 +134,62 @@ class PerformanceTracker:
         fields.sort(key=lambda f: (-f["score"], -f["return_pct"], f["strategy"]))
         self._rows = [LeaderboardRow(rank=i, **f) for i, f in enumerate(fields, 1)]
         self._rows_ts = self._sample_ts
+
+    def _row_metrics(
+        self, name: str, st: StrategyStats, equity_m: int, fees: int
+    ) -> tuple[dict[str, Any], float, float]:
+        """Return ``row_metrics`` of a strategy, reusing the last result while nothing it reads
+        has changed (issue 18: a persisted snapshot every ``snapshot_interval_s`` recomputed
+        ratios, score and bet statistics of strategies that had not moved since the last one).
+
+        ``row_metrics`` reads: the config (frozen), the sample's equity and fees (integers; the
+        return and the USD figures are computed from them and ``st.starting`` exactly as below),
+        the period returns' lists (they only grow: a list's length pins its content; a restored
+        or replaced list is another object), the drawdown's peak and maximum, the exposure share
+        and the closed-bet sums (their count pins them: ``BetAccumulator.add`` is the only
+        change). Objects are compared by identity, numbers by value (a tuple compares an element
+        with itself as equal, so an unchanged NaN object matches: the same inputs, the same
+        result). No key number can turn from 0.0 into -0.0 while equal: the peak and the maximum
+        drawdown only change when they grow, the exposure share is a quotient of non-negatives.
+        """
+        cfg = self.cfg
+        hourly, daily, bets = st.hourly.returns, st.daily.returns, st.bets
+        key = (
+            equity_m,
+            fees,
+            st.starting,
+            len(hourly),
+            len(daily),
+            bets.n,
+            st.drawdown.peak,
+            st.drawdown.max_dd_pct,
+            st.exposure.pct,
+        )
+        memo = self._metrics_memo.get(name)
+        if (
+            memo is not None
+            and memo[0] is cfg
+            and memo[1] is hourly
+            and memo[2] is daily
+            and memo[3] is bets
+            and memo[4] == key
+        ):
+            return memo[5]  # type: ignore[no-any-return]
+        equity = equity_m / MICRO
+        return_pct = (equity / st.starting - 1.0) * 100.0
+        out = row_metrics(st, cfg, return_pct=return_pct, fees_usd=fees / MICRO, equity_usd=equity)
+        self._metrics_memo[name] = (cfg, hourly, daily, bets, key, out)
+        return out
+
+    def _metrics_json(self, name: str, metrics: dict[str, Any]) -> str:
+        """Return ``json.dumps(metrics, sort_keys=True)``, reusing the last text while the row
+        carries the same metrics dict (a reused ``_row_metrics`` result; rows are read-only)."""
+        memo = self._json_memo.get(name)
+        if memo is not None and memo[0] is metrics:
+            return memo[1]
+        text = json.dumps(metrics, sort_keys=True)
+        self._json_memo[name] = (metrics, text)
+        return text
 
     def due(self, now: float) -> bool:
         """Return whether a memory snapshot is due."""
@@ -188,7 +246,7 @@ class PerformanceTracker:
                     "return_pct": row.return_pct,
                     "drawdown_pct": row.drawdown_pct,
                     "max_drawdown_pct": row.max_drawdown_pct,
-                    "metrics_json": json.dumps(row.metrics, sort_keys=True),
+                    "metrics_json": self._metrics_json(row.strategy, row.metrics),
                     "sharpe": row.sharpe,
                     "win_rate": row.win_rate,
                     "trades": row.trades,
