@@ -12,6 +12,7 @@ The whole-run comparisons use the row log and configuration of
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +26,10 @@ from services.execution.simulated import SimulatedExchange
 from services.markets.sim import SimFeed
 from services.node import build_node
 from services.persistence import Sink
+from services.strategies.arbitrage import BundleArbitrage
+from services.strategies.bundles import Bundle
 from services.strategies.loader import build_strategies
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_instrument
 from tests.test_event_path_shortcuts import RowLog, _config, _run
 from utils.config import AppConfig
 
@@ -124,3 +127,74 @@ def test_watched_gate_writes_what_the_three_container_gate_writes(
         told_three,
         told_watched,
     )
+
+
+def test_bundle_cheap_flag_follows_its_asks() -> None:
+    """``Bundle.cheap`` equals ``missing == 0 and ask_sum <= max_raw`` after every ask change
+    (asks appear, move and vanish in random order), and the running sum is the asks' sum."""
+    rng = random.Random(9)
+    seen = {True: 0, False: 0}
+    for _ in range(300):
+        n = rng.randint(2, 4)
+        legs = [make_instrument(f"L{k}") for k in range(n)]
+        max_raw = rng.randrange(900_000, 1_000_001, 5_000)
+        b = Bundle("k", legs, max_raw)
+        assert b.cheap is False
+        for _ in range(40):
+            i = rng.randrange(n)
+            ask = None if rng.random() < 0.15 else rng.randrange(1, 100) * 10_000
+            b.set_ask(i, ask)
+            asks = [a for a in b.asks if a is not None]
+            assert b.missing == n - len(asks) and b.ask_sum == sum(asks)
+            assert b.cheap == (len(asks) == n and sum(asks) <= max_raw), (b.asks, max_raw)
+            seen[b.cheap] += 1
+    assert seen[True] > 500 and seen[False] > 500, seen
+
+
+def _plain_on_book(self: BundleArbitrage, ctx: Any, book: Any) -> None:
+    """``BundleArbitrage.on_book`` before the ``cheap`` and ``holding`` flags (the reference)."""
+    entries = self._leg_of.get(book.instrument_id)
+    if not entries:
+        return
+    ask = book.best_ask()
+    for b, i in entries:
+        b.set_ask(i, ask)
+        if b.dirty:
+            self._reconcile(ctx, b)
+            continue
+        if b.missing == 0 and b.ask_sum <= self._max_raw:
+            if b.armed:
+                self._try_buy(ctx, b)
+        else:
+            b.armed = True
+            if b.key in self._holding and self.params.sell_side:
+                self._try_sell(ctx, b)
+
+
+def test_arbitrage_flags_write_what_the_plain_book_hook_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Complement arbitrage reading its bundles' ``cheap`` and ``holding`` flags writes the rows
+    of the plain computation; at every book update each flag equals what it stands for."""
+    cfg = _latency(_config(markets=8), 0.0)
+    real = BundleArbitrage.on_book
+    seen = {"calls": 0, "cheap": 0, "holding": 0}
+
+    def checked(self: BundleArbitrage, ctx: Any, book: Any) -> None:
+        seen["calls"] += 1
+        for b in self._bundles.values():
+            assert b.holding == (b.key in self._holding), b.key
+            assert b.cheap == (b.missing == 0 and b.ask_sum <= self._max_raw), b.key
+            seen["cheap"] += b.cheap
+            seen["holding"] += b.holding
+        real(self, ctx, book)
+
+    monkeypatch.setattr(BundleArbitrage, "on_book", checked)
+    flags, _ = _run(cfg, 500)
+    monkeypatch.setattr(BundleArbitrage, "on_book", _plain_on_book)
+    plain, _ = _run(cfg, 500)
+    arb = [r for _, t, r in flags.rows if t == "fills" and dict(r)["strategy"] == "complement_arb"]
+    sides = {dict(r)["side"] for r in arb}
+    assert len(sides) == 2, sides  # bought and sold bundles
+    assert seen["calls"] > 10_000 and seen["cheap"] > 100 and seen["holding"] > 1000, seen
+    assert flags.rows == plain.rows
