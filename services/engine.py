@@ -32,7 +32,7 @@ from services.events import (
     TickSizeChange,
     TradePrint,
 )
-from services.execution.client import ExecutionClient, OrderEvent
+from services.execution.client import ExecutionClient, OrderEvent, WatchedInstruments
 from services.execution.orders import Fill, Order, Settlement
 from services.feed import Feed
 from services.instruments import Instrument, Side
@@ -417,11 +417,15 @@ class Engine(OrderFlow, Gateway):
             )
             # One market-data client that names what it watches (the paper venue): a delta on an
             # instrument it has nothing for is not delivered (ExecutionClient.delta_watch).
-            gated = None
+            # One WatchedInstruments (the paper venue's): told when the instrument is a key.
+            gated = watched = None
             md_watch = md_clients[0].delta_watch if len(md_clients) == 1 else None
             if md_watch is not None and self.skip_quiet_deltas and len(md_watch) <= 3:
                 gated = md_clients[0]
+                if len(md_watch) == 1 and type(md_watch[0]) is WatchedInstruments:
+                    watched = md_watch[0]
                 w1, w2, w3 = [d.get for d in md_watch] + [_nothing] * (3 - len(md_watch))
+            told: Any
             n = 0
             try:
                 for ev in batch:
@@ -440,7 +444,9 @@ class Engine(OrderFlow, Gateway):
                         # the book update (the gate reads the venue's state, which the update
                         # does not change): an untold delta of several levels updates its book
                         # without collecting the previous sizes (BookStore.apply_delta).
-                        if gated is not None:
+                        if watched is not None:
+                            told = iid in watched
+                        elif gated is not None:
                             told = w1(iid) or w2(iid) or w3(iid)
                         else:
                             told = has_md

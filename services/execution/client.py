@@ -87,6 +87,11 @@ class ExecutionReport:
 Emit = Callable[[OrderEvent], None]
 
 
+class WatchedInstruments(dict[str, bool]):
+    """A ``delta_watch`` container whose every value is True (an instrument is watched when it is
+    a key): the engine tests ``iid in watched`` instead of calling ``get`` per delta (issue 18)."""
+
+
 class ExecutionClient(ABC):
     """Carries orders to one venue (or to the paper matcher) and reports their lifecycle.
 
@@ -105,6 +110,7 @@ class ExecutionClient(ABC):
     # told; the engine then skips the ``on_book_delta`` call (issue 18: most deltas, on
     # instruments where the paper venue has no resting order, no claim and no unmatched print).
     # None: every delta is delivered. The containers must never be replaced, only changed.
+    # One ``WatchedInstruments`` alone: its keys (all mapped to True) are what is watched.
     delta_watch: tuple[dict[str, Any], ...] | None = None
 
     def __init__(self) -> None:

@@ -68,11 +68,11 @@ class SimulatedClient(ExecutionClient):
         self.on_trade_print = self.matcher.on_trade  # type: ignore[method-assign]
         # SimulatedExchange.on_delta changes nothing for an instrument without resting orders,
         # claims or unmatched prints: the engine skips those calls (also while a market is
-        # suspended, when the gated hook below would deliver even less). What the skipped call
-        # would have set, the matcher's ``now``, is set again by every matcher entry point
-        # before it is read.
-        m = self.matcher
-        self.delta_watch = (m._resting, m._consumed, m._traded)
+        # suspended, when the gated hook below would deliver even less). The matcher keeps
+        # the instruments that may have any in one ``WatchedInstruments`` (a membership test
+        # per delta instead of three lookups). What the skipped call would have set, the
+        # matcher's ``now``, is set again by every matcher entry point before it is read.
+        self.delta_watch = (self.matcher._watched,)
 
     # ------------------------------------------------------------------ orders
     def submit(self, order: Order, now: float) -> None:

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from services.events import BookDelta, BookSnapshot, TradePrint
+from services.execution.client import WatchedInstruments
 from services.execution.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, TimeInForce
 from services.instruments import Instrument, Side
 from services.ladder import Quote
@@ -144,6 +145,11 @@ class SimulatedExchange:
         self._pending: list[tuple[float, int, int, int]] = []
         self._seq = 0
         self.now = 0.0
+        # Every instrument for which ``_resting``, ``_consumed`` or ``_traded`` may hold a
+        # non-empty value (a superset: each insertion adds its instrument; a delivered delta
+        # that finds all three empty removes it). A delta on an instrument outside it changes
+        # nothing here, so the engine does not deliver it (the client's ``delta_watch``).
+        self._watched = WatchedInstruments()
 
     # ------------------------------------------------------------------ order entry
     def submit(self, order: Order, now: float) -> None:
@@ -224,6 +230,7 @@ class SimulatedExchange:
         book = self.books.find(order.instrument_id)
         order.queue_ahead = book.size_at(order.side, order.price) if book else 0
         self._resting.setdefault(order.instrument_id, []).append(order)
+        self._watched[order.instrument_id] = True
         self._schedule_expiry(order)
 
     # ------------------------------------------------------------------ market events
@@ -274,6 +281,8 @@ class SimulatedExchange:
             if traded:
                 for side, price, _size in ev.changes:
                     traded.pop((side, price), None)
+            if not consumed and not traded and iid in self._watched:
+                del self._watched[iid]  # nothing left here: later deltas need not be delivered
             return
         for (side, price, size), old in zip(ev.changes, old_sizes, strict=True):
             key = (side, price)
@@ -332,6 +341,7 @@ class SimulatedExchange:
         traded = self._traded.setdefault(iid, {})
         if at_price:
             traded[key] = traded.get(key, 0) + at_price
+            self._watched[iid] = True
         resting = self._resting.get(iid)
         if not resting:
             return
@@ -443,6 +453,7 @@ class SimulatedExchange:
             self._unexplained.pop(iid, None)
             self._unexplained_sweep_at.pop(iid, None)
             self._resting.pop(iid, None)
+            self._watched.pop(iid, None)
 
     def forget_inactive(self) -> None:
         """Drop finished orders from memory (storage keeps them)."""
@@ -512,6 +523,7 @@ class SimulatedExchange:
             return
         order.queue_ahead = book.size_at(order.side, order.price)
         self._resting.setdefault(order.instrument_id, []).append(order)
+        self._watched[order.instrument_id] = True
         order.updated_ts = self.now
         self._schedule_expiry(order)
         self.listener.on_order_update(order)
@@ -533,6 +545,7 @@ class SimulatedExchange:
         order.queue_ahead = 0
         self._takers.add(order.order_id)
         self._resting.setdefault(order.instrument_id, []).append(order)
+        self._watched[order.instrument_id] = True
         self._schedule_expiry(order)
         if not order.tif.rests:
             self._seq += 1
@@ -572,6 +585,7 @@ class SimulatedExchange:
     ) -> None:
         opp = order.side.opposite
         consumed = self._consumed.setdefault(order.instrument_id, {})
+        self._watched[order.instrument_id] = True
         floor_lot = inst.floor_lot
         for price, size in list(book.levels(opp)):
             if order.remaining <= 0:
@@ -623,6 +637,7 @@ class SimulatedExchange:
             else:
                 return
         consumed = self._consumed.setdefault(iid, {})
+        self._watched[iid] = True
         floor_lot = self.instruments[iid].floor_lot
         for o in sorted(resting, key=_priority_key):
             if o.remaining <= 0:
@@ -729,6 +744,7 @@ class SimulatedExchange:
                     self._takers.discard(o.order_id)
         if alive:
             self._resting[iid] = alive
+            self._watched[iid] = True
         else:
             del self._resting[iid]
 

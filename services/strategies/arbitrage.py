@@ -83,12 +83,14 @@ class BundleArbitrage(Strategy):
             if b.dirty:
                 self._reconcile(ctx, b)
                 continue
-            if b.missing == 0 and b.ask_sum <= self._max_raw:
+            # b.cheap: every leg has an ask and they sum to at most _max_raw (kept by set_ask);
+            # b.holding: b.key in _holding (kept by _hold). Each read per book update of a leg.
+            if b.cheap:
                 if b.armed:
                     self._try_buy(ctx, b)
             else:
                 b.armed = True  # the dislocation is over: the next one may be bought
-                if b.key in self._holding and self.params.sell_side:
+                if b.holding and self.params.sell_side:
                     self._try_sell(ctx, b)
 
     def on_fill(self, ctx: StrategyContext, fill: Fill) -> None:
@@ -117,7 +119,7 @@ class BundleArbitrage(Strategy):
     def _add_bundle(self, ctx: StrategyContext, key: str, legs: list[Instrument]) -> None:
         if key in self._bundles or len(legs) < 2:
             return
-        b = Bundle(key, legs)
+        b = Bundle(key, legs, self._max_raw)
         self._bundles[key] = b
         for i, leg in enumerate(legs):
             self._leg_of.setdefault(leg.instrument_id, []).append((b, i))
@@ -126,9 +128,17 @@ class BundleArbitrage(Strategy):
         if any(ctx.position(leg.instrument_id) for leg in legs):  # restored positions
             self._mark_dirty(b)
 
+    def _hold(self, b: Bundle, holding: bool) -> None:
+        """Record whether complete sets of ``b`` are held (``_holding`` and ``b.holding``)."""
+        if holding:
+            self._holding.add(b.key)
+        else:
+            self._holding.discard(b.key)
+        b.holding = holding
+
     def _drop(self, b: Bundle) -> None:
         self._bundles.pop(b.key, None)
-        self._holding.discard(b.key)
+        self._hold(b, False)
         self._dirty.pop(b.key, None)
         for leg in b.legs:
             entries = self._leg_of.get(leg.instrument_id)
@@ -212,7 +222,7 @@ class BundleArbitrage(Strategy):
             held = b.held = pf.min_available_qty(b.legs)
             b.held_version = pf.version
         if held <= 0:
-            self._holding.discard(b.key)
+            self._hold(b, False)
             return
         # The bids first: they rarely pay, and every check before the order only reads (issue
         # 18: this runs on each book update of a held bundle).
@@ -297,12 +307,9 @@ class BundleArbitrage(Strategy):
             b.dirty = False
             b.tries = 0
             self._dirty.pop(b.key, None)
-            if lo > 0:
-                self._holding.add(b.key)
-            else:
-                self._holding.discard(b.key)
+            self._hold(b, lo > 0)
             return
-        self._holding.discard(b.key)
+        self._hold(b, False)
         now = ctx.now()
         if now < b.next_try or b.tries >= self.params.repair_attempts:
             if b.tries >= self.params.repair_attempts:  # give up: hold to resolution

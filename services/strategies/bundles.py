@@ -91,15 +91,20 @@ def leg_room(held: int, ask: int, cap_usd: Decimal | None) -> int | None:
 class Bundle:
     """One tradable bundle: its legs and a running sum of their best asks (fast path)."""
 
-    __slots__ = ("key", "legs", "asks", "missing", "ask_sum", "cool_until", "dirty", "tries",
-                 "next_try", "armed", "held", "held_version")  # fmt: skip
+    __slots__ = ("key", "legs", "asks", "missing", "ask_sum", "max_raw", "cheap", "cool_until",
+                 "dirty", "tries", "next_try", "armed", "held", "held_version",
+                 "holding")  # fmt: skip
 
-    def __init__(self, key: str, legs: list[Instrument]) -> None:
+    def __init__(self, key: str, legs: list[Instrument], max_raw: int = MICRO) -> None:
         self.key = key
         self.legs = legs
         self.asks: list[int | None] = [None] * len(legs)
         self.missing = len(legs)
         self.ask_sum = 0
+        # Asks summing above max_raw can never pay; ``cheap``: every leg has an ask and they sum
+        # to at most max_raw (kept by set_ask, read on every book update of a leg).
+        self.max_raw = max_raw
+        self.cheap = self.missing == 0 and self.ask_sum <= max_raw
         self.cool_until = float("-inf")
         self.dirty = False  # legs may be unbalanced: reconcile when no order is working
         self.tries = 0
@@ -109,6 +114,7 @@ class Bundle:
         # portfolio's version is held_version.
         self.held = 0
         self.held_version = -1
+        self.holding = False  # complete sets are held (the strategy keeps it with its _holding)
 
     def set_ask(self, i: int, ask: int | None) -> None:
         old = self.asks[i]
@@ -123,6 +129,7 @@ class Bundle:
         else:
             self.ask_sum += ask
         self.asks[i] = ask
+        self.cheap = self.missing == 0 and self.ask_sum <= self.max_raw
 
 
 def sweep_asks(ctx: StrategyContext, leg: Instrument, qty: int) -> tuple[int, int] | None:
