@@ -93,3 +93,19 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, poll_s: float =
             return v
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def drive_per_event(eng: Any, cfg: Any, seconds: float, seed: int) -> None:
+    """Start ``eng``, feed it ``seconds`` of the simulator event by event (``handle``) with its
+    clock work after each batch, and finish it (what the clock-work tests observe)."""
+    from services.markets.sim import SimFeed
+
+    md = cfg.market_data
+    eng.start()
+    for batch in SimFeed(
+        md.sim, seed=seed, start_ts=md.start_ts, duration_s=seconds
+    ).iter_batches():
+        for ev in batch:
+            eng.handle(ev)
+        eng.on_clock()
+    eng.finish()

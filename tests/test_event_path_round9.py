@@ -31,6 +31,7 @@ from services.strategies.bundles import Bundle
 from services.strategies.loader import build_strategies
 from tests.conftest import ROOT, make_instrument
 from tests.test_event_path_shortcuts import RowLog, _config, _run
+from tests.test_quiet_work_shortcuts import count_venue_deltas
 from utils.config import AppConfig
 
 
@@ -96,14 +97,7 @@ def test_watched_gate_writes_what_the_three_container_gate_writes(
     """The rows of a run gated on the watched set equal those of the gate before it (the venue's
     three containers looked up per delta), and the venue is told of few more deltas."""
     cfg = _latency(_config(markets=6), latency_s)
-    calls = {"n": 0}
-    real = SimulatedExchange.on_delta
-
-    def counted(self: SimulatedExchange, *a: Any, **kw: Any) -> None:
-        calls["n"] += 1
-        real(self, *a, **kw)
-
-    monkeypatch.setattr(SimulatedExchange, "on_delta", counted)
+    calls = count_venue_deltas(monkeypatch)
     watched, eng = _run(cfg, 400)
     told_watched = calls["n"]
     assert isinstance(eng._md_clients[0], SimulatedClient)

@@ -39,6 +39,19 @@ def _venue_state(ex: SimulatedExchange, iid: str) -> Any:
     )
 
 
+def count_venue_deltas(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the deltas delivered to the paper venue (``["n"]``; reset it between runs)."""
+    calls = {"n": 0}
+    real = SimulatedExchange.on_delta
+
+    def counted(self: SimulatedExchange, *a: Any, **kw: Any) -> None:
+        calls["n"] += 1
+        real(self, *a, **kw)
+
+    monkeypatch.setattr(SimulatedExchange, "on_delta", counted)
+    return calls
+
+
 def _quiet(client: SimulatedClient, iid: str) -> bool:
     watch = client.delta_watch
     assert watch is not None
@@ -53,14 +66,7 @@ def test_quiet_deltas_skipped_write_what_delivering_every_delta_writes(
     cfg = cfg.model_copy(
         update={"execution": cfg.execution.model_copy(update={"latency_ms": latency_s * 1000})}
     )
-    calls = {"n": 0}
-    real = SimulatedExchange.on_delta
-
-    def counted(self: SimulatedExchange, *a: Any, **kw: Any) -> None:
-        calls["n"] += 1
-        real(self, *a, **kw)
-
-    monkeypatch.setattr(SimulatedExchange, "on_delta", counted)
+    calls = count_venue_deltas(monkeypatch)
     gated, eng = _run(cfg, 400)
     assert isinstance(eng._md_clients[0], SimulatedClient)
     delivered_gated = calls["n"]

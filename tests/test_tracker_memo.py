@@ -14,14 +14,13 @@ from typing import Any
 
 from services.clock import SimClock
 from services.competition import StrategyStats, row_metrics
-from services.markets.sim import SimFeed
 from services.metrics import BetAccumulator, PeriodReturns
 from services.money import MICRO
 from services.node import build_node
 from services.persistence import NullSink
 from services.snapshots import PerformanceTracker
 from services.strategies.loader import build_strategies
-from tests.conftest import ROOT
+from tests.conftest import ROOT, drive_per_event
 from utils.config import CompetitionConfig, load_config
 
 T0 = 1_650_000_000.0  # a UTC hour boundary is crossed below at T0 + 3600 - T0 % 3600
@@ -163,12 +162,6 @@ def test_rows_of_a_trading_run_equal_row_metrics_at_every_tick() -> None:
         seen["ticks"] += 1
 
     eng.clock_listeners.append(check)
-    eng.start()
-    feed = SimFeed(cfg.market_data.sim, seed=3, start_ts=cfg.market_data.start_ts, duration_s=120)
-    for batch in feed.iter_batches():
-        for ev in batch:
-            eng.handle(ev)
-        eng.on_clock()
-    eng.finish()
+    drive_per_event(eng, cfg, 120, seed=3)
     assert seen["ticks"] > 100 and seen["bets"] > 0 and eng.fill_seq > 20
     assert seen["hits"] > 0  # some strategies sat still for a second: the memo answered

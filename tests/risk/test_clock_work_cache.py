@@ -101,11 +101,10 @@ def _uncached_measures(safety: object) -> list[StrategyMeasure]:
 
 def test_reused_strategy_measures_equal_fresh_ones_every_clock_second() -> None:
     from services.clock import SimClock
-    from services.markets.sim import SimFeed
     from services.node import build_node
     from services.persistence import NullSink
     from services.strategies.loader import build_strategies
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, drive_per_event
     from utils.config import load_config
 
     cfg = load_config(str(ROOT / "config.example.yaml"))
@@ -136,13 +135,7 @@ def test_reused_strategy_measures_equal_fresh_ones_every_clock_second() -> None:
             last[m.name] = m
 
     eng.clock_listeners.append(compare)
-    eng.start()
-    feed = SimFeed(cfg.market_data.sim, seed=3, start_ts=cfg.market_data.start_ts, duration_s=300)
-    for batch in feed.iter_batches():
-        for ev in batch:
-            eng.handle(ev)
-        eng.on_clock()
-    eng.finish()
+    drive_per_event(eng, cfg, 300, seed=3)
     # Both paths were taken many times: unchanged strategies reused, changed ones rebuilt.
     assert seen["ticks"] > 250 and seen["reused"] > 100 and seen["changed"] > 100
     assert eng.fill_seq > 0
