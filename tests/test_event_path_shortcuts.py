@@ -638,19 +638,23 @@ def _bare_engine(clock: SimClock) -> tuple[Engine, _WatchingClient]:
     return eng, client
 
 
-def test_inline_deltas_update_books_as_set_level_does() -> None:
-    """The inline one-level book update (and the multi-level call) in ``process_batch`` leaves
-    every book, level list and previous size as ``OrderBook.set_level`` level by level, and as
-    ``handle()`` does, on random deltas (adds, resizes, removals, removals of absent levels)."""
-    rng = random.Random(18)
-    iids = ["a", "b", "c"]
-    batches: list[list[BookDelta]] = []
+def _random_delta_batches(
+    rng: random.Random,
+    iids: list[str],
+    n_batches: int,
+    max_per_batch: int,
+    steps: tuple[float, ...],
+    single_p: float,
+) -> list[list[BookDelta]]:
+    """Random delta batches from 1,700,000,000 s on: one level with probability ``single_p``,
+    else 2-5; adds, resizes and removals (also of absent levels) on a 0.01 ladder."""
     ts = 1_700_000_000.0
-    for _ in range(400):
+    batches: list[list[BookDelta]] = []
+    for _ in range(n_batches):
         batch = []
-        for _ in range(rng.randint(1, 6)):
-            ts += rng.choice((0.0, 0.25, 1.0))
-            n = 1 if rng.random() < 0.7 else rng.randint(2, 5)
+        for _ in range(rng.randint(1, max_per_batch)):
+            ts += rng.choice(steps)
+            n = 1 if rng.random() < single_p else rng.randint(2, 5)
             changes = tuple(
                 (
                     rng.choice((Side.BUY, Side.SELL)),
@@ -661,6 +665,15 @@ def test_inline_deltas_update_books_as_set_level_does() -> None:
             )
             batch.append(BookDelta(ts, rng.choice(iids), changes))
         batches.append(batch)
+    return batches
+
+
+def test_inline_deltas_update_books_as_set_level_does() -> None:
+    """The inline one-level book update (and the multi-level call) in ``process_batch`` leaves
+    every book, level list and previous size as ``OrderBook.set_level`` level by level, and as
+    ``handle()`` does, on random deltas (adds, resizes, removals, removals of absent levels)."""
+    iids = ["a", "b", "c"]
+    batches = _random_delta_batches(random.Random(18), iids, 400, 6, (0.0, 0.25, 1.0), 0.7)
     inline, seen_inline = _bare_engine(SimClock(1_700_000_000.0))
     per_event, seen_handle = _bare_engine(_SubClock(1_700_000_000.0))
     assert inline._plain_clock is not None and per_event._plain_clock is None
@@ -708,23 +721,7 @@ def test_untold_deltas_update_books_as_told_ones_do() -> None:
     client the same previous sizes and tops as delivering every delta does."""
     rng = random.Random(81)
     iids = ["a", "b", "c", "d"]
-    ts = 1_700_000_000.0
-    batches: list[list[BookDelta]] = []
-    for _ in range(300):
-        batch = []
-        for _ in range(rng.randint(1, 5)):
-            ts += rng.choice((0.0, 0.5, 1.0))
-            n = 1 if rng.random() < 0.5 else rng.randint(2, 5)
-            changes = tuple(
-                (
-                    rng.choice((Side.BUY, Side.SELL)),
-                    rng.randrange(1, 12) * 10_000,
-                    0 if rng.random() < 0.35 else rng.randrange(1, 5) * 1_000_000,
-                )
-                for _ in range(n)
-            )
-            batch.append(BookDelta(ts, rng.choice(iids), changes))
-        batches.append(batch)
+    batches = _random_delta_batches(rng, iids, 300, 5, (0.0, 0.5, 1.0), 0.5)
     clock = SimClock(1_700_000_000.0)
     client = _GatedClient()
     eng = Engine(

@@ -61,6 +61,12 @@ def stream(n_messages: int = 4_000, n_markets: int = 12, seed: int = 18) -> tupl
             }
         )
 
+    def price_change(cid: str, ts: int, changes: list[dict[str, str]]) -> str:
+        return json.dumps(
+            {"event_type": "price_change", "market": cid, "timestamp": str(ts),
+             "price_changes": changes}
+        )  # fmt: skip
+
     for m in range(n_markets):
         cid = f"0x{m:064x}"
         yes, no = f"{10**70 + 2 * m}", f"{10**70 + 2 * m + 1}"
@@ -133,36 +139,18 @@ def stream(n_messages: int = 4_000, n_markets: int = 12, seed: int = 18) -> tupl
                 frames.append(snapshot("999", cid, bids, asks))
             elif k == 4:  # a bad size and an out-of-range price in one price_change
                 frames.append(
-                    json.dumps(
-                        {
-                            "event_type": "price_change",
-                            "market": cid,
-                            "timestamp": str(ts),
-                            "price_changes": [
-                                {"asset_id": yes, "price": "1.5", "size": "10", "side": "BUY"},
-                                {"asset_id": no, "price": "0.5", "size": "-3", "side": "SELL"},
-                            ],
-                        }
+                    price_change(
+                        cid,
+                        ts,
+                        [
+                            {"asset_id": yes, "price": "1.5", "size": "10", "side": "BUY"},
+                            {"asset_id": no, "price": "0.5", "size": "-3", "side": "SELL"},
+                        ],
                     )
                 )
             elif k == 5:  # off the 0.01 grid
-                frames.append(
-                    json.dumps(
-                        {
-                            "event_type": "price_change",
-                            "market": cid,
-                            "timestamp": str(ts),
-                            "price_changes": [
-                                {
-                                    "asset_id": yes,
-                                    "price": _fmt(bb - 5_000),
-                                    "size": "12.5",
-                                    "side": "BUY",
-                                }
-                            ],
-                        }
-                    )
-                )
+                off = {"asset_id": yes, "price": _fmt(bb - 5_000), "size": "12.5", "side": "BUY"}
+                frames.append(price_change(cid, ts, [off]))
             else:
                 frames.append(json.dumps({"event_type": "new_market", "market": "0xnew"}))
         elif r < 0.175 and resolved < 2:
